@@ -1,0 +1,40 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Kujira: DeepSeek-style language models in pure Swift.
+/// Targets depend one way: Tensor → Formats → Tokenizer → Models → Generation → CLI.
+let package = Package(
+    name: "Kujira",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "kujira", targets: ["kujira"]),
+        .library(name: "KujiraTensor", targets: ["KujiraTensor"]),
+        .library(name: "KujiraFormats", targets: ["KujiraFormats"]),
+        .library(name: "KujiraTokenizer", targets: ["KujiraTokenizer"]),
+        .library(name: "KujiraModels", targets: ["KujiraModels"]),
+        .library(name: "KujiraGeneration", targets: ["KujiraGeneration"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "KujiraTensor"),
+        .target(name: "KujiraFormats", dependencies: ["KujiraTensor"]),
+        .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),
+        .target(name: "KujiraModels", dependencies: ["KujiraTensor", "KujiraFormats"]),
+        .target(name: "KujiraGeneration", dependencies: ["KujiraModels", "KujiraTokenizer"]),
+        .executableTarget(
+            name: "kujira",
+            dependencies: [
+                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "KujiraTensorTests", dependencies: ["KujiraTensor"]),
+        .testTarget(name: "KujiraFormatsTests", dependencies: ["KujiraFormats"]),
+        .testTarget(name: "KujiraTokenizerTests", dependencies: ["KujiraTokenizer"]),
+        .testTarget(name: "KujiraModelsTests", dependencies: ["KujiraModels"]),
+        .testTarget(name: "KujiraGenerationTests", dependencies: ["KujiraGeneration"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

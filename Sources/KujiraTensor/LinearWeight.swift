@@ -1,0 +1,82 @@
+/// A 2-D weight used as `y = W x`: `rows` outputs by `cols` inputs, in its stored format.
+///
+/// Weights are never expanded at load: F32/F16/BF16 rows are decoded inside the dot product, and
+/// FP8 (e4m3) weights carry DeepSeek's per-block inverse scales (`w = fp8 * scale_inv[block]`).
+public struct LinearWeight: Sendable {
+    /// The stored weight, shape `[rows, cols]`.
+    public let data: TensorData
+    /// Block scales for FP8 weights, nil otherwise.
+    public let blockScales: BlockScales?
+
+    public init(data: TensorData, blockScales: BlockScales? = nil) {
+        precondition(data.shape.count == 2, "a linear weight is 2-D, got shape \(data.shape)")
+        self.data = data
+        self.blockScales = blockScales
+    }
+
+    /// Output features.
+    public var rows: Int { data.shape[0] }
+    /// Input features.
+    public var cols: Int { data.shape[1] }
+
+    /// Decodes row `r` into `out` (count == cols). Reference path; kernels use fused dots.
+    public func decodeRow(_ r: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        let base = r * cols
+        switch data.dtype {
+        case .f32:
+            let src = data.bytes.baseAddress!.advanced(by: base * 4).assumingMemoryBound(to: Float.self)
+            out.baseAddress!.update(from: src, count: cols)
+        case .bf16:
+            let src = data.bytes.baseAddress!.advanced(by: base * 2).assumingMemoryBound(to: UInt16.self)
+            for c in 0..<cols { out[c] = FloatConversion.bf16ToFloat(src[c]) }
+        case .f16:
+            let src = data.bytes.baseAddress!.advanced(by: base * 2).assumingMemoryBound(to: UInt16.self)
+            for c in 0..<cols { out[c] = FloatConversion.f16ToFloat(src[c]) }
+        case .f8e4m3:
+            let src = data.bytes.baseAddress!.advanced(by: base).assumingMemoryBound(to: UInt8.self)
+            FloatConversion.f8e4m3Table.withUnsafeBufferPointer { table in
+                if let scales = blockScales {
+                    let blockRow = r / scales.blockRows
+                    for c in 0..<cols {
+                        out[c] = table[Int(src[c])] * scales.scale(blockRow: blockRow, blockCol: c / scales.blockCols)
+                    }
+                } else {
+                    for c in 0..<cols { out[c] = table[Int(src[c])] }
+                }
+            }
+        case .i32, .i64:
+            for c in 0..<cols { out[c] = data.float(at: base + c) }
+        }
+    }
+
+    /// The whole weight as Float, row-major (for tests, conversion and training).
+    public func toFloatArray() -> [Float] {
+        var result = [Float](repeating: 0, count: rows * cols)
+        result.withUnsafeMutableBufferPointer { buffer in
+            for r in 0..<rows {
+                decodeRow(r, into: UnsafeMutableBufferPointer(rebasing: buffer[(r * cols)..<((r + 1) * cols)]))
+            }
+        }
+        return result
+    }
+}
+
+/// DeepSeek-V3 FP8 block scales: one F32 `scale_inv` per `blockRows x blockCols` tile (edge tiles partial).
+public struct BlockScales: Sendable {
+    /// Scales, shape `[ceil(rows / blockRows), ceil(cols / blockCols)]`, decoded to Float.
+    public let values: [Float]
+    /// Columns of the scale grid.
+    public let gridCols: Int
+    public let blockRows: Int
+    public let blockCols: Int
+
+    public init(values: [Float], gridCols: Int, blockRows: Int, blockCols: Int) {
+        self.values = values
+        self.gridCols = gridCols
+        self.blockRows = blockRows
+        self.blockCols = blockCols
+    }
+
+    @inline(__always)
+    public func scale(blockRow: Int, blockCol: Int) -> Float { values[blockRow * gridCols + blockCol] }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `kujira` command-line tool.
+@main
+struct Kujira: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kujira",
+        abstract: "DeepSeek-style language models in pure Swift.",
+        subcommands: []
+    )
+}
