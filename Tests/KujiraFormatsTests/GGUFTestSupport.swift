@@ -51,3 +51,29 @@ enum TestFiles {
         return url.path
     }
 }
+
+/// Minimal test-only safetensors reader for the F32 `*.dequant.safetensors` goldens.
+struct TestSafeTensors {
+    let tensors: [String: (shape: [Int], values: [Float])]
+
+    init(path: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let bytes = [UInt8](data)
+        guard bytes.count >= 8 else { throw CocoaError(.fileReadCorruptFile) }
+        let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + headerLength)])) as? [String: Any] ?? [:]
+        var tensors: [String: (shape: [Int], values: [Float])] = [:]
+        for (name, entry) in header where name != "__metadata__" {
+            guard let info = entry as? [String: Any], info["dtype"] as? String == "F32",
+                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int] else {
+                throw CocoaError(.fileReadCorruptFile)
+            }
+            let start = 8 + headerLength + offsets[0], count = (offsets[1] - offsets[0]) / 4
+            let values = bytes.withUnsafeBytes { raw in
+                (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self))) }
+            }
+            tensors[name] = (shape, values)
+        }
+        self.tensors = tensors
+    }
+}
