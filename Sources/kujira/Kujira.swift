@@ -6,6 +6,10 @@ struct Kujira: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kujira",
         abstract: "DeepSeek-style language models in pure Swift.",
-        subcommands: []
+        subcommands: [
+            GenerateCommand.self,
+            LogitsCommand.self,
+            InspectCommand.self,
+        ]
     )
 }
