@@ -150,8 +150,9 @@ public final class DeepseekV3Model: LanguageModel {
         return MixtureOfExperts(router: Router(settings: settings, weight: gate, scoreCorrectionBias: bias), experts: experts, sharedExperts: shared)
     }
 
-    /// Routed experts, stored either one tensor per expert (`experts.<e>.gate_proj.weight`, as deepseek-ai ships) or
-    /// stacked as transformers 5 saves them (`experts.gate_up_proj` (E, 2·I, H) with gate rows first, `experts.down_proj` (E, H, I)).
+    /// Routed experts, stored one tensor per expert (`experts.<e>.gate_proj.weight`, as deepseek-ai ships), stacked as
+    /// transformers 5 saves them (`experts.gate_up_proj` (E, 2·I, H) with gate rows first, `experts.down_proj` (E, H, I)),
+    /// or stacked per projection (GGUF).
     static func loadExperts(weights: any WeightStore, prefix: String, count: Int, hidden: Int, intermediate: Int,
                             blockSize: [Int]?) throws -> [GatedMLP] {
         if weights.contains("\(prefix).gate_up_proj") {
@@ -164,6 +165,17 @@ public final class DeepseekV3Model: LanguageModel {
             return (0..<count).map { e in
                 GatedMLP(gate: LinearWeight(data: gateUp.matrixRows(index: e, rows: 0..<intermediate)),
                          up: LinearWeight(data: gateUp.matrixRows(index: e, rows: intermediate..<(2 * intermediate))),
+                         down: LinearWeight(data: down.matrixRows(index: e, rows: 0..<hidden)))
+            }
+        }
+        if weights.contains("\(prefix).gate_proj") {
+            // Stacked per projection, as llama.cpp's ffn_{gate,up,down}_exps: (E, I, H), (E, I, H), (E, H, I).
+            let gate = try weights.tensor("\(prefix).gate_proj", shape: [count, intermediate, hidden])
+            let up = try weights.tensor("\(prefix).up_proj", shape: [count, intermediate, hidden])
+            let down = try weights.tensor("\(prefix).down_proj", shape: [count, hidden, intermediate])
+            return (0..<count).map { e in
+                GatedMLP(gate: LinearWeight(data: gate.matrixRows(index: e, rows: 0..<intermediate)),
+                         up: LinearWeight(data: up.matrixRows(index: e, rows: 0..<intermediate)),
                          down: LinearWeight(data: down.matrixRows(index: e, rows: 0..<hidden)))
             }
         }

@@ -14,9 +14,20 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    /// Size on disk of the model's weight files (what gets memory-mapped).
+    func fileBytes(_ path: String) throws -> Int {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return (try fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        }
+        return try fm.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".safetensors") || $0.hasSuffix(".gguf") }.reduce(0) {
+            $0 + ((try fm.attributesOfItem(atPath: (path as NSString).appendingPathComponent($1))[.size] as? Int) ?? 0)
+        }
+    }
+
     func run() throws {
-        let config = try ModelConfig(path: modelOptions.model)
-        let weights = try SafeTensorsStore(directory: modelOptions.model)
+        let (config, weights) = try ModelRegistry.open(modelOptions.model)
         let model = try ModelRegistry.build(config: config, weights: weights)
         let summary = model.summary
         var dtypes: [String: Int] = [:]
@@ -29,7 +40,7 @@ struct InspectCommand: ParsableCommand {
             ("parameters", "\(summary.totalParameters)"),
             ("active_parameters_per_token", "\(summary.activeParameters)"),
             ("dtypes", dtypes.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")),
-            ("mapped_bytes", "\(weights.mappedByteCount)"),
+            ("file_bytes", "\(try fileBytes(modelOptions.model))"),
             ("kv_values_per_token_per_layer", "\(kvValues)"),
             ("kv_bytes_per_token_16bit", "\(kvBytes16)"),
             ("kv_bytes_per_token_32bit", "\(kvBytes16 * 2)"),

@@ -4,7 +4,7 @@ import KujiraModels
 
 /// `--model`: the model every inference command loads.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Model directory (config.json + *.safetensors).")
+    @Option(name: .long, help: "Model: a directory (config.json + *.safetensors) or a .gguf file.")
     var model: String
 
     func validate() throws {
@@ -12,7 +12,9 @@ struct ModelOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
             throw ValidationError("--model: \(model) does not exist")
         }
-        guard isDirectory.boolValue else { throw ValidationError("--model: \(model) is not a directory (expected config.json + safetensors)") }
+        guard isDirectory.boolValue || model.hasSuffix(".gguf") else {
+            throw ValidationError("--model: \(model) is neither a model directory (config.json + safetensors) nor a .gguf file")
+        }
     }
 
     func load() throws -> any LanguageModel { try ModelRegistry.load(directory: model) }
