@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import KujiraGeneration
+import KujiraFormats
 import KujiraModels
 
 /// MTP speculation is lossless: the same greedy tokens as plain decoding, for any draft length.
@@ -22,6 +23,19 @@ final class SpeculativeDecodingTests: XCTestCase {
         }
         // Random weights still agree sometimes; the test also covers the accept path, not only rejections.
         XCTAssertGreaterThan(totalAccepted, 0)
+    }
+
+    func testLosslessOnAModelCreatedByInit() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("kujira-spec-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let config = try ModelConfig(path: GreedyGoldenTests.models.appendingPathComponent("deepseek-v3-tiny-mtp").path)
+        try ModelInitializer.write(config: config, to: out.path, seed: 11)
+        let model = try XCTUnwrap(try ModelRegistry.load(directory: out.path) as? DeepseekV3Model)
+        let plain = try Generator(model: model).generate(prompt: [3, 1, 4, 1, 5], maxTokens: 32, sampling: SamplingParameters(), stopTokens: [])
+        for k in [1, 2, 4] {
+            let (tokens, _) = try SpeculativeDecoder(model: model, draftTokens: k).generate(prompt: [3, 1, 4, 1, 5], maxTokens: 32, stopTokens: [])
+            XCTAssertEqual(tokens, plain, "k \(k)")
+        }
     }
 
     func testStopsAtStopTokenAndLengthLimit() throws {
