@@ -11,6 +11,7 @@ struct Kujira: ParsableCommand {
             LogitsCommand.self,
             InspectCommand.self,
             InitCommand.self,
+            BenchCommand.self,
         ]
     )
 }
