@@ -1,4 +1,7 @@
-/// Element types Kujira reads from model files (safetensors names; GGUF block types join in a later issue).
+/// Element types Kujira reads from model files: safetensors names, plus llama.cpp's GGUF block formats.
+///
+/// Plain types store one element in `byteSize` bytes. Block-quantized types (`isQuantized`) store
+/// `blockElements` elements in `blockBytes` bytes; a row's length must be a multiple of `blockElements`.
 public enum DType: String, Sendable, CaseIterable, Codable {
     case f32 = "F32"
     case f16 = "F16"
@@ -6,22 +9,65 @@ public enum DType: String, Sendable, CaseIterable, Codable {
     case f8e4m3 = "F8_E4M3"
     case i32 = "I32"
     case i64 = "I64"
+    // GGML block formats (names as llama.cpp prints them).
+    case q4_0 = "Q4_0"
+    case q4_1 = "Q4_1"
+    case q5_0 = "Q5_0"
+    case q5_1 = "Q5_1"
+    case q8_0 = "Q8_0"
+    case q2_K = "Q2_K"
+    case q3_K = "Q3_K"
+    case q4_K = "Q4_K"
+    case q5_K = "Q5_K"
+    case q6_K = "Q6_K"
 
-    /// Bytes one element takes in the file.
-    public var byteSize: Int {
+    /// Bytes one element takes in the file; for block formats, the bytes of one block (`blockBytes`).
+    public var byteSize: Int { blockBytes }
+
+    /// Elements per storage block (1 for plain types, 32 or 256 for GGML block formats).
+    public var blockElements: Int {
+        switch self {
+        case .f32, .f16, .bf16, .f8e4m3, .i32, .i64: return 1
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: return 32
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: return 256
+        }
+    }
+
+    /// Bytes of one storage block.
+    public var blockBytes: Int {
         switch self {
         case .f32, .i32: return 4
         case .f16, .bf16: return 2
         case .f8e4m3: return 1
         case .i64: return 8
+        case .q4_0: return 18
+        case .q4_1: return 20
+        case .q5_0: return 22
+        case .q5_1: return 24
+        case .q8_0: return 34
+        case .q2_K: return 84
+        case .q3_K: return 110
+        case .q4_K: return 144
+        case .q5_K: return 176
+        case .q6_K: return 210
         }
     }
 
-    /// Whether the element decodes to a floating-point value.
+    /// Whether elements are stored in quantized blocks with shared scales.
+    public var isQuantized: Bool { blockElements > 1 }
+
+    /// Bytes needed for `elements` elements, or nil when `elements` is not a whole number of blocks.
+    public func byteCount(elements: Int) -> Int? {
+        guard elements >= 0, elements % blockElements == 0 else { return nil }
+        let (bytes, overflow) = (elements / blockElements).multipliedReportingOverflow(by: blockBytes)
+        return overflow ? nil : bytes
+    }
+
+    /// Whether the element decodes to a floating-point value (all block formats do).
     public var isFloatingPoint: Bool {
         switch self {
-        case .f32, .f16, .bf16, .f8e4m3: return true
         case .i32, .i64: return false
+        default: return true
         }
     }
 }

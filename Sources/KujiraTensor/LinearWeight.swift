@@ -10,6 +10,7 @@ public struct LinearWeight: Sendable {
 
     public init(data: TensorData, blockScales: BlockScales? = nil) {
         precondition(data.shape.count == 2, "a linear weight is 2-D, got shape \(data.shape)")
+        precondition(data.shape[1] % data.dtype.blockElements == 0, "\(data.dtype.rawValue) rows must be whole blocks, got \(data.shape[1]) columns")
         self.data = data
         self.blockScales = blockScales
     }
@@ -18,6 +19,8 @@ public struct LinearWeight: Sendable {
     public var rows: Int { data.shape[0] }
     /// Input features.
     public var cols: Int { data.shape[1] }
+    /// Bytes of one stored row.
+    public var rowBytes: Int { cols / data.dtype.blockElements * data.dtype.blockBytes }
 
     /// Decodes row `r` into `out` (count == cols). Reference path; kernels use fused dots.
     public func decodeRow(_ r: Int, into out: UnsafeMutableBufferPointer<Float>) {
@@ -46,6 +49,8 @@ public struct LinearWeight: Sendable {
             }
         case .i32, .i64:
             for c in 0..<cols { out[c] = data.float(at: base + c) }
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+            BlockDequantize.row(data.dtype, data.bytes.baseAddress! + r * rowBytes, count: cols, into: out.baseAddress!)
         }
     }
 

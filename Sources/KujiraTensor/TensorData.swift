@@ -9,7 +9,7 @@ public struct TensorData: @unchecked Sendable {
     public let dtype: DType
     /// Row-major shape, outermost first (a Linear weight is `[out, in]`).
     public let shape: [Int]
-    /// The raw bytes; `count == elementCount * dtype.byteSize`.
+    /// The raw bytes; `count == elementCount / dtype.blockElements * dtype.blockBytes`.
     public let bytes: UnsafeRawBufferPointer
     /// Keeps the memory behind `bytes` alive.
     public let owner: AnyObject?
@@ -32,7 +32,7 @@ public struct TensorData: @unchecked Sendable {
         return TensorData(dtype: .f32, shape: shape, bytes: UnsafeRawBufferPointer(start: storage.pointer, count: values.count * 4), owner: storage)
     }
 
-    /// Decodes element `i` to Float (F32/F16/BF16/F8 only; slow path for tests and odd tensors).
+    /// Decodes element `i` to Float (slow path for tests and odd tensors; block formats decode the whole block).
     public func float(at i: Int) -> Float {
         switch dtype {
         case .f32: return bytes.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
@@ -41,6 +41,8 @@ public struct TensorData: @unchecked Sendable {
         case .f8e4m3: return FloatConversion.f8e4m3Table[Int(bytes[i])]
         case .i32: return Float(bytes.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
         case .i64: return Float(bytes.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+            return BlockDequantize.element(dtype, bytes, index: i)
         }
     }
 
@@ -50,6 +52,12 @@ public struct TensorData: @unchecked Sendable {
         if dtype == .f32 {
             return [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
                 _ = memcpy(buffer.baseAddress!, bytes.baseAddress!, n * 4)
+                initialized = n
+            }
+        }
+        if dtype.isQuantized {
+            return [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
+                BlockDequantize.row(dtype, bytes.baseAddress!, count: n, into: buffer.baseAddress!)
                 initialized = n
             }
         }
@@ -116,5 +124,18 @@ public enum MappedFileError: Error, CustomStringConvertible {
         case let .cannotOpen(path, reason): return "cannot open \(path): \(reason)"
         case let .cannotMap(path, reason): return "cannot memory-map \(path): \(reason)"
         }
+    }
+}
+
+extension TensorData {
+    /// Rows `rows` of matrix `index` of a stacked tensor `[count, R, C]` (or of a plain `[R, C]` with index 0),
+    /// as a `[rows.count, C]` view sharing the same memory. Rows are contiguous, whatever the element format.
+    public func matrixRows(index: Int, rows: Range<Int>) -> TensorData {
+        let (count, r, c) = shape.count == 3 ? (shape[0], shape[1], shape[2]) : (1, shape[0], shape[1])
+        precondition(index >= 0 && index < count && rows.lowerBound >= 0 && rows.upperBound <= r, "matrixRows out of range")
+        let rowBytes = bytes.count / max(count * r, 1)
+        let start = (index * r + rows.lowerBound) * rowBytes
+        return TensorData(dtype: dtype, shape: [rows.count, c],
+                          bytes: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + rows.count * rowBytes)]), owner: owner)
     }
 }

@@ -1,0 +1,38 @@
+/// Why a GGUF file could not be read; every case names the file and the place in it.
+public enum GGUFError: Error, CustomStringConvertible, Equatable {
+    case truncated(path: String, what: String, offset: Int, needed: Int, fileSize: Int)
+    case badMagic(path: String, found: UInt32)
+    case unsupportedVersion(path: String, version: UInt32)
+    case unknownValueType(path: String, key: String, type: UInt32, offset: Int)
+    case unknownTensorType(path: String, tensor: String, type: UInt32)
+    case invalidTensor(path: String, tensor: String, reason: String)
+    case tensorOutOfRange(path: String, tensor: String, start: Int, end: Int, fileSize: Int)
+    case duplicateKey(path: String, key: String)
+    case duplicateTensor(path: String, tensor: String)
+    case invalidMetadata(path: String, key: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .truncated(path, what, offset, needed, fileSize):
+            return "\(path): truncated GGUF: reading \(what) at byte \(offset) needs \(needed) bytes, but the file has \(fileSize)"
+        case let .badMagic(path, found):
+            return "\(path): not a GGUF file (magic 0x\(String(found, radix: 16)), expected 0x46554747 'GGUF')"
+        case let .unsupportedVersion(path, version):
+            return "\(path): unsupported GGUF version \(version) (supported: 2, 3)"
+        case let .unknownValueType(path, key, type, offset):
+            return "\(path): metadata '\(key)' has unknown value type \(type) at byte \(offset)"
+        case let .unknownTensorType(path, tensor, type):
+            return "\(path): tensor '\(tensor)' has unknown ggml type \(type)"
+        case let .invalidTensor(path, tensor, reason):
+            return "\(path): tensor '\(tensor)': \(reason)"
+        case let .tensorOutOfRange(path, tensor, start, end, fileSize):
+            return "\(path): tensor '\(tensor)' spans bytes \(start)..<\(end), past the end of the file (\(fileSize) bytes)"
+        case let .duplicateKey(path, key):
+            return "\(path): metadata key '\(key)' appears twice"
+        case let .duplicateTensor(path, tensor):
+            return "\(path): tensor '\(tensor)' appears twice"
+        case let .invalidMetadata(path, key, reason):
+            return "\(path): metadata '\(key)': \(reason)"
+        }
+    }
+}

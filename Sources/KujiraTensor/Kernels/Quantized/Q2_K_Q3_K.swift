@@ -1,0 +1,54 @@
+/// GGML Q2_K: 256 weights per 84-byte super-block, 16 sub-blocks of 16 with 4-bit scale and min.
+///
+/// Layout: `scales: [16] u8` (low nibble scale, high nibble min of sub-block `k`), `qs: [64] u8`,
+/// `d: f16`, `dmin: f16`. Element `e = h*128 + j*32 + l` (h < 2, j < 4, l < 32) is
+/// `(qs[h*32 + l] >> 2j) & 3`; `w = (d * scale[e/16]) * q - (dmin * min[e/16])`.
+public enum Q2_K {
+    public static let blockBytes = 84
+
+    /// Reference dequantizer of one super-block (float operation order as gguf-py).
+    public static func dequantize(_ block: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>) {
+        let d = loadF16(block, 80), dmin = loadF16(block, 82)
+        for e in 0..<256 {
+            let h = e >> 7, j = (e >> 5) & 3, l = e & 31
+            let sc = block.load(fromByteOffset: e >> 4, as: UInt8.self)
+            let q = (block.load(fromByteOffset: 16 + h * 32 + l, as: UInt8.self) >> UInt8(2 * j)) & 3
+            out[e] = (d * Float(sc & 0x0F)) * Float(q) - dmin * Float(sc >> 4)
+        }
+    }
+}
+
+/// GGML Q3_K: 256 weights per 110-byte super-block, 16 sub-blocks of 16 with signed 6-bit scales.
+///
+/// Layout: `hmask: [32] u8`, `qs: [64] u8`, `scales: [12] u8`, `d: f16`. Element `e = h*128 + j*32 + l`
+/// has low bits `(qs[h*32 + l] >> 2j) & 3` and high bit `(hmask[l] >> (4h + j)) & 1`; the value is
+/// `low - 4` when the high bit is 0 and `low` when it is 1. Scale `k` (6 bits, minus 32) is the nibble
+/// `(scales[k % 8] >> 4(k/8)) & 15` plus two high bits `(scales[8 + k % 4] >> 2(k/4)) & 3`.
+public enum Q3_K {
+    public static let blockBytes = 110
+
+    /// Signed scales of the 16 sub-blocks.
+    @inline(__always)
+    static func scales(_ block: UnsafeRawPointer) -> SIMD16<Int32> {
+        var result = SIMD16<Int32>()
+        for k in 0..<16 {
+            let low = (block.load(fromByteOffset: 96 + (k & 7), as: UInt8.self) >> UInt8(4 * (k >> 3))) & 0x0F
+            let high = (block.load(fromByteOffset: 104 + (k & 3), as: UInt8.self) >> UInt8(2 * (k >> 2))) & 0x03
+            result[k] = Int32(low | high << 4) - 32
+        }
+        return result
+    }
+
+    /// Reference dequantizer of one super-block.
+    public static func dequantize(_ block: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>) {
+        let d = loadF16(block, 108)
+        let sc = scales(block)
+        for e in 0..<256 {
+            let h = e >> 7, j = (e >> 5) & 3, l = e & 31
+            let low = Int32((block.load(fromByteOffset: 32 + h * 32 + l, as: UInt8.self) >> UInt8(2 * j)) & 3)
+            let high = (block.load(fromByteOffset: l, as: UInt8.self) >> UInt8(4 * h + j)) & 1
+            let q = high == 1 ? low : low - 4
+            out[e] = (d * Float(sc[e >> 4])) * Float(q)
+        }
+    }
+}
