@@ -35,8 +35,9 @@ struct AddedTokenMatcher: Sendable {
 
     init(tokens: [AddedToken]) {
         let usable = tokens.filter { !$0.content.isEmpty }
+        let contents = usable.map { Array($0.content.utf8) }
         self.tokens = usable
-        self.contents = usable.map { Array($0.content.utf8) }
+        self.contents = contents
         var buckets = [[Int]](repeating: [], count: 256)
         for (index, bytes) in contents.enumerated() { buckets[Int(bytes[0])].append(index) }
         for b in 0..<256 {

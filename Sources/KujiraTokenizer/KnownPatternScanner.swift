@@ -15,7 +15,7 @@ enum KnownPattern: Sendable, Equatable {
     static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
     static let llama3Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
     static let qwen2Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
-    static let deepseekV3Pattern = #"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    static let deepseekV3Pattern = ##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##
 
     /// Recognizes a pattern by its text (literal CR/LF characters in the JSON are treated like `\r`/`\n`).
     init?(pattern: String) {
@@ -33,7 +33,7 @@ enum KnownPattern: Sendable, Equatable {
     /// Appends the matches inside `range` (scalar indices) to `matches`.
     func findMatches(scalars: UnsafeBufferPointer<UInt32>, classes: UnsafeBufferPointer<UInt8>,
                      range: Range<Int>, into matches: inout [Range<Int>]) {
-        var scanner = Scanner(scalars: scalars, classes: classes, end: range.upperBound)
+        let scanner = Scanner(scalars: scalars, classes: classes, end: range.upperBound)
         var position = range.lowerBound
         while position < range.upperBound {
             let end: Int?
@@ -49,7 +49,6 @@ enum KnownPattern: Sendable, Equatable {
                 position += 1
             }
         }
-        _ = scanner
     }
 }
 

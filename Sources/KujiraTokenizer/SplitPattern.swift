@@ -296,9 +296,9 @@ final class ICURegexPattern: @unchecked Sendable {
         scalarAtUTF16.append(range.count)
         let string = String(view)
         let length = scalarAtUTF16.count - 1
-        regex.enumerateMatches(in: string, options: [], range: NSRange(location: 0, length: length)) { result, _, _ in
-            guard let r = result?.range, r.location != NSNotFound, r.length > 0,
-                  r.location + r.length <= length else { return }
+        for result in regex.matches(in: string, options: [], range: NSRange(location: 0, length: length)) {
+            let r = result.range
+            guard r.location != NSNotFound, r.length > 0, r.location + r.length <= length else { continue }
             let start = scalarAtUTF16[r.location], end = scalarAtUTF16[r.location + r.length]
             matches.append((range.lowerBound + start)..<(range.lowerBound + end))
         }
