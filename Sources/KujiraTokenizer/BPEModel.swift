@@ -39,8 +39,10 @@ struct BPEModel: Sendable {
         self.unknownId = unknownToken.flatMap { idOfString[$0] }
     }
 
-    /// Encodes one pre-token (raw UTF-8 bytes) and appends its ids.
-    func encodeWord(_ word: UnsafeBufferPointer<UInt8>, into out: inout [Int32], workspace: inout BPEWorkspace) {
+    /// Encodes one pre-token (raw UTF-8 bytes) and appends its ids; words of more than `smallLimit` symbols
+    /// use the heap merge.
+    func encodeWord(_ word: UnsafeBufferPointer<UInt8>, into out: inout [Int32], workspace: inout BPEWorkspace,
+                    smallLimit: Int = 128) {
         guard word.count > 0 else { return }
         if ignoreMerges || word.count == 1, let id = idOfBytes[Array(word)] {
             out.append(id)
@@ -68,7 +70,7 @@ struct BPEModel: Sendable {
         }
         if symbols.count < 2 {
             out.append(contentsOf: symbols)
-        } else if symbols.count <= 128 {
+        } else if symbols.count <= smallLimit {
             mergeSmall(&symbols, ranks: &workspace.ranks)
             out.append(contentsOf: symbols)
         } else {
