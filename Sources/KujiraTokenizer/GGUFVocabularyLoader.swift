@@ -77,7 +77,9 @@ enum GGUFVocabularyLoader {
             if let id = try validId(key), !eosIds.contains(id) { eosIds.append(id) }
         }
         var postProcessor = PostProcessor()
-        if file.bool("tokenizer.ggml.add_bos_token") == true, let bosId { postProcessor.prefix = [bosId] }
+        // llama.cpp: the Llama 3 family adds BOS unless the file says otherwise; others only when it says so.
+        let addBOS = file.bool("tokenizer.ggml.add_bos_token") ?? Self.addsBOSByDefault(preName)
+        if addBOS, let bosId { postProcessor.prefix = [bosId] }
         if file.bool("tokenizer.ggml.add_eos_token") == true, let eosId { postProcessor.suffix = [eosId] }
 
         return TokenizerDefinition(
@@ -86,6 +88,10 @@ enum GGUFVocabularyLoader {
             bosTokenId: bosId, eosTokenIds: eosIds, bosToken: bosId.map { tokens[$0] },
             eosToken: eosId.map { tokens[$0] }, chatTemplate: file.string("tokenizer.chat_template"),
             namedChatTemplates: [:])
+    }
+
+    static func addsBOSByDefault(_ preName: String) -> Bool {
+        ["llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral"].contains(preName)
     }
 
     /// The pre-tokenizer pipeline, `ignore_merges`, and normalizer of a `tokenizer.ggml.pre` name.

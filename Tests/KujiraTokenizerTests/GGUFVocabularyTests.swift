@@ -64,3 +64,52 @@ final class GGUFVocabularyTests: XCTestCase {
     func testLlamaBPE() throws { try check("llama-bpe") }
     func testGPT2() throws { try check("gpt-2") }
 }
+
+/// Special-token metadata and pipeline names of GGUF vocabularies.
+final class GGUFVocabularyMetadataTests: XCTestCase {
+    func vocab(_ name: String) throws -> Tokenizer {
+        try Tokenizer.load(path: TokenizerFixtures.path("tokenizers/gguf-vocab/ggml-vocab-\(name).gguf"))
+    }
+
+    func testBOSAndEOS() throws {
+        // llama-bpe has no add_bos_token key: llama.cpp's Llama 3 default (add BOS) applies.
+        let llama = try vocab("llama-bpe")
+        XCTAssertEqual(llama.bosTokenId, 128_000)
+        XCTAssertEqual(llama.eosTokenIds.first, 128_001)
+        XCTAssertEqual(llama.encode("Hello", addSpecialTokens: true).first, 128_000)
+        XCTAssertEqual(llama.encode("Hello", addSpecialTokens: false).first, 9906)
+        // deepseek-llm says add_bos_token = true; gpt-2 says nothing and is not Llama 3.
+        XCTAssertEqual(try vocab("deepseek-llm").encode("a", addSpecialTokens: true).first, 100_000)
+        XCTAssertEqual(try vocab("gpt-2").encode("a", addSpecialTokens: true), [64])
+    }
+
+    func testControlTokensAreMatchedAndSkippable() throws {
+        let qwen = try vocab("qwen2")
+        let id = try XCTUnwrap(qwen.tokenToId("<|im_start|>"))
+        XCTAssertTrue(qwen.isSpecial(id))
+        let ids = qwen.encode("<|im_start|>user\nhi")
+        XCTAssertEqual(ids.first, id)
+        XCTAssertEqual(qwen.decode(ids, skipSpecialTokens: true), "user\nhi")
+        XCTAssertEqual(qwen.decode(ids, skipSpecialTokens: false), "<|im_start|>user\nhi")
+    }
+
+    /// The GGUF "deepseek-v3" pipeline is the same as DeepSeek-V3's tokenizer.json: run the HF goldens through it.
+    func testDeepseekV3PipelineNameMatchesTokenizerJSON() throws {
+        let json = try TokenizerFixtures.deepseekV3.get()
+        var definition = json.definition
+        let named = try GGUFVocabularyLoader.preTokenizer(named: "deepseek-v3", path: "test")
+        definition.preTokenizer = PreTokenizer(steps: named.steps)
+        let tokenizer = Tokenizer(definition: definition)
+        let golden = try TokenizerFixtures.json("tokenizers/deepseek-v3/golden.json")
+        for c in try XCTUnwrap(golden["cases"] as? [[String: Any]]) {
+            let text = try XCTUnwrap(c["text"] as? String)
+            XCTAssertEqual(tokenizer.encode(text), try XCTUnwrap(c["ids"] as? [Int]), text.debugDescription)
+        }
+    }
+
+    func testUnknownPreTokenizerNameIsAClearError() {
+        XCTAssertThrowsError(try GGUFVocabularyLoader.preTokenizer(named: "no-such-pre", path: "x.gguf")) { error in
+            XCTAssertEqual(error as? TokenizerError, .unsupported(path: "x.gguf", feature: "tokenizer.ggml.pre 'no-such-pre'"))
+        }
+    }
+}
