@@ -3,6 +3,7 @@
 # thread each, on the same inputs and the same DeepSeek-V3 tokenizer.json:
 #   ja   — the Japanese paragraphs of the DeepSeek-V3 golden texts, repeated to ~1 MB
 #   code — the project's own Swift sources concatenated, repeated to ~1 MB
+#   words — ~1 MB of seeded random lowercase words (almost no repeats: the word caches of both sides miss)
 #   line-1mb / line-2mb — single lines with no spaces (one huge pre-token): checks BPE is not quadratic
 # Usage: scripts/bench-tokenizer.sh [repeats]   (needs python3 with `tokenizers`)
 set -euo pipefail
@@ -22,13 +23,17 @@ code = "".join(open(p, encoding="utf-8").read() for p in sorted(glob.glob("Sourc
 def fill(s, n=1_000_000):
     b = s.encode()
     return (s * (n // len(b) + 1)).encode()[:n].decode("utf-8", "ignore")
-for name, text in [("ja", fill(ja)), ("code", fill(code)),
+import random
+rng = random.Random(1)
+words = " ".join("".join(rng.choice("etaoinshrdlucmfwypvbgkqjxz") for _ in range(rng.randint(2, 12))) + rng.choice(["", "", "", ",", "."])
+                 for _ in range(160_000))
+for name, text in [("ja", fill(ja)), ("code", fill(code)), ("words", fill(words)),
                    ("line-1mb", "abcdefghij" * 100_000), ("line-2mb", "abcdefghij" * 200_000)]:
     open(os.path.join(work, name + ".txt"), "w", encoding="utf-8").write(text)
 PY
 
 printf "%-9s %10s %12s %12s %8s %s\n" input bytes "kujira MB/s" "HF MB/s" ratio "tokens equal"
-for name in ja code line-1mb line-2mb; do
+for name in ja code words line-1mb line-2mb; do
   f="$WORK/$name.txt"
   k=$("$BIN" tokenize --tokenizer "$TOK" --bench-file "$f" --bench-repeat "$REPEAT")
   h=$(RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false python3 - "$TOK" "$f" "$REPEAT" <<'PY'

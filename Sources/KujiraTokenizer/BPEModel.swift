@@ -145,6 +145,14 @@ struct BPEModel: Sendable {
     }
 }
 
+/// Splits a merge written as "left right" at its first space after the first byte (as llama.cpp does, so a
+/// left part that is itself " " survives); works on UTF-8, not on `Character`s.
+func splitMerge(_ text: String) -> (String, String)? {
+    let bytes = Array(text.utf8)
+    guard bytes.count >= 3, let space = bytes[1...].firstIndex(of: 0x20) else { return nil }
+    return (String(decoding: bytes[..<space], as: UTF8.self), String(decoding: bytes[(space + 1)...], as: UTF8.self))
+}
+
 /// Scratch buffers reused across words of one encode call.
 struct BPEWorkspace {
     var symbols: [Int32] = []

@@ -35,10 +35,10 @@ enum GGUFVocabularyLoader {
         var merges: [(String, String)] = []
         merges.reserveCapacity(mergeStrings.count)
         for (index, text) in mergeStrings.enumerated() {
-            guard let space = text.firstIndex(of: " ") else {
+            guard let (left, right) = splitMerge(text) else {
                 throw TokenizerError.invalidFile(path: path, reason: "tokenizer.ggml.merges[\(index)] \(text.debugDescription) has no space")
             }
-            merges.append((String(text[..<space]), String(text[text.index(after: space)...])))
+            merges.append((left, right))
         }
 
         let preName = file.string("tokenizer.ggml.pre") ?? "default"

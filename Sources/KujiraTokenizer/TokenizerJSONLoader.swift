@@ -206,10 +206,10 @@ enum TokenizerJSONLoader {
         merges.reserveCapacity(list.count)
         for (index, item) in list.enumerated() {
             if let text = item as? String {
-                guard let space = text.firstIndex(of: " ") else {
+                guard let (left, right) = splitMerge(text) else {
                     throw TokenizerError.invalidFile(path: path, reason: "model.merges[\(index)] \(text.debugDescription) has no space")
                 }
-                merges.append((String(text[..<space]), String(text[text.index(after: space)...])))
+                merges.append((left, right))
             } else if let pair = item as? [Any], pair.count == 2, let a = pair[0] as? String, let b = pair[1] as? String {
                 merges.append((a, b))
             } else {
