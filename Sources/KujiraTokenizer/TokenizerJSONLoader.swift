@@ -2,7 +2,7 @@ import Foundation
 
 /// Reads a Hugging Face `tokenizer.json` (byte-level BPE) and the `tokenizer_config.json` beside it.
 enum TokenizerJSONLoader {
-    static let maxVocabularySize = 16_000_000
+    static let maxVocabularySize = 4_000_000
 
     static func load(tokenizerJSON path: String) throws -> TokenizerDefinition {
         let root = try readJSONObject(path)

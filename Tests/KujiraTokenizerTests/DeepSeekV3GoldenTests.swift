@@ -34,6 +34,23 @@ final class DeepSeekV3GoldenTests: XCTestCase {
         }
     }
 
+    func testRoundTripOfEveryText() throws {
+        let tokenizer = try TokenizerFixtures.deepseekV3.get()
+        for c in try loadCases() {
+            XCTAssertEqual(tokenizer.decode(tokenizer.encode(c.text)), c.text)
+        }
+    }
+
+    func testConcurrentEncodesAgree() throws {
+        let tokenizer = try TokenizerFixtures.deepseekV3.get()
+        let cases = try loadCases()
+        let agreed = LockedCounter()
+        DispatchQueue.concurrentPerform(iterations: cases.count) { index in
+            if tokenizer.encode(cases[index].text) == cases[index].ids { agreed.increment() }
+        }
+        XCTAssertEqual(agreed.value, cases.count)
+    }
+
     func testMetadata() throws {
         let tokenizer = try TokenizerFixtures.deepseekV3.get()
         XCTAssertEqual(tokenizer.bosTokenId, 0)
@@ -54,4 +71,12 @@ final class DeepSeekV3GoldenTests: XCTestCase {
         XCTAssertEqual(tokenizer.decode(ids, skipSpecialTokens: true), "<think>a</think>")
         XCTAssertEqual(tokenizer.decode(ids, skipSpecialTokens: false), "<think>a</think><｜end▁of▁sentence｜>")
     }
+}
+
+/// A counter shared by concurrent test workers.
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
