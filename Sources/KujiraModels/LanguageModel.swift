@@ -1,3 +1,4 @@
+import Foundation
 import KujiraFormats
 import KujiraTensor
 
@@ -60,11 +61,19 @@ public enum ModelRegistry {
         "llama": { try LlamaModel(config: $0, weights: $1) },
     ]
 
-    /// Loads the model in a Hugging Face directory (`config.json` + safetensors).
-    public static func load(directory: String) throws -> any LanguageModel {
-        let config = try ModelConfig(path: directory)
-        let weights = try SafeTensorsStore(directory: directory)
+    /// Loads a model: a Hugging Face directory (`config.json` + safetensors) or a `.gguf` file.
+    public static func load(directory path: String) throws -> any LanguageModel {
+        let (config, weights) = try open(path)
         return try build(config: config, weights: weights)
+    }
+
+    /// The config and weights at `path` without building the model.
+    public static func open(_ path: String) throws -> (ModelConfig, any WeightStore) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            return try GGUFModelAdapter.open(path: path)
+        }
+        return (try ModelConfig(path: path), try SafeTensorsStore(directory: path))
     }
 
     /// Builds the architecture named by the config's `model_type`.

@@ -16,6 +16,8 @@ public struct LlamaConfiguration: Sendable {
     /// q/k/v projections carry biases (always for qwen2, `attention_bias` for llama).
     public var attentionBias: Bool
     public var rope: RopeConfig
+    /// Rotate pairs (2i, 2i+1) instead of (i, i+d/2): llama.cpp's converter permutes Llama's q/k rows for this.
+    public var ropeInterleaved: Bool
 
     public init(_ config: ModelConfig) throws {
         hiddenSize = try config.int("hidden_size")
@@ -29,6 +31,7 @@ public struct LlamaConfiguration: Sendable {
         rmsNormEps = try config.float("rms_norm_eps", default: 1e-6)
         attentionBias = try config.modelType == "qwen2" ? true : config.bool("attention_bias", default: false)
         rope = try config.rope()
+        ropeInterleaved = try config.bool("rope_interleave", default: false)
         for (key, value) in [("hidden_size", hiddenSize), ("num_hidden_layers", layers), ("num_attention_heads", heads),
                              ("num_key_value_heads", kvHeads), ("head_dim", headDim), ("vocab_size", vocabSize)] where value <= 0 {
             throw ConfigError.invalidValue(path: config.path, key: key, detail: "must be positive, got \(value)")
@@ -50,7 +53,10 @@ public final class LlamaModel: LanguageModel {
         let c = try LlamaConfiguration(config)
         self.config = config
         configuration = c
-        let rope = RotaryEmbedding(config: c.rope, dim: c.headDim, maxPositionEmbeddings: c.maxPositions, layout: .halfSplit)
+        let factors = weights.contains(RotaryEmbedding.frequencyFactorsTensor)
+            ? try weights.floats(RotaryEmbedding.frequencyFactorsTensor, shape: [c.headDim / 2]) : nil
+        let rope = RotaryEmbedding(config: c.rope, dim: c.headDim, maxPositionEmbeddings: c.maxPositions,
+                                   layout: c.ropeInterleaved ? .interleaved : .halfSplit, frequencyFactors: factors)
         var layers: [DecoderLayer] = []
         for i in 0..<c.layers {
             let prefix = "model.layers.\(i)"

@@ -11,6 +11,9 @@ public struct RotaryEmbedding: Sendable {
         case interleaved
     }
 
+    /// Name under which a model's weights carry per-pair frequency divisors (GGUF's `rope_freqs.weight`).
+    public static let frequencyFactorsTensor = "model.rotary_emb.frequency_factors"
+
     /// Rotary dimension (even).
     public let dim: Int
     public let layout: Layout
@@ -19,7 +22,9 @@ public struct RotaryEmbedding: Sendable {
     /// Multiplier applied to cos and sin (YaRN's attention factor; 1 otherwise).
     public let attentionScaling: Float
 
-    public init(config: RopeConfig, dim: Int, maxPositionEmbeddings: Int, layout: Layout) {
+    /// `frequencyFactors` (llama.cpp's `rope_freqs` tensor, how GGUF files carry llama3 scaling) divide the
+    /// inverse frequencies pair by pair.
+    public init(config: RopeConfig, dim: Int, maxPositionEmbeddings: Int, layout: Layout, frequencyFactors: [Float]? = nil) {
         precondition(dim % 2 == 0, "rotary dimension must be even")
         self.dim = dim
         self.layout = layout
@@ -37,6 +42,10 @@ public struct RotaryEmbedding: Sendable {
             inverse = Self.llama3(config: config, inverse: inverse)
         default:
             break
+        }
+        if let factors = frequencyFactors {
+            precondition(factors.count == dim / 2, "rope frequency factors must have dim/2 entries")
+            inverse = zip(inverse, factors).map { $0 / Double($1) }
         }
         inverseFrequencies = inverse.map { Float($0) }
         attentionScaling = Float(scaling)

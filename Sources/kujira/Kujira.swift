@@ -7,6 +7,10 @@ struct Kujira: ParsableCommand {
         commandName: "kujira",
         abstract: "DeepSeek-style language models in pure Swift.",
         subcommands: [
+            GenerateCommand.self,
+            LogitsCommand.self,
+            InspectCommand.self,
+            InitCommand.self,
             TokenizeCommand.self,
         ]
     )
