@@ -22,11 +22,6 @@ enum PreTokenizerStep: Sendable {
 struct PreTokenizer: Sendable {
     var steps: [PreTokenizerStep]
 
-    /// True when some step needs a space inserted before pieces (ByteLevel add_prefix_space).
-    var addsPrefixSpace: Bool {
-        steps.contains { if case .byteLevel(true, _) = $0 { return true } else { return false } }
-    }
-
     /// Splits `text` into pieces; may rewrite `text` (prefix spaces).
     func pieces(of text: inout ScalarText, scratch: inout [Range<Int>]) -> [Range<Int>] {
         var pieces: [Range<Int>] = text.count > 0 ? [0..<text.count] : []
