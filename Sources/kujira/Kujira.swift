@@ -12,6 +12,7 @@ struct Kujira: ParsableCommand {
             InspectCommand.self,
             InitCommand.self,
             BenchCommand.self,
+            TokenizeCommand.self,
         ]
     )
 }
