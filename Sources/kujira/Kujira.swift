@@ -6,6 +6,8 @@ struct Kujira: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kujira",
         abstract: "DeepSeek-style language models in pure Swift.",
-        subcommands: []
+        subcommands: [
+            TemplateCommand.self,
+        ]
     )
 }

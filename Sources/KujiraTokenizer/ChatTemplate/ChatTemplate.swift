@@ -97,6 +97,21 @@ public struct ChatTemplate: Sendable {
         }
     }
 
+    /// `bos_token` / `eos_token` of a `tokenizer_config.json` (a string or an `AddedToken` object with `content`).
+    public static func specialTokens(fromTokenizerConfig data: Data) throws -> (bos: String?, eos: String?) {
+        guard case .object(let config) = try JinjaValue(json: data) else {
+            throw ChatTemplateError.invalidInput("tokenizer config is not a JSON object")
+        }
+        func token(_ key: String) -> String? {
+            switch config[key] {
+            case .string(let s)?: return s
+            case .object(let added)?: if case .string(let s)? = added["content"] { return s } else { return nil }
+            default: return nil
+            }
+        }
+        return (token("bos_token"), token("eos_token"))
+    }
+
     /// The `chat_template` of a `tokenizer_config.json`: a string, or a list of `{"name", "template"}`
     /// from which `name` (default `"default"`) is picked.
     public static func source(fromTokenizerConfig data: Data, name: String? = nil) throws -> String {
