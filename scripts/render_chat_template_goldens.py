@@ -140,6 +140,194 @@ FEATURES = [
 ]
 
 
+COMPOSITE_TEMPLATE = """{#- A template written for these tests: it combines what modern reasoning/tool templates do. -#}
+{%- macro render_content(content) -%}
+    {%- if content is string -%}
+        {{- content -}}
+    {%- elif content is iterable and content is not mapping -%}
+        {%- for part in content -%}
+            {%- if part.type == 'text' %}{{ part.text }}{% elif part.type == 'image' %}<image>{% else %}{{ raise_exception('unknown part type ' ~ part.type) }}{% endif -%}
+        {%- endfor -%}
+    {%- elif content is none -%}
+    {%- else -%}
+        {{- raise_exception('bad content') -}}
+    {%- endif -%}
+{%- endmacro -%}
+{%- set date_string = date_string if date_string is defined else '26 Jul 2024' %}
+{%- if messages[0].role == 'system' %}
+    {%- set system_message = render_content(messages[0].content) | trim %}
+    {%- set loop_messages = messages[1:] %}
+{%- else %}
+    {%- set system_message = '' %}
+    {%- set loop_messages = messages %}
+{%- endif %}
+{{- bos_token }}<|system|>
+Today: {{ date_string }}
+{%- if system_message %}
+
+{{ system_message }}
+{%- endif %}
+{%- if tools is not none and tools | length > 0 %}
+
+Tools available ({{ tools | length }}):
+{%- for tool in tools %}
+{{ tool | tojson(indent=2) }}
+{%- endfor %}
+{%- endif %}
+<|end|>
+{%- set ns = namespace(last_user=-1, multi_step=true) %}
+{%- for message in loop_messages[::-1] %}
+    {%- set index = (loop_messages | length - 1) - loop.index0 %}
+    {%- if ns.multi_step and message.role == 'user' %}
+        {%- set ns.multi_step = false %}
+        {%- set ns.last_user = index %}
+    {%- endif %}
+{%- endfor %}
+{%- for message in loop_messages %}
+    {%- set content = render_content(message.content) %}
+    {%- if message.role == 'user' %}
+<|user|>
+{{ content }}<|end|>
+    {%- elif message.role == 'assistant' %}
+        {%- set reasoning = '' %}
+        {%- if message.reasoning_content is string %}
+            {%- set reasoning = message.reasoning_content %}
+        {%- elif '</think>' in content %}
+            {%- set reasoning = content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}
+            {%- set content = content.split('</think>')[-1].lstrip('\\n') %}
+        {%- endif %}
+<|assistant|>
+        {%- if loop.index0 > ns.last_user and reasoning %}
+<think>
+{{ reasoning.strip() }}
+</think>
+        {%- endif %}
+{{ content }}
+        {%- for call in message.tool_calls | default([]) %}
+            {%- set call = call.function if call.function is defined else call %}
+<call name="{{ call.name }}">{{ call.arguments if call.arguments is string else call.arguments | tojson }}</call>
+        {%- endfor %}
+<|end|>{{ eos_token if loop.last and not add_generation_prompt else '' }}
+    {%- elif message.role == 'tool' %}
+        {%- if loop.first or loop.previtem.role != 'tool' %}
+<|tool|>
+        {%- endif %}
+[{{ loop.index }}] {{ content }}
+        {%- if loop.last or loop.nextitem.role != 'tool' %}
+<|end|>
+        {%- endif %}
+    {%- else %}
+        {{- raise_exception('Unknown role: ' + message.role) }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+<|assistant|>
+{% if enable_thinking is defined and not enable_thinking %}<think>
+
+</think>
+
+{% endif %}
+{%- endif %}
+"""
+
+COMPOSITE_CONVERSATIONS = {
+    "plain": ([{"role": "user", "content": "Hi there"}], None, {}),
+    "system-parts": ([
+        {"role": "system", "content": [{"type": "text", "text": "  Be brief.  "}]},
+        {"role": "user", "content": [{"type": "text", "text": "Look: "}, {"type": "image"}, {"type": "text", "text": "!"}]},
+    ], None, {"date_string": "1 Jan 2026"}),
+    "reasoning-history": ([
+        {"role": "user", "content": "First?"},
+        {"role": "assistant", "content": "<think>\nold thoughts\n</think>\n\nFirst answer."},
+        {"role": "user", "content": "Second?"},
+        {"role": "assistant", "content": "Second answer.", "reasoning_content": "  new thoughts  "},
+    ], None, {"enable_thinking": False}),
+    "tools": ([
+        {"role": "user", "content": "Weather in Tokyo and Osaka?"},
+        {"role": "assistant", "content": "<think>need two calls</think>Calling.", "tool_calls": [
+            {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Tokyo", "unit": "°C"}}},
+            {"name": "get_weather", "arguments": "{\"city\": \"Osaka\"}"}]},
+        {"role": "tool", "content": "21"},
+        {"role": "tool", "content": "23"},
+        {"role": "assistant", "content": "Tokyo 21, Osaka 23."},
+    ], [WEATHER_TOOL], {}),
+}
+
+
+def composite_goldens(env):
+    cases = []
+    for name, (messages, tools, extra) in COMPOSITE_CONVERSATIONS.items():
+        for add_generation_prompt in (True, False):
+            context = {"messages": messages, "tools": tools, "documents": None,
+                       "add_generation_prompt": add_generation_prompt, "bos_token": "<s>", "eos_token": "</s>"}
+            context.update(extra)
+            cases.append({"conversation": name, "messages": messages, "tools": tools, "extra": extra,
+                          "add_generation_prompt": add_generation_prompt,
+                          "rendered": render(env, COMPOSITE_TEMPLATE, context)})
+    return {"bos_token": "<s>", "eos_token": "</s>", "template": COMPOSITE_TEMPLATE,
+            "renderer": "jinja2 %s, transformers settings" % jinja2.__version__, "cases": cases}
+
+
+SMOLLM2_GGUF = os.environ.get("SMOLLM2_GGUF", os.path.expanduser("~/.cache/kujira/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+
+def read_gguf_chat_template(path):
+    """Reads `tokenizer.chat_template` from GGUF metadata (a minimal reader: header + key/values only)."""
+    import struct
+    scalar = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+    with open(path, "rb") as f:
+        def read(fmt):
+            return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+
+        def string():
+            return f.read(read("<Q")).decode("utf-8")
+
+        def value(kind):
+            if kind == 8:
+                return string()
+            if kind == 9:
+                item_kind, count = read("<I"), read("<Q")
+                return [value(item_kind) for _ in range(count)]
+            return read(scalar[kind])
+
+        assert f.read(4) == b"GGUF"
+        read("<I")
+        read("<Q")
+        metadata = {}
+        for _ in range(read("<Q")):
+            key = string()
+            metadata[key] = value(read("<I"))
+    tokens = metadata["tokenizer.ggml.tokens"]
+    return (metadata["tokenizer.chat_template"], tokens[metadata["tokenizer.ggml.bos_token_id"]],
+            tokens[metadata["tokenizer.ggml.eos_token_id"]])
+
+
+def smollm2_goldens(env):
+    """SmolLM2-135M-Instruct's template, as its GGUF carries it (the project's real test model)."""
+    directory = os.path.join(ROOT, "smollm2-gguf")
+    template_path = os.path.join(directory, "template.jinja")
+    if os.path.exists(SMOLLM2_GGUF):
+        template, bos, eos = read_gguf_chat_template(SMOLLM2_GGUF)
+        os.makedirs(directory, exist_ok=True)
+        with open(template_path, "w", encoding="utf-8") as f:
+            f.write(template)
+    else:
+        print("note: %s not found; reusing the committed template.jinja" % SMOLLM2_GGUF)
+        with open(template_path, encoding="utf-8") as f:
+            template = f.read()
+        bos, eos = "<|im_start|>", "<|im_end|>"
+    cases = []
+    for name in ("single", "system", "two-systems", "multi-turn-with-think"):
+        for add_generation_prompt in (True, False):
+            messages = CONVERSATIONS[name]
+            context = {"messages": messages, "tools": None, "documents": None,
+                       "add_generation_prompt": add_generation_prompt, "bos_token": bos, "eos_token": eos}
+            cases.append({"conversation": name, "messages": messages, "add_generation_prompt": add_generation_prompt,
+                          "tools": None, "rendered": render(env, template, context)})
+    return {"bos_token": bos, "eos_token": eos, "renderer": "jinja2 %s, transformers settings" % jinja2.__version__,
+            "source": "tokenizer.chat_template of SmolLM2-135M-Instruct.Q4_1.gguf", "cases": cases}
+
+
 def feature_goldens(env):
     cases = []
     for name, template, context in FEATURES:
@@ -160,3 +348,5 @@ if __name__ == "__main__":
     env = make_environment()
     write(os.path.join(ROOT, "deepseek-v3-config", "golden.json"), deepseek_v3_config_goldens(env))
     write(os.path.join(ROOT, "jinja-features", "golden.json"), feature_goldens(env))
+    write(os.path.join(ROOT, "composite", "golden.json"), composite_goldens(env))
+    write(os.path.join(ROOT, "smollm2-gguf", "golden.json"), smollm2_goldens(env))

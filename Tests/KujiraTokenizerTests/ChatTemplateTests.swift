@@ -44,6 +44,20 @@ final class ChatTemplateGoldenTests: XCTestCase {
         try checkConversationCases(template, golden, label: "deepseek-v3 tokenizer_config")
     }
 
+    /// SmolLM2-135M-Instruct's template as its GGUF carries it, against Jinja2.
+    func testSmolLM2GGUFTemplateAgainstJinja2() throws {
+        let template = try ChatTemplate.load(path: chatTemplateFixtures.appendingPathComponent("smollm2-gguf/template.jinja").path)
+        try checkConversationCases(template, try loadGolden("smollm2-gguf/golden.json"), label: "smollm2")
+    }
+
+    /// A template combining macros, reversed loops, namespaces, reasoning extraction, tool calls with
+    /// dict or string arguments, multimodal content parts and loop.previtem/nextitem, against Jinja2.
+    func testCompositeTemplateAgainstJinja2() throws {
+        let golden = try loadGolden("composite/golden.json")
+        let template = try ChatTemplate(source: try XCTUnwrap(string(golden["template"])))
+        try checkConversationCases(template, golden, label: "composite")
+    }
+
     private func checkConversationCases(_ template: ChatTemplate, _ golden: JinjaObject, label: String) throws {
         let bos = string(golden["bos_token"]) ?? ""
         let eos = string(golden["eos_token"]) ?? ""
@@ -57,8 +71,12 @@ final class ChatTemplateGoldenTests: XCTestCase {
             var tools: [JinjaValue]?
             if case .array(let list)? = testCase["tools"] { tools = list }
             let addGenerationPrompt = testCase["add_generation_prompt"] == .bool(true)
+            var extra: [String: JinjaValue] = [:]
+            if case .object(let variables)? = testCase["extra"] {
+                for (key, value) in variables.pairs { extra[key] = value }
+            }
             let rendered = try template.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
-                                               tools: tools, bosToken: bos, eosToken: eos)
+                                               tools: tools, bosToken: bos, eosToken: eos, extra: extra)
             XCTAssertEqual(rendered, expected,
                            "\(label) case \(index) (\(string(testCase["conversation"]) ?? "?"), agp=\(addGenerationPrompt))")
         }
