@@ -105,7 +105,7 @@ def deepseek_v3_config_goldens(env):
 
 # (name, template, context). Contexts are JSON so the Swift test can load them.
 FEATURES = [
-    ("literals", "{{ 'a\\tb\\n' }}|{{ \"q'uote\" }}|{{ 1_000 }}|{{ 2.50 }}|{{ 1e3 }}|{{ true }}|{{ none }}|{{ True }}", {}),
+    ("literals", "{{ '\\101\\x41\\u0041\\0end' }}|{{ 'a\\tb\\n' }}|{{ \"q'uote\" }}|{{ 1_000 }}|{{ 2.50 }}|{{ 1e3 }}|{{ true }}|{{ none }}|{{ True }}", {}),
     ("python-repr", "{{ [1, 'two', none, true, 2.0] }} {{ {'k': 'v', 'n': [1]} }} {{ (1, 2) | list }} {{ \"it's\" | list | length }} {{ [\"it's\"] }}", {}),
     ("float-repr", "{{ 0.1 + 0.2 }} {{ 1e16 }} {{ 1e15 }} {{ 0.0001 }} {{ 0.00001 }} {{ 10 / 4 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 1 / 3 }}", {}),
     ("arithmetic", "{{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 'ab' * 3 }} {{ [1] + [2] }} {{ 'x' ~ 1 ~ none }} {{ -3 | abs }} {{ 2.5 | round }} {{ 3.14159 | round(2) }} {{ 10 - 2 - 3 }}", {}),

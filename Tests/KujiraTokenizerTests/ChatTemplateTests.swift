@@ -214,6 +214,14 @@ final class ChatTemplateLoadingTests: XCTestCase {
         XCTAssertThrowsError(try ChatTemplate.load(path: directory.appendingPathComponent("absent.jinja").path))
     }
 
+    func testSwiftDictionaryMessages() throws {
+        let template = try ChatTemplate(source: """
+            {% for m in messages %}{{ m.role }}:{{ m.content }}:{{ m.n is integer }}:{{ m.flag is boolean }}:{{ m.x }};{% endfor %}
+            """)
+        let messages: [[String: Any]] = [["role": "user", "content": "hi", "n": 3, "flag": true, "x": 0.5]]
+        XCTAssertEqual(try template.render(messages: messages), "user:hi:True:True:0.5;")
+    }
+
     func testPythonFloatRepr() {
         XCTAssertEqual(pythonFloatRepr(1.0), "1.0")
         XCTAssertEqual(pythonFloatRepr(-0.5), "-0.5")

@@ -292,7 +292,16 @@ struct JinjaLexer {
             case "f": out.append("\u{0C}")
             case "v": out.append("\u{0B}")
             case "a": out.append("\u{07}")
-            case "0": out.append("\u{00}")
+            case "0"..."7":
+                // Python octal escape: up to three octal digits.
+                var value = escape.value - 0x30
+                var digits = 1
+                while digits < 3, let next = at(i), next.value >= 0x30, next.value <= 0x37 {
+                    value = value * 8 + (next.value - 0x30)
+                    i += 1
+                    digits += 1
+                }
+                out.append(Unicode.Scalar(value) ?? "\u{FFFD}")
             case "\\", "'", "\"": out.append(escape)
             case "\n": break  // backslash-newline continues the line, as in Python
             case "x", "u", "U":
