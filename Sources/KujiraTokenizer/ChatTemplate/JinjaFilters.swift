@@ -40,7 +40,7 @@ extension JinjaEvaluator {
             guard let old = try stringArgument(0, "old"), let new = try stringArgument(1, "new") else {
                 throw runtimeError("replace needs 'old' and 'new' strings")
             }
-            let count = argument(2, "count").flatMap { $0.number.map { Int($0) } }
+            let count = argument(2, "count")?.integerValue
             return .string(pythonReplace(try stringOperand(value, name), old, new, count: count))
         case "join":
             var items = try iterate(value)
@@ -158,7 +158,7 @@ extension JinjaEvaluator {
             }
         case "round":
             guard let number = value.number else { throw runtimeError("round needs a number") }
-            let precision = argument(0, "precision").flatMap { $0.number.map { Int($0) } } ?? 0
+            let precision = max(-308, min(308, argument(0, "precision")?.integerValue ?? 0))
             let method = try stringArgument(1, "method") ?? "common"
             let scale = pow(10.0, Double(precision))
             let rule: FloatingPointRoundingRule = method == "ceil" ? .up : method == "floor" ? .down : .toNearestOrEven  // Python round()
@@ -169,12 +169,15 @@ extension JinjaEvaluator {
             let width = argument(0, "width") ?? .int(4)
             let indentation: String
             if case .string(let s) = width { indentation = s } else {
-                indentation = String(repeating: " ", count: Int(width.number ?? 4))
+                guard let count = width.integerValue, (0...10_000).contains(count) else {
+                    throw runtimeError("indent width must be an integer between 0 and 10000 or a string")
+                }
+                indentation = String(repeating: " ", count: count)
             }
             return .string(pythonIndent(try stringOperand(value, name), indentation,
                                         first: flag(1, "first"), blank: flag(2, "blank")))
         case "batch":
-            guard let size = argument(0, "linecount")?.number.map({ Int($0) }), size > 0 else {
+            guard let size = argument(0, "linecount")?.integerValue, (1...1_000_000).contains(size) else {
                 throw runtimeError("batch needs a positive size")
             }
             var batches: [RuntimeValue] = []
@@ -266,7 +269,9 @@ extension JinjaEvaluator {
     private func toJSON(_ value: RuntimeValue, _ arguments: CallArguments) throws -> String {
         var indent: String?
         switch arguments.value(0, "indent") {
-        case .int(let n)?: indent = String(repeating: " ", count: max(0, n))
+        case .int(let n)?:
+            guard n <= 10_000 else { throw runtimeError("tojson: indent \(n) is too large") }
+            indent = String(repeating: " ", count: max(0, n))
         case .string(let s)?: indent = s
         case nil, .none?: indent = nil
         case let other?: throw runtimeError("tojson: indent must be an integer or string, not \(other.typeName)")

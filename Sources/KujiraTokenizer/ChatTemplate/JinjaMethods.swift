@@ -77,7 +77,7 @@ extension JinjaEvaluator {
         case "split", "rsplit":
             return Callable(name: name) { arguments in
                 let separator = try optionalString(arguments, 0, "sep")
-                let maxSplit = arguments.value(1, "maxsplit").flatMap { $0.number.map { Int($0) } } ?? -1
+                let maxSplit = arguments.value(1, "maxsplit")?.integerValue ?? -1
                 if separator == "" { throw runtimeError("empty separator") }
                 let parts = pythonSplit(text, separator: separator, maxSplit: maxSplit, fromRight: name == "rsplit")
                 return .array(parts.map { .string($0) })
@@ -109,7 +109,7 @@ extension JinjaEvaluator {
             return Callable(name: name) { arguments in
                 let old = try requiredString(arguments, 0, "old")
                 let new = try requiredString(arguments, 1, "new")
-                let count = arguments.value(2, "count").flatMap { $0.number.map { Int($0) } }
+                let count = arguments.value(2, "count")?.integerValue
                 return .string(pythonReplace(text, old, new, count: count.map { $0 < 0 ? -1 : $0 }))
             }
         case "find", "rfind", "count":

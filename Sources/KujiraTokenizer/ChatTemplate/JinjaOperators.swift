@@ -11,9 +11,11 @@ extension JinjaEvaluator {
         case ("+", .array(let a), .array(let b)): return .array(a + b)
         case ("*", .string(let s), _), ("*", _, .string(let s)):
             guard let count = integerOperand(op == "*" && left.isString ? right : left) else { break }
+            try checkRepetitionSize(count, s.unicodeScalars.count)
             return .string(String(repeating: s, count: max(0, count)))
         case ("*", .array(let items), _):
             guard let count = integerOperand(right) else { break }
+            try checkRepetitionSize(count, items.count)
             return .array(Array(repeating: items, count: max(0, count)).flatMap { $0 })
         case ("%", .string(let format), _):
             return .string(try percentFormat(format, right))
@@ -61,11 +63,22 @@ extension JinjaEvaluator {
             return .int(op == "//" ? quotient : remainder)
         case "**":
             guard b >= 0 else { return .double(pow(Double(a), Double(b))) }
+            // Square-and-multiply: at most ~64 steps before overflow, whatever the exponent.
             var result = 1
-            for _ in 0..<b {
-                let (product, overflow) = result.multipliedReportingOverflow(by: a)
-                guard !overflow else { throw runtimeError("integer overflow in '**'") }
-                result = product
+            var base = a
+            var exponent = b
+            while exponent > 0 {
+                if exponent & 1 == 1 {
+                    let (product, overflow) = result.multipliedReportingOverflow(by: base)
+                    guard !overflow else { throw runtimeError("integer overflow in '**'") }
+                    result = product
+                }
+                exponent >>= 1
+                if exponent > 0 {
+                    let (square, overflow) = base.multipliedReportingOverflow(by: base)
+                    guard !overflow else { throw runtimeError("integer overflow in '**'") }
+                    base = square
+                }
             }
             return .int(result)
         default:
@@ -108,8 +121,8 @@ extension JinjaEvaluator {
             case "s": out += argument.pythonString
             case "r": out += argument.pythonRepr
             case "d", "i":
-                guard let number = argument.number else { throw runtimeError("%d format: a number is required") }
-                out += String(Int(number.rounded(.towardZero)))
+                guard let number = argument.integerValue else { throw runtimeError("%d format: a number is required") }
+                out += String(number)
             case "f":
                 guard let number = argument.number else { throw runtimeError("%f format: a number is required") }
                 out += String(format: "%.6f", number)
@@ -136,9 +149,10 @@ extension JinjaEvaluator {
                 let stop = bounds.count == 1 ? bounds[0] : bounds[1]
                 let step = bounds.count == 3 ? bounds[2] : 1
                 guard step != 0 else { throw runtimeError("range() arg 3 must not be zero") }
-                let items = stride(from: start, to: stop, by: step)
-                guard items.underestimatedCount <= 1_000_000 else { throw runtimeError("range() too large") }
-                return .array(items.map { .int($0) })
+                guard (Double(stop) - Double(start)) / Double(step) <= 1_000_000 else {
+                    throw runtimeError("range() of more than a million items")
+                }
+                return .array(stride(from: start, to: stop, by: step).map { .int($0) })
             }
         case "namespace", "dict":
             return Callable(name: name) { arguments in
@@ -173,7 +187,23 @@ extension JinjaEvaluator {
     }
 }
 
+/// Refuses `'x' * n` / `[...] * n` results beyond 64M elements (a template bug, not a prompt).
+private func checkRepetitionSize(_ count: Int, _ unit: Int) throws {
+    let (total, overflow) = max(0, count).multipliedReportingOverflow(by: unit)
+    guard !overflow, total <= 64 << 20 else { throw runtimeError("repetition result too large") }
+}
+
 extension RuntimeValue {
+    /// Python int-like arguments: ints, bools, and finite floats (truncated), else nil.
+    var integerValue: Int? {
+        switch self {
+        case .int(let i): return i
+        case .bool(let b): return b ? 1 : 0
+        case .double(let d): return d.isFinite && abs(d) < 9.2e18 ? Int(d.rounded(.towardZero)) : nil
+        default: return nil
+        }
+    }
+
     var isString: Bool {
         if case .string = self { return true }
         return false

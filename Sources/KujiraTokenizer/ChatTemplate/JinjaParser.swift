@@ -3,6 +3,9 @@ struct JinjaParser {
     private let tokens: [JinjaToken]
     private var index = 0
     private var loopDepth = 0
+    /// Nesting of expressions and blocks; bounded so hostile templates cannot overflow the stack.
+    private var nesting = 0
+    private static let maximumNesting = 100
 
     static func parse(_ source: String) throws -> [Node] {
         var parser = JinjaParser(tokens: try JinjaLexer.tokenize(source))
@@ -123,6 +126,10 @@ struct JinjaParser {
     }
 
     private mutating func parseStatement(_ tag: String) throws -> Node {
+        try nested { try $0.parseStatementBody(tag) }
+    }
+
+    private mutating func parseStatementBody(_ tag: String) throws -> Node {
         let tagToken = advance()
         switch tag {
         case "if": return try parseIf()
@@ -280,7 +287,21 @@ struct JinjaParser {
 
     // MARK: - Expressions (lowest to highest precedence)
 
+    /// Runs `body` one nesting level deeper, refusing templates nested beyond `maximumNesting`.
+    private mutating func nested<T>(_ body: (inout JinjaParser) throws -> T) throws -> T {
+        guard nesting < Self.maximumNesting else {
+            throw error("expressions or blocks nested more than \(Self.maximumNesting) deep")
+        }
+        nesting += 1
+        defer { nesting -= 1 }
+        return try body(&self)
+    }
+
     mutating func parseExpression() throws -> Expr {
+        try nested { try $0.parseConditional() }
+    }
+
+    private mutating func parseConditional() throws -> Expr {
         var expression = try parseOr()
         while isName("if") {
             let location = advance().location
@@ -313,7 +334,7 @@ struct JinjaParser {
     private mutating func parseNot() throws -> Expr {
         if isName("not") {
             let location = advance().location
-            return Expr(kind: .not(try parseNot()), location: location)
+            return Expr(kind: .not(try nested { try $0.parseNot() }), location: location)
         }
         return try parseCompare()
     }
@@ -368,7 +389,7 @@ struct JinjaParser {
         var node: Expr
         if case .op(let op) = current.kind, op == "-" || op == "+" {
             let location = advance().location
-            node = Expr(kind: .unary(op, try parseUnary(withFilter: false)), location: location)
+            node = Expr(kind: .unary(op, try nested { try $0.parseUnary(withFilter: false) }), location: location)
         } else {
             node = try parsePrimary()
         }

@@ -61,7 +61,7 @@ public enum JinjaValue: Sendable, Equatable {
     public func jsonString(indent: Int? = nil) -> String {
         var out = ""
         // Plain data never holds undefined values or functions, the only things the writer rejects.
-        try? JSONWriter(indent: indent.map { String(repeating: " ", count: $0) }).write(RuntimeValue(self), into: &out)
+        try? JSONWriter(indent: indent.map { String(repeating: " ", count: max(0, min($0, 10_000))) }).write(RuntimeValue(self), into: &out)
         return out
     }
 }
