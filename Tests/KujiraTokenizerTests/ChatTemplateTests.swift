@@ -178,6 +178,10 @@ final class ChatTemplateErrorTests: XCTestCase {
             XCTAssertTrue(message.contains("missing"), message)
         }
         XCTAssertThrowsError(try ChatTemplate(source: "{{ 'a' + 1 }}").render(context: [:]))
+        // Jinja's default Undefined: reading through it, arithmetic on it and serializing it are errors.
+        for source in ["{{ x.y }}", "{{ x['y'] }}", "{{ x + 1 }}", "{{ x | tojson }}", "{{ x() }}"] {
+            XCTAssertThrowsError(try ChatTemplate(source: source).render(context: [:]), source)
+        }
         XCTAssertThrowsError(try ChatTemplate(source: "{{ x | no_such_filter }}").render(context: [:]))
     }
 }
