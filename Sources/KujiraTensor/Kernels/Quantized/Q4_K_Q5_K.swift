@@ -58,3 +58,60 @@ public enum Q5_K {
         }
     }
 }
+
+extension Q4_K {
+    /// Fused dot with Q8 activations: sum_r d_x[r] (d scale_r (q·a)_r - dmin min_r sum(a)_r) over the 8 runs of 32.
+    @inline(__always)
+    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
+        var acc: Float = 0
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let d = scaleF16(block, 0), dmin = scaleF16(block, 2)
+            let (scales, mins) = KQuantScaleMin.unpack(block + 4)
+            var sumf: Float = 0
+            for c in 0..<4 {
+                let p0 = block.loadUnaligned(fromByteOffset: 16 + 32 * c, as: SIMD8<UInt16>.self)
+                let p1 = block.loadUnaligned(fromByteOffset: 32 + 32 * c, as: SIMD8<UInt16>.self)
+                let g = 16 * b + 4 * c
+                let lowDot = horizontalSum(x.products(lowNibbles: p0, group: g) &+ x.products(lowNibbles: p1, group: g + 1))
+                let highDot = horizontalSum(x.products(highNibbles: p0, group: g + 2) &+ x.products(highNibbles: p1, group: g + 3))
+                let r = 2 * c
+                sumf += x.scales[8 * b + r] * (d * Float(scales[r] &* lowDot) - dmin * Float(mins[r] &* (x.sums[g] &+ x.sums[g + 1])))
+                sumf += x.scales[8 * b + r + 1] * (d * Float(scales[r + 1] &* highDot) - dmin * Float(mins[r + 1] &* (x.sums[g + 2] &+ x.sums[g + 3])))
+            }
+            acc += sumf
+        }
+        return acc
+    }
+}
+
+extension Q5_K {
+    /// Fused dot with Q8 activations; as Q4_K with q = low nibble | fifth bit << 4.
+    @inline(__always)
+    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
+        var acc: Float = 0
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let d = scaleF16(block, 0), dmin = scaleF16(block, 2)
+            let (scales, mins) = KQuantScaleMin.unpack(block + 4)
+            let h0 = block.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
+            let h1 = block.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt8>.self)
+            var sumf: Float = 0
+            for c in 0..<4 {
+                let p0 = block.loadUnaligned(fromByteOffset: 48 + 32 * c, as: SIMD16<UInt8>.self)
+                let p1 = block.loadUnaligned(fromByteOffset: 64 + 32 * c, as: SIMD16<UInt8>.self)
+                let g = 16 * b + 4 * c
+                let r = 2 * c
+                let lowBit = UInt8(r), highBit = UInt8(r + 1)
+                let lowDot = horizontalSum(x.products(unsigned: (p0 & 0x0F) | (((h0 &>> lowBit) & 1) &<< 4), group: g)
+                    &+ x.products(unsigned: (p1 & 0x0F) | (((h1 &>> lowBit) & 1) &<< 4), group: g + 1))
+                let highDot = horizontalSum(x.products(unsigned: (p0 &>> 4) | (((h0 &>> highBit) & 1) &<< 4), group: g + 2)
+                    &+ x.products(unsigned: (p1 &>> 4) | (((h1 &>> highBit) & 1) &<< 4), group: g + 3))
+                sumf += x.scales[8 * b + r] * (d * Float(scales[r] &* lowDot) - dmin * Float(mins[r] &* (x.sums[g] &+ x.sums[g + 1])))
+                sumf += x.scales[8 * b + r + 1] * (d * Float(scales[r + 1] &* highDot) - dmin * Float(mins[r + 1] &* (x.sums[g + 2] &+ x.sums[g + 3])))
+            }
+            acc += sumf
+        }
+        return acc
+    }
+}

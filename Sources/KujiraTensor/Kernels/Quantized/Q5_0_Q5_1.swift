@@ -40,3 +40,58 @@ public enum Q5_1 {
         }
     }
 }
+
+/// Spreads the 32 fifth bits of a Q5 block over 32 bytes (0x10 where the bit is set), 8 bits per table entry.
+enum FifthBits {
+    static let table: [UInt64] = (0..<256).map { (bits: Int) -> UInt64 in
+        var spread: UInt64 = 0
+        for k in 0..<8 where (bits >> k) & 1 == 1 { spread |= UInt64(0x10) << UInt64(8 * k) }
+        return spread
+    }
+
+    /// Bytes for elements 0..<16 and 16..<32.
+    @inline(__always)
+    static func expand(_ qh: UInt32, _ table: UnsafePointer<UInt64>) -> (SIMD16<UInt8>, SIMD16<UInt8>) {
+        let low = SIMD2<UInt64>(table[Int(qh & 0xFF)], table[Int((qh >> 8) & 0xFF)])
+        let high = SIMD2<UInt64>(table[Int((qh >> 16) & 0xFF)], table[Int(qh >> 24)])
+        return (unsafeBitCast(low, to: SIMD16<UInt8>.self), unsafeBitCast(high, to: SIMD16<UInt8>.self))
+    }
+}
+
+extension Q5_0 {
+    /// Fused dot with Q8 activations: sum_b d_w d_x (sum q a - 16 sum a) with q in 0...31.
+    @inline(__always)
+    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
+        FifthBits.table.withUnsafeBufferPointer { table in
+            var acc: Float = 0
+            for b in 0..<blocks {
+                let block = row + b * blockBytes
+                let (h0, h1) = FifthBits.expand(UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)), table.baseAddress!)
+                let packed = block.loadUnaligned(fromByteOffset: 6, as: SIMD16<UInt8>.self)
+                let p = x.products(unsigned: (packed & 0x0F) | h0, group: 2 * b) &+ x.products(unsigned: (packed &>> 4) | h1, group: 2 * b + 1)
+                let isum = horizontalSum(p) &- 16 &* (x.sums[2 * b] &+ x.sums[2 * b + 1])
+                acc += Float(isum) * (scaleF16(block, 0) * x.scales[b])
+            }
+            return acc
+        }
+    }
+}
+
+extension Q5_1 {
+    /// Fused dot with Q8 activations: sum_b d_x (d_w sum q a + m_w sum a).
+    @inline(__always)
+    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
+        FifthBits.table.withUnsafeBufferPointer { table in
+            var acc: Float = 0
+            for b in 0..<blocks {
+                let block = row + b * blockBytes
+                let (h0, h1) = FifthBits.expand(UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)), table.baseAddress!)
+                let packed = block.loadUnaligned(fromByteOffset: 8, as: SIMD16<UInt8>.self)
+                let p = x.products(unsigned: (packed & 0x0F) | h0, group: 2 * b) &+ x.products(unsigned: (packed &>> 4) | h1, group: 2 * b + 1)
+                let asum = x.sums[2 * b] &+ x.sums[2 * b + 1]
+                acc += x.scales[b] * (scaleF16(block, 0) * Float(horizontalSum(p)) + scaleF16(block, 2) * Float(asum))
+            }
+            return acc
+        }
+    }
+}

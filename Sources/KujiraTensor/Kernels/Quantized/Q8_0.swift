@@ -12,3 +12,18 @@ public enum Q8_0 {
         }
     }
 }
+
+extension Q8_0 {
+    /// Fused dot with Q8 activations: sum_b d_w d_x sum q a (one int16 lane holds two products ≤ 32512).
+    @inline(__always)
+    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
+        var acc: Float = 0
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let isum = horizontalSum(x.products(signed: block.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self), group: 2 * b))
+                &+ horizontalSum(x.products(signed: block.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self), group: 2 * b + 1))
+            acc += Float(isum) * (scaleF16(block, 0) * x.scales[b])
+        }
+        return acc
+    }
+}
