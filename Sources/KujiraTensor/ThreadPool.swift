@@ -133,11 +133,18 @@ private final class PoolState: @unchecked Sendable {
             seen = current
             if stopping.load(ordering: .acquiring) { return }
             let parts = current & 0xFFFF
-            if index < parts, let body = job {
-                body(range(part: index, parts: parts))
+            if index < parts {
+                runPart(index, parts: parts)
+                // Only after `runPart` has dropped its reference to the job: the caller checks nothing escaped.
                 remaining.subtract(1, ordering: .releasing)
             }
         }
+    }
+
+    @inline(never)
+    private func runPart(_ index: Int, parts: Int) {
+        guard let body = job else { return }
+        body(range(part: index, parts: parts))
     }
 
     func shutdown() {

@@ -6,6 +6,6 @@ struct Kujira: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kujira",
         abstract: "DeepSeek-style language models in pure Swift.",
-        subcommands: []
+        subcommands: [BenchKernelsCommand.self]
     )
 }

@@ -131,10 +131,17 @@ final class LinearKernelTests: XCTestCase {
                 }
             }
         }
+        // e4m3: a 16-byte row of one repeated code dotted with one-hot x gives that code's value (NaN codes: NaN).
         for byte in 0..<256 {
-            let value = FloatDots.e4m3ToFloat(SIMD4<UInt32>(repeating: UInt32(byte)))[0]
+            let row = [UInt8](repeating: UInt8(byte), count: 16)
             let expected = FloatConversion.decodeF8E4M3(UInt8(byte))
-            XCTAssertTrue(value == expected || (value.isNaN && expected.isNaN), "e4m3 0x\(String(byte, radix: 16)): \(value) vs \(expected)")
+            for position in [0, 5, 10, 15] {
+                var x = [Float](repeating: 0, count: 16)
+                x[position] = 1
+                let split = x.withUnsafeBufferPointer { PhaseSplitActivations($0, n: 1, cols: 16, phases: 4) }
+                let value = row.withUnsafeBytes { FloatDots.e4m3($0.baseAddress!, split.values, start: 0, end: 16) }
+                XCTAssertTrue(value == expected || (value.isNaN && expected.isNaN), "e4m3 0x\(String(byte, radix: 16)) at \(position): \(value) vs \(expected)")
+            }
         }
     }
 }

@@ -94,31 +94,38 @@ enum FloatDots {
         return sum
     }
 
-    /// One e4m3fn byte per 8-bit field (already shifted to the low byte of each lane) → Float (NaN for 0x7F/0xFF).
-    @inline(__always)
-    static func e4m3ToFloat(_ b: SIMD4<UInt32>) -> SIMD4<Float> {
-        let magnitude = unsafeBitCast((b & 0x7F) &<< 20, to: SIMD4<Float>.self) * 0x1p120
-        let nan = (((b & 0x7F) ^ 0x7F) &- 1) &>> 31
-        let bits = magnitude.bitPattern(as: SIMD4<UInt32>.self) | ((b & 0x80) &<< 24) | (0 &- nan) & 0x7FC0_0000
-        return unsafeBitCast(bits, to: SIMD4<Float>.self)
-    }
-
     /// FP8 (e4m3) values `start..<end` of a row · x (x split in 4 phases per 16; start, end multiples of 16
     /// except a final tail), without the block scale.
+    ///
+    /// Byte k of each 32-bit lane is element 4i+k; its sign and 7 magnitude bits are moved into a Float's sign
+    /// and exponent/mantissa fields and scaled by 2^120 (exact, subnormals included). Chunks holding a NaN
+    /// code (0x7F/0xFF, found with a has-0xFF-byte test) take the scalar path.
     @inline(__always)
     static func e4m3(_ w: UnsafeRawPointer, _ xs: UnsafePointer<Float>, start: Int, end: Int) -> Float {
         var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>(), acc2 = SIMD4<Float>(), acc3 = SIMD4<Float>()
         let xp = UnsafeRawPointer(xs)
+        var sum: Float = 0
         var i = start
         while i + 16 <= end {
             let v = w.loadUnaligned(fromByteOffset: i, as: SIMD4<UInt32>.self)
-            acc0 += e4m3ToFloat(v & 0xFF) * xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
-            acc1 += e4m3ToFloat((v &>> 8) & 0xFF) * xp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self)
-            acc2 += e4m3ToFloat((v &>> 16) & 0xFF) * xp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self)
-            acc3 += e4m3ToFloat(v &>> 24) * xp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self)
+            let inverted = ~(v | 0x8080_8080)  // a byte is 0 here exactly when it was a NaN code
+            let nanBytes = (inverted &- 0x0101_0101) & ~inverted & 0x8080_8080
+            if (nanBytes[0] | nanBytes[1] | nanBytes[2] | nanBytes[3]) != 0 {
+                for k in 0..<16 { sum += FloatConversion.decodeF8E4M3(w.load(fromByteOffset: i + k, as: UInt8.self)) * xs[i + (k % 4) * 4 + k / 4] }
+                i += 16
+                continue
+            }
+            let f0 = unsafeBitCast(((v &<< 24) & 0x8000_0000) | ((v &<< 20) & 0x07F0_0000), to: SIMD4<Float>.self)
+            let f1 = unsafeBitCast(((v &<< 16) & 0x8000_0000) | ((v &<< 12) & 0x07F0_0000), to: SIMD4<Float>.self)
+            let f2 = unsafeBitCast(((v &<< 8) & 0x8000_0000) | ((v &<< 4) & 0x07F0_0000), to: SIMD4<Float>.self)
+            let f3 = unsafeBitCast((v & 0x8000_0000) | ((v &>> 4) & 0x07F0_0000), to: SIMD4<Float>.self)
+            acc0 += (f0 * 0x1p120) * xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
+            acc1 += (f1 * 0x1p120) * xp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self)
+            acc2 += (f2 * 0x1p120) * xp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self)
+            acc3 += (f3 * 0x1p120) * xp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self)
             i += 16
         }
-        var sum = ((acc0 + acc1) + (acc2 + acc3)).sum()
+        sum += ((acc0 + acc1) + (acc2 + acc3)).sum()
         while i < end {
             sum += FloatConversion.decodeF8E4M3(w.load(fromByteOffset: i, as: UInt8.self)) * xs[i]
             i += 1
@@ -130,9 +137,4 @@ enum FloatDots {
 private extension SIMD8 where Scalar == Float {
     @inline(__always)
     func bitPattern(as _: SIMD8<UInt32>.Type) -> SIMD8<UInt32> { unsafeBitCast(self, to: SIMD8<UInt32>.self) }
-}
-
-private extension SIMD4 where Scalar == Float {
-    @inline(__always)
-    func bitPattern(as _: SIMD4<UInt32>.Type) -> SIMD4<UInt32> { unsafeBitCast(self, to: SIMD4<UInt32>.self) }
 }

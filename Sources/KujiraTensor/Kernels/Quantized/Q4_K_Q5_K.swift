@@ -17,6 +17,17 @@ enum KQuantScaleMin {
         }
         return (scales, mins)
     }
+
+    /// Scale and min of sub-block `j` as scalars (the fused dots use these: no vector built lane by lane).
+    @inline(__always)
+    static func pair(_ b: UnsafeRawPointer, _ j: Int) -> (scale: Int32, min: Int32) {
+        if j < 4 {
+            return (Int32(b.load(fromByteOffset: j, as: UInt8.self) & 63), Int32(b.load(fromByteOffset: j + 4, as: UInt8.self) & 63))
+        }
+        let packed = b.load(fromByteOffset: j + 4, as: UInt8.self)
+        return (Int32((packed & 0x0F) | ((b.load(fromByteOffset: j - 4, as: UInt8.self) >> 6) << 4)),
+                Int32((packed >> 4) | ((b.load(fromByteOffset: j, as: UInt8.self) >> 6) << 4)))
+    }
 }
 
 /// GGML Q4_K: 256 weights per 144-byte super-block, 8 sub-blocks of 32 with 6-bit scale and min.
@@ -67,17 +78,16 @@ extension Q4_K {
         for b in 0..<blocks {
             let block = row + b * blockBytes
             let d = scaleF16(block, 0), dmin = scaleF16(block, 2)
-            let (scales, mins) = KQuantScaleMin.unpack(block + 4)
             var sumf: Float = 0
             for c in 0..<4 {
                 let p0 = block.loadUnaligned(fromByteOffset: 16 + 32 * c, as: SIMD8<UInt16>.self)
                 let p1 = block.loadUnaligned(fromByteOffset: 32 + 32 * c, as: SIMD8<UInt16>.self)
-                let g = 16 * b + 4 * c
+                let g = 16 * b + 4 * c, r = 2 * c
                 let lowDot = horizontalSum(x.products(lowNibbles: p0, group: g) &+ x.products(lowNibbles: p1, group: g + 1))
                 let highDot = horizontalSum(x.products(highNibbles: p0, group: g + 2) &+ x.products(highNibbles: p1, group: g + 3))
-                let r = 2 * c
-                sumf += x.scales[8 * b + r] * (d * Float(scales[r] &* lowDot) - dmin * Float(mins[r] &* (x.sums[g] &+ x.sums[g + 1])))
-                sumf += x.scales[8 * b + r + 1] * (d * Float(scales[r + 1] &* highDot) - dmin * Float(mins[r + 1] &* (x.sums[g + 2] &+ x.sums[g + 3])))
+                let (s0, m0) = KQuantScaleMin.pair(block + 4, r), (s1, m1) = KQuantScaleMin.pair(block + 4, r + 1)
+                sumf += x.scales[8 * b + r] * (d * Float(s0 &* lowDot) - dmin * Float(m0 &* (x.sums[g] &+ x.sums[g + 1])))
+                sumf += x.scales[8 * b + r + 1] * (d * Float(s1 &* highDot) - dmin * Float(m1 &* (x.sums[g + 2] &+ x.sums[g + 3])))
             }
             acc += sumf
         }
@@ -93,22 +103,21 @@ extension Q5_K {
         for b in 0..<blocks {
             let block = row + b * blockBytes
             let d = scaleF16(block, 0), dmin = scaleF16(block, 2)
-            let (scales, mins) = KQuantScaleMin.unpack(block + 4)
-            let h0 = block.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
-            let h1 = block.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt8>.self)
+            let h0 = block.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt16>.self)
+            let h1 = block.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt16>.self)
             var sumf: Float = 0
             for c in 0..<4 {
-                let p0 = block.loadUnaligned(fromByteOffset: 48 + 32 * c, as: SIMD16<UInt8>.self)
-                let p1 = block.loadUnaligned(fromByteOffset: 64 + 32 * c, as: SIMD16<UInt8>.self)
-                let g = 16 * b + 4 * c
-                let r = 2 * c
-                let lowBit = UInt8(r), highBit = UInt8(r + 1)
-                let lowDot = horizontalSum(x.products(unsigned: (p0 & 0x0F) | (((h0 &>> lowBit) & 1) &<< 4), group: g)
-                    &+ x.products(unsigned: (p1 & 0x0F) | (((h1 &>> lowBit) & 1) &<< 4), group: g + 1))
-                let highDot = horizontalSum(x.products(unsigned: (p0 &>> 4) | (((h0 &>> highBit) & 1) &<< 4), group: g + 2)
-                    &+ x.products(unsigned: (p1 &>> 4) | (((h1 &>> highBit) & 1) &<< 4), group: g + 3))
-                sumf += x.scales[8 * b + r] * (d * Float(scales[r] &* lowDot) - dmin * Float(mins[r] &* (x.sums[g] &+ x.sums[g + 1])))
-                sumf += x.scales[8 * b + r + 1] * (d * Float(scales[r + 1] &* highDot) - dmin * Float(mins[r + 1] &* (x.sums[g + 2] &+ x.sums[g + 3])))
+                let p0 = block.loadUnaligned(fromByteOffset: 48 + 32 * c, as: SIMD8<UInt16>.self)
+                let p1 = block.loadUnaligned(fromByteOffset: 64 + 32 * c, as: SIMD8<UInt16>.self)
+                let g = 16 * b + 4 * c, r = 2 * c
+                let lowBit = UInt16(r), highBit = UInt16(r + 1)
+                let lowDot = horizontalSum(x.products(unsignedPairs: (p0 & 0x0F0F) | (((h0 &>> lowBit) & 0x0101) &<< 4), group: g)
+                    &+ x.products(unsignedPairs: (p1 & 0x0F0F) | (((h1 &>> lowBit) & 0x0101) &<< 4), group: g + 1))
+                let highDot = horizontalSum(x.products(unsignedPairs: ((p0 &>> 4) & 0x0F0F) | (((h0 &>> highBit) & 0x0101) &<< 4), group: g + 2)
+                    &+ x.products(unsignedPairs: ((p1 &>> 4) & 0x0F0F) | (((h1 &>> highBit) & 0x0101) &<< 4), group: g + 3))
+                let (s0, m0) = KQuantScaleMin.pair(block + 4, r), (s1, m1) = KQuantScaleMin.pair(block + 4, r + 1)
+                sumf += x.scales[8 * b + r] * (d * Float(s0 &* lowDot) - dmin * Float(m0 &* (x.sums[g] &+ x.sums[g + 1])))
+                sumf += x.scales[8 * b + r + 1] * (d * Float(s1 &* highDot) - dmin * Float(m1 &* (x.sums[g + 2] &+ x.sums[g + 3])))
             }
             acc += sumf
         }

@@ -51,10 +51,10 @@ enum FifthBits {
 
     /// Bytes for elements 0..<16 and 16..<32.
     @inline(__always)
-    static func expand(_ qh: UInt32, _ table: UnsafePointer<UInt64>) -> (SIMD16<UInt8>, SIMD16<UInt8>) {
+    static func expand(_ qh: UInt32, _ table: UnsafePointer<UInt64>) -> (SIMD8<UInt16>, SIMD8<UInt16>) {
         let low = SIMD2<UInt64>(table[Int(qh & 0xFF)], table[Int((qh >> 8) & 0xFF)])
         let high = SIMD2<UInt64>(table[Int((qh >> 16) & 0xFF)], table[Int(qh >> 24)])
-        return (unsafeBitCast(low, to: SIMD16<UInt8>.self), unsafeBitCast(high, to: SIMD16<UInt8>.self))
+        return (unsafeBitCast(low, to: SIMD8<UInt16>.self), unsafeBitCast(high, to: SIMD8<UInt16>.self))
     }
 }
 
@@ -67,8 +67,9 @@ extension Q5_0 {
             for b in 0..<blocks {
                 let block = row + b * blockBytes
                 let (h0, h1) = FifthBits.expand(UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)), table.baseAddress!)
-                let packed = block.loadUnaligned(fromByteOffset: 6, as: SIMD16<UInt8>.self)
-                let p = x.products(unsigned: (packed & 0x0F) | h0, group: 2 * b) &+ x.products(unsigned: (packed &>> 4) | h1, group: 2 * b + 1)
+                let packed = block.loadUnaligned(fromByteOffset: 6, as: SIMD8<UInt16>.self)
+                let p = x.products(unsignedPairs: (packed & 0x0F0F) | h0, group: 2 * b)
+                    &+ x.products(unsignedPairs: ((packed &>> 4) & 0x0F0F) | h1, group: 2 * b + 1)
                 let isum = horizontalSum(p) &- 16 &* (x.sums[2 * b] &+ x.sums[2 * b + 1])
                 acc += Float(isum) * (scaleF16(block, 0) * x.scales[b])
             }
@@ -86,8 +87,9 @@ extension Q5_1 {
             for b in 0..<blocks {
                 let block = row + b * blockBytes
                 let (h0, h1) = FifthBits.expand(UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)), table.baseAddress!)
-                let packed = block.loadUnaligned(fromByteOffset: 8, as: SIMD16<UInt8>.self)
-                let p = x.products(unsigned: (packed & 0x0F) | h0, group: 2 * b) &+ x.products(unsigned: (packed &>> 4) | h1, group: 2 * b + 1)
+                let packed = block.loadUnaligned(fromByteOffset: 8, as: SIMD8<UInt16>.self)
+                let p = x.products(unsignedPairs: (packed & 0x0F0F) | h0, group: 2 * b)
+                    &+ x.products(unsignedPairs: ((packed &>> 4) & 0x0F0F) | h1, group: 2 * b + 1)
                 let asum = x.sums[2 * b] &+ x.sums[2 * b + 1]
                 acc += x.scales[b] * (scaleF16(block, 0) * Float(horizontalSum(p)) + scaleF16(block, 2) * Float(asum))
             }

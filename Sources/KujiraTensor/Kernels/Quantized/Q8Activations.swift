@@ -81,8 +81,13 @@ public struct Q8Row {
     /// Products of 16 weights (unsigned, < 128, as bytes in element order) with group `g`, paired into int16 lanes.
     @inline(__always)
     func products(unsigned w: SIMD16<UInt8>, group g: Int) -> SIMD8<Int16> {
-        let v = unsafeBitCast(w, to: SIMD8<Int16>.self)
-        return (v & 0x00FF) &* lanes[2 * g] &+ (v &>> 8) &* lanes[2 * g + 1]
+        products(unsignedPairs: unsafeBitCast(w, to: SIMD8<UInt16>.self), group: g)
+    }
+
+    /// As `products(unsigned:)`, with the 16 bytes viewed as 8 little-endian 16-bit lanes (byte 2k low, 2k+1 high).
+    @inline(__always)
+    func products(unsignedPairs v: SIMD8<UInt16>, group g: Int) -> SIMD8<Int16> {
+        unsafeBitCast(v & 0x00FF, to: SIMD8<Int16>.self) &* lanes[2 * g] &+ unsafeBitCast(v &>> 8, to: SIMD8<Int16>.self) &* lanes[2 * g + 1]
     }
 
     /// Products of 16 signed int8 weights (element order) with group `g`.
