@@ -98,8 +98,8 @@ enum FloatDots {
     /// except a final tail), without the block scale.
     ///
     /// Byte k of each 32-bit lane is element 4i+k; its sign and 7 magnitude bits are moved into a Float's sign
-    /// and exponent/mantissa fields and scaled by 2^120 (exact, subnormals included). Chunks holding a NaN
-    /// code (0x7F/0xFF, found with a has-0xFF-byte test) take the scalar path.
+    /// and exponent/mantissa fields and scaled by 2^120 (exact). Chunks holding a NaN code (0x7F/0xFF) or a
+    /// subnormal (exponent 0, which would make a subnormal Float operand) take the scalar path.
     @inline(__always)
     static func e4m3(_ w: UnsafeRawPointer, _ xs: UnsafePointer<Float>, start: Int, end: Int) -> Float {
         var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>(), acc2 = SIMD4<Float>(), acc3 = SIMD4<Float>()
@@ -108,9 +108,11 @@ enum FloatDots {
         var i = start
         while i + 16 <= end {
             let v = w.loadUnaligned(fromByteOffset: i, as: SIMD4<UInt32>.self)
-            let inverted = ~(v | 0x8080_8080)  // a byte is 0 here exactly when it was a NaN code
-            let nanBytes = (inverted &- 0x0101_0101) & ~inverted & 0x8080_8080
-            if (nanBytes[0] | nanBytes[1] | nanBytes[2] | nanBytes[3]) != 0 {
+            // Zero-byte tests: `inverted` has a 0 byte where a NaN code was, `exponent` where a subnormal
+            // (exponent 0) was; subnormal Float operands are slow on x86, and real weights rarely have them.
+            let inverted = ~(v | 0x8080_8080), exponent = v & 0x7878_7878
+            let special = ((inverted &- 0x0101_0101) & ~inverted | (exponent &- 0x0101_0101) & ~exponent) & 0x8080_8080
+            if (special[0] | special[1] | special[2] | special[3]) != 0 {
                 for k in 0..<16 { sum += FloatConversion.decodeF8E4M3(w.load(fromByteOffset: i + k, as: UInt8.self)) * xs[i + (k % 4) * 4 + k / 4] }
                 i += 16
                 continue
