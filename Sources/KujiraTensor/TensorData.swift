@@ -126,3 +126,16 @@ public enum MappedFileError: Error, CustomStringConvertible {
         }
     }
 }
+
+extension TensorData {
+    /// Rows `rows` of matrix `index` of a stacked tensor `[count, R, C]` (or of a plain `[R, C]` with index 0),
+    /// as a `[rows.count, C]` view sharing the same memory. Rows are contiguous, whatever the element format.
+    public func matrixRows(index: Int, rows: Range<Int>) -> TensorData {
+        let (count, r, c) = shape.count == 3 ? (shape[0], shape[1], shape[2]) : (1, shape[0], shape[1])
+        precondition(index >= 0 && index < count && rows.lowerBound >= 0 && rows.upperBound <= r, "matrixRows out of range")
+        let rowBytes = bytes.count / max(count * r, 1)
+        let start = (index * r + rows.lowerBound) * rowBytes
+        return TensorData(dtype: dtype, shape: [rows.count, c],
+                          bytes: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + rows.count * rowBytes)]), owner: owner)
+    }
+}

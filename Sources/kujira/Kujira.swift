@@ -6,6 +6,13 @@ struct Kujira: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kujira",
         abstract: "DeepSeek-style language models in pure Swift.",
-        subcommands: [BenchKernelsCommand.self]
+        subcommands: [
+            GenerateCommand.self,
+            LogitsCommand.self,
+            InspectCommand.self,
+            InitCommand.self,
+            BenchCommand.self,
+            BenchKernelsCommand.self,
+        ]
     )
 }

@@ -1,19 +1,6 @@
 import XCTest
 @testable import KujiraTensor
 
-/// Deterministic pseudo-random numbers (SplitMix64) so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 enum KernelTestData {
     /// Byte offsets of the f16 scale fields in one block, and whether the field is a (non-negative) min scale.
     static func halfFields(_ dtype: DType) -> [(offset: Int, isMin: Bool)] {

@@ -1,0 +1,98 @@
+import Foundation
+import KujiraFormats
+import KujiraTensor
+
+/// A causal language model: tokens in, next-token logits out, with a per-sequence `KVCache`.
+public protocol LanguageModel: AnyObject, Sendable {
+    /// The config the model was built from.
+    var config: ModelConfig { get }
+    var vocabSize: Int { get }
+    /// Longest sequence the model accepts (`max_position_embeddings`).
+    var maxPositions: Int { get }
+    /// End-of-sequence ids from the config (may be empty).
+    var eosTokenIds: [Int] { get }
+    /// An empty cache for one sequence.
+    func makeCache() -> KVCache
+    /// Runs `tokens` at positions `cache.length ..< cache.length + tokens.count`, appends them to the cache and
+    /// returns logits: one row of `vocabSize` per token if `allLogits`, else only the last token's row.
+    func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float]
+    /// Parameter counts and storage facts for `kujira inspect`.
+    var summary: ModelSummary { get }
+}
+
+/// Facts about a loaded model, printed by `kujira inspect`.
+public struct ModelSummary: Sendable {
+    public var architecture: String
+    public var totalParameters: Int
+    /// Parameters used per token (shared + routed top-k experts, not all experts).
+    public var activeParameters: Int
+    /// Number of tensors per stored dtype.
+    public var dtypeCounts: [String: Int]
+    /// KV-cache values stored per token per layer.
+    public var kvValuesPerTokenPerLayer: Int
+    public var layers: Int
+}
+
+/// Errors while running a model on user input.
+public enum ModelError: Error, CustomStringConvertible, Equatable {
+    case tokenOutOfRange(token: Int, vocabSize: Int)
+    case contextTooLong(requested: Int, maximum: Int)
+    case emptyInput
+
+    public var description: String {
+        switch self {
+        case let .tokenOutOfRange(token, vocabSize): return "token id \(token) is outside the vocabulary (0..<\(vocabSize))"
+        case let .contextTooLong(requested, maximum): return "sequence of \(requested) tokens exceeds the model's maximum of \(maximum) positions"
+        case .emptyInput: return "no input tokens"
+        }
+    }
+}
+
+/// Builds models by `model_type`.
+public enum ModelRegistry {
+    /// A constructor from a config and its weights.
+    public typealias Builder = @Sendable (ModelConfig, any WeightStore) throws -> any LanguageModel
+
+    /// Architectures Kujira runs, keyed by `model_type`.
+    public static let builders: [String: Builder] = [
+        "deepseek_v3": { try DeepseekV3Model(config: $0, weights: $1) },
+        "deepseek_v2": { try DeepseekV3Model(config: $0, weights: $1) },
+        "qwen2": { try LlamaModel(config: $0, weights: $1) },
+        "llama": { try LlamaModel(config: $0, weights: $1) },
+    ]
+
+    /// Loads a model: a Hugging Face directory (`config.json` + safetensors) or a `.gguf` file.
+    public static func load(directory path: String) throws -> any LanguageModel {
+        let (config, weights) = try open(path)
+        return try build(config: config, weights: weights)
+    }
+
+    /// The config and weights at `path` without building the model.
+    public static func open(_ path: String) throws -> (ModelConfig, any WeightStore) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            return try GGUFModelAdapter.open(path: path)
+        }
+        return (try ModelConfig(path: path), try SafeTensorsStore(directory: path))
+    }
+
+    /// Builds the architecture named by the config's `model_type`.
+    public static func build(config: ModelConfig, weights: any WeightStore) throws -> any LanguageModel {
+        let type = try config.modelType
+        guard let builder = builders[type] else {
+            throw ConfigError.unsupportedModelType(path: config.path, modelType: type, supported: builders.keys.sorted())
+        }
+        return try builder(config, weights)
+    }
+}
+
+extension LanguageModel {
+    /// Checks ids and context length before a forward pass.
+    public func validate(_ tokens: [Int], cache: KVCache) throws {
+        guard !tokens.isEmpty else { throw ModelError.emptyInput }
+        for t in tokens where t < 0 || t >= vocabSize { throw ModelError.tokenOutOfRange(token: t, vocabSize: vocabSize) }
+        guard cache.length + tokens.count <= maxPositions else {
+            throw ModelError.contextTooLong(requested: cache.length + tokens.count, maximum: maxPositions)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import KujiraFormats
+import KujiraTensor
+
+/// Configuration of Llama-family decoders: `llama` (R1-Distill-Llama) and `qwen2` (R1-Distill-Qwen, which adds
+/// q/k/v biases). Both are GQA + RoPE + SwiGLU with pre-RMSNorm.
+public struct LlamaConfiguration: Sendable {
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var layers: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var vocabSize: Int
+    public var maxPositions: Int
+    public var rmsNormEps: Double
+    /// q/k/v projections carry biases (always for qwen2, `attention_bias` for llama).
+    public var attentionBias: Bool
+    public var rope: RopeConfig
+    /// Rotate pairs (2i, 2i+1) instead of (i, i+d/2): llama.cpp's converter permutes Llama's q/k rows for this.
+    public var ropeInterleaved: Bool
+
+    public init(_ config: ModelConfig) throws {
+        hiddenSize = try config.int("hidden_size")
+        intermediateSize = try config.int("intermediate_size")
+        layers = try config.int("num_hidden_layers")
+        heads = try config.int("num_attention_heads")
+        kvHeads = try config.int("num_key_value_heads", default: heads)
+        headDim = try config.optionalInt("head_dim") ?? (heads > 0 ? hiddenSize / heads : 0)
+        vocabSize = try config.int("vocab_size")
+        maxPositions = try config.int("max_position_embeddings", default: 4096)
+        rmsNormEps = try config.float("rms_norm_eps", default: 1e-6)
+        attentionBias = try config.modelType == "qwen2" ? true : config.bool("attention_bias", default: false)
+        rope = try config.rope()
+        ropeInterleaved = try config.bool("rope_interleave", default: false)
+        for (key, value) in [("hidden_size", hiddenSize), ("num_hidden_layers", layers), ("num_attention_heads", heads),
+                             ("num_key_value_heads", kvHeads), ("head_dim", headDim), ("vocab_size", vocabSize)] where value <= 0 {
+            throw ConfigError.invalidValue(path: config.path, key: key, detail: "must be positive, got \(value)")
+        }
+        guard heads % kvHeads == 0 else {
+            throw ConfigError.invalidValue(path: config.path, key: "num_key_value_heads", detail: "\(kvHeads) does not divide num_attention_heads \(heads)")
+        }
+        guard headDim % 2 == 0 else { throw ConfigError.invalidValue(path: config.path, key: "head_dim", detail: "must be even for RoPE") }
+    }
+}
+
+/// Llama / Qwen2 causal LM.
+public final class LlamaModel: LanguageModel {
+    public let config: ModelConfig
+    public let configuration: LlamaConfiguration
+    public let stack: DecoderStack
+
+    public init(config: ModelConfig, weights: any WeightStore) throws {
+        let c = try LlamaConfiguration(config)
+        self.config = config
+        configuration = c
+        let factors = weights.contains(RotaryEmbedding.frequencyFactorsTensor)
+            ? try weights.floats(RotaryEmbedding.frequencyFactorsTensor, shape: [c.headDim / 2]) : nil
+        let rope = RotaryEmbedding(config: c.rope, dim: c.headDim, maxPositionEmbeddings: c.maxPositions,
+                                   layout: c.ropeInterleaved ? .interleaved : .halfSplit, frequencyFactors: factors)
+        var layers: [DecoderLayer] = []
+        for i in 0..<c.layers {
+            let prefix = "model.layers.\(i)"
+            let attention = try GroupedQueryAttention(weights: weights, prefix: "\(prefix).self_attn", hidden: c.hiddenSize, heads: c.heads,
+                                                      kvHeads: c.kvHeads, headDim: c.headDim, bias: c.attentionBias, rope: rope, blockSize: nil)
+            let mlp = try GatedMLP(weights: weights, prefix: "\(prefix).mlp", hidden: c.hiddenSize, intermediate: c.intermediateSize, blockSize: nil)
+            layers.append(DecoderLayer(inputNorm: try weights.floats("\(prefix).input_layernorm.weight", shape: [c.hiddenSize]),
+                                       mixer: attention,
+                                       postAttentionNorm: try weights.floats("\(prefix).post_attention_layernorm.weight", shape: [c.hiddenSize]),
+                                       feedForward: mlp))
+        }
+        stack = try DecoderStack(config: config, weights: weights, layers: layers, vocabSize: c.vocabSize, hidden: c.hiddenSize,
+                                 eps: Float(c.rmsNormEps), blockSize: nil)
+    }
+
+    public var vocabSize: Int { configuration.vocabSize }
+    public var maxPositions: Int { configuration.maxPositions }
+    public var eosTokenIds: [Int] { (try? config.intList("eos_token_id")) ?? [] }
+
+    public func makeCache() -> KVCache {
+        KVCache(layerCount: configuration.layers, rowWidth: stack.layers.first?.mixer.cacheRowWidth ?? 0)
+    }
+
+    public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float] {
+        try validate(tokens, cache: cache)
+        let h = stack.hiddenStates(tokens, cache: cache)
+        return stack.logits(fromHidden: h, n: tokens.count, allLogits: allLogits)
+    }
+
+    public var summary: ModelSummary {
+        let total = stack.totalParameters
+        return ModelSummary(architecture: (try? config.modelType) ?? "llama", totalParameters: total, activeParameters: total,
+                            dtypeCounts: [:], kvValuesPerTokenPerLayer: stack.layers.first?.mixer.cacheRowWidth ?? 0,
+                            layers: configuration.layers)
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+
+/// Normalisation, activations and softmax over float rows.
+public enum Elementwise {
+    /// RMSNorm of each row: out[i] = x[i] / sqrt(mean(x²) + eps) * weight[i]. x, out (n, d); weight (d,).
+    public static func rmsNorm(_ x: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>, eps: Float, n: Int,
+                               into out: UnsafeMutableBufferPointer<Float>) {
+        let d = weight.count
+        for t in 0..<n {
+            let row = UnsafeBufferPointer(rebasing: x[(t * d)..<((t + 1) * d)])
+            let meanSquare = Linear.dot(row, row) / Float(d)
+            let scale = 1 / (meanSquare + eps).squareRoot()
+            for i in 0..<d { out[t * d + i] = row[i] * scale * weight[i] }
+        }
+    }
+
+    /// Array convenience for `rmsNorm`.
+    public static func rmsNorm(_ x: [Float], weight: [Float], eps: Float) -> [Float] {
+        var out = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { xb in weight.withUnsafeBufferPointer { wb in out.withUnsafeMutableBufferPointer {
+            rmsNorm(xb, weight: wb, eps: eps, n: x.count / weight.count, into: $0)
+        } } }
+        return out
+    }
+
+    /// SiLU(x) = x * sigmoid(x).
+    @inline(__always)
+    public static func silu(_ x: Float) -> Float { x / (1 + exp(-x)) }
+
+    /// Logistic sigmoid.
+    @inline(__always)
+    public static func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
+
+    /// SwiGLU in place: gate[i] = silu(gate[i]) * up[i].
+    public static func swiglu(gate: UnsafeMutableBufferPointer<Float>, up: UnsafeBufferPointer<Float>) {
+        for i in 0..<gate.count { gate[i] = silu(gate[i]) * up[i] }
+    }
+
+    /// Numerically stable softmax in place over `x`.
+    public static func softmax(_ x: UnsafeMutableBufferPointer<Float>) {
+        guard !x.isEmpty else { return }
+        var maxValue = -Float.infinity
+        for v in x where v > maxValue { maxValue = v }
+        var sum: Float = 0
+        for i in 0..<x.count {
+            let e = exp(x[i] - maxValue)
+            x[i] = e
+            sum += e
+        }
+        let inv = 1 / sum
+        for i in 0..<x.count { x[i] *= inv }
+    }
+
+    /// out += x, elementwise.
+    public static func add(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>) {
+        for i in 0..<x.count { out[i] += x[i] }
+    }
+
+    /// out += a * x, elementwise.
+    public static func addScaled(_ x: UnsafeBufferPointer<Float>, _ a: Float, into out: UnsafeMutableBufferPointer<Float>) {
+        for i in 0..<x.count { out[i] += a * x[i] }
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import KujiraFormats
+import KujiraModels
+
+/// `kujira inspect`: what a model is, how big, and what it costs per token.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Print architecture, parameter counts, dtypes, mapped size and KV-cache bytes per token.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    /// Size on disk of the model's weight files (what gets memory-mapped).
+    func fileBytes(_ path: String) throws -> Int {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return (try fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        }
+        return try fm.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".safetensors") || $0.hasSuffix(".gguf") }.reduce(0) {
+            $0 + ((try fm.attributesOfItem(atPath: (path as NSString).appendingPathComponent($1))[.size] as? Int) ?? 0)
+        }
+    }
+
+    func run() throws {
+        let (config, weights) = try ModelRegistry.open(modelOptions.model)
+        let model = try ModelRegistry.build(config: config, weights: weights)
+        let summary = model.summary
+        var dtypes: [String: Int] = [:]
+        for name in weights.tensorNames { dtypes[try weights.tensor(name).dtype.rawValue, default: 0] += 1 }
+        let kvValues = summary.kvValuesPerTokenPerLayer
+        let kvBytes16 = kvValues * summary.layers * 2
+        let facts: [(String, String)] = [
+            ("architecture", summary.architecture),
+            ("layers", "\(summary.layers)"),
+            ("parameters", "\(summary.totalParameters)"),
+            ("active_parameters_per_token", "\(summary.activeParameters)"),
+            ("dtypes", dtypes.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")),
+            ("file_bytes", "\(try fileBytes(modelOptions.model))"),
+            ("kv_values_per_token_per_layer", "\(kvValues)"),
+            ("kv_bytes_per_token_16bit", "\(kvBytes16)"),
+            ("kv_bytes_per_token_32bit", "\(kvBytes16 * 2)"),
+        ]
+        if json {
+            var object: [String: Any] = [:]
+            for (key, value) in facts { object[key] = Int(value) ?? value as Any }
+            object["dtypes"] = dtypes
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            for (key, value) in facts { print("\(key.padding(toLength: 30, withPad: " ", startingAt: 0)) \(value)") }
+        }
+    }
+}

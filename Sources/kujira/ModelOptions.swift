@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import KujiraModels
+
+/// `--model`: the model every inference command loads.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Model: a directory (config.json + *.safetensors) or a .gguf file.")
+    var model: String
+
+    func validate() throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
+            throw ValidationError("--model: \(model) does not exist")
+        }
+        guard isDirectory.boolValue || model.hasSuffix(".gguf") else {
+            throw ValidationError("--model: \(model) is neither a model directory (config.json + safetensors) nor a .gguf file")
+        }
+    }
+
+    func load() throws -> any LanguageModel { try ModelRegistry.load(directory: model) }
+}
+
+/// Parses `--tokens 1,2,3` into ids, rejecting anything that is not a non-negative integer.
+func parseTokenList(_ text: String, option: String = "--tokens") throws -> [Int] {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    guard !parts.isEmpty, !(parts.count == 1 && parts[0].isEmpty) else { throw ValidationError("\(option): no tokens given") }
+    return try parts.map { part in
+        guard let id = Int(part), id >= 0 else { throw ValidationError("\(option): '\(part)' is not a token id (a non-negative integer)") }
+        return id
+    }
+}
+
+/// Writes a JSON array of floats with shortest round-trip formatting.
+func appendJSONArray(_ values: ArraySlice<Float>, to out: inout String) {
+    out.append("[")
+    var first = true
+    for v in values {
+        if !first { out.append(",") }
+        first = false
+        out.append(v.isFinite ? "\(v)" : "null")
+    }
+    out.append("]")
+}

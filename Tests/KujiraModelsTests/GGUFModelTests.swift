@@ -1,0 +1,59 @@
+import Foundation
+import XCTest
+import KujiraModels
+
+/// GGUF files converted by llama.cpp load and run: f32/f16 files reproduce the HF goldens, quantized files follow
+/// llama.cpp's own greedy tokens.
+final class GGUFModelTests: XCTestCase {
+    static let ggufDirectory = FixturePaths.root.appendingPathComponent("gguf")
+
+    struct LlamaCppGolden {
+        let tokens: [Int]
+        let greedy: [Int]
+        let lastLogits: [Float]
+    }
+
+    static func llamaCppGoldens(_ file: String) throws -> [LlamaCppGolden] {
+        let url = ggufDirectory.appendingPathComponent(file.replacingOccurrences(of: ".gguf", with: ".golden.json"))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        return (json["cases"] as! [[String: Any]]).map {
+            LlamaCppGolden(tokens: ($0["tokens"] as! [NSNumber]).map(\.intValue), greedy: ($0["greedy"] as! [NSNumber]).map(\.intValue),
+                           lastLogits: ($0["last_logits"] as! [NSNumber]).map(\.floatValue))
+        }
+    }
+
+    func model(_ file: String) throws -> any LanguageModel {
+        try ModelRegistry.load(directory: Self.ggufDirectory.appendingPathComponent(file).path)
+    }
+
+    /// An f32 GGUF is the same function as the HF checkpoint it came from (same 1e-4 as the safetensors goldens).
+    /// f16 files round every weight to half precision (~5e-4 relative), which moves logits by up to ~1e-2 here.
+    func testFloatFilesReproduceTheHFGoldens() throws {
+        for (file, source, tolerance) in [("deepseek-v3-tiny-f32.gguf", "deepseek-v3-tiny", Float(1e-4)), ("qwen2-tiny-f32.gguf", "qwen2-tiny", 1e-4),
+                                          ("deepseek-v3-tiny-f16.gguf", "deepseek-v3-tiny", 2e-2), ("qwen2-tiny-f16.gguf", "qwen2-tiny", 2e-2)] {
+            let model = try model(file)
+            for golden in try Golden.load(FixturePaths.model(source)) {
+                let logits = try model.forward(golden.tokens, cache: model.makeCache(), allLogits: true)
+                var maxError: Float = 0
+                for (t, row) in golden.logits.enumerated() {
+                    for (v, expected) in row.enumerated() { maxError = max(maxError, abs(logits[t * model.vocabSize + v] - expected)) }
+                }
+                print("\(file) vs HF \(source): max |Δlogit| = \(maxError)")
+                XCTAssertLessThanOrEqual(maxError, tolerance, "\(file) vs HF \(source)")
+            }
+        }
+    }
+
+    func testGGUFArchitecturesMapToTheirModels() throws {
+        XCTAssertEqual(try model("deepseek-v3-tiny-q8_0.gguf").summary.architecture, "deepseek_v3")
+        XCTAssertEqual(try model("deepseek-v3-tiny-q8_0.gguf").summary.kvValuesPerTokenPerLayer, 24)
+        XCTAssertEqual(try model("qwen2-tiny-q8_0.gguf").summary.architecture, "qwen2")
+        XCTAssertEqual(try model("llama-256-q4_k_m.gguf").summary.architecture, "llama")
+    }
+
+    func argmax(_ values: [Float]) -> Int {
+        var best = 0
+        for i in values.indices where values[i] > values[best] { best = i }
+        return best
+    }
+}

@@ -1,0 +1,56 @@
+import XCTest
+import KujiraModels
+
+/// The incremental path (prefill, then one token at a time) computes the same function as a full recompute.
+final class KVCacheTests: XCTestCase {
+    func testIncrementalLogitsMatchFullRecompute() throws {
+        for name in ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "deepseek-v3-tiny-fp8"] {
+            let dir = FixturePaths.model(name)
+            let model = try ModelRegistry.load(directory: dir)
+            let tokens = try Golden.load(dir)[0].tokens
+            let full = try model.forward(tokens, cache: model.makeCache(), allLogits: true)
+            let cache = model.makeCache()
+            let split = tokens.count / 2
+            var incremental = try model.forward(Array(tokens[..<split]), cache: cache, allLogits: true)
+            for token in tokens[split...] {
+                incremental += try model.forward([token], cache: cache, allLogits: true)
+            }
+            XCTAssertEqual(cache.length, tokens.count)
+            XCTAssertEqual(incremental.count, full.count)
+            let maxError = zip(full, incremental).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(maxError, 1e-4, name)
+        }
+    }
+
+    func testTruncateRewindsTheCache() throws {
+        let model = try ModelRegistry.load(directory: FixturePaths.model("deepseek-v3-tiny"))
+        let cache = model.makeCache()
+        _ = try model.forward([5, 6, 7, 8], cache: cache, allLogits: false)
+        let expected = try model.forward([9], cache: cache, allLogits: false)
+        cache.truncate(to: 4)
+        let again = try model.forward([9], cache: cache, allLogits: false)
+        XCTAssertEqual(expected, again)
+        cache.truncate(to: 2)
+        let different = try model.forward([9], cache: cache, allLogits: false)
+        XCTAssertNotEqual(expected, different)
+    }
+
+    func testMLACacheStoresOnlyTheLatent() throws {
+        let model = try ModelRegistry.load(directory: FixturePaths.model("deepseek-v3-tiny"))
+        // kv_lora_rank 16 + qk_rope_head_dim 8 per token per layer.
+        XCTAssertEqual(model.makeCache().rowWidth, 24)
+        XCTAssertEqual(model.summary.kvValuesPerTokenPerLayer, 24)
+    }
+
+    func testBadTokensAreRejected() throws {
+        let model = try ModelRegistry.load(directory: FixturePaths.model("llama-tiny"))
+        XCTAssertThrowsError(try model.forward([1, 256], cache: model.makeCache(), allLogits: false)) { error in
+            XCTAssertEqual(error as? ModelError, .tokenOutOfRange(token: 256, vocabSize: 256))
+        }
+        XCTAssertThrowsError(try model.forward([-1], cache: model.makeCache(), allLogits: false))
+        XCTAssertThrowsError(try model.forward([], cache: model.makeCache(), allLogits: false))
+        XCTAssertThrowsError(try model.forward(Array(repeating: 1, count: 513), cache: model.makeCache(), allLogits: false)) { error in
+            XCTAssertEqual(error as? ModelError, .contextTooLong(requested: 513, maximum: 512))
+        }
+    }
+}
