@@ -59,41 +59,44 @@ enum FifthBits {
 }
 
 extension Q5_0 {
-    /// Fused dot with Q8 activations: sum_b d_w d_x (sum q a - 16 sum a) with q in 0...31.
+    /// Fused dot with Q8 activations: sum_b d_w d_x (q·a) - 16 d_w (d_x sum a) with q in 0...31 (pair sums < 2^16).
     @inline(__always)
     public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
         FifthBits.table.withUnsafeBufferPointer { table in
-            var acc: Float = 0
+            var acc = SIMD4<Float>()
+            var offset: Float = 0
             for b in 0..<blocks {
                 let block = row + b * blockBytes
                 let (h0, h1) = FifthBits.expand(UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)), table.baseAddress!)
                 let packed = block.loadUnaligned(fromByteOffset: 6, as: SIMD8<UInt16>.self)
                 let p = x.products(unsignedPairs: (packed & 0x0F0F) | h0, group: 2 * b)
                     &+ x.products(unsignedPairs: ((packed &>> 4) & 0x0F0F) | h1, group: 2 * b + 1)
-                let isum = horizontalSum(p) &- 16 &* (x.sums[2 * b] &+ x.sums[2 * b + 1])
-                acc += Float(isum) * (scaleF16(block, 0) * x.scales[b])
+                let d = scaleF16(block, 0)
+                acc += pairSumsAsFloat(p) * (d * x.scales[b])
+                offset += d * x.scaledSums[b]
             }
-            return acc
+            return acc.sum() - 16 * offset
         }
     }
 }
 
 extension Q5_1 {
-    /// Fused dot with Q8 activations: sum_b d_x (d_w sum q a + m_w sum a).
+    /// Fused dot with Q8 activations: sum_b d_w d_x (q·a) + m_w (d_x sum a).
     @inline(__always)
     public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
         FifthBits.table.withUnsafeBufferPointer { table in
-            var acc: Float = 0
+            var acc = SIMD4<Float>()
+            var offset: Float = 0
             for b in 0..<blocks {
                 let block = row + b * blockBytes
                 let (h0, h1) = FifthBits.expand(UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)), table.baseAddress!)
                 let packed = block.loadUnaligned(fromByteOffset: 8, as: SIMD8<UInt16>.self)
                 let p = x.products(unsignedPairs: (packed & 0x0F0F) | h0, group: 2 * b)
                     &+ x.products(unsignedPairs: ((packed &>> 4) & 0x0F0F) | h1, group: 2 * b + 1)
-                let asum = x.sums[2 * b] &+ x.sums[2 * b + 1]
-                acc += x.scales[b] * (scaleF16(block, 0) * Float(horizontalSum(p)) + scaleF16(block, 2) * Float(asum))
+                acc += pairSumsAsFloat(p) * (scaleF16(block, 0) * x.scales[b])
+                offset += scaleF16(block, 2) * x.scaledSums[b]
             }
-            return acc
+            return acc.sum() + offset
         }
     }
 }

@@ -12,6 +12,7 @@ public final class Q8Activations: @unchecked Sendable {
     private let lanes: UnsafeMutablePointer<SIMD8<Int16>>
     private let scales: UnsafeMutablePointer<Float>
     private let sums: UnsafeMutablePointer<Int32>
+    private let scaledSums: UnsafeMutablePointer<Float>
 
     /// Quantizes `n` rows of `cols` values (`cols` a multiple of 32).
     public init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) {
@@ -19,10 +20,11 @@ public final class Q8Activations: @unchecked Sendable {
         count = n
         self.cols = cols
         let groups = n * cols / 16, blocks = n * cols / 32
-        storage = OwnedBytes(count: groups * 32 + blocks * 4 + groups * 4)
+        storage = OwnedBytes(count: groups * 32 + blocks * 8 + groups * 4)
         lanes = storage.pointer.bindMemory(to: SIMD8<Int16>.self, capacity: groups * 2)
         scales = (storage.pointer + groups * 32).bindMemory(to: Float.self, capacity: blocks)
-        sums = (storage.pointer + groups * 32 + blocks * 4).bindMemory(to: Int32.self, capacity: groups)
+        scaledSums = (storage.pointer + groups * 32 + blocks * 4).bindMemory(to: Float.self, capacity: blocks)
+        sums = (storage.pointer + groups * 32 + blocks * 8).bindMemory(to: Int32.self, capacity: groups)
         let source = x.baseAddress!
         for b in 0..<blocks {
             let values = source + b * 32
@@ -46,6 +48,7 @@ public final class Q8Activations: @unchecked Sendable {
                 lanes[2 * g + 1] = odd
                 sums[g] = sum
             }
+            scaledSums[b] = d * Float(sums[2 * b] + sums[2 * b + 1])
         }
     }
 
@@ -53,7 +56,7 @@ public final class Q8Activations: @unchecked Sendable {
     @inline(__always)
     public func row(_ t: Int) -> Q8Row {
         let groups = cols / 16
-        return Q8Row(lanes: lanes + t * groups * 2, scales: scales + t * cols / 32, sums: sums + t * groups)
+        return Q8Row(lanes: lanes + t * groups * 2, scales: scales + t * cols / 32, scaledSums: scaledSums + t * cols / 32, sums: sums + t * groups)
     }
 
     /// Token `t` dequantized (`q * d`): what the fused dots effectively multiply with (tests compare against it).
@@ -72,10 +75,12 @@ public final class Q8Activations: @unchecked Sendable {
 }
 
 /// One token of `Q8Activations`: group `g` (values 16g..<16g+16) is `lanes[2g]` (even) and `lanes[2g+1]` (odd),
-/// block `b` (32 values) has scale `scales[b]`, and `sums[g]` is the sum of group `g`'s int8 values.
+/// block `b` (32 values) has scale `scales[b]`, `sums[g]` is the sum of group `g`'s int8 values and
+/// `scaledSums[b]` is block `b`'s dequantized sum (`scales[b] * (sums[2b] + sums[2b+1])`).
 public struct Q8Row {
     public let lanes: UnsafePointer<SIMD8<Int16>>
     public let scales: UnsafePointer<Float>
+    public let scaledSums: UnsafePointer<Float>
     public let sums: UnsafePointer<Int32>
 
     /// Products of 16 weights (unsigned, < 128, as bytes in element order) with group `g`, paired into int16 lanes.
@@ -117,6 +122,14 @@ public struct Q8Row {
 func horizontalSum(_ p: SIMD8<Int16>) -> Int32 {
     let v = unsafeBitCast(p, to: SIMD4<Int32>.self)
     return (((v &<< 16) &>> 16) &+ (v &>> 16)).wrappedSum()
+}
+
+/// The int16 lanes summed in pairs and converted to Float exactly (valid while every pair sum is below 2^22).
+@inline(__always)
+func pairSumsAsFloat(_ p: SIMD8<Int16>) -> SIMD4<Float> {
+    let v = unsafeBitCast(p, to: SIMD4<Int32>.self)
+    let pairs = ((v &<< 16) &>> 16) &+ (v &>> 16)
+    return unsafeBitCast(pairs &+ 0x4B40_0000, to: SIMD4<Float>.self) - 12_582_912
 }
 
 /// Half-precision to Float without branches for finite values (weights' block scales are finite).
