@@ -14,6 +14,7 @@ struct Kujira: ParsableCommand {
             BenchCommand.self,
             TokenizeCommand.self,
             TemplateCommand.self,
+            BenchKernelsCommand.self,
         ]
     )
 }
