@@ -29,17 +29,23 @@ public final class Q8Activations: @unchecked Sendable {
         for b in 0..<blocks {
             let values = source + b * 32
             var amax: Float = 0
-            for i in 0..<32 { amax = max(amax, abs(values[i])) }
-            let d = amax / 127
-            let inverse: Float = amax > 0 ? 127 / amax : 0
+            var finite = true
+            for i in 0..<32 {
+                let magnitude = abs(values[i])
+                amax = max(amax, magnitude)
+                finite = finite && magnitude <= .greatestFiniteMagnitude
+            }
+            // A NaN/inf activation makes the block's scale NaN, so the outputs it touches are NaN too.
+            let d = finite ? amax / 127 : .nan
+            let inverse: Float = finite && amax > 0 ? 127 / amax : 0
             scales[b] = d
             for half in 0..<2 {
                 let g = 2 * b + half
                 var even = SIMD8<Int16>(), odd = SIMD8<Int16>()
                 var sum: Int32 = 0
                 for k in 0..<8 {
-                    let e = Int16(max(-127, min(127, (values[half * 16 + 2 * k] * inverse).rounded())))
-                    let o = Int16(max(-127, min(127, (values[half * 16 + 2 * k + 1] * inverse).rounded())))
+                    let e = roundToInt16(values[half * 16 + 2 * k] * inverse)
+                    let o = roundToInt16(values[half * 16 + 2 * k + 1] * inverse)
                     even[k] = e
                     odd[k] = o
                     sum += Int32(e) + Int32(o)
@@ -50,6 +56,13 @@ public final class Q8Activations: @unchecked Sendable {
             }
             scaledSums[b] = d * Float(sums[2 * b] + sums[2 * b + 1])
         }
+    }
+
+    /// Round to nearest (ties to even) for |v| ≤ 127 without a libm call; never traps (NaN/inf inputs,
+    /// which only come from NaN/inf activations, give meaningless values instead of a crash).
+    @inline(__always)
+    private func roundToInt16(_ v: Float) -> Int16 {
+        Int16(truncatingIfNeeded: Int32(bitPattern: (v + 12_582_912).bitPattern) &- 0x4B40_0000)
     }
 
     /// The quantized values of token `t`, as pointers for the dot kernels.
