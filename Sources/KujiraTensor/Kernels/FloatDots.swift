@@ -76,6 +76,39 @@ enum FloatDots {
         return sum
     }
 
+    /// Decodes an F16 or BF16 row into Floats in the 2-phase order of `PhaseSplitActivations` (exact).
+    @inline(__always)
+    static func decodeHalfRow(_ w: UnsafeRawPointer, isF16: Bool, count: Int, into out: UnsafeMutablePointer<Float>) {
+        let raw = UnsafeMutableRawPointer(out)
+        let chunks = count / 16
+        for c in 0..<chunks {
+            let v = w.loadUnaligned(fromByteOffset: 32 * c, as: SIMD8<UInt32>.self)
+            let even = isF16 ? halfToFloat(v & 0xFFFF) : unsafeBitCast(v &<< 16, to: SIMD8<Float>.self)
+            let odd = isF16 ? halfToFloat(v &>> 16) : unsafeBitCast(v & 0xFFFF_0000, to: SIMD8<Float>.self)
+            raw.storeBytes(of: even, toByteOffset: 64 * c, as: SIMD8<Float>.self)
+            raw.storeBytes(of: odd, toByteOffset: 64 * c + 32, as: SIMD8<Float>.self)
+        }
+        for i in (16 * chunks)..<count {
+            let bits = w.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+            out[i] = isF16 ? FloatConversion.f16ToFloat(bits) : FloatConversion.bf16ToFloat(bits)
+        }
+    }
+
+    /// A decoded (phase-split) row · x, accumulated exactly as `f16`/`bf16` do, so results match them bit for bit.
+    @inline(__always)
+    static func splitDecoded(_ w: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, count: Int) -> Float {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        let wp = UnsafeRawPointer(w), xp = UnsafeRawPointer(xs)
+        let chunks = count / 16
+        for c in 0..<chunks {
+            acc0 += wp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self) * xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self)
+            acc1 += wp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self) * xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self)
+        }
+        var sum = (acc0 + acc1).sum()
+        for i in (16 * chunks)..<count { sum += w[i] * xs[i] }
+        return sum
+    }
+
     /// BF16 row · x, x split in 2 phases per 16 values.
     @inline(__always)
     static func bf16(_ w: UnsafeRawPointer, _ xs: UnsafePointer<Float>, count: Int) -> Float {

@@ -31,19 +31,7 @@ public enum Linear {
                 }
             }
         case .f16, .bf16:
-            let split = PhaseSplitActivations(x, n: n, cols: cols, phases: 2)
-            let base = w.data.bytes.baseAddress!, xs = UnsafePointer(split.values), rowBytes = w.rowBytes
-            let isF16 = w.data.dtype == .f16
-            ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-                for r in range {
-                    for t in 0..<n {
-                        out[t * rows + r] = isF16
-                            ? FloatDots.f16(base + r * rowBytes, xs + t * cols, count: cols)
-                            : FloatDots.bf16(base + r * rowBytes, xs + t * cols, count: cols)
-                    }
-                }
-            }
-            withExtendedLifetime(split) {}
+            halfPrecision(w, x, n: n, out: out, grain: grain)
         case .f8e4m3:
             fp8(w, x, n: n, out: out, grain: grain)
         case .i32, .i64:
@@ -74,6 +62,34 @@ public enum Linear {
                 }
             }
         }
+    }
+
+    /// F16/BF16 rows. With several tokens each row is decoded once (exactly, in the phase-split order) and
+    /// reused, so the per-token work is a float dot with the same accumulation as the fused 1-token dot.
+    static func halfPrecision(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
+        let split = PhaseSplitActivations(x, n: n, cols: cols, phases: 2)
+        let base = w.data.bytes.baseAddress!, xs = UnsafePointer(split.values)
+        let isF16 = w.data.dtype == .f16
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            if n < 3 {
+                for r in range {
+                    for t in 0..<n {
+                        out[t * rows + r] = isF16
+                            ? FloatDots.f16(base + r * rowBytes, xs + t * cols, count: cols)
+                            : FloatDots.bf16(base + r * rowBytes, xs + t * cols, count: cols)
+                    }
+                }
+                return
+            }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: cols) { decoded in
+                for r in range {
+                    FloatDots.decodeHalfRow(base + r * rowBytes, isF16: isF16, count: cols, into: decoded.baseAddress!)
+                    for t in 0..<n { out[t * rows + r] = FloatDots.splitDecoded(decoded.baseAddress!, xs + t * cols, count: cols) }
+                }
+            }
+        }
+        withExtendedLifetime(split) {}
     }
 
     /// FP8 rows: sum over the column blocks of (fp8 · x) times that block's scale.
