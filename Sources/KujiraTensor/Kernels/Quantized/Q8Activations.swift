@@ -130,6 +130,20 @@ public struct Q8Row {
     }
 }
 
+/// 16 unsigned bytes (< 128, viewed as 8 little-endian 16-bit lanes) split into even and odd bytes as int16 lanes.
+@inline(__always)
+func splitPairs(_ v: SIMD8<UInt16>) -> (SIMD8<Int16>, SIMD8<Int16>) {
+    (unsafeBitCast(v & 0x00FF, to: SIMD8<Int16>.self), unsafeBitCast(v &>> 8, to: SIMD8<Int16>.self))
+}
+
+extension Q8Row {
+    /// Products of split weight bytes (see `splitPairs`) with group `g`; same integers as `products(unsignedPairs:)`.
+    @inline(__always)
+    func products(split w: (SIMD8<Int16>, SIMD8<Int16>), group g: Int) -> SIMD8<Int16> {
+        w.0 &* lanes[2 * g] &+ w.1 &* lanes[2 * g + 1]
+    }
+}
+
 /// Sum of the int16 lanes, widened to Int32 first (pairs, then across).
 @inline(__always)
 func horizontalSum(_ p: SIMD8<Int16>) -> Int32 {
