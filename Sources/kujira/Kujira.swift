@@ -12,6 +12,8 @@ struct Kujira: ParsableCommand {
             InspectCommand.self,
             InitCommand.self,
             BenchCommand.self,
+            TokenizeCommand.self,
+            TemplateCommand.self,
             BenchKernelsCommand.self,
         ]
     )
