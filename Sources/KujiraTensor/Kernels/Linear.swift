@@ -102,12 +102,24 @@ public enum Linear {
         let base = w.data.bytes.baseAddress!, xs = UnsafePointer(split.values)
         let scales = w.blockScales
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            // With several tokens, each row is decoded once (same values, same summation order per token).
+            let decoded = n >= 3 ? UnsafeMutablePointer<Float>.allocate(capacity: cols) : nil
+            let special = n >= 3 ? UnsafeMutablePointer<Bool>.allocate(capacity: cols / 16 + 1) : nil
+            defer {
+                decoded?.deallocate()
+                special?.deallocate()
+            }
             for r in range {
                 let row = base + r * cols
+                if let decoded, let special { FloatDots.decodeE4M3Row(row, count: cols, into: decoded, special: special) }
                 for t in 0..<n {
                     let xt = xs + t * cols
+                    func partial(_ start: Int, _ end: Int) -> Float {
+                        if let decoded, let special { return FloatDots.e4m3Decoded(decoded, special, xt, start: start, end: end) }
+                        return FloatDots.e4m3(row, xt, start: start, end: end)
+                    }
                     guard let scales else {
-                        out[t * rows + r] = FloatDots.e4m3(row, xt, start: 0, end: cols)
+                        out[t * rows + r] = partial(0, cols)
                         continue
                     }
                     let blockRow = r / scales.blockRows
@@ -115,7 +127,7 @@ public enum Linear {
                     var start = 0, blockCol = 0
                     while start < cols {
                         let end = min(cols, start + scales.blockCols)
-                        sum += FloatDots.e4m3(row, xt, start: start, end: end) * scales.scale(blockRow: blockRow, blockCol: blockCol)
+                        sum += partial(start, end) * scales.scale(blockRow: blockRow, blockCol: blockCol)
                         start = end
                         blockCol += 1
                     }
