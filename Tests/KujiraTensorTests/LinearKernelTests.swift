@@ -161,3 +161,17 @@ final class LinearKernelTests: XCTestCase {
         }
     }
 }
+
+final class LinearEdgeCaseTests: XCTestCase {
+    /// Zero columns give empty sums (zeros) in every format; zero rows or tokens write nothing.
+    func testEmptyShapes() {
+        var rng = SplitMix64(seed: 6)
+        for dtype in LinearKernelTests.quantizedTypes + [.f32, .f16, .bf16, .f8e4m3] {
+            let empty = KernelTestData.randomWeight(dtype, rows: 3, cols: 0, rng: &rng)
+            XCTAssertEqual(Linear.forward(empty, [], n: 2), [Float](repeating: 0, count: 6), dtype.rawValue)
+            XCTAssertEqual(empty.data.toFloatArray(), [], dtype.rawValue)
+            let noRows = KernelTestData.randomWeight(dtype, rows: 0, cols: dtype.blockElements * 2, rng: &rng)
+            XCTAssertEqual(Linear.forward(noRows, [Float](repeating: 1, count: dtype.blockElements * 2), n: 1), [])
+        }
+    }
+}

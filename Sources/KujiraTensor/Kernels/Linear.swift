@@ -11,6 +11,10 @@ public enum Linear {
         let rows = w.rows, cols = w.cols
         precondition(x.count >= n * cols && out.count >= n * rows, "linear: buffers too small")
         guard n > 0, rows > 0 else { return }
+        guard cols > 0 else {
+            for i in 0..<(n * rows) { out[i] = 0 }  // empty sums
+            return
+        }
         let grain = max(1, 32768 / max(1, cols * n))
         switch w.data.dtype {
         case .q4_0: quantized(Q4_0.self, w, x, n: n, out: out, grain: grain)
