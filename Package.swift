@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "KujiraTokenizer", targets: ["KujiraTokenizer"]),
         .library(name: "KujiraModels", targets: ["KujiraModels"]),
         .library(name: "KujiraGeneration", targets: ["KujiraGeneration"]),
+        .library(name: "KujiraTraining", targets: ["KujiraTraining"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -23,10 +24,11 @@ let package = Package(
         .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),
         .target(name: "KujiraModels", dependencies: ["KujiraTensor", "KujiraFormats"]),
         .target(name: "KujiraGeneration", dependencies: ["KujiraModels", "KujiraTokenizer"]),
+        .target(name: "KujiraTraining", dependencies: ["KujiraTensor", "KujiraFormats", "KujiraModels", "KujiraGeneration"]),
         .executableTarget(
             name: "kujira",
             dependencies: [
-                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration",
+                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration", "KujiraTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -35,6 +37,7 @@ let package = Package(
         .testTarget(name: "KujiraTokenizerTests", dependencies: ["KujiraTokenizer"]),
         .testTarget(name: "KujiraModelsTests", dependencies: ["KujiraModels"]),
         .testTarget(name: "KujiraGenerationTests", dependencies: ["KujiraGeneration"]),
+        .testTarget(name: "KujiraTrainingTests", dependencies: ["KujiraTraining"]),
     ],
     swiftLanguageModes: [.v6]
 )

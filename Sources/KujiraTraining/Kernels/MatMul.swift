@@ -1,0 +1,172 @@
+import Dispatch
+import Foundation
+
+/// Dense float32 matrix products for training (forward, input gradients, weight gradients).
+///
+/// Every product is written as C (m, n) (+)= A (m, k) · B (k, n) with B and C row-major and A read through
+/// strides, so Aᵀ costs nothing: the weight gradient dW (out, in) += dYᵀ (out, N) · X (N, in) reads dY by columns.
+public enum MatMul {
+    /// Products smaller than this many multiply-adds stay on the calling thread.
+    static let parallelThreshold = 1 << 17
+
+    /// C (m, n) = or += A (m, k) · B (k, n). A(i, l) is `a[i * aRowStride + l * aColStride]`; B(l, j) is `b[l * ldb + j]`;
+    /// C(i, j) is `c[i * ldc + j]`. Rows of C are split across threads when `parallel` and the product is large.
+    public static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
+                            b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                            accumulate: Bool, parallel: Bool = true) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        let work = m * n * k
+        let parts = parallel && work >= parallelThreshold ? min(Parallel.threads, (m + 3) / 4) : 1
+        if parts <= 1 {
+            kernel(rows: 0..<m, n: n, k: k, a: a, rs: aRowStride, cs: aColStride, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
+            return
+        }
+        // Chunks of whole 4-row blocks so every thread runs the register-blocked path.
+        let blocks = (m + 3) / 4
+        Parallel.forEach(parts) { p in
+            let lo = p * blocks / parts * 4, hi = min(m, (p + 1) * blocks / parts * 4)
+            if lo < hi {
+                kernel(rows: lo..<hi, n: n, k: k, a: a, rs: aRowStride, cs: aColStride, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
+            }
+        }
+    }
+
+    /// y (rows, out) = x (rows, in) · Wᵀ where W is (out, in) row-major and `wT` its transpose (in, out).
+    @inline(__always)
+    public static func linearForward(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int,
+                                     y: UnsafeMutablePointer<Float>, accumulate: Bool = false, parallel: Bool = true) {
+        gemm(m: rows, n: outFeatures, k: inFeatures, a: x, aRowStride: inFeatures, aColStride: 1, b: wT, ldb: outFeatures,
+             c: y, ldc: outFeatures, accumulate: accumulate, parallel: parallel)
+    }
+
+    /// dx (rows, in) (+)= dy (rows, out) · W (out, in); dW (out, in) += dyᵀ · x.
+    public static func linearBackward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows: Int,
+                                      inFeatures: Int, outFeatures: Int, dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
+                                      accumulateInput: Bool, parallel: Bool = true) {
+        if let dx {
+            gemm(m: rows, n: inFeatures, k: outFeatures, a: dy, aRowStride: outFeatures, aColStride: 1, b: w, ldb: inFeatures,
+                 c: dx, ldc: inFeatures, accumulate: accumulateInput, parallel: parallel)
+        }
+        gemm(m: outFeatures, n: inFeatures, k: rows, a: dy, aRowStride: 1, aColStride: outFeatures, b: x, ldb: inFeatures,
+             c: dw, ldc: inFeatures, accumulate: true, parallel: parallel)
+    }
+
+    /// out (cols, rows) = in (rows, cols)ᵀ.
+    public static func transpose(_ input: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let src = input + r * cols
+            for c in 0..<cols { out[c * rows + r] = src[c] }
+        }
+    }
+
+    /// Register-blocked kernel: 4 rows of C × 32 columns per inner loop over k (8 accumulators of 16 lanes).
+    static func kernel(rows: Range<Int>, n: Int, k: Int, a: UnsafePointer<Float>, rs: Int, cs: Int, b: UnsafePointer<Float>,
+                       ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        let rawB = UnsafeRawPointer(b)
+        var i = rows.lowerBound
+        while i + 4 <= rows.upperBound {
+            let a0 = a + i * rs, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs
+            var j = 0
+            while j + 32 <= n {
+                var c00 = SIMD16<Float>.zero, c01 = SIMD16<Float>.zero, c10 = SIMD16<Float>.zero, c11 = SIMD16<Float>.zero
+                var c20 = SIMD16<Float>.zero, c21 = SIMD16<Float>.zero, c30 = SIMD16<Float>.zero, c31 = SIMD16<Float>.zero
+                for l in 0..<k {
+                    let row = rawB + (l * ldb + j) * 4
+                    let b0 = row.loadUnaligned(as: SIMD16<Float>.self), b1 = row.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+                    let x0 = SIMD16(repeating: a0[l * cs]), x1 = SIMD16(repeating: a1[l * cs])
+                    let x2 = SIMD16(repeating: a2[l * cs]), x3 = SIMD16(repeating: a3[l * cs])
+                    c00 += x0 * b0; c01 += x0 * b1; c10 += x1 * b0; c11 += x1 * b1
+                    c20 += x2 * b0; c21 += x2 * b1; c30 += x3 * b0; c31 += x3 * b1
+                }
+                store(c00, c + i * ldc + j, accumulate); store(c01, c + i * ldc + j + 16, accumulate)
+                store(c10, c + (i + 1) * ldc + j, accumulate); store(c11, c + (i + 1) * ldc + j + 16, accumulate)
+                store(c20, c + (i + 2) * ldc + j, accumulate); store(c21, c + (i + 2) * ldc + j + 16, accumulate)
+                store(c30, c + (i + 3) * ldc + j, accumulate); store(c31, c + (i + 3) * ldc + j + 16, accumulate)
+                j += 32
+            }
+            while j + 16 <= n {
+                var c0 = SIMD16<Float>.zero, c1 = SIMD16<Float>.zero, c2 = SIMD16<Float>.zero, c3 = SIMD16<Float>.zero
+                for l in 0..<k {
+                    let b0 = (rawB + (l * ldb + j) * 4).loadUnaligned(as: SIMD16<Float>.self)
+                    c0 += SIMD16(repeating: a0[l * cs]) * b0; c1 += SIMD16(repeating: a1[l * cs]) * b0
+                    c2 += SIMD16(repeating: a2[l * cs]) * b0; c3 += SIMD16(repeating: a3[l * cs]) * b0
+                }
+                store(c0, c + i * ldc + j, accumulate); store(c1, c + (i + 1) * ldc + j, accumulate)
+                store(c2, c + (i + 2) * ldc + j, accumulate); store(c3, c + (i + 3) * ldc + j, accumulate)
+                j += 16
+            }
+            if j < n {
+                for r in i..<(i + 4) { scalarRow(r, columns: j..<n, k: k, a: a, rs: rs, cs: cs, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate) }
+            }
+            i += 4
+        }
+        while i < rows.upperBound {
+            let ai = a + i * rs
+            var j = 0
+            while j + 16 <= n {
+                var c0 = SIMD16<Float>.zero
+                for l in 0..<k { c0 += SIMD16(repeating: ai[l * cs]) * (rawB + (l * ldb + j) * 4).loadUnaligned(as: SIMD16<Float>.self) }
+                store(c0, c + i * ldc + j, accumulate)
+                j += 16
+            }
+            if j < n { scalarRow(i, columns: j..<n, k: k, a: a, rs: rs, cs: cs, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate) }
+            i += 1
+        }
+    }
+
+    @inline(__always)
+    static func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
+        let raw = UnsafeMutableRawPointer(p)
+        if accumulate {
+            raw.storeBytes(of: raw.loadUnaligned(as: SIMD16<Float>.self) + v, as: SIMD16<Float>.self)
+        } else {
+            raw.storeBytes(of: v, as: SIMD16<Float>.self)
+        }
+    }
+
+    static func scalarRow(_ i: Int, columns: Range<Int>, k: Int, a: UnsafePointer<Float>, rs: Int, cs: Int, b: UnsafePointer<Float>,
+                          ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        let ai = a + i * rs
+        for j in columns {
+            var sum: Float = 0
+            for l in 0..<k { sum += ai[l * cs] * b[l * ldb + j] }
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum
+        }
+    }
+}
+
+/// Data-parallel loops over the machine's cores.
+public enum Parallel {
+    /// Threads used by training kernels: `KUJIRA_THREADS` if set, else the active core count.
+    public static let threads: Int = Swift.max(1, ProcessInfo.processInfo.environment["KUJIRA_THREADS"].flatMap(Int.init)
+        ?? ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Runs `body(i)` for i in 0..<count concurrently and returns when all are done.
+    public static func forEach(_ count: Int, _ body: (Int) -> Void) {
+        if count <= 1 { if count == 1 { body(0) }; return }
+        // The body writes disjoint memory per index (the contract of every caller), so sharing it is safe.
+        withoutActuallyEscaping(body) { escapable in
+            let shared = UncheckedSendable(value: escapable)
+            DispatchQueue.concurrentPerform(iterations: count) { shared.value($0) }
+        }
+    }
+
+    /// Splits 0..<count into at most `threads` contiguous ranges and runs them concurrently.
+    public static func forRanges(_ count: Int, minimumPerPart: Int = 1, _ body: (Range<Int>) -> Void) {
+        let parts = Swift.min(threads, Swift.max(1, count / Swift.max(1, minimumPerPart)))
+        if parts <= 1 { if count > 0 { body(0..<count) }; return }
+        forEach(parts) { p in
+            let lo = p * count / parts, hi = (p + 1) * count / parts
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+}
+
+/// Carries a value the caller guarantees is used safely across threads.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+}
