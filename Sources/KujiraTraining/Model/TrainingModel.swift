@@ -13,6 +13,9 @@ public struct PassResult: Sendable {
     public var balanceLoss: Double
     /// Tokens routed to each expert, per MoE layer (in layer order, the MTP block last).
     public var expertLoads: [[Int]]
+    /// Logits (rows, vocab) of the main head and the MTP head (B·(T−1) rows), when `LossSettings.keepLogits`.
+    public var logits: [Float]?
+    public var mtpLogits: [Float]?
 }
 
 /// Loss settings of a training pass.
@@ -21,7 +24,11 @@ public struct LossSettings: Sendable {
     public var mtpWeight: Float
     /// Weight α of the sequence-wise balance loss (0: off).
     public var balanceAlpha: Float
-    public init(mtpWeight: Float = 0.3, balanceAlpha: Float = 0) { self.mtpWeight = mtpWeight; self.balanceAlpha = balanceAlpha }
+    /// Copy the logits into the result (tests, evaluation).
+    public var keepLogits: Bool
+    public init(mtpWeight: Float = 0.3, balanceAlpha: Float = 0, keepLogits: Bool = false) {
+        self.mtpWeight = mtpWeight; self.balanceAlpha = balanceAlpha; self.keepLogits = keepLogits
+    }
 }
 
 /// A DeepSeek-V3 model for training: the same configuration (`DeepseekV3Configuration`), tensor names and RoPE as
@@ -109,15 +116,16 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
         let logits = w.linear(final.pointer, lmHead, rows: n, inFeatures: h, outFeatures: vocab)
         var targets = [Int](repeating: -1, count: n)
         for b in 0..<batch { for t in 0..<(length - 1) { targets[b * length + t] = tokens[b * length + t + 1] } }
+        let keptLogits = settings.keepLogits ? logits.array : nil
         let count = Double(batch * (length - 1))
         let mainLoss = CrossEntropy.forwardBackward(logits: logits.pointer, targets: targets, vocab: vocab, scale: Float(1 / count)) / count
         let dFinal = FloatBuffer(count: n * h)
         w.linearBackward(final.pointer, lmHead, dy: logits.pointer, rows: n, inFeatures: h, outFeatures: vocab, dx: dFinal.pointer)
-        var mtpLoss: Double?
+        var mtpLoss: Double?, mtpLogits: [Float]?
         var loads = saved.compactMap { $0.moe?.load }
-        if let mtp, length >= 3 {
+        if let mtp {
             let result = mtpForwardBackward(mtp, tokens: tokens, final: final, dFinal: dFinal, shape: shape, settings: settings)
-            mtpLoss = result.loss; balance += result.balance
+            mtpLoss = result.loss; balance += result.balance; mtpLogits = result.logits
             if let load = result.load { loads.append(load) }
         }
         var dx = FloatBuffer(count: n * h)
@@ -127,13 +135,14 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
         }
         NormOps.embeddingBackward(tokens: tokens, dx: dx.pointer, d: h, dTable: w.grad(embedding))
         let total = mainLoss + Double(settings.mtpWeight) * (mtpLoss ?? 0) + balance
-        return PassResult(loss: total, mainLoss: mainLoss, mtpLoss: mtpLoss, balanceLoss: balance, expertLoads: loads)
+        return PassResult(loss: total, mainLoss: mainLoss, mtpLoss: mtpLoss, balanceLoss: balance, expertLoads: loads,
+                          logits: keptLogits, mtpLogits: mtpLogits)
     }
 
     /// MTP depth 1: for i in 0..<T−1, m_i = block(eh_proj([enorm(embed(t[i+1])) ; hnorm(h[i])])) at RoPE position i+1,
     /// logits = lm_head(shared_head.norm(m_i)) predicting t[i+2]. Adds λ·loss gradients, including into dFinal (h).
     func mtpForwardBackward(_ p: MTPParameters, tokens: [Int], final: FloatBuffer, dFinal: FloatBuffer, shape: PassShape,
-                            settings: LossSettings) -> (loss: Double, balance: Double, load: [Int]?) {
+                            settings: LossSettings) -> (loss: Double, balance: Double, load: [Int]?, logits: [Float]?) {
         let w = WeightAccess(store: parameters), h = hidden, T = shape.length, Tm = T - 1
         let mshape = PassShape(batch: shape.batch, length: Tm), n = mshape.rows
         let tables = RotaryTables(rope: rope, offset: 1, count: Tm)
@@ -158,9 +167,10 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
         let (blockOut, act, balance) = layerForward(p.block, x: projected, shape: mshape, tables: tables, settings: settings)
         let (headIn, headRstd) = w.rmsNorm(blockOut.pointer, p.headNorm, rows: n, d: h, eps: eps)
         let logits = w.linear(headIn.pointer, lmHead, rows: n, inFeatures: h, outFeatures: vocab)
+        let keptLogits = settings.keepLogits ? logits.array : nil
         var targets = [Int](repeating: -1, count: n)
         for b in 0..<shape.batch { for i in 0..<(T - 2) { targets[b * Tm + i] = tokens[b * T + i + 2] } }
-        let count = Double(shape.batch * (T - 2))
+        let count = Double(max(1, shape.batch * (T - 2)))
         let loss = CrossEntropy.forwardBackward(logits: logits.pointer, targets: targets, vocab: vocab,
                                                 scale: Float(Double(settings.mtpWeight) / count)) / count
         let dHeadIn = FloatBuffer(count: n * h)
@@ -185,7 +195,7 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
                 for j in 0..<h { dst[j] += src[j] }
             }
         }
-        return (loss, balance, act.moe?.load)
+        return (loss, balance, act.moe?.load, keptLogits)
     }
 }
 
