@@ -10,6 +10,7 @@ struct Kujira: ParsableCommand {
             GenerateCommand.self,
             LogitsCommand.self,
             InspectCommand.self,
+            TrainStepCommand.self,
         ]
     )
 }

@@ -16,12 +16,20 @@ final class GradientGoldenTests: XCTestCase {
         XCTAssertEqual(result.mainLoss, expectedLoss, accuracy: 1e-5)
         XCTAssertEqual(result.loss, expectedLoss, accuracy: 1e-5)
 
-        let grads = try SafeTensorsStore(files: [Fixtures.path("training/deepseek-v3-tiny/grads.safetensors")], source: "grads")
+        let golden = try SafeTensorsStore(files: [Fixtures.path("training/deepseek-v3-tiny/grads.safetensors")], source: "grads")
+        // Compare what `train-step --dump-grads` writes: the gradients round-tripped through the safetensors writer.
+        let dumped = FileManager.default.temporaryDirectory.appendingPathComponent("kujira-grads-\(getpid()).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: dumped) }
+        try SafeTensorsWriter.write(model.parameters.tensors(gradients: true), to: dumped)
+        let written = try SafeTensorsStore(files: [dumped], source: dumped)
+        XCTAssertEqual(written.tensorNames, golden.tensorNames)
+        let grads = golden
         let trainable = model.parameters.entries.filter(\.trainable).map(\.name)
         XCTAssertEqual(Set(trainable), Set(grads.tensorNames), "gradient tensor names differ from PyTorch's")
         for name in grads.tensorNames {
             let expected = try grads.tensor(name).toFloatArray()
-            let actual = try model.parameters.gradient(name)
+            let actual = try written.tensor(name).toFloatArray()
+            XCTAssertEqual(actual, try model.parameters.gradient(name), name)
             XCTAssertEqual(actual.count, expected.count, name)
             let scale = expected.map { abs($0) }.max() ?? 0
             let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
