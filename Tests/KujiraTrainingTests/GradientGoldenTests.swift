@@ -16,14 +16,14 @@ final class GradientGoldenTests: XCTestCase {
         XCTAssertEqual(result.mainLoss, expectedLoss, accuracy: 1e-5)
         XCTAssertEqual(result.loss, expectedLoss, accuracy: 1e-5)
 
-        let golden = try SafeTensorsStore(files: [Fixtures.path("training/deepseek-v3-tiny/grads.safetensors")], source: "grads")
+        let goldenGrads = try SafeTensorsStore(files: [Fixtures.path("training/deepseek-v3-tiny/grads.safetensors")], source: "grads")
         // Compare what `train-step --dump-grads` writes: the gradients round-tripped through the safetensors writer.
         let dumped = FileManager.default.temporaryDirectory.appendingPathComponent("kujira-grads-\(getpid()).safetensors").path
         defer { try? FileManager.default.removeItem(atPath: dumped) }
         try SafeTensorsWriter.write(model.parameters.tensors(gradients: true), to: dumped)
         let written = try SafeTensorsStore(files: [dumped], source: dumped)
-        XCTAssertEqual(written.tensorNames, golden.tensorNames)
-        let grads = golden
+        XCTAssertEqual(written.tensorNames, goldenGrads.tensorNames)
+        let grads = goldenGrads
         let trainable = model.parameters.entries.filter(\.trainable).map(\.name)
         XCTAssertEqual(Set(trainable), Set(grads.tensorNames), "gradient tensor names differ from PyTorch's")
         for name in grads.tensorNames {
