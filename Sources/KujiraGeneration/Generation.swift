@@ -1,5 +1,6 @@
 import Foundation
 import KujiraModels
+import KujiraTensor
 
 /// Sampling settings; temperature 0 means greedy (argmax).
 public struct SamplingParameters: Sendable, Equatable {
@@ -70,26 +71,13 @@ public struct Sampler {
             let kept = probabilities.reduce(0, +)
             probabilities = probabilities.map { $0 / kept }
         }
-        let r = Float(rng.next() >> 40) / Float(1 << 24)
+        let r = rng.nextUnitFloat()
         var cumulative: Float = 0
         for (i, p) in probabilities.enumerated() {
             cumulative += p
             if r < cumulative { return candidates[i].index }
         }
         return candidates[probabilities.count - 1].index
-    }
-}
-
-/// A small deterministic PRNG (SplitMix64) so sampling is reproducible from a seed.
-public struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

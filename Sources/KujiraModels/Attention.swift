@@ -69,7 +69,7 @@ public struct GroupedQueryAttention: TokenMixer {
         q.withUnsafeMutableBufferPointer { qb in
             k.withUnsafeMutableBufferPointer { kb in
                 for t in 0..<n {
-                    rope.angles(position: start + t, into: table)
+                    rope.angles(position: cache.positionOffset + start + t, into: table)
                     rope.rotate(qb.baseAddress! + t * qWidth, count: heads, stride: headDim, table: UnsafeBufferPointer(table))
                     rope.rotate(kb.baseAddress! + t * kvWidth, count: kvHeads, stride: headDim, table: UnsafeBufferPointer(table))
                     let row = cache.row(layer: layer, position: start + t)

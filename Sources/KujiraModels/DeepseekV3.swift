@@ -108,6 +108,8 @@ public final class DeepseekV3Model: LanguageModel {
     public let config: ModelConfig
     public let configuration: DeepseekV3Configuration
     public let stack: DecoderStack
+    /// The multi-token-prediction module, when the checkpoint carries one (`num_nextn_predict_layers` ≥ 1).
+    public let multiTokenPrediction: MultiTokenPrediction?
 
     public init(config: ModelConfig, weights: any WeightStore) throws {
         let c = try DeepseekV3Configuration(config)
@@ -117,24 +119,38 @@ public final class DeepseekV3Model: LanguageModel {
         let rope = RotaryEmbedding(config: c.rope, dim: c.qkRopeHeadDim, maxPositionEmbeddings: c.maxPositions, layout: .interleaved)
         var layers: [DecoderLayer] = []
         for i in 0..<c.layers {
-            let prefix = "model.layers.\(i)"
-            let attention = try MultiHeadLatentAttention(
-                weights: weights, prefix: "\(prefix).self_attn", hidden: c.hiddenSize, heads: c.heads, qLoraRank: c.qLoraRank,
-                kvLoraRank: c.kvLoraRank, nopeDim: c.qkNopeHeadDim, ropeDim: c.qkRopeHeadDim, valueDim: c.vHeadDim,
-                rope: rope, softmaxScale: c.softmaxScale, blockSize: block)
-            let feedForward: any FeedForward
-            if c.isMoELayer(i), let settings = c.router {
-                feedForward = try Self.loadMoE(weights: weights, prefix: "\(prefix).mlp", configuration: c, settings: settings)
-            } else {
-                feedForward = try GatedMLP(weights: weights, prefix: "\(prefix).mlp", hidden: c.hiddenSize, intermediate: c.intermediateSize, blockSize: block)
-            }
-            layers.append(DecoderLayer(inputNorm: try weights.floats("\(prefix).input_layernorm.weight", shape: [c.hiddenSize]),
-                                       mixer: attention,
-                                       postAttentionNorm: try weights.floats("\(prefix).post_attention_layernorm.weight", shape: [c.hiddenSize]),
-                                       feedForward: feedForward))
+            layers.append(try Self.loadLayer(i, weights: weights, configuration: c, rope: rope))
         }
         stack = try DecoderStack(config: config, weights: weights, layers: layers, vocabSize: c.vocabSize, hidden: c.hiddenSize,
                                  eps: Float(c.rmsNormEps), blockSize: block)
+        let mtpIndex = c.layers
+        if c.nextTokenPredictLayers > 0 && weights.contains("model.layers.\(mtpIndex).eh_proj.weight") {
+            multiTokenPrediction = try MultiTokenPrediction(
+                weights: weights, index: mtpIndex, block: try Self.loadLayer(mtpIndex, weights: weights, configuration: c, rope: rope),
+                mainEmbedding: stack.embedding, mainHead: stack.lmHead, hidden: c.hiddenSize, eps: Float(c.rmsNormEps), blockSize: block)
+        } else {
+            multiTokenPrediction = nil
+        }
+    }
+
+    /// Decoder layer `i`: MLA, then a dense MLP or DeepSeekMoE.
+    static func loadLayer(_ i: Int, weights: any WeightStore, configuration c: DeepseekV3Configuration, rope: RotaryEmbedding) throws -> DecoderLayer {
+        let block = c.weightBlockSize
+        let prefix = "model.layers.\(i)"
+        let attention = try MultiHeadLatentAttention(
+            weights: weights, prefix: "\(prefix).self_attn", hidden: c.hiddenSize, heads: c.heads, qLoraRank: c.qLoraRank,
+            kvLoraRank: c.kvLoraRank, nopeDim: c.qkNopeHeadDim, ropeDim: c.qkRopeHeadDim, valueDim: c.vHeadDim,
+            rope: rope, softmaxScale: c.softmaxScale, blockSize: block)
+        let feedForward: any FeedForward
+        if c.isMoELayer(i), let settings = c.router {
+            feedForward = try Self.loadMoE(weights: weights, prefix: "\(prefix).mlp", configuration: c, settings: settings)
+        } else {
+            feedForward = try GatedMLP(weights: weights, prefix: "\(prefix).mlp", hidden: c.hiddenSize, intermediate: c.intermediateSize, blockSize: block)
+        }
+        return DecoderLayer(inputNorm: try weights.floats("\(prefix).input_layernorm.weight", shape: [c.hiddenSize]),
+                            mixer: attention,
+                            postAttentionNorm: try weights.floats("\(prefix).post_attention_layernorm.weight", shape: [c.hiddenSize]),
+                            feedForward: feedForward)
     }
 
     static func loadMoE(weights: any WeightStore, prefix: String, configuration c: DeepseekV3Configuration,
@@ -193,9 +209,14 @@ public final class DeepseekV3Model: LanguageModel {
     }
 
     public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float] {
-        try validate(tokens, cache: cache)
-        let h = stack.hiddenStates(tokens, cache: cache)
+        let h = try hiddenStates(tokens, cache: cache)
         return stack.logits(fromHidden: h, n: tokens.count, allLogits: allLogits)
+    }
+
+    /// Final hidden states (after the final norm), (n, hidden) — what the MTP module and speculation consume.
+    public func hiddenStates(_ tokens: [Int], cache: KVCache) throws -> [Float] {
+        try validate(tokens, cache: cache)
+        return stack.hiddenStates(tokens, cache: cache)
     }
 
     public var summary: ModelSummary {

@@ -17,9 +17,13 @@ public final class KVCache {
     public private(set) var capacity: Int = 0
     private var layers: [UnsafeMutablePointer<Float>]
 
-    public init(layerCount: Int, rowWidth: Int, initialCapacity: Int = 64) {
+    /// RoPE position of cache entry 0 (the MTP module's entry i sits at position i + 1).
+    public let positionOffset: Int
+
+    public init(layerCount: Int, rowWidth: Int, initialCapacity: Int = 64, positionOffset: Int = 0) {
         self.layerCount = layerCount
         self.rowWidth = rowWidth
+        self.positionOffset = positionOffset
         self.layers = []
         reserve(initialCapacity)
     }

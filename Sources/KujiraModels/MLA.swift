@@ -78,7 +78,7 @@ public struct MultiHeadLatentAttention: TokenMixer {
                         Elementwise.rmsNorm(UnsafeBufferPointer(start: cb.baseAddress! + t * width, count: rank), weight: normWeight,
                                             eps: Self.latentNormEps, n: 1, into: UnsafeMutableBufferPointer(start: row, count: rank))
                         (row + rank).update(from: cb.baseAddress! + t * width + rank, count: ropeDim)
-                        rope.angles(position: start + t, into: table)
+                        rope.angles(position: cache.positionOffset + start + t, into: table)
                         rope.rotate(row + rank, count: 1, stride: ropeDim, table: UnsafeBufferPointer(table))
                         rope.rotate(qb.baseAddress! + t * heads * qHeadDim + nopeDim, count: heads, stride: qHeadDim, table: UnsafeBufferPointer(table))
                     }

@@ -35,24 +35,49 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Print {\"tokens\": [...]} (the new tokens only).")
     var json = false
 
+    @Option(help: "Speculative decoding: 'mtp' drafts with the model's multi-token-prediction module (greedy only).")
+    var speculative: String?
+
+    @Option(help: "Tokens drafted per round with --speculative mtp.")
+    var draftTokens: Int = 1
+
     func validate() throws {
         _ = try parseTokenList(tokens)
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
         guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        if let speculative {
+            guard speculative == "mtp" else { throw ValidationError("--speculative: '\(speculative)' is not supported (use 'mtp')") }
+            guard temperature == 0 else { throw ValidationError("--speculative mtp needs --temperature 0 (greedy)") }
+            guard draftTokens >= 1 else { throw ValidationError("--draft-tokens must be ≥ 1") }
+        }
     }
 
     func run() throws {
         let prompt = try parseTokenList(tokens)
         let model = try modelOptions.load()
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed)
+        let stops: Set<Int>? = ignoreEOS ? [] : nil
+        if speculative != nil {
+            guard let deepseek = model as? DeepseekV3Model else { throw ValidationError("--speculative mtp needs a DeepSeek-V3 model") }
+            let decoder = try SpeculativeDecoder(model: deepseek, draftTokens: draftTokens)
+            let (output, stats) = try decoder.generate(prompt: prompt, maxTokens: maxTokens, stopTokens: stops) { token in
+                if !json { FileHandle.standardOutput.write(Data("\(token)\n".utf8)) }
+                return true
+            }
+            if json { print("{\"tokens\": [\(output.map(String.init).joined(separator: ", "))]}") }
+            let line = String(format: "speculative mtp: %d rounds, %d drafted, %d accepted (%.1f%%), %.2f tokens per main forward\n",
+                              stats.rounds, stats.drafted, stats.accepted, stats.acceptanceRate * 100, stats.tokensPerRound)
+            FileHandle.standardError.write(Data(line.utf8))
+            return
+        }
         let generator = Generator(model: model)
         if json {
-            let output = try generator.generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: ignoreEOS ? [] : nil)
+            let output = try generator.generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stops)
             print("{\"tokens\": [\(output.map(String.init).joined(separator: ", "))]}")
         } else {
-            _ = try generator.generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: ignoreEOS ? [] : nil) { token in
+            _ = try generator.generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stops) { token in
                 FileHandle.standardOutput.write(Data("\(token)\n".utf8))
                 return true
             }

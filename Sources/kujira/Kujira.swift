@@ -10,6 +10,8 @@ struct Kujira: ParsableCommand {
             GenerateCommand.self,
             LogitsCommand.self,
             InspectCommand.self,
+            InitCommand.self,
+            BenchCommand.self,
             TrainStepCommand.self,
         ]
     )

@@ -54,15 +54,15 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
         self.config = config
         configuration = c
         hasMTP = c.nextTokenPredictLayers == 1
-        let store = ParameterStore(layout: ParameterLayout.items(c, includeMTP: c.nextTokenPredictLayers == 1))
+        let store = ParameterStore(layout: try TrainingLayout.items(config))
         parameters = store
         rope = RotaryEmbedding(config: c.rope, dim: c.qkRopeHeadDim, maxPositionEmbeddings: c.maxPositions, layout: .interleaved)
-        layers = try (0..<c.layers).map { try ParameterLayout.layer(c, $0, in: store) }
+        layers = try (0..<c.layers).map { try TrainingLayout.layer(c, $0, in: store) }
         if c.nextTokenPredictLayers == 1 {
             let p = "model.layers.\(c.layers)"
             mtp = MTPParameters(enorm: try parameters.offset("\(p).enorm.weight"), hnorm: try parameters.offset("\(p).hnorm.weight"),
                                 ehProj: try parameters.offset("\(p).eh_proj.weight"), headNorm: try parameters.offset("\(p).shared_head.norm.weight"),
-                                block: try ParameterLayout.layer(c, c.layers, in: parameters))
+                                block: try TrainingLayout.layer(c, c.layers, in: parameters))
         } else {
             mtp = nil
         }

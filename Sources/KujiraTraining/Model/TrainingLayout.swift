@@ -1,3 +1,4 @@
+import KujiraFormats
 import KujiraModels
 
 /// Offsets of one MLA block's tensors in the parameter store.
@@ -43,60 +44,39 @@ struct MTPParameters: Sendable {
     var block: LayerParameters
 }
 
-/// The tensors of a DeepSeek-V3 model under their Hugging Face names (routed experts stacked as transformers 5 saves them).
-public enum ParameterLayout {
+/// The training layout: `KujiraModels.ParameterLayout` (the one list of an architecture's tensors) with each MoE
+/// layer's routed experts stacked as transformers 5 saves them — `experts.gate_up_proj` (E, 2·I, H), gate rows
+/// first, and `experts.down_proj` (E, H, I) — so an expert's gate and up run as one product.
+public enum TrainingLayout {
     public typealias Item = (name: String, shape: [Int], kind: ParameterStore.Kind)
 
-    /// Every tensor of the model; with `includeMTP`, also the MTP module as layer `num_hidden_layers` (without the
-    /// copies of the embedding and head, which are shared and written only into checkpoints).
-    public static func items(_ c: DeepseekV3Configuration, includeMTP: Bool) -> [Item] {
-        var items: [Item] = [("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize], .matrix)]
-        let layerCount = c.layers + (includeMTP ? 1 : 0)
-        for i in 0..<layerCount {
-            let p = "model.layers.\(i)"
-            if i == c.layers {
-                items += [("\(p).enorm.weight", [c.hiddenSize], .norm), ("\(p).hnorm.weight", [c.hiddenSize], .norm),
-                          ("\(p).eh_proj.weight", [c.hiddenSize, 2 * c.hiddenSize], .matrix),
-                          ("\(p).shared_head.norm.weight", [c.hiddenSize], .norm)]
+    /// Every tensor of the model, including the MTP module (layer `num_hidden_layers`) when the config has one.
+    public static func items(_ config: ModelConfig) throws -> [Item] {
+        var items: [Item] = []
+        var stacked = Set<String>()
+        let entries = try ParameterLayout.entries(for: config)
+        for entry in entries {
+            if let range = entry.name.range(of: ".mlp.experts.") {
+                let prefix = String(entry.name[..<range.upperBound].dropLast())
+                guard stacked.insert(prefix).inserted else { continue }
+                let gate = entries.first { $0.name == "\(prefix).0.gate_proj.weight" }?.shape ?? []
+                let expertCount = entries.filter { $0.name.hasPrefix(prefix + ".") && $0.name.hasSuffix(".gate_proj.weight") }.count
+                guard gate.count == 2 else { throw TrainingError.unsupported("routed experts without \(prefix).0.gate_proj.weight") }
+                items.append(("\(prefix).gate_up_proj", [expertCount, 2 * gate[0], gate[1]], .matrix))
+                items.append(("\(prefix).down_proj", [expertCount, gate[1], gate[0]], .matrix))
+                continue
             }
-            items += layerItems(c, layer: i)
-        }
-        items.append(("model.norm.weight", [c.hiddenSize], .norm))
-        items.append(("lm_head.weight", [c.vocabSize, c.hiddenSize], .matrix))
-        return items
-    }
-
-    static func layerItems(_ c: DeepseekV3Configuration, layer i: Int) -> [Item] {
-        let p = "model.layers.\(i)", a = "\(p).self_attn", h = c.hiddenSize
-        let qDim = c.heads * (c.qkNopeHeadDim + c.qkRopeHeadDim)
-        var items: [Item] = [("\(p).input_layernorm.weight", [h], .norm)]
-        if let rank = c.qLoraRank {
-            items += [("\(a).q_a_proj.weight", [rank, h], .matrix), ("\(a).q_a_layernorm.weight", [rank], .norm),
-                      ("\(a).q_b_proj.weight", [qDim, rank], .matrix)]
-        } else {
-            items.append(("\(a).q_proj.weight", [qDim, h], .matrix))
-        }
-        items += [("\(a).kv_a_proj_with_mqa.weight", [c.kvLoraRank + c.qkRopeHeadDim, h], .matrix),
-                  ("\(a).kv_a_layernorm.weight", [c.kvLoraRank], .norm),
-                  ("\(a).kv_b_proj.weight", [c.heads * (c.qkNopeHeadDim + c.vHeadDim), c.kvLoraRank], .matrix),
-                  ("\(a).o_proj.weight", [h, c.heads * c.vHeadDim], .matrix),
-                  ("\(p).post_attention_layernorm.weight", [h], .norm)]
-        if c.isMoELayer(i), let r = c.router {
-            let m = "\(p).mlp", inter = c.moeIntermediateSize
-            items.append(("\(m).gate.weight", [r.experts, h], .matrix))
-            if r.method == .noauxTC { items.append(("\(m).gate.e_score_correction_bias", [r.experts], .balanceBias)) }
-            items += [("\(m).experts.gate_up_proj", [r.experts, 2 * inter, h], .matrix),
-                      ("\(m).experts.down_proj", [r.experts, h, inter], .matrix)]
-            if c.sharedExperts > 0 { items += mlpItems("\(m).shared_experts", hidden: h, intermediate: inter * c.sharedExperts) }
-        } else {
-            items += mlpItems("\(p).mlp", hidden: h, intermediate: c.intermediateSize)
+            let kind: ParameterStore.Kind
+            switch entry.initial {
+            case .normal: kind = .matrix
+            case .ones: kind = .norm
+            case .zeros:
+                guard entry.name.hasSuffix("e_score_correction_bias") else { throw TrainingError.unsupported("bias tensor \(entry.name)") }
+                kind = .balanceBias
+            }
+            items.append((entry.name, entry.shape, kind))
         }
         return items
-    }
-
-    static func mlpItems(_ prefix: String, hidden: Int, intermediate: Int) -> [Item] {
-        [("\(prefix).gate_proj.weight", [intermediate, hidden], .matrix), ("\(prefix).up_proj.weight", [intermediate, hidden], .matrix),
-         ("\(prefix).down_proj.weight", [hidden, intermediate], .matrix)]
     }
 
     /// Offsets of layer i's tensors.

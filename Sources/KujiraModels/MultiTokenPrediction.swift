@@ -1,0 +1,73 @@
+import KujiraFormats
+import KujiraTensor
+
+/// DeepSeek-V3's multi-token-prediction module (depth 1), stored as layer `num_hidden_layers`.
+///
+/// For main-model hidden state hᵢ (after the final norm) and the next token tᵢ₊₁:
+/// h'ᵢ = block(eh_proj([enorm(embed(tᵢ₊₁)) ; hnorm(hᵢ)])), causal over i at RoPE position i + 1,
+/// and logits = lm_head(shared_head.norm(h'ᵢ)) predict tᵢ₊₂.
+public struct MultiTokenPrediction: Sendable {
+    public let embedding: LinearWeight
+    public let enorm: [Float]
+    public let hnorm: [Float]
+    /// (hidden, 2·hidden): input is [enorm(embed) ; hnorm(h)].
+    public let ehProj: LinearWeight
+    public let block: DecoderLayer
+    public let sharedHeadNorm: [Float]
+    public let head: LinearWeight
+    public let eps: Float
+
+    public var hidden: Int { enorm.count }
+
+    /// Loads `model.layers.<index>.*`; the module's own `embed_tokens` / `shared_head.head` copies are used when
+    /// present, else the main model's (they are shared in DeepSeek-V3).
+    public init(weights: any WeightStore, index: Int, block: DecoderLayer, mainEmbedding: LinearWeight, mainHead: LinearWeight,
+                hidden: Int, eps: Float, blockSize: [Int]?) throws {
+        let prefix = "model.layers.\(index)"
+        enorm = try weights.floats("\(prefix).enorm.weight", shape: [hidden])
+        hnorm = try weights.floats("\(prefix).hnorm.weight", shape: [hidden])
+        ehProj = try weights.linear("\(prefix).eh_proj.weight", rows: hidden, cols: 2 * hidden, blockSize: blockSize)
+        sharedHeadNorm = try weights.floats("\(prefix).shared_head.norm.weight", shape: [hidden])
+        embedding = weights.contains("\(prefix).embed_tokens.weight")
+            ? try weights.linear("\(prefix).embed_tokens.weight", rows: mainEmbedding.rows, cols: hidden, blockSize: blockSize) : mainEmbedding
+        head = weights.contains("\(prefix).shared_head.head.weight")
+            ? try weights.linear("\(prefix).shared_head.head.weight", rows: mainHead.rows, cols: hidden, blockSize: blockSize) : mainHead
+        self.block = block
+        self.eps = eps
+    }
+
+    /// A cache for the module's one block; entry i sits at RoPE position i + 1.
+    public func makeCache() -> KVCache {
+        KVCache(layerCount: 1, rowWidth: block.mixer.cacheRowWidth, positionOffset: 1)
+    }
+
+    /// Module outputs h' (n, hidden) for pairs (mainHidden[i], nextTokens[i]), appended to `cache`.
+    public func forward(mainHidden: [Float], nextTokens: [Int], cache: KVCache) -> [Float] {
+        let n = nextTokens.count
+        var embedded = [Float](repeating: 0, count: n * hidden)
+        embedded.withUnsafeMutableBufferPointer { buffer in
+            for (t, token) in nextTokens.enumerated() {
+                embedding.decodeRow(token, into: UnsafeMutableBufferPointer(rebasing: buffer[(t * hidden)..<((t + 1) * hidden)]))
+            }
+        }
+        let e = Elementwise.rmsNorm(embedded, weight: enorm, eps: eps)
+        let h = Elementwise.rmsNorm(mainHidden, weight: hnorm, eps: eps)
+        var joined = [Float](repeating: 0, count: n * 2 * hidden)
+        for t in 0..<n {
+            for i in 0..<hidden {
+                joined[t * 2 * hidden + i] = e[t * hidden + i]
+                joined[t * 2 * hidden + hidden + i] = h[t * hidden + i]
+            }
+        }
+        var x = Linear.forward(ehProj, joined, n: n)
+        cache.reserve(cache.length + n)
+        block.forward(&x, n: n, eps: eps, cache: cache, layer: 0)
+        cache.advance(by: n)
+        return x
+    }
+
+    /// Logits (n, vocab) from module outputs.
+    public func logits(fromOutput x: [Float], n: Int) -> [Float] {
+        Linear.forward(head, Elementwise.rmsNorm(x, weight: sharedHeadNorm, eps: eps), n: n)
+    }
+}

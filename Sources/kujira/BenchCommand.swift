@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import KujiraGeneration
+import KujiraModels
+
+/// `kujira bench`: prompt-processing and generation speed, measured the way llama-bench (and
+/// `shared/tools/llama_cpp_bench.py`) measure them, so the numbers compare directly.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure prompt processing (pp) and generation (tg) tokens per second.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .customShort("p"), help: "Prompt tokens processed in one batch.")
+    var promptTokens: Int = 128
+
+    @Option(name: .customShort("n"), help: "Tokens generated one at a time.")
+    var generatedTokens: Int = 64
+
+    @Option(help: "Repetitions; the median is reported (after one warm-up).")
+    var repeats: Int = 3
+
+    @OptionGroup var threadOptions: ThreadOptions
+
+    @Flag(help: "Print one JSON line.")
+    var json = false
+
+    func validate() throws {
+        guard promptTokens >= 9 else { throw ValidationError("-p must be ≥ 9 (generation starts after 8 prompt tokens)") }
+        guard generatedTokens >= 1 else { throw ValidationError("-n must be ≥ 1") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be ≥ 1") }
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        let model = try modelOptions.load()
+        guard promptTokens + generatedTokens + 8 <= model.maxPositions else {
+            throw ValidationError("-p + -n exceed the model's \(model.maxPositions) positions")
+        }
+        let vocab = model.vocabSize
+        // The same synthetic prompt as llama_cpp_bench.py.
+        let prompt = (0..<promptTokens).map { ($0 * 7919 + 13) % (vocab - 10) + 5 }
+
+        func promptProcessing() throws -> Double {
+            let cache = model.makeCache()
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try model.forward(prompt, cache: cache, allLogits: false)
+            return Double(promptTokens) / seconds(since: start)
+        }
+        func generation() throws -> Double {
+            let cache = model.makeCache()
+            _ = try model.forward(Array(prompt[..<8]), cache: cache, allLogits: false)
+            var token = prompt[8]
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<generatedTokens {
+                token = Sampler.argmax(try model.forward([token], cache: cache, allLogits: false))
+            }
+            return Double(generatedTokens) / seconds(since: start)
+        }
+        _ = try promptProcessing()
+        _ = try generation()
+        let pp = median(try (0..<repeats).map { _ in try promptProcessing() })
+        let tg = median(try (0..<repeats).map { _ in try generation() })
+        let rss = residentMemory()
+        if json {
+            print("{\"engine\": \"kujira\", \"model\": \"\(modelOptions.model)\", \"threads\": \(threadOptions.effectiveThreads), "
+                + "\"p\": \(promptTokens), \"n\": \(generatedTokens), \"pp_tok_s\": \(round2(pp)), \"tg_tok_s\": \(round2(tg)), "
+                + "\"peak_rss_bytes\": \(rss.peak)}")
+        } else {
+            print("model      \(modelOptions.model)")
+            print("threads    \(threadOptions.effectiveThreads)")
+            print("pp\(promptTokens)      \(round2(pp)) tok/s")
+            print("tg\(generatedTokens)       \(round2(tg)) tok/s")
+            print("peak RSS   \(rss.peak / 1_048_576) MiB")
+        }
+    }
+
+    func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+    func median(_ values: [Double]) -> Double { let s = values.sorted(); return s[s.count / 2] }
+    func round2(_ v: Double) -> Double { (v * 100).rounded() / 100 }
+}
+
+/// Current and peak resident memory of this process, from /proc/self/status (0 where unavailable).
+func residentMemory() -> (current: Int, peak: Int) {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+    func kilobytes(_ key: String) -> Int {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return 0 }
+        return (Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0) * 1024
+    }
+    return (kilobytes("VmRSS:"), kilobytes("VmHWM:"))
+}

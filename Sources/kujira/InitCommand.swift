@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import KujiraFormats
+import KujiraModels
+
+/// `kujira init`: a randomly initialised model in Hugging Face layout from any supported config.
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Write a randomly initialised model (config.json + model.safetensors) for a supported config.")
+
+    @Option(help: "A config.json (deepseek_v3, deepseek_v2, qwen2 or llama).")
+    var config: String
+
+    @Option(help: "Output directory (created if missing).")
+    var out: String
+
+    @Option(help: "Random seed.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Stored precision: f32 or bf16.")
+    var dtype: String = "f32"
+
+    func validate() throws {
+        guard ModelInitializer.StorageType(rawValue: dtype) != nil else { throw ValidationError("--dtype must be f32 or bf16") }
+    }
+
+    func run() throws {
+        let modelConfig = try ModelConfig(path: config)
+        let storage = ModelInitializer.StorageType(rawValue: dtype)!
+        try ModelInitializer.write(config: modelConfig, to: out, seed: seed, storage: storage) { done, total in
+            if done == total || done % 64 == 0 {
+                FileHandle.standardError.write(Data("\rinit: \(done)/\(total) tensors".utf8))
+            }
+        }
+        FileHandle.standardError.write(Data("\n".utf8))
+        let model = try ModelRegistry.load(directory: out)
+        print("wrote \(out): \(model.summary.architecture), \(model.summary.totalParameters) parameters")
+    }
+}
