@@ -13,6 +13,7 @@ struct Kujira: ParsableCommand {
             InitCommand.self,
             BenchCommand.self,
             TrainStepCommand.self,
+            TrainCommand.self,
         ]
     )
 }

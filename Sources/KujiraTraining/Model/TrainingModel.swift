@@ -91,7 +91,11 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
 
     /// Runs forward and backward over `batch` sequences of `length` tokens (row-major in `tokens`), adding the
     /// gradient of the total loss to `parameters.grads` (call `zeroGradients` first).
-    public func forwardBackward(tokens: [Int], batch: Int, length: Int, settings: LossSettings = LossSettings()) throws -> PassResult {
+    ///
+    /// `targets` (same shape, −1 = no loss) default to the next token: logits[t] vs tokens[t+1]. The MTP head at
+    /// position i is trained on `targets[i+1]` (the token two ahead, where the main target there is used).
+    public func forwardBackward(tokens: [Int], batch: Int, length: Int, targets explicitTargets: [Int]? = nil,
+                                settings: LossSettings = LossSettings()) throws -> PassResult {
         guard batch > 0, length >= 2, tokens.count == batch * length else {
             throw TrainingError.invalidInput("need batch × length tokens with length ≥ 2 (got \(tokens.count) for \(batch) × \(length))")
         }
@@ -100,6 +104,12 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
         }
         for (i, t) in tokens.enumerated() where t < 0 || t >= vocab {
             throw TrainingError.invalidInput("token \(t) at position \(i) is outside the vocabulary (0..<\(vocab))")
+        }
+        if let explicitTargets {
+            guard explicitTargets.count == tokens.count else { throw TrainingError.invalidInput("targets must match tokens in length") }
+            for (i, t) in explicitTargets.enumerated() where t >= vocab {
+                throw TrainingError.invalidInput("target \(t) at position \(i) is outside the vocabulary (0..<\(vocab))")
+            }
         }
         let w = WeightAccess(store: parameters), h = hidden
         let shape = PassShape(batch: batch, length: length), n = shape.rows
@@ -116,15 +126,16 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
         let logits = w.linear(final.pointer, lmHead, rows: n, inFeatures: h, outFeatures: vocab)
         var targets = [Int](repeating: -1, count: n)
         for b in 0..<batch { for t in 0..<(length - 1) { targets[b * length + t] = tokens[b * length + t + 1] } }
+        if let explicitTargets { targets = explicitTargets }
         let keptLogits = settings.keepLogits ? logits.array : nil
-        let count = Double(batch * (length - 1))
+        let count = Double(max(1, targets.filter { $0 >= 0 }.count))
         let mainLoss = CrossEntropy.forwardBackward(logits: logits.pointer, targets: targets, vocab: vocab, scale: Float(1 / count)) / count
         let dFinal = FloatBuffer(count: n * h)
         w.linearBackward(final.pointer, lmHead, dy: logits.pointer, rows: n, inFeatures: h, outFeatures: vocab, dx: dFinal.pointer)
         var mtpLoss: Double?, mtpLogits: [Float]?
         var loads = saved.compactMap { $0.moe?.load }
         if let mtp {
-            let result = mtpForwardBackward(mtp, tokens: tokens, final: final, dFinal: dFinal, shape: shape, settings: settings)
+            let result = mtpForwardBackward(mtp, tokens: tokens, targets: targets, final: final, dFinal: dFinal, shape: shape, settings: settings)
             mtpLoss = result.loss; balance += result.balance; mtpLogits = result.logits
             if let load = result.load { loads.append(load) }
         }
@@ -141,7 +152,7 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
 
     /// MTP depth 1: for i in 0..<T−1, m_i = block(eh_proj([enorm(embed(t[i+1])) ; hnorm(h[i])])) at RoPE position i+1,
     /// logits = lm_head(shared_head.norm(m_i)) predicting t[i+2]. Adds λ·loss gradients, including into dFinal (h).
-    func mtpForwardBackward(_ p: MTPParameters, tokens: [Int], final: FloatBuffer, dFinal: FloatBuffer, shape: PassShape,
+    func mtpForwardBackward(_ p: MTPParameters, tokens: [Int], targets mainTargets: [Int], final: FloatBuffer, dFinal: FloatBuffer, shape: PassShape,
                             settings: LossSettings) -> (loss: Double, balance: Double, load: [Int]?, logits: [Float]?) {
         let w = WeightAccess(store: parameters), h = hidden, T = shape.length, Tm = T - 1
         let mshape = PassShape(batch: shape.batch, length: Tm), n = mshape.rows
@@ -169,8 +180,8 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
         let logits = w.linear(headIn.pointer, lmHead, rows: n, inFeatures: h, outFeatures: vocab)
         let keptLogits = settings.keepLogits ? logits.array : nil
         var targets = [Int](repeating: -1, count: n)
-        for b in 0..<shape.batch { for i in 0..<(T - 2) { targets[b * Tm + i] = tokens[b * T + i + 2] } }
-        let count = Double(max(1, shape.batch * (T - 2)))
+        for b in 0..<shape.batch { for i in 0..<(T - 2) { targets[b * Tm + i] = mainTargets[b * T + i + 1] } }
+        let count = Double(max(1, targets.filter { $0 >= 0 }.count))
         let loss = CrossEntropy.forwardBackward(logits: logits.pointer, targets: targets, vocab: vocab,
                                                 scale: Float(Double(settings.mtpWeight) / count)) / count
         let dHeadIn = FloatBuffer(count: n * h)
