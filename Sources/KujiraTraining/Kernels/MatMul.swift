@@ -20,15 +20,15 @@ public enum MatMul {
             return
         }
         let work = m * n * k
-        let parts = parallel && work >= parallelThreshold ? min(Parallel.threads, (m + 3) / 4) : 1
+        let parts = parallel && work >= parallelThreshold ? min(Parallel.threads, (m + 5) / 6) : 1
         if parts <= 1 {
             kernel(rows: 0..<m, n: n, k: k, a: a, rs: aRowStride, cs: aColStride, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
             return
         }
-        // Chunks of whole 4-row blocks so every thread runs the register-blocked path.
-        let blocks = (m + 3) / 4
+        // Chunks of whole 6-row blocks so every thread runs the register-blocked path.
+        let blocks = (m + 5) / 6
         Parallel.forEach(parts) { p in
-            let lo = p * blocks / parts * 4, hi = min(m, (p + 1) * blocks / parts * 4)
+            let lo = p * blocks / parts * 6, hi = min(m, (p + 1) * blocks / parts * 6)
             if lo < hi {
                 kernel(rows: lo..<hi, n: n, k: k, a: a, rs: aRowStride, cs: aColStride, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
             }
@@ -63,53 +63,54 @@ public enum MatMul {
         }
     }
 
-    /// Register-blocked kernel: 4 rows of C × 32 columns per inner loop over k (8 accumulators of 16 lanes).
+    /// Depth of one k block: B's block rows (kBlock × n) stay in cache while every row block of C passes over them.
+    static let kBlock = 256
+
+    /// Register-blocked kernel: 6 rows of C × 16 columns per inner loop over k (12 accumulators of 8 lanes on AVX2),
+    /// k split into cache-sized blocks.
     static func kernel(rows: Range<Int>, n: Int, k: Int, a: UnsafePointer<Float>, rs: Int, cs: Int, b: UnsafePointer<Float>,
                        ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        var k0 = 0
+        while k0 < k {
+            let k1 = min(k, k0 + kBlock)
+            block(rows: rows, n: n, k: k0..<k1, a: a, rs: rs, cs: cs, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate || k0 > 0)
+            k0 = k1
+        }
+    }
+
+    static func block(rows: Range<Int>, n: Int, k: Range<Int>, a: UnsafePointer<Float>, rs: Int, cs: Int, b: UnsafePointer<Float>,
+                      ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         let rawB = UnsafeRawPointer(b)
         var i = rows.lowerBound
-        while i + 4 <= rows.upperBound {
-            let a0 = a + i * rs, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs
+        while i + 6 <= rows.upperBound {
+            let a0 = a + i * rs, a1 = a0 + rs, a2 = a1 + rs, a3 = a2 + rs, a4 = a3 + rs, a5 = a4 + rs
             var j = 0
-            while j + 32 <= n {
-                var c00 = SIMD16<Float>.zero, c01 = SIMD16<Float>.zero, c10 = SIMD16<Float>.zero, c11 = SIMD16<Float>.zero
-                var c20 = SIMD16<Float>.zero, c21 = SIMD16<Float>.zero, c30 = SIMD16<Float>.zero, c31 = SIMD16<Float>.zero
-                for l in 0..<k {
-                    let row = rawB + (l * ldb + j) * 4
-                    let b0 = row.loadUnaligned(as: SIMD16<Float>.self), b1 = row.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-                    let x0 = SIMD16(repeating: a0[l * cs]), x1 = SIMD16(repeating: a1[l * cs])
-                    let x2 = SIMD16(repeating: a2[l * cs]), x3 = SIMD16(repeating: a3[l * cs])
-                    c00 += x0 * b0; c01 += x0 * b1; c10 += x1 * b0; c11 += x1 * b1
-                    c20 += x2 * b0; c21 += x2 * b1; c30 += x3 * b0; c31 += x3 * b1
-                }
-                store(c00, c + i * ldc + j, accumulate); store(c01, c + i * ldc + j + 16, accumulate)
-                store(c10, c + (i + 1) * ldc + j, accumulate); store(c11, c + (i + 1) * ldc + j + 16, accumulate)
-                store(c20, c + (i + 2) * ldc + j, accumulate); store(c21, c + (i + 2) * ldc + j + 16, accumulate)
-                store(c30, c + (i + 3) * ldc + j, accumulate); store(c31, c + (i + 3) * ldc + j + 16, accumulate)
-                j += 32
-            }
             while j + 16 <= n {
-                var c0 = SIMD16<Float>.zero, c1 = SIMD16<Float>.zero, c2 = SIMD16<Float>.zero, c3 = SIMD16<Float>.zero
-                for l in 0..<k {
-                    let b0 = (rawB + (l * ldb + j) * 4).loadUnaligned(as: SIMD16<Float>.self)
-                    c0 += SIMD16(repeating: a0[l * cs]) * b0; c1 += SIMD16(repeating: a1[l * cs]) * b0
-                    c2 += SIMD16(repeating: a2[l * cs]) * b0; c3 += SIMD16(repeating: a3[l * cs]) * b0
+                var c0 = SIMD16<Float>.zero, c1 = SIMD16<Float>.zero, c2 = SIMD16<Float>.zero
+                var c3 = SIMD16<Float>.zero, c4 = SIMD16<Float>.zero, c5 = SIMD16<Float>.zero
+                for l in k {
+                    let bv = (rawB + (l * ldb + j) * 4).loadUnaligned(as: SIMD16<Float>.self)
+                    let o = l * cs
+                    c0.addProduct(SIMD16(repeating: a0[o]), bv); c1.addProduct(SIMD16(repeating: a1[o]), bv)
+                    c2.addProduct(SIMD16(repeating: a2[o]), bv); c3.addProduct(SIMD16(repeating: a3[o]), bv)
+                    c4.addProduct(SIMD16(repeating: a4[o]), bv); c5.addProduct(SIMD16(repeating: a5[o]), bv)
                 }
-                store(c0, c + i * ldc + j, accumulate); store(c1, c + (i + 1) * ldc + j, accumulate)
-                store(c2, c + (i + 2) * ldc + j, accumulate); store(c3, c + (i + 3) * ldc + j, accumulate)
+                let base = c + i * ldc + j
+                store(c0, base, accumulate); store(c1, base + ldc, accumulate); store(c2, base + 2 * ldc, accumulate)
+                store(c3, base + 3 * ldc, accumulate); store(c4, base + 4 * ldc, accumulate); store(c5, base + 5 * ldc, accumulate)
                 j += 16
             }
             if j < n {
-                for r in i..<(i + 4) { scalarRow(r, columns: j..<n, k: k, a: a, rs: rs, cs: cs, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate) }
+                for r in i..<(i + 6) { scalarRow(r, columns: j..<n, k: k, a: a, rs: rs, cs: cs, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate) }
             }
-            i += 4
+            i += 6
         }
         while i < rows.upperBound {
             let ai = a + i * rs
             var j = 0
             while j + 16 <= n {
                 var c0 = SIMD16<Float>.zero
-                for l in 0..<k { c0 += SIMD16(repeating: ai[l * cs]) * (rawB + (l * ldb + j) * 4).loadUnaligned(as: SIMD16<Float>.self) }
+                for l in k { c0.addProduct(SIMD16(repeating: ai[l * cs]), (rawB + (l * ldb + j) * 4).loadUnaligned(as: SIMD16<Float>.self)) }
                 store(c0, c + i * ldc + j, accumulate)
                 j += 16
             }
@@ -128,12 +129,12 @@ public enum MatMul {
         }
     }
 
-    static func scalarRow(_ i: Int, columns: Range<Int>, k: Int, a: UnsafePointer<Float>, rs: Int, cs: Int, b: UnsafePointer<Float>,
+    static func scalarRow(_ i: Int, columns: Range<Int>, k: Range<Int>, a: UnsafePointer<Float>, rs: Int, cs: Int, b: UnsafePointer<Float>,
                           ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         let ai = a + i * rs
         for j in columns {
             var sum: Float = 0
-            for l in 0..<k { sum += ai[l * cs] * b[l * ldb + j] }
+            for l in k { sum += ai[l * cs] * b[l * ldb + j] }
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum
         }
     }

@@ -9,7 +9,7 @@ struct WeightAccess: @unchecked Sendable {
 
     /// y (rows, out) = x (rows, in) · Wᵀ, W the (out, in) matrix at `offset`.
     func linear(_ x: UnsafePointer<Float>, _ offset: Int, rows: Int, inFeatures: Int, outFeatures: Int, parallel: Bool = true) -> FloatBuffer {
-        let y = FloatBuffer(count: rows * outFeatures)
+        let y = FloatBuffer(uninitializedCount: rows * outFeatures)
         MatMul.linearForward(x: x, wT: store.transposed + offset, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
                              y: y.pointer, parallel: parallel)
         return y
@@ -24,7 +24,7 @@ struct WeightAccess: @unchecked Sendable {
 
     /// RMSNorm of x (rows, d) with the weight at `offset`: (y, rstd).
     func rmsNorm(_ x: UnsafePointer<Float>, _ offset: Int, rows: Int, d: Int, eps: Float) -> (FloatBuffer, FloatBuffer) {
-        let y = FloatBuffer(count: rows * d), rstd = FloatBuffer(count: rows)
+        let y = FloatBuffer(uninitializedCount: rows * d), rstd = FloatBuffer(uninitializedCount: rows)
         NormOps.rmsNormForward(x: x, weight: store.values + offset, rows: rows, d: d, eps: eps, y: y.pointer, rstd: rstd.pointer)
         return (y, rstd)
     }

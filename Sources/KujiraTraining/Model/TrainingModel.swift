@@ -51,6 +51,7 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
         if let r = c.router, r.scoring != .sigmoid { throw TrainingError.unsupported("scoring_func '\(r.scoring.rawValue)' (only sigmoid)") }
         if try config.bool("tie_word_embeddings", default: false) { throw TrainingError.unsupported("tie_word_embeddings: true") }
         guard c.nextTokenPredictLayers <= 1 else { throw TrainingError.unsupported("num_nextn_predict_layers > 1") }
+        TrainingMemory.keepFreedMemory()
         self.config = config
         configuration = c
         hasMTP = c.nextTokenPredictLayers == 1
