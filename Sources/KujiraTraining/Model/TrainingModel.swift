@@ -100,7 +100,7 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
         guard batch > 0, length >= 2, tokens.count == batch * length else {
             throw TrainingError.invalidInput("need batch × length tokens with length ≥ 2 (got \(tokens.count) for \(batch) × \(length))")
         }
-        guard length + (hasMTP ? 1 : 0) <= configuration.maxPositions else {
+        guard length <= configuration.maxPositions else {
             throw TrainingError.invalidInput("sequence length \(length) exceeds max_position_embeddings \(configuration.maxPositions)")
         }
         for (i, t) in tokens.enumerated() where t < 0 || t >= vocab {
