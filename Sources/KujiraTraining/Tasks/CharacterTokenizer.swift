@@ -85,9 +85,9 @@ public struct CharacterTokenizer: Sendable {
     /// The `tokenizer_config.json` document.
     public func tokenizerConfigJSON() throws -> Data {
         let document: [String: Any] = [
-            "add_bos_token": true, "add_eos_token": false, "bos_token": Self.beginOfSentence, "eos_token": Self.endOfSentence,
+            "add_bos_token": false, "add_eos_token": false, "bos_token": Self.beginOfSentence, "eos_token": Self.endOfSentence,
             "pad_token": Self.pad, "clean_up_tokenization_spaces": false, "legacy": true, "model_max_length": 16384,
-            "tokenizer_class": "LlamaTokenizerFast", "chat_template": Self.chatTemplate,
+            "tokenizer_class": "PreTrainedTokenizerFast", "chat_template": Self.chatTemplate,
         ]
         return try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted])
     }
