@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "KujiraTokenizerTests", dependencies: ["KujiraTokenizer"]),
         .testTarget(name: "KujiraModelsTests", dependencies: ["KujiraModels"]),
         .testTarget(name: "KujiraGenerationTests", dependencies: ["KujiraGeneration"]),
-        .testTarget(name: "KujiraTrainingTests", dependencies: ["KujiraTraining"]),
+        .testTarget(name: "KujiraTrainingTests", dependencies: ["KujiraTraining", "KujiraTokenizer"]),
     ],
     swiftLanguageModes: [.v6]
 )

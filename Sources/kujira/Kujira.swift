@@ -12,6 +12,9 @@ struct Kujira: ParsableCommand {
             InspectCommand.self,
             InitCommand.self,
             BenchCommand.self,
+            TokenizeCommand.self,
+            TemplateCommand.self,
+            BenchKernelsCommand.self,
             TrainStepCommand.self,
             TrainCommand.self,
         ]

@@ -1,6 +1,7 @@
 import Foundation
 import KujiraFormats
 import KujiraModels
+import KujiraTokenizer
 import KujiraTraining
 import XCTest
 
@@ -90,5 +91,26 @@ final class CheckpointTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("model.safetensors"), "\(error)")
         }
         XCTAssertThrowsError(try Checkpoint.resume(from: "\(directory)/missing"))
+    }
+}
+
+/// The tokenizer files a checkpoint carries load in Kujira's own tokenizer and chat-template engine unchanged.
+final class TokenizerFileTests: XCTestCase {
+    func testKujiraTokenizerAndChatTemplateReadTheWrittenFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kujira-tok-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ours = CharacterTokenizer()
+        try ours.write(to: directory)
+        let loaded = try Tokenizer.load(path: directory)
+        let problem = ArithmeticProblem(a: 978, b: 345, operation: .addition)
+        let text = CharacterTokenizer.beginOfSentence + CharacterTokenizer.user + problem.question + CharacterTokenizer.assistant
+            + problem.reply + CharacterTokenizer.endOfSentence
+        XCTAssertEqual(loaded.encode(text), try ours.encode(text))
+        XCTAssertEqual(loaded.decode(try ours.encode(text)), text)
+        let template = try ChatTemplate.load(path: directory)
+        let prompt = try template.render(messages: [["role": "user", "content": problem.question]], addGenerationPrompt: true,
+                                         bosToken: CharacterTokenizer.beginOfSentence, eosToken: CharacterTokenizer.endOfSentence)
+        XCTAssertEqual(prompt, CharacterTokenizer.beginOfSentence + CharacterTokenizer.user + problem.question + CharacterTokenizer.assistant + "<think>\n")
     }
 }

@@ -2,8 +2,108 @@
 public enum Linear {
     /// out (n, rows) = x (n, cols) @ W (rows, cols)^T, for n tokens.
     ///
-    /// Reference implementation: decodes one weight row at a time and dots it with every token.
+    /// Rows are split across `ThreadPool.shared`. Each weight row is read once and dotted with every token
+    /// while it sits in L1 (n == 1 is the matvec case). Block-quantized weights use fused integer dots with
+    /// the activations quantized to int8 blocks of 32 (`Q8Activations`), as llama.cpp does; F32/F16/BF16/FP8
+    /// weights are decoded in registers and dotted with the float activations. A token's result does not
+    /// depend on n.
     public static func forward(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        let rows = w.rows, cols = w.cols
+        precondition(x.count >= n * cols && out.count >= n * rows, "linear: buffers too small")
+        guard n > 0, rows > 0 else { return }
+        let grain = max(1, 32768 / max(1, cols * n))
+        switch w.data.dtype {
+        case .q4_0: quantized(Q4_0.self, w, x, n: n, out: out, grain: grain)
+        case .q4_1: quantized(Q4_1.self, w, x, n: n, out: out, grain: grain)
+        case .q5_0: quantized(Q5_0.self, w, x, n: n, out: out, grain: grain)
+        case .q5_1: quantized(Q5_1.self, w, x, n: n, out: out, grain: grain)
+        case .q8_0: quantized(Q8_0.self, w, x, n: n, out: out, grain: grain)
+        case .q2_K: quantized(Q2_K.self, w, x, n: n, out: out, grain: grain)
+        case .q3_K: quantized(Q3_K.self, w, x, n: n, out: out, grain: grain)
+        case .q4_K: quantized(Q4_K.self, w, x, n: n, out: out, grain: grain)
+        case .q5_K: quantized(Q5_K.self, w, x, n: n, out: out, grain: grain)
+        case .q6_K: quantized(Q6_K.self, w, x, n: n, out: out, grain: grain)
+        case .f32:
+            let base = w.data.bytes.baseAddress!, xs = x.baseAddress!, rowBytes = w.rowBytes
+            ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+                for r in range {
+                    for t in 0..<n { out[t * rows + r] = FloatDots.f32(base + r * rowBytes, xs + t * cols, count: cols) }
+                }
+            }
+        case .f16, .bf16:
+            let split = PhaseSplitActivations(x, n: n, cols: cols, phases: 2)
+            let base = w.data.bytes.baseAddress!, xs = UnsafePointer(split.values), rowBytes = w.rowBytes
+            let isF16 = w.data.dtype == .f16
+            ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+                for r in range {
+                    for t in 0..<n {
+                        out[t * rows + r] = isF16
+                            ? FloatDots.f16(base + r * rowBytes, xs + t * cols, count: cols)
+                            : FloatDots.bf16(base + r * rowBytes, xs + t * cols, count: cols)
+                    }
+                }
+            }
+            withExtendedLifetime(split) {}
+        case .f8e4m3:
+            fp8(w, x, n: n, out: out, grain: grain)
+        case .i32, .i64:
+            referenceForward(w, x, n: n, into: out)
+        }
+    }
+
+    /// Rows of a block format dotted with quantized activations.
+    @inline(__always)
+    static func quantized<Format: QuantizedDot>(_: Format.Type, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int,
+                                                out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
+        let blocks = cols / w.data.dtype.blockElements
+        let activations = Q8Activations(x, n: n, cols: cols)
+        let base = w.data.bytes.baseAddress!
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            for r in range {
+                let row = base + r * rowBytes
+                for t in 0..<n { out[t * rows + r] = Format.dot(row, activations.row(t), blocks: blocks) }
+            }
+        }
+    }
+
+    /// FP8 rows: sum over the column blocks of (fp8 · x) times that block's scale.
+    static func fp8(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols
+        guard w.blockScales.map({ $0.blockCols % 16 == 0 }) ?? true else {
+            return referenceForward(w, x, n: n, into: out)
+        }
+        let split = PhaseSplitActivations(x, n: n, cols: cols, phases: 4)
+        let base = w.data.bytes.baseAddress!, xs = UnsafePointer(split.values)
+        let scales = w.blockScales
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            for r in range {
+                let row = base + r * cols
+                for t in 0..<n {
+                    let xt = xs + t * cols
+                    guard let scales else {
+                        out[t * rows + r] = FloatDots.e4m3(row, xt, start: 0, end: cols)
+                        continue
+                    }
+                    let blockRow = r / scales.blockRows
+                    var sum: Float = 0
+                    var start = 0, blockCol = 0
+                    while start < cols {
+                        let end = min(cols, start + scales.blockCols)
+                        sum += FloatDots.e4m3(row, xt, start: start, end: end) * scales.scale(blockRow: blockRow, blockCol: blockCol)
+                        start = end
+                        blockCol += 1
+                    }
+                    out[t * rows + r] = sum
+                }
+            }
+        }
+        withExtendedLifetime(split) {}
+    }
+
+    /// Reference implementation: decodes one weight row at a time (exactly, via `decodeRow`) and dots it with
+    /// every token in float. The fast path is tested against it.
+    public static func referenceForward(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, into out: UnsafeMutableBufferPointer<Float>) {
         let rows = w.rows, cols = w.cols
         precondition(x.count >= n * cols && out.count >= n * rows, "linear: buffers too small")
         let row = UnsafeMutableBufferPointer<Float>.allocate(capacity: cols)
@@ -39,3 +139,19 @@ public enum Linear {
         return sum
     }
 }
+
+/// A GGML block format with a fused dot against `Q8Activations`.
+protocol QuantizedDot {
+    static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float
+}
+
+extension Q4_0: QuantizedDot {}
+extension Q4_1: QuantizedDot {}
+extension Q5_0: QuantizedDot {}
+extension Q5_1: QuantizedDot {}
+extension Q8_0: QuantizedDot {}
+extension Q2_K: QuantizedDot {}
+extension Q3_K: QuantizedDot {}
+extension Q4_K: QuantizedDot {}
+extension Q5_K: QuantizedDot {}
+extension Q6_K: QuantizedDot {}

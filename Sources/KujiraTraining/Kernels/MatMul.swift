@@ -1,5 +1,6 @@
-import Dispatch
 import Foundation
+import KujiraTensor
+import Synchronization
 
 /// Dense float32 matrix products for training (forward, input gradients, weight gradients).
 ///
@@ -140,30 +141,29 @@ public enum MatMul {
     }
 }
 
-/// Data-parallel loops over the machine's cores.
+/// Data-parallel loops for training, on the shared persistent `ThreadPool` (sized by `KUJIRA_THREADS` or the cores).
 public enum Parallel {
-    /// Threads used by training kernels: `KUJIRA_THREADS` if set, else the active core count.
-    public static let threads: Int = Swift.max(1, ProcessInfo.processInfo.environment["KUJIRA_THREADS"].flatMap(Int.init)
-        ?? ProcessInfo.processInfo.activeProcessorCount)
+    /// Threads a loop uses now.
+    public static var threads: Int { Swift.max(1, ThreadPool.shared.activeThreads) }
 
-    /// Runs `body(i)` for i in 0..<count concurrently and returns when all are done.
+    /// Runs `body(i)` for i in 0..<count concurrently and returns when all are done. Indices are handed out
+    /// dynamically (an atomic counter), so tasks of uneven size — experts with different token counts — balance.
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         if count <= 1 { if count == 1 { body(0) }; return }
-        // The body writes disjoint memory per index (the contract of every caller), so sharing it is safe.
-        withoutActuallyEscaping(body) { escapable in
-            let shared = UncheckedSendable(value: escapable)
-            DispatchQueue.concurrentPerform(iterations: count) { shared.value($0) }
+        let next = Atomic<Int>(0)
+        ThreadPool.shared.parallelFor(Swift.min(count, threads)) { _ in
+            while true {
+                let i = next.add(1, ordering: .relaxed).oldValue
+                if i >= count { break }
+                body(i)
+            }
         }
     }
 
     /// Splits 0..<count into at most `threads` contiguous ranges and runs them concurrently.
     public static func forRanges(_ count: Int, minimumPerPart: Int = 1, _ body: (Range<Int>) -> Void) {
-        let parts = Swift.min(threads, Swift.max(1, count / Swift.max(1, minimumPerPart)))
-        if parts <= 1 { if count > 0 { body(0..<count) }; return }
-        forEach(parts) { p in
-            let lo = p * count / parts, hi = (p + 1) * count / parts
-            if lo < hi { body(lo..<hi) }
-        }
+        guard count > 0 else { return }
+        ThreadPool.shared.parallelFor(count, grain: Swift.max(1, minimumPerPart), body)
     }
 }
 

@@ -34,3 +34,39 @@ public enum Q4_1 {
         }
     }
 }
+
+extension Q4_0 {
+    /// Fused dot of one row (`blocks` blocks) with Q8 activations: sum_b d_w d_x (q·a) - 8 d_w (d_x sum a).
+    /// Integer block sums are exact; they are accumulated as 4 float lanes scaled per block (no per-block reduction).
+    @inline(__always)
+    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
+        var acc = SIMD4<Float>()
+        var offset: Float = 0
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let packed = block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self)
+            let p = x.products(lowNibbles: packed, group: 2 * b) &+ x.products(highNibbles: packed, group: 2 * b + 1)
+            let d = scaleF16(block, 0)
+            acc += pairSumsAsFloat(p) * (d * x.scales[b])
+            offset += d * x.scaledSums[b]
+        }
+        return acc.sum() - 8 * offset
+    }
+}
+
+extension Q4_1 {
+    /// Fused dot with Q8 activations: sum_b d_w d_x (q·a) + m_w (d_x sum a).
+    @inline(__always)
+    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
+        var acc = SIMD4<Float>()
+        var offset: Float = 0
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let packed = block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self)
+            let p = x.products(lowNibbles: packed, group: 2 * b) &+ x.products(highNibbles: packed, group: 2 * b + 1)
+            acc += pairSumsAsFloat(p) * (scaleF16(block, 0) * x.scales[b])
+            offset += scaleF16(block, 2) * x.scaledSums[b]
+        }
+        return acc.sum() + offset
+    }
+}

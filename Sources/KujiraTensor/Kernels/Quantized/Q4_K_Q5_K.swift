@@ -17,6 +17,17 @@ enum KQuantScaleMin {
         }
         return (scales, mins)
     }
+
+    /// Scale and min of sub-block `j` as scalars (the fused dots use these: no vector built lane by lane).
+    @inline(__always)
+    static func pair(_ b: UnsafeRawPointer, _ j: Int) -> (scale: Int32, min: Int32) {
+        if j < 4 {
+            return (Int32(b.load(fromByteOffset: j, as: UInt8.self) & 63), Int32(b.load(fromByteOffset: j + 4, as: UInt8.self) & 63))
+        }
+        let packed = b.load(fromByteOffset: j + 4, as: UInt8.self)
+        return (Int32((packed & 0x0F) | ((b.load(fromByteOffset: j - 4, as: UInt8.self) >> 6) << 4)),
+                Int32((packed >> 4) | ((b.load(fromByteOffset: j, as: UInt8.self) >> 6) << 4)))
+    }
 }
 
 /// GGML Q4_K: 256 weights per 144-byte super-block, 8 sub-blocks of 32 with 6-bit scale and min.
@@ -56,5 +67,60 @@ public enum Q5_K {
             let high = (block.load(fromByteOffset: 16 + l, as: UInt8.self) >> UInt8(sub)) & 1
             out[e] = (d * Float(scales[sub])) * Float(low | high << 4) - dmin * Float(mins[sub])
         }
+    }
+}
+
+extension Q4_K {
+    /// Fused dot with Q8 activations: sum_r d_x[r] (d scale_r (q·a)_r - dmin min_r sum(a)_r) over the 8 runs of 32.
+    @inline(__always)
+    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
+        var acc: Float = 0
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let d = scaleF16(block, 0), dmin = scaleF16(block, 2)
+            var sumf: Float = 0
+            for c in 0..<4 {
+                let p0 = block.loadUnaligned(fromByteOffset: 16 + 32 * c, as: SIMD8<UInt16>.self)
+                let p1 = block.loadUnaligned(fromByteOffset: 32 + 32 * c, as: SIMD8<UInt16>.self)
+                let g = 16 * b + 4 * c, r = 2 * c
+                let lowDot = horizontalSum(x.products(lowNibbles: p0, group: g) &+ x.products(lowNibbles: p1, group: g + 1))
+                let highDot = horizontalSum(x.products(highNibbles: p0, group: g + 2) &+ x.products(highNibbles: p1, group: g + 3))
+                let (s0, m0) = KQuantScaleMin.pair(block + 4, r), (s1, m1) = KQuantScaleMin.pair(block + 4, r + 1)
+                sumf += x.scales[8 * b + r] * (d * Float(s0 &* lowDot) - dmin * Float(m0 &* (x.sums[g] &+ x.sums[g + 1])))
+                sumf += x.scales[8 * b + r + 1] * (d * Float(s1 &* highDot) - dmin * Float(m1 &* (x.sums[g + 2] &+ x.sums[g + 3])))
+            }
+            acc += sumf
+        }
+        return acc
+    }
+}
+
+extension Q5_K {
+    /// Fused dot with Q8 activations; as Q4_K with q = low nibble | fifth bit << 4.
+    @inline(__always)
+    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
+        var acc: Float = 0
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let d = scaleF16(block, 0), dmin = scaleF16(block, 2)
+            let h0 = block.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt16>.self)
+            let h1 = block.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt16>.self)
+            var sumf: Float = 0
+            for c in 0..<4 {
+                let p0 = block.loadUnaligned(fromByteOffset: 48 + 32 * c, as: SIMD8<UInt16>.self)
+                let p1 = block.loadUnaligned(fromByteOffset: 64 + 32 * c, as: SIMD8<UInt16>.self)
+                let g = 16 * b + 4 * c, r = 2 * c
+                let lowBit = UInt16(r), highBit = UInt16(r + 1)
+                let lowDot = horizontalSum(x.products(unsignedPairs: (p0 & 0x0F0F) | (((h0 &>> lowBit) & 0x0101) &<< 4), group: g)
+                    &+ x.products(unsignedPairs: (p1 & 0x0F0F) | (((h1 &>> lowBit) & 0x0101) &<< 4), group: g + 1))
+                let highDot = horizontalSum(x.products(unsignedPairs: ((p0 &>> 4) & 0x0F0F) | (((h0 &>> highBit) & 0x0101) &<< 4), group: g + 2)
+                    &+ x.products(unsignedPairs: ((p1 &>> 4) & 0x0F0F) | (((h1 &>> highBit) & 0x0101) &<< 4), group: g + 3))
+                let (s0, m0) = KQuantScaleMin.pair(block + 4, r), (s1, m1) = KQuantScaleMin.pair(block + 4, r + 1)
+                sumf += x.scales[8 * b + r] * (d * Float(s0 &* lowDot) - dmin * Float(m0 &* (x.sums[g] &+ x.sums[g + 1])))
+                sumf += x.scales[8 * b + r + 1] * (d * Float(s1 &* highDot) - dmin * Float(m1 &* (x.sums[g + 2] &+ x.sums[g + 3])))
+            }
+            acc += sumf
+        }
+        return acc
     }
 }
