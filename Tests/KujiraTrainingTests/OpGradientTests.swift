@@ -104,8 +104,13 @@ final class OpGradientTests: XCTestCase {
         GradientCheck.assertMatches(dx, x: x, "rope") { GradientCheck.project(forward($0), r) }
     }
 
-    func testCausalAttentionBackward() {
-        let batch = 2, length = 5, heads = 2, dq = 6, dv = 4, scale: Float = 0.7
+    func testCausalAttentionBackward() { checkAttention(length: 5, sampled: nil) }
+
+    /// Longer than one 32-row block: the blocked causal products against a naive forward and sampled finite differences.
+    func testCausalAttentionAcrossBlocks() { checkAttention(length: 70, sampled: 40) }
+
+    func checkAttention(length: Int, sampled: Int?) {
+        let batch = 2, heads = 2, dq = 6, dv = 4, scale: Float = 0.7
         let n = batch * length
         let q = GradientCheck.randoms(n * heads * dq, seed: 15), k = GradientCheck.randoms(n * heads * dq, seed: 16)
         let v = GradientCheck.randoms(n * heads * dv, seed: 17), r = GradientCheck.randoms(n * heads * dv, seed: 18)
@@ -117,13 +122,30 @@ final class OpGradientTests: XCTestCase {
             return out
         }
         let out = forward(q, k, v)
+        for b in 0..<batch {
+            for h in 0..<heads {
+                for i in 0..<length {
+                    var scores = (0...i).map { j -> Double in
+                        (0..<dq).reduce(0.0) { $0 + Double(q[((b * length + i) * heads + h) * dq + $1]) * Double(k[((b * length + j) * heads + h) * dq + $1]) } * Double(scale)
+                    }
+                    let m = scores.max()!
+                    scores = scores.map { exp($0 - m) }
+                    let total = scores.reduce(0, +)
+                    for c in 0..<dv {
+                        let expected = (0...i).reduce(0.0) { $0 + scores[$1] / total * Double(v[((b * length + $1) * heads + h) * dv + c]) }
+                        XCTAssertEqual(Double(out[((b * length + i) * heads + h) * dv + c]), expected, accuracy: 1e-5)
+                    }
+                }
+            }
+        }
         // Causality: the first token of each sequence attends only to itself, so its output is its value.
         for h in 0..<heads { for j in 0..<dv { XCTAssertEqual(out[h * dv + j], v[h * dv + j], accuracy: 1e-6) } }
         var dq_ = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dvOut = [Float](repeating: 0, count: v.count)
         AttentionOps.backward(q: q, k: k, v: v, probabilities: probabilities, dOut: r, batch: batch, length: length, heads: heads,
                               qkDim: dq, valueDim: dv, scale: scale, dq: &dq_, dk: &dk, dv: &dvOut)
-        GradientCheck.assertMatches(dq_, x: q, "attention dq") { GradientCheck.project(forward($0, k, v), r) }
-        GradientCheck.assertMatches(dk, x: k, "attention dk") { GradientCheck.project(forward(q, $0, v), r) }
-        GradientCheck.assertMatches(dvOut, x: v, "attention dv") { GradientCheck.project(forward(q, k, $0), r) }
+        func pick(_ count: Int) -> [Int]? { sampled.map { s in (0..<s).map { ($0 * 7919 + 13) % count } } }
+        GradientCheck.assertMatches(dq_, x: q, indices: pick(q.count), "attention dq") { GradientCheck.project(forward($0, k, v), r) }
+        GradientCheck.assertMatches(dk, x: k, indices: pick(k.count), "attention dk") { GradientCheck.project(forward(q, $0, v), r) }
+        GradientCheck.assertMatches(dvOut, x: v, indices: pick(v.count), "attention dv") { GradientCheck.project(forward(q, k, $0), r) }
     }
 }

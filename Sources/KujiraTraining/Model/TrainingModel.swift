@@ -20,7 +20,7 @@ public struct PassResult: Sendable {
 
 /// Loss settings of a training pass.
 public struct LossSettings: Sendable {
-    /// Weight λ of the MTP loss (ignored when the model has no MTP module).
+    /// Weight λ of the MTP loss (ignored when the model has no MTP module; 0 skips the MTP pass entirely).
     public var mtpWeight: Float
     /// Weight α of the sequence-wise balance loss (0: off).
     public var balanceAlpha: Float
@@ -135,7 +135,7 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
         w.linearBackward(final.pointer, lmHead, dy: logits.pointer, rows: n, inFeatures: h, outFeatures: vocab, dx: dFinal.pointer)
         var mtpLoss: Double?, mtpLogits: [Float]?
         var loads = saved.compactMap { $0.moe?.load }
-        if let mtp {
+        if let mtp, settings.mtpWeight > 0 {
             let result = mtpForwardBackward(mtp, tokens: tokens, targets: targets, final: final, dFinal: dFinal, shape: shape, settings: settings)
             mtpLoss = result.loss; balance += result.balance; mtpLogits = result.logits
             if let load = result.load { loads.append(load) }

@@ -3,8 +3,11 @@ import Foundation
 /// Causal softmax attention over B sequences of T tokens, per head, forward and backward.
 ///
 /// Layout: Q, K (B·T, heads, dq), V (B·T, heads, dv), O (B·T, heads, dv), probabilities P (B, heads, T, T)
-/// (zero above the diagonal). Each (sequence, head) pair is one task; tasks run concurrently.
+/// (zero above the diagonal). Each (sequence, head) pair is one task; tasks run concurrently. Products run over
+/// blocks of `block` query rows and only the key columns a block can see, so the causal half is not computed.
 public enum AttentionOps {
+    static let block = 32
+
     public static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, batch: Int, length: Int,
                                heads: Int, qkDim: Int, valueDim: Int, scale: Float,
                                out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>) {
@@ -20,8 +23,11 @@ public enum AttentionOps {
             let kT = UnsafeMutablePointer<Float>.allocate(capacity: qkDim * T)
             defer { kT.deallocate() }
             MatMul.transpose(kh, rows: T, cols: qkDim, into: kT)
-            MatMul.gemm(m: T, n: T, k: qkDim, a: qh, aRowStride: qkDim, aColStride: 1, b: kT, ldb: T, c: p, ldc: T,
-                        accumulate: false, parallel: false)
+            for r0 in stride(from: 0, to: T, by: block) {
+                let r1 = min(T, r0 + block)
+                MatMul.gemm(m: r1 - r0, n: r1, k: qkDim, a: qh + r0 * qkDim, aRowStride: qkDim, aColStride: 1, b: kT, ldb: T,
+                            c: p + r0 * T, ldc: T, accumulate: false, parallel: false)
+            }
             for i in 0..<T {
                 let row = p + i * T
                 var maxValue = -Float.infinity
@@ -33,8 +39,11 @@ public enum AttentionOps {
                 if i + 1 < T { (row + i + 1).update(repeating: 0, count: T - i - 1) }
             }
             // Oh (T, dv) = P (T, T) · Vh (T, dv), scattered back into (B·T, heads, dv).
-            MatMul.gemm(m: T, n: valueDim, k: T, a: p, aRowStride: T, aColStride: 1, b: vh, ldb: valueDim,
-                        c: out + (b * T * heads + h) * valueDim, ldc: heads * valueDim, accumulate: false, parallel: false)
+            for r0 in stride(from: 0, to: T, by: block) {
+                let r1 = min(T, r0 + block)
+                MatMul.gemm(m: r1 - r0, n: valueDim, k: r1, a: p + r0 * T, aRowStride: T, aColStride: 1, b: vh, ldb: valueDim,
+                            c: out + ((b * T + r0) * heads + h) * valueDim, ldc: heads * valueDim, accumulate: false, parallel: false)
+            }
         }
     }
 
@@ -55,8 +64,11 @@ public enum AttentionOps {
             defer { qh.deallocate(); kh.deallocate(); vh.deallocate(); doh.deallocate(); vT.deallocate(); ds.deallocate() }
             let p = probabilities + task * T * T
             MatMul.transpose(vh, rows: T, cols: valueDim, into: vT)
-            MatMul.gemm(m: T, n: T, k: valueDim, a: doh, aRowStride: valueDim, aColStride: 1, b: vT, ldb: T, c: ds, ldc: T,
-                        accumulate: false, parallel: false)
+            for r0 in stride(from: 0, to: T, by: block) {
+                let r1 = min(T, r0 + block)
+                MatMul.gemm(m: r1 - r0, n: r1, k: valueDim, a: doh + r0 * valueDim, aRowStride: valueDim, aColStride: 1, b: vT, ldb: T,
+                            c: ds + r0 * T, ldc: T, accumulate: false, parallel: false)
+            }
             for i in 0..<T {
                 let pr = p + i * T, dr = ds + i * T
                 var dot: Float = 0
@@ -65,13 +77,16 @@ public enum AttentionOps {
                 if i + 1 < T { (dr + i + 1).update(repeating: 0, count: T - i - 1) }
             }
             let rowStrideQK = heads * qkDim, rowStrideV = heads * valueDim
-            let base = b * T * heads + h
-            MatMul.gemm(m: T, n: qkDim, k: T, a: ds, aRowStride: T, aColStride: 1, b: kh, ldb: qkDim,
-                        c: dq + base * qkDim, ldc: rowStrideQK, accumulate: false, parallel: false)
-            MatMul.gemm(m: T, n: qkDim, k: T, a: ds, aRowStride: 1, aColStride: T, b: qh, ldb: qkDim,
-                        c: dk + base * qkDim, ldc: rowStrideQK, accumulate: false, parallel: false)
-            MatMul.gemm(m: T, n: valueDim, k: T, a: p, aRowStride: 1, aColStride: T, b: doh, ldb: valueDim,
-                        c: dv + base * valueDim, ldc: rowStrideV, accumulate: false, parallel: false)
+            for r0 in stride(from: 0, to: T, by: block) {
+                let r1 = min(T, r0 + block)
+                // dQ rows r0..<r1 see keys 0..<r1; dK and dV rows r0..<r1 receive from queries r0..<T.
+                MatMul.gemm(m: r1 - r0, n: qkDim, k: r1, a: ds + r0 * T, aRowStride: T, aColStride: 1, b: kh, ldb: qkDim,
+                            c: dq + ((b * T + r0) * heads + h) * qkDim, ldc: rowStrideQK, accumulate: false, parallel: false)
+                MatMul.gemm(m: r1 - r0, n: qkDim, k: T - r0, a: ds + r0 * T + r0, aRowStride: 1, aColStride: T, b: qh + r0 * qkDim,
+                            ldb: qkDim, c: dk + ((b * T + r0) * heads + h) * qkDim, ldc: rowStrideQK, accumulate: false, parallel: false)
+                MatMul.gemm(m: r1 - r0, n: valueDim, k: T - r0, a: p + r0 * T + r0, aRowStride: 1, aColStride: T, b: doh + r0 * valueDim,
+                            ldb: valueDim, c: dv + ((b * T + r0) * heads + h) * valueDim, ldc: rowStrideV, accumulate: false, parallel: false)
+            }
         }
     }
 
