@@ -86,7 +86,7 @@ struct AttentionBlock: Sendable {
         }
         tables.apply(q.pointer + nope, rows: n, rowStride: heads * qkDim, count: heads, vectorStride: qkDim, inverse: false)
         let compressed = w.linear(x.pointer, p.kvA, rows: n, inFeatures: hidden, outFeatures: rank + rope)
-        let latent = FloatBuffer(count: n * rank), kpe = FloatBuffer(count: n * rope)
+        let latent = FloatBuffer(uninitializedCount: n * rank), kpe = FloatBuffer(uninitializedCount: n * rope)
         for r in 0..<n {
             (latent.pointer + r * rank).update(from: compressed.pointer + r * (rank + rope), count: rank)
             (kpe.pointer + r * rope).update(from: compressed.pointer + r * (rank + rope) + rank, count: rope)
@@ -94,7 +94,7 @@ struct AttentionBlock: Sendable {
         tables.apply(kpe.pointer, rows: n, rowStride: rope, count: 1, vectorStride: rope, inverse: false)
         let (c, cRstd) = w.rmsNorm(latent.pointer, p.kvANorm, rows: n, d: rank, eps: Self.latentNormEps)
         let kv = w.linear(c.pointer, p.kvB, rows: n, inFeatures: rank, outFeatures: heads * kvWidth)
-        let k = FloatBuffer(count: n * heads * qkDim), v = FloatBuffer(count: n * heads * valueDim)
+        let k = FloatBuffer(uninitializedCount: n * heads * qkDim), v = FloatBuffer(uninitializedCount: n * heads * valueDim)
         for r in 0..<n {
             for h in 0..<heads {
                 let src = kv.pointer + (r * heads + h) * kvWidth
@@ -103,8 +103,8 @@ struct AttentionBlock: Sendable {
                 (v.pointer + (r * heads + h) * valueDim).update(from: src + nope, count: valueDim)
             }
         }
-        let attended = FloatBuffer(count: n * heads * valueDim)
-        let probabilities = FloatBuffer(count: shape.batch * heads * shape.length * shape.length)
+        let attended = FloatBuffer(uninitializedCount: n * heads * valueDim)
+        let probabilities = FloatBuffer(uninitializedCount: shape.batch * heads * shape.length * shape.length)
         AttentionOps.forward(q: q.pointer, k: k.pointer, v: v.pointer, batch: shape.batch, length: shape.length, heads: heads,
                              qkDim: qkDim, valueDim: valueDim, scale: softmaxScale, out: attended.pointer, probabilities: probabilities.pointer)
         let out = w.linear(attended.pointer, p.o, rows: n, inFeatures: heads * valueDim, outFeatures: hidden)
@@ -121,13 +121,15 @@ struct AttentionBlock: Sendable {
         let dAttended = FloatBuffer(count: n * heads * valueDim)
         w.linearBackward(saved.attended.pointer, p.o, dy: dOut.pointer, rows: n, inFeatures: heads * valueDim, outFeatures: hidden,
                          dx: dAttended.pointer)
-        let dq = FloatBuffer(count: n * heads * qkDim), dk = FloatBuffer(count: n * heads * qkDim), dv = FloatBuffer(count: n * heads * valueDim)
+        // Written completely by the attention backward.
+        let dq = FloatBuffer(uninitializedCount: n * heads * qkDim), dk = FloatBuffer(uninitializedCount: n * heads * qkDim)
+        let dv = FloatBuffer(uninitializedCount: n * heads * valueDim)
         AttentionOps.backward(q: saved.q.pointer, k: saved.k.pointer, v: saved.v.pointer, probabilities: saved.probabilities.pointer,
                               dOut: dAttended.pointer, batch: shape.batch, length: shape.length, heads: heads, qkDim: qkDim,
                               valueDim: valueDim, scale: softmaxScale, dq: dq.pointer, dk: dk.pointer, dv: dv.pointer)
         tables.apply(dq.pointer + nope, rows: n, rowStride: heads * qkDim, count: heads, vectorStride: qkDim, inverse: true)
         // Split dK/dV back into kv_b's output layout; k_pe's gradient sums over the heads sharing it.
-        let dkv = FloatBuffer(count: n * heads * kvWidth), dCompressed = FloatBuffer(count: n * (rank + rope))
+        let dkv = FloatBuffer(uninitializedCount: n * heads * kvWidth), dCompressed = FloatBuffer(count: n * (rank + rope))
         for r in 0..<n {
             let dkpe = dCompressed.pointer + r * (rank + rope) + rank
             for h in 0..<heads {

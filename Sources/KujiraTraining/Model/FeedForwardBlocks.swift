@@ -17,7 +17,7 @@ struct MLPBlock: Sendable {
 
     func forward(_ x: UnsafePointer<Float>, rows: Int, parallel: Bool = true) -> MLPActivations {
         let h = parameters.hidden, inter = parameters.intermediate, t = weights.store.transposed
-        let gateUp = FloatBuffer(count: rows * 2 * inter)
+        let gateUp = FloatBuffer(uninitializedCount: rows * 2 * inter)
         if fused {
             MatMul.gemm(m: rows, n: 2 * inter, k: h, a: x, aRowStride: h, aColStride: 1, b: t + parameters.gate, ldb: 2 * inter,
                         c: gateUp.pointer, ldc: 2 * inter, accumulate: false, parallel: parallel)
@@ -27,7 +27,7 @@ struct MLPBlock: Sendable {
             MatMul.gemm(m: rows, n: inter, k: h, a: x, aRowStride: h, aColStride: 1, b: t + parameters.up, ldb: inter,
                         c: gateUp.pointer + inter, ldc: 2 * inter, accumulate: false, parallel: parallel)
         }
-        let act = FloatBuffer(count: rows * inter)
+        let act = FloatBuffer(uninitializedCount: rows * inter)
         ActivationOps.swigluForward(gate: gateUp.pointer, up: gateUp.pointer + inter, stride: 2 * inter, rows: rows, width: inter, h: act.pointer)
         let out = weights.linear(act.pointer, parameters.down, rows: rows, inFeatures: inter, outFeatures: h, parallel: parallel)
         return MLPActivations(gateUp: gateUp, h: act, out: out)
@@ -39,7 +39,7 @@ struct MLPBlock: Sendable {
         let h = parameters.hidden, inter = parameters.intermediate, w = weights
         let dh = FloatBuffer(count: rows * inter)
         w.linearBackward(saved.h.pointer, parameters.down, dy: dy, rows: rows, inFeatures: inter, outFeatures: h, dx: dh.pointer, parallel: parallel)
-        let dGateUp = FloatBuffer(count: rows * 2 * inter)
+        let dGateUp = FloatBuffer(uninitializedCount: rows * 2 * inter)
         ActivationOps.swigluBackward(gate: saved.gateUp.pointer, up: saved.gateUp.pointer + inter, stride: 2 * inter, rows: rows,
                                      width: inter, dh: dh.pointer, dGate: dGateUp.pointer, dUp: dGateUp.pointer + inter)
         if fused {

@@ -229,10 +229,10 @@ extension DeepseekTrainingModel {
         let w = WeightAccess(store: parameters), n = shape.rows, h = hidden
         let (xn, xRstd) = w.rmsNorm(x.pointer, layer.inputNorm, rows: n, d: h, eps: eps)
         let (attended, attentionActivations) = attentionBlock(layer.attention).forward(xn, shape: shape, tables: tables)
-        let residual = FloatBuffer(count: n * h)
+        let residual = FloatBuffer(uninitializedCount: n * h)
         for i in 0..<(n * h) { residual[i] = x[i] + attended[i] }
         let (rn, rRstd) = w.rmsNorm(residual.pointer, layer.postNorm, rows: n, d: h, eps: eps)
-        let out = FloatBuffer(count: n * h)
+        let out = FloatBuffer(uninitializedCount: n * h)
         var mlp: MLPActivations?, moe: MoEActivations?, balance = 0.0
         let ffOut: FloatBuffer
         switch layer.feedForward {
@@ -263,13 +263,13 @@ extension DeepseekTrainingModel {
                 moeBlock(p, settings: settings).backward(a.residualNormed, moe, dOut: dOut, shape: shape, dx: dResidualNormed.pointer)
             }
         }
-        let dResidual = FloatBuffer(count: n * h)
+        let dResidual = FloatBuffer(uninitializedCount: n * h)
         dResidual.pointer.update(from: dOut.pointer, count: n * h)
         w.rmsNormBackward(a.residual.pointer, layer.postNorm, rstd: a.residualRstd, dy: dResidualNormed.pointer, rows: n, d: h,
                           dx: dResidual.pointer)
         let dxNormed = FloatBuffer(count: n * h)
         attentionBlock(layer.attention).backward(a.inputNormed, a.attention, dOut: dResidual, shape: shape, tables: tables, dx: dxNormed.pointer)
-        let dx = FloatBuffer(count: n * h)
+        let dx = FloatBuffer(uninitializedCount: n * h)
         dx.pointer.update(from: dResidual.pointer, count: n * h)
         w.rmsNormBackward(a.input.pointer, layer.inputNorm, rstd: a.inputRstd, dy: dxNormed.pointer, rows: n, d: h, dx: dx.pointer)
         return dx
