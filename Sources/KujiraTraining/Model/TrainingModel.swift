@@ -230,7 +230,7 @@ extension DeepseekTrainingModel {
         let (xn, xRstd) = w.rmsNorm(x.pointer, layer.inputNorm, rows: n, d: h, eps: eps)
         let (attended, attentionActivations) = attentionBlock(layer.attention).forward(xn, shape: shape, tables: tables)
         let residual = FloatBuffer(uninitializedCount: n * h)
-        for i in 0..<(n * h) { residual[i] = x[i] + attended[i] }
+        BufferMath.add(x, attended, into: residual)
         let (rn, rRstd) = w.rmsNorm(residual.pointer, layer.postNorm, rows: n, d: h, eps: eps)
         let out = FloatBuffer(uninitializedCount: n * h)
         var mlp: MLPActivations?, moe: MoEActivations?, balance = 0.0
@@ -243,7 +243,7 @@ extension DeepseekTrainingModel {
             let (o, a, b) = moeBlock(p, settings: settings).forward(rn, shape: shape)
             moe = a; ffOut = o; balance = b
         }
-        for i in 0..<(n * h) { out[i] = residual[i] + ffOut[i] }
+        BufferMath.add(residual, ffOut, into: out)
         return (out, LayerActivations(input: x, inputNormed: xn, inputRstd: xRstd, attention: attentionActivations, residual: residual,
                                       residualNormed: rn, residualRstd: rRstd, mlp: mlp, moe: moe), balance)
     }
@@ -277,5 +277,15 @@ extension DeepseekTrainingModel {
 
     func moeBlock(_ p: MoEParameters, settings: LossSettings) -> MoEBlock {
         MoEBlock(weights: WeightAccess(store: parameters), parameters: p, settings: configuration.router!, balanceAlpha: settings.balanceAlpha)
+    }
+}
+
+/// Elementwise sums over whole buffers, split across threads.
+enum BufferMath {
+    /// out = a + b.
+    static func add(_ a: FloatBuffer, _ b: FloatBuffer, into out: FloatBuffer) {
+        Parallel.forRanges(out.count, minimumPerPart: 1 << 15) { range in
+            for i in range { out[i] = a[i] + b[i] }
+        }
     }
 }

@@ -33,10 +33,12 @@ public struct RotaryTables: Sendable {
         let dim = rope.dim
         let table = inverse ? backwardTable : forwardTable
         table.withUnsafeBufferPointer { tb in
-            for r in 0..<rows {
-                let t = r % positions
-                rope.rotate(x + r * rowStride, count: count, stride: vectorStride,
-                            table: UnsafeBufferPointer(rebasing: tb[(t * dim)..<((t + 1) * dim)]))
+            Parallel.forRanges(rows, minimumPerPart: 256) { range in
+                for r in range {
+                    let t = r % positions
+                    rope.rotate(x + r * rowStride, count: count, stride: vectorStride,
+                                table: UnsafeBufferPointer(rebasing: tb[(t * dim)..<((t + 1) * dim)]))
+                }
             }
         }
     }
