@@ -96,6 +96,7 @@ struct MoEBlock: Sendable {
         let n = shape.rows, h = parameters.hidden, e = experts, k = topK, w = weights
         let logits = w.linear(x.pointer, parameters.router, rows: n, inFeatures: h, outFeatures: e)
         let bias = parameters.bias.map { Array(UnsafeBufferPointer(start: w.value($0), count: e)) }
+        // Only `route(logits:)` is used (the logits come from the training weights above), so the weight is a placeholder.
         let router = Router(settings: settings, weight: LinearWeight(data: TensorData.owned([0], shape: [1, 1])), scoreCorrectionBias: bias)
         let scores = FloatBuffer(count: n * e)
         var chosen = [Int](repeating: 0, count: n * k), mixing = [Float](repeating: 0, count: n * k)
@@ -113,7 +114,7 @@ struct MoEBlock: Sendable {
         let shared = parameters.shared.map { MLPBlock(weights: w, parameters: $0, fused: false).forward(x.pointer, rows: n) }
         let out = FloatBuffer(count: n * h)
         if let shared { out.pointer.update(from: shared.out.pointer, count: n * h) }
-        let box = ActivationBox(count: e)
+        let box = ConcurrentSlots<MLPActivations>(count: e)
         Parallel.forEach(e) { expert in
             let rows = assignments[expert]
             guard !rows.isEmpty else { return }
@@ -156,7 +157,7 @@ struct MoEBlock: Sendable {
         }
         // ∂L/∂w_j = dOut · y_j for each chosen (row, slot); the routed experts see dOut scaled by w_j.
         var dMixing = [Float](repeating: 0, count: n * k)
-        let inputGradients = ActivationBox(count: e)
+        let inputGradients = ConcurrentSlots<FloatBuffer>(count: e)
         dMixing.withUnsafeMutableBufferPointer { dm in
             let dMix = dm.baseAddress!
             Parallel.forEach(e) { expert in
@@ -173,11 +174,11 @@ struct MoEBlock: Sendable {
                 let dGathered = FloatBuffer(count: rows.count * h)
                 MLPBlock(weights: w, parameters: parameters.expert(expert), fused: true)
                     .backward(gathered.pointer, act, dy: dy.pointer, rows: rows.count, dx: dGathered.pointer, parallel: false)
-                inputGradients.set(expert, MLPActivations(gateUp: dGathered, h: dGathered, out: dGathered))
+                inputGradients.set(expert, dGathered)
             }
         }
         for expert in 0..<e {
-            guard let g = inputGradients.items[expert]?.out else { continue }
+            guard let g = inputGradients.items[expert] else { continue }
             for (i, a) in saved.assignments[expert].enumerated() {
                 let dst = dx + a.row * h, src = g.pointer + i * h
                 for j in 0..<h { dst[j] += src[j] }
@@ -217,10 +218,10 @@ struct MoEBlock: Sendable {
     }
 }
 
-/// Per-expert results written from concurrent tasks (each task writes only its own slot).
-final class ActivationBox: @unchecked Sendable {
-    private(set) var items: [MLPActivations?]
+/// Per-task results written from concurrent tasks (each task writes only its own slot; the lock orders the writes).
+final class ConcurrentSlots<Value>: @unchecked Sendable {
+    private(set) var items: [Value?]
     private let lock = NSLock()
     init(count: Int) { items = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ value: MLPActivations) { lock.lock(); items[i] = value; lock.unlock() }
+    func set(_ i: Int, _ value: Value) { lock.lock(); items[i] = value; lock.unlock() }
 }
