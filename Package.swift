@@ -1,6 +1,15 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+/// The kernels are compiled for AVX2 + FMA + F16C (`haswell`) on x86-64: Swift has no per-function target
+/// attributes, so the module's ISA is chosen at build time (docs/kernels.md measures the difference). Other
+/// architectures build for their default target.
+#if arch(x86_64)
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let kernelSettings: [SwiftSetting] = []
+#endif
+
 /// Kujira: DeepSeek-style language models in pure Swift.
 /// Targets depend one way: Tensor → Formats → Tokenizer → Models → Generation → CLI.
 let package = Package(
@@ -19,7 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "KujiraTensor"),
+        .target(name: "KujiraTensor", swiftSettings: kernelSettings),
         .target(name: "KujiraFormats", dependencies: ["KujiraTensor"]),
         .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),
         .target(name: "KujiraModels", dependencies: ["KujiraTensor", "KujiraFormats"]),

@@ -3,8 +3,11 @@ import Synchronization
 
 /// Persistent worker threads that run data-parallel loops (`parallelFor`) without allocating per call.
 ///
-/// Workers spin briefly after each job (so back-to-back matvecs do not pay a wake-up), then sleep on a
-/// condition variable. Calls from inside a running job (nested parallelism) run inline.
+/// The range is cut into a few chunks per thread that threads take from a shared counter, so a worker that
+/// the OS has not scheduled yet never holds the caller up: the caller takes its chunks, then cancels any
+/// participation a worker has not claimed, and only waits for workers that are actually running. Workers
+/// spin briefly after each job (back-to-back matvecs of a decode step do not pay a wake-up), then sleep on
+/// a condition variable. Calls from inside a running job (nested parallelism) run inline.
 public final class ThreadPool: Sendable {
     /// The process-wide pool the kernels use. Sized by `KUJIRA_THREADS` if set, else the core count;
     /// `setActiveThreads` (e.g. from `--threads`) changes how many threads later calls use.
@@ -12,9 +15,9 @@ public final class ThreadPool: Sendable {
 
     private let state: PoolState
 
-    /// A pool running loops on `threadCount` threads: the caller plus `threadCount - 1` workers.
+    /// A pool running loops on `threadCount` threads (at most 63): the caller plus `threadCount - 1` workers.
     public init(threadCount: Int) {
-        state = PoolState(maxThreads: max(1, threadCount))
+        state = PoolState(maxThreads: min(max(1, threadCount), 63))
     }
 
     deinit { state.shutdown() }
@@ -32,17 +35,18 @@ public final class ThreadPool: Sendable {
 
     /// Calls `body` on disjoint, contiguous ranges covering `0..<n`, concurrently, and returns when all are done.
     ///
-    /// At most `activeThreads` ranges are made, each at least `grain` long (so tiny loops stay on the caller).
+    /// Ranges are at least `grain` long (so tiny loops stay on the caller); up to 4 per active thread are made.
     /// `body` may only write memory no other range writes.
     public func parallelFor(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
         guard n > 0 else { return }
-        let parts = min(activeThreads, max(1, n / max(1, grain)))
-        if parts <= 1 || !state.tryBegin() {
+        let pieces = max(1, n / max(1, grain))
+        let threads = min(activeThreads, pieces)
+        if threads <= 1 || !state.tryBegin() {
             body(0..<n)
             return
         }
         withoutActuallyEscaping(body) { escapable in
-            state.run(parts: parts, n: n, body: escapable)
+            state.run(threads: threads, chunks: min(pieces, 4 * threads), n: n, body: escapable)
         }
     }
 }
@@ -51,19 +55,23 @@ public final class ThreadPool: Sendable {
 private final class PoolState: @unchecked Sendable {
     let maxThreads: Int
     let active: Atomic<Int>
-    /// `(job number << 16) | parts`: one load gives a worker both whether a job is new and whether it takes part.
+    /// Bumped for every job: workers watch it to wake up.
     private let ticket = Atomic<Int>(0)
-    private let remaining = Atomic<Int>(0)
+    /// Bit i set: worker i may still claim a part of the current job (cleared by the claim or by the caller).
+    private let offered = Atomic<Int>(0)
+    /// Workers that claimed a part and have finished it.
+    private let finished = Atomic<Int>(0)
+    private let nextChunk = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
-    // Written by the caller before `ticket` changes and read only by participating workers, which the caller
-    // waits for before writing them again.
+    // Written by the caller before `offered`/`ticket` are published and read only by workers that claimed a
+    // part, which the caller waits for before it writes them again.
     private var job: ((Range<Int>) -> Void)?
     private var jobCount = 0
-    private var jobNumber = 0
+    private var jobChunks = 0
 
     init(maxThreads: Int) {
         self.maxThreads = maxThreads
@@ -83,25 +91,36 @@ private final class PoolState: @unchecked Sendable {
         busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
     }
 
+    /// Takes chunks from the shared counter until none are left.
     @inline(__always)
-    private func range(part: Int, parts: Int) -> Range<Int> {
-        (part * jobCount / parts)..<((part + 1) * jobCount / parts)
+    private func runChunks(_ body: (Range<Int>) -> Void) {
+        while true {
+            let chunk = nextChunk.add(1, ordering: .relaxed).oldValue
+            guard chunk < jobChunks else { return }
+            body((chunk * jobCount / jobChunks)..<((chunk + 1) * jobCount / jobChunks))
+        }
     }
 
-    func run(parts: Int, n: Int, body: @escaping (Range<Int>) -> Void) {
+    func run(threads: Int, chunks: Int, n: Int, body: @escaping (Range<Int>) -> Void) {
         job = body
         jobCount = n
-        jobNumber += 1
-        remaining.store(parts - 1, ordering: .relaxed)
-        ticket.store((jobNumber << 16) | parts, ordering: .sequentiallyConsistent)
+        jobChunks = chunks
+        nextChunk.store(0, ordering: .relaxed)
+        finished.store(0, ordering: .relaxed)
+        let mask = ((1 << threads) - 1) & ~1  // workers 1..<threads
+        offered.store(mask, ordering: .sequentiallyConsistent)
+        ticket.add(1, ordering: .sequentiallyConsistent)
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
             pthread_mutex_lock(mutex)
             pthread_cond_broadcast(condition)
             pthread_mutex_unlock(mutex)
         }
-        body(range(part: 0, parts: parts))
+        runChunks(body)
+        // Withdraw the parts nobody claimed; wait only for the workers that did (they are running).
+        let unclaimed = offered.exchange(0, ordering: .sequentiallyConsistent)
+        let claimed = mask.nonzeroBitCount - unclaimed.nonzeroBitCount
         var spins = 0
-        while remaining.load(ordering: .acquiring) > 0 {
+        while finished.load(ordering: .acquiring) < claimed {
             spins += 1
             if spins > 1000 { sched_yield() }
         }
@@ -110,13 +129,14 @@ private final class PoolState: @unchecked Sendable {
     }
 
     private func workerLoop(index: Int) {
+        let bit = 1 << index
         var seen = 0
         while true {
             var spins = 0
             var current = ticket.load(ordering: .acquiring)
             while current == seen {
                 spins += 1
-                if spins < 200_000 {
+                if spins < 100_000 {
                     current = ticket.load(ordering: .acquiring)
                     continue
                 }
@@ -132,24 +152,26 @@ private final class PoolState: @unchecked Sendable {
             }
             seen = current
             if stopping.load(ordering: .acquiring) { return }
-            let parts = current & 0xFFFF
-            if index < parts {
-                runPart(index, parts: parts)
-                // Only after `runPart` has dropped its reference to the job: the caller checks nothing escaped.
-                remaining.subtract(1, ordering: .releasing)
+            // Claim this worker's part of whatever job is current; the caller cannot start another job until
+            // a claimed part is finished, so the job fields stay valid while we run.
+            let before = offered.bitwiseAnd(~bit, ordering: .sequentiallyConsistent).oldValue
+            if before & bit != 0 {
+                runClaimedPart()
+                // Only after `runClaimedPart` has dropped its reference to the job: the caller checks nothing escaped.
+                finished.add(1, ordering: .releasing)
             }
         }
     }
 
     @inline(never)
-    private func runPart(_ index: Int, parts: Int) {
+    private func runClaimedPart() {
         guard let body = job else { return }
-        body(range(part: index, parts: parts))
+        runChunks(body)
     }
 
     func shutdown() {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        ticket.add(1 << 16, ordering: .sequentiallyConsistent)
+        ticket.add(1, ordering: .sequentiallyConsistent)
         pthread_mutex_lock(mutex)
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)

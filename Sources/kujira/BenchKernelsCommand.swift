@@ -131,8 +131,13 @@ enum BenchData {
                 if code & 0x7F == 0x7F { code &= 0xFE }
                 storage.pointer.storeBytes(of: code, toByteOffset: i, as: UInt8.self)
             }
-        } else if dtype == .f16 {
-            for i in 0..<(rows * cols) { storage.pointer.storeBytes(of: half, toByteOffset: 2 * i, as: UInt16.self) }
+        } else if dtype == .f16 || dtype == .bf16 {
+            // Realistic magnitudes: random bit patterns would make subnormal products, which are slow on x86.
+            for i in 0..<(rows * cols) {
+                let value = Float(i % 13) * 0.01 - 0.06
+                let bits = dtype == .f16 ? FloatConversion.floatToF16(value) : FloatConversion.floatToBF16(value)
+                storage.pointer.storeBytes(of: bits, toByteOffset: 2 * i, as: UInt16.self)
+            }
         }
         let data = TensorData(dtype: dtype, shape: [rows, cols], bytes: UnsafeRawBufferPointer(start: storage.pointer, count: count), owner: storage)
         if dtype == .f8e4m3 {

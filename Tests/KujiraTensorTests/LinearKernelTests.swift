@@ -118,6 +118,22 @@ final class LinearKernelTests: XCTestCase {
         }
     }
 
+    /// NaN or infinite activations (a diverged model) give non-finite outputs, never a trap.
+    func testNonFiniteActivationsDoNotTrap() {
+        var rng = SplitMix64(seed: 5)
+        for dtype in Self.quantizedTypes + [.f16, .bf16, .f8e4m3] {
+            let cols = dtype.isQuantized ? dtype.blockElements : 32
+            let w = KernelTestData.randomWeight(dtype, rows: 3, cols: cols, rng: &rng)
+            var x = KernelTestData.randomActivations(2 * cols, rng: &rng)
+            x[1] = .nan
+            x[cols + 2] = .infinity
+            let out = Linear.forward(w, x, n: 2)
+            XCTAssertEqual(out.count, 6)
+            XCTAssertFalse(out[0].isFinite, dtype.rawValue)
+            XCTAssertFalse(out[3].isFinite, dtype.rawValue)
+        }
+    }
+
     /// The vector half and e4m3 decoders agree with the scalar ones on every bit pattern.
     func testVectorDecodersAreExactForEveryBitPattern() {
         for pair in stride(from: 0, to: 1 << 16, by: 16) {
@@ -142,6 +158,20 @@ final class LinearKernelTests: XCTestCase {
                 let value = row.withUnsafeBytes { FloatDots.e4m3($0.baseAddress!, split.values, start: 0, end: 16) }
                 XCTAssertTrue(value == expected || (value.isNaN && expected.isNaN), "e4m3 0x\(String(byte, radix: 16)) at \(position): \(value) vs \(expected)")
             }
+        }
+    }
+}
+
+final class LinearEdgeCaseTests: XCTestCase {
+    /// Zero columns give empty sums (zeros) in every format; zero rows or tokens write nothing.
+    func testEmptyShapes() {
+        var rng = SplitMix64(seed: 6)
+        for dtype in LinearKernelTests.quantizedTypes + [.f32, .f16, .bf16, .f8e4m3] {
+            let empty = KernelTestData.randomWeight(dtype, rows: 3, cols: 0, rng: &rng)
+            XCTAssertEqual(Linear.forward(empty, [], n: 2), [Float](repeating: 0, count: 6), dtype.rawValue)
+            XCTAssertEqual(empty.data.toFloatArray(), [], dtype.rawValue)
+            let noRows = KernelTestData.randomWeight(dtype, rows: 0, cols: dtype.blockElements * 2, rng: &rng)
+            XCTAssertEqual(Linear.forward(noRows, [Float](repeating: 1, count: dtype.blockElements * 2), n: 1), [])
         }
     }
 }

@@ -20,7 +20,7 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
-    func testWorkIsSpreadAndNestedCallsRunInline() {
+    func testChunksCoverTheRangeAndNestedCallsRunInline() {
         let pool = ThreadPool(threadCount: 2)
         let ranges = Mutex<[Range<Int>]>([])
         let nestedTotal = Atomic<Int>(0)
@@ -28,8 +28,17 @@ final class ThreadPoolTests: XCTestCase {
             ranges.withLock { $0.append(range) }
             pool.parallelFor(10) { inner in nestedTotal.add(inner.count, ordering: .relaxed) }
         }
-        XCTAssertEqual(ranges.withLock { $0.sorted { $0.lowerBound < $1.lowerBound } }, [0..<50, 50..<100])
-        XCTAssertEqual(nestedTotal.load(ordering: .relaxed), 20)
+        // 2 threads → 4 chunks per thread, contiguous and in order once sorted.
+        let sorted = ranges.withLock { $0.sorted { $0.lowerBound < $1.lowerBound } }
+        XCTAssertEqual(sorted.count, 8)
+        XCTAssertEqual(sorted.first?.lowerBound, 0)
+        XCTAssertEqual(sorted.last?.upperBound, 100)
+        XCTAssertTrue(zip(sorted, sorted.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+        XCTAssertEqual(nestedTotal.load(ordering: .relaxed), 80)
+        // A grain larger than half the range keeps everything on the caller, in one piece.
+        ranges.withLock { $0.removeAll() }
+        pool.parallelFor(100, grain: 60) { range in ranges.withLock { $0.append(range) } }
+        XCTAssertEqual(ranges.withLock { $0 }, [0..<100])
         pool.setActiveThreads(1)
         ranges.withLock { $0.removeAll() }
         pool.parallelFor(100) { range in ranges.withLock { $0.append(range) } }

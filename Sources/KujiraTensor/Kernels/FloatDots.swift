@@ -76,6 +76,39 @@ enum FloatDots {
         return sum
     }
 
+    /// Decodes an F16 or BF16 row into Floats in the 2-phase order of `PhaseSplitActivations` (exact).
+    @inline(__always)
+    static func decodeHalfRow(_ w: UnsafeRawPointer, isF16: Bool, count: Int, into out: UnsafeMutablePointer<Float>) {
+        let raw = UnsafeMutableRawPointer(out)
+        let chunks = count / 16
+        for c in 0..<chunks {
+            let v = w.loadUnaligned(fromByteOffset: 32 * c, as: SIMD8<UInt32>.self)
+            let even = isF16 ? halfToFloat(v & 0xFFFF) : unsafeBitCast(v &<< 16, to: SIMD8<Float>.self)
+            let odd = isF16 ? halfToFloat(v &>> 16) : unsafeBitCast(v & 0xFFFF_0000, to: SIMD8<Float>.self)
+            raw.storeBytes(of: even, toByteOffset: 64 * c, as: SIMD8<Float>.self)
+            raw.storeBytes(of: odd, toByteOffset: 64 * c + 32, as: SIMD8<Float>.self)
+        }
+        for i in (16 * chunks)..<count {
+            let bits = w.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+            out[i] = isF16 ? FloatConversion.f16ToFloat(bits) : FloatConversion.bf16ToFloat(bits)
+        }
+    }
+
+    /// A decoded (phase-split) row · x, accumulated exactly as `f16`/`bf16` do, so results match them bit for bit.
+    @inline(__always)
+    static func splitDecoded(_ w: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, count: Int) -> Float {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        let wp = UnsafeRawPointer(w), xp = UnsafeRawPointer(xs)
+        let chunks = count / 16
+        for c in 0..<chunks {
+            acc0 += wp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self) * xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self)
+            acc1 += wp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self) * xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self)
+        }
+        var sum = (acc0 + acc1).sum()
+        for i in (16 * chunks)..<count { sum += w[i] * xs[i] }
+        return sum
+    }
+
     /// BF16 row · x, x split in 2 phases per 16 values.
     @inline(__always)
     static func bf16(_ w: UnsafeRawPointer, _ xs: UnsafePointer<Float>, count: Int) -> Float {
@@ -130,6 +163,62 @@ enum FloatDots {
         sum += ((acc0 + acc1) + (acc2 + acc3)).sum()
         while i < end {
             sum += FloatConversion.decodeF8E4M3(w.load(fromByteOffset: i, as: UInt8.self)) * xs[i]
+            i += 1
+        }
+        return sum
+    }
+}
+
+extension FloatDots {
+    /// Whether a 16-byte FP8 chunk holds a NaN code or a subnormal, i.e. takes `e4m3`'s scalar path.
+    @inline(__always)
+    static func e4m3ChunkIsSpecial(_ w: UnsafeRawPointer, _ i: Int) -> Bool {
+        for k in 0..<16 {
+            let b = w.load(fromByteOffset: i + k, as: UInt8.self)
+            if b & 0x7F == 0x7F || b & 0x78 == 0 { return true }
+        }
+        return false
+    }
+
+    /// Decodes an FP8 row into Floats in 4-phase order (tail in natural order) and marks the chunks `e4m3`
+    /// would take its scalar path for.
+    static func decodeE4M3Row(_ w: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>, special: UnsafeMutablePointer<Bool>) {
+        FloatConversion.f8e4m3Table.withUnsafeBufferPointer { table in
+            let chunks = count / 16
+            for c in 0..<chunks {
+                special[c] = e4m3ChunkIsSpecial(w, 16 * c)
+                for k in 0..<16 { out[16 * c + (k % 4) * 4 + k / 4] = table[Int(w.load(fromByteOffset: 16 * c + k, as: UInt8.self))] }
+            }
+            for i in (16 * chunks)..<count { out[i] = table[Int(w.load(fromByteOffset: i, as: UInt8.self))] }
+        }
+    }
+
+    /// `e4m3` on a row decoded by `decodeE4M3Row`: the same products added in the same order, so the result
+    /// is bit for bit the same.
+    @inline(__always)
+    static func e4m3Decoded(_ w: UnsafePointer<Float>, _ special: UnsafePointer<Bool>, _ xs: UnsafePointer<Float>, start: Int, end: Int) -> Float {
+        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>(), acc2 = SIMD4<Float>(), acc3 = SIMD4<Float>()
+        let wp = UnsafeRawPointer(w), xp = UnsafeRawPointer(xs)
+        var sum: Float = 0
+        var i = start
+        while i + 16 <= end {
+            if special[i / 16] {
+                for k in 0..<16 {
+                    let position = i + (k % 4) * 4 + k / 4
+                    sum += w[position] * xs[position]
+                }
+                i += 16
+                continue
+            }
+            acc0 += wp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
+            acc1 += wp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self)
+            acc2 += wp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self)
+            acc3 += wp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self)
+            i += 16
+        }
+        sum += ((acc0 + acc1) + (acc2 + acc3)).sum()
+        while i < end {
+            sum += w[i] * xs[i]
             i += 1
         }
         return sum

@@ -11,6 +11,10 @@ public enum Linear {
         let rows = w.rows, cols = w.cols
         precondition(x.count >= n * cols && out.count >= n * rows, "linear: buffers too small")
         guard n > 0, rows > 0 else { return }
+        guard cols > 0 else {
+            for i in 0..<(n * rows) { out[i] = 0 }  // empty sums
+            return
+        }
         let grain = max(1, 32768 / max(1, cols * n))
         switch w.data.dtype {
         case .q4_0: quantized(Q4_0.self, w, x, n: n, out: out, grain: grain)
@@ -31,19 +35,7 @@ public enum Linear {
                 }
             }
         case .f16, .bf16:
-            let split = PhaseSplitActivations(x, n: n, cols: cols, phases: 2)
-            let base = w.data.bytes.baseAddress!, xs = UnsafePointer(split.values), rowBytes = w.rowBytes
-            let isF16 = w.data.dtype == .f16
-            ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-                for r in range {
-                    for t in 0..<n {
-                        out[t * rows + r] = isF16
-                            ? FloatDots.f16(base + r * rowBytes, xs + t * cols, count: cols)
-                            : FloatDots.bf16(base + r * rowBytes, xs + t * cols, count: cols)
-                    }
-                }
-            }
-            withExtendedLifetime(split) {}
+            halfPrecision(w, x, n: n, out: out, grain: grain)
         case .f8e4m3:
             fp8(w, x, n: n, out: out, grain: grain)
         case .i32, .i64:
@@ -62,9 +54,46 @@ public enum Linear {
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
             for r in range {
                 let row = base + r * rowBytes
-                for t in 0..<n { out[t * rows + r] = Format.dot(row, activations.row(t), blocks: blocks) }
+                var t = 0
+                while t + 4 <= n {
+                    let four = Format.dot4(row, (activations.row(t), activations.row(t + 1), activations.row(t + 2), activations.row(t + 3)), blocks: blocks)
+                    for k in 0..<4 { out[(t + k) * rows + r] = four[k] }
+                    t += 4
+                }
+                while t < n {
+                    out[t * rows + r] = Format.dot(row, activations.row(t), blocks: blocks)
+                    t += 1
+                }
             }
         }
+    }
+
+    /// F16/BF16 rows. With several tokens each row is decoded once (exactly, in the phase-split order) and
+    /// reused, so the per-token work is a float dot with the same accumulation as the fused 1-token dot.
+    static func halfPrecision(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
+        let split = PhaseSplitActivations(x, n: n, cols: cols, phases: 2)
+        let base = w.data.bytes.baseAddress!, xs = UnsafePointer(split.values)
+        let isF16 = w.data.dtype == .f16
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            if n < 3 {
+                for r in range {
+                    for t in 0..<n {
+                        out[t * rows + r] = isF16
+                            ? FloatDots.f16(base + r * rowBytes, xs + t * cols, count: cols)
+                            : FloatDots.bf16(base + r * rowBytes, xs + t * cols, count: cols)
+                    }
+                }
+                return
+            }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: cols) { decoded in
+                for r in range {
+                    FloatDots.decodeHalfRow(base + r * rowBytes, isF16: isF16, count: cols, into: decoded.baseAddress!)
+                    for t in 0..<n { out[t * rows + r] = FloatDots.splitDecoded(decoded.baseAddress!, xs + t * cols, count: cols) }
+                }
+            }
+        }
+        withExtendedLifetime(split) {}
     }
 
     /// FP8 rows: sum over the column blocks of (fp8 · x) times that block's scale.
@@ -77,12 +106,24 @@ public enum Linear {
         let base = w.data.bytes.baseAddress!, xs = UnsafePointer(split.values)
         let scales = w.blockScales
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            // With several tokens, each row is decoded once (same values, same summation order per token).
+            let decoded = n >= 3 ? UnsafeMutablePointer<Float>.allocate(capacity: cols) : nil
+            let special = n >= 3 ? UnsafeMutablePointer<Bool>.allocate(capacity: cols / 16 + 1) : nil
+            defer {
+                decoded?.deallocate()
+                special?.deallocate()
+            }
             for r in range {
                 let row = base + r * cols
+                if let decoded, let special { FloatDots.decodeE4M3Row(row, count: cols, into: decoded, special: special) }
                 for t in 0..<n {
                     let xt = xs + t * cols
+                    func partial(_ start: Int, _ end: Int) -> Float {
+                        if let decoded, let special { return FloatDots.e4m3Decoded(decoded, special, xt, start: start, end: end) }
+                        return FloatDots.e4m3(row, xt, start: start, end: end)
+                    }
                     guard let scales else {
-                        out[t * rows + r] = FloatDots.e4m3(row, xt, start: 0, end: cols)
+                        out[t * rows + r] = partial(0, cols)
                         continue
                     }
                     let blockRow = r / scales.blockRows
@@ -90,7 +131,7 @@ public enum Linear {
                     var start = 0, blockCol = 0
                     while start < cols {
                         let end = min(cols, start + scales.blockCols)
-                        sum += FloatDots.e4m3(row, xt, start: start, end: end) * scales.scale(blockRow: blockRow, blockCol: blockCol)
+                        sum += partial(start, end) * scales.scale(blockRow: blockRow, blockCol: blockCol)
                         start = end
                         blockCol += 1
                     }
@@ -143,6 +184,15 @@ public enum Linear {
 /// A GGML block format with a fused dot against `Q8Activations`.
 protocol QuantizedDot {
     static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float
+    /// Four tokens at once (prefill), each bit for bit equal to `dot`; formats without a dedicated one call `dot` 4 times.
+    static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float>
+}
+
+extension QuantizedDot {
+    @inline(__always)
+    static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
+        SIMD4(dot(row, x.0, blocks: blocks), dot(row, x.1, blocks: blocks), dot(row, x.2, blocks: blocks), dot(row, x.3, blocks: blocks))
+    }
 }
 
 extension Q4_0: QuantizedDot {}

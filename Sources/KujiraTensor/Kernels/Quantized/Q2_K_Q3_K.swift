@@ -121,3 +121,70 @@ extension Q3_K {
         return acc
     }
 }
+
+extension Q2_K {
+    /// `dot` for four tokens at once (2-bit values unpacked once), bit for bit the same per token.
+    @inline(__always)
+    public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
+        var acc = SIMD4<Float>()
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let d = scaleF16(block, 80), dmin = scaleF16(block, 82)
+            var sumf = SIMD4<Float>()
+            for h in 0..<2 {
+                let q0 = block.loadUnaligned(fromByteOffset: 16 + 32 * h, as: SIMD8<UInt16>.self)
+                let q1 = block.loadUnaligned(fromByteOffset: 32 + 32 * h, as: SIMD8<UInt16>.self)
+                for j in 0..<4 {
+                    let r = 4 * h + j, g = 16 * b + 2 * r
+                    let shift = UInt16(2 * j)
+                    let w0 = splitPairs((q0 &>> shift) & 0x0303), w1 = splitPairs((q1 &>> shift) & 0x0303)
+                    let s0 = Int32(block.load(fromByteOffset: 2 * r, as: UInt8.self))
+                    let s1 = Int32(block.load(fromByteOffset: 2 * r + 1, as: UInt8.self))
+                    @inline(__always)
+                    func term(_ x: Q8Row) -> Float {
+                        let isum = (s0 & 0x0F) &* horizontalSum(x.products(split: w0, group: g)) &+ (s1 & 0x0F) &* horizontalSum(x.products(split: w1, group: g + 1))
+                        let msum = (s0 >> 4) &* x.sums[g] &+ (s1 >> 4) &* x.sums[g + 1]
+                        return x.scales[8 * b + r] * (d * Float(isum) - dmin * Float(msum))
+                    }
+                    sumf += SIMD4(term(x.0), term(x.1), term(x.2), term(x.3))
+                }
+            }
+            acc += sumf
+        }
+        return acc
+    }
+}
+
+extension Q3_K {
+    /// `dot` for four tokens at once (3-bit values and scales unpacked once), bit for bit the same per token.
+    @inline(__always)
+    public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
+        var acc = SIMD4<Float>()
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let m0 = block.loadUnaligned(fromByteOffset: 0, as: SIMD8<UInt16>.self)
+            let m1 = block.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt16>.self)
+            var sumf = SIMD4<Float>()
+            for h in 0..<2 {
+                let q0 = block.loadUnaligned(fromByteOffset: 32 + 32 * h, as: SIMD8<UInt16>.self)
+                let q1 = block.loadUnaligned(fromByteOffset: 48 + 32 * h, as: SIMD8<UInt16>.self)
+                for j in 0..<4 {
+                    let r = 4 * h + j, g = 16 * b + 2 * r
+                    let shift = UInt16(2 * j), bit = UInt16(4 * h + j)
+                    let w0 = splitPairs(((q0 &>> shift) & 0x0303) | (((m0 &>> bit) & 0x0101) &<< 2))
+                    let w1 = splitPairs(((q1 &>> shift) & 0x0303) | (((m1 &>> bit) & 0x0101) &<< 2))
+                    let sc0 = scale(block, 2 * r), sc1 = scale(block, 2 * r + 1)
+                    @inline(__always)
+                    func term(_ x: Q8Row) -> Float {
+                        let dot0 = horizontalSum(x.products(split: w0, group: g)) &- 4 &* x.sums[g]
+                        let dot1 = horizontalSum(x.products(split: w1, group: g + 1)) &- 4 &* x.sums[g + 1]
+                        return x.scales[8 * b + r] * Float(sc0 &* dot0 &+ sc1 &* dot1)
+                    }
+                    sumf += SIMD4(term(x.0), term(x.1), term(x.2), term(x.3))
+                }
+            }
+            acc += scaleF16(block, 108) * sumf
+        }
+        return acc
+    }
+}

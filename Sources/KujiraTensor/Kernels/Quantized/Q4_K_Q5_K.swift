@@ -124,3 +124,73 @@ extension Q5_K {
         return acc
     }
 }
+
+extension Q4_K {
+    /// `dot` for four tokens at once (nibbles and scales unpacked once), bit for bit the same per token.
+    @inline(__always)
+    public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
+        var acc = SIMD4<Float>()
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let d = scaleF16(block, 0), dmin = scaleF16(block, 2)
+            var sumf = SIMD4<Float>()
+            for c in 0..<4 {
+                let q0 = unpackNibbles(block.loadUnaligned(fromByteOffset: 16 + 32 * c, as: SIMD8<UInt16>.self))
+                let q1 = unpackNibbles(block.loadUnaligned(fromByteOffset: 32 + 32 * c, as: SIMD8<UInt16>.self))
+                let g = 16 * b + 4 * c, r = 2 * c
+                let (s0, m0) = KQuantScaleMin.pair(block + 4, r), (s1, m1) = KQuantScaleMin.pair(block + 4, r + 1)
+                // The two run terms of one token, added to its sum in the same order as `dot`.
+                @inline(__always)
+                func terms(_ x: Q8Row) -> (Float, Float) {
+                    let lowDot = horizontalSum(q0.0 &* x.lanes[2 * g] &+ q0.1 &* x.lanes[2 * g + 1] &+ q1.0 &* x.lanes[2 * g + 2] &+ q1.1 &* x.lanes[2 * g + 3])
+                    let highDot = horizontalSum(q0.2 &* x.lanes[2 * g + 4] &+ q0.3 &* x.lanes[2 * g + 5] &+ q1.2 &* x.lanes[2 * g + 6] &+ q1.3 &* x.lanes[2 * g + 7])
+                    return (x.scales[8 * b + r] * (d * Float(s0 &* lowDot) - dmin * Float(m0 &* (x.sums[g] &+ x.sums[g + 1]))),
+                            x.scales[8 * b + r + 1] * (d * Float(s1 &* highDot) - dmin * Float(m1 &* (x.sums[g + 2] &+ x.sums[g + 3]))))
+                }
+                let t0 = terms(x.0), t1 = terms(x.1), t2 = terms(x.2), t3 = terms(x.3)
+                sumf += SIMD4(t0.0, t1.0, t2.0, t3.0)
+                sumf += SIMD4(t0.1, t1.1, t2.1, t3.1)
+            }
+            acc += sumf
+        }
+        return acc
+    }
+}
+
+extension Q5_K {
+    /// `dot` for four tokens at once (5-bit values and scales unpacked once), bit for bit the same per token.
+    @inline(__always)
+    public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
+        var acc = SIMD4<Float>()
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let d = scaleF16(block, 0), dmin = scaleF16(block, 2)
+            let h0 = block.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt16>.self)
+            let h1 = block.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt16>.self)
+            var sumf = SIMD4<Float>()
+            for c in 0..<4 {
+                let p0 = block.loadUnaligned(fromByteOffset: 48 + 32 * c, as: SIMD8<UInt16>.self)
+                let p1 = block.loadUnaligned(fromByteOffset: 64 + 32 * c, as: SIMD8<UInt16>.self)
+                let g = 16 * b + 4 * c, r = 2 * c
+                let lowBit = UInt16(r), highBit = UInt16(r + 1)
+                let w0 = splitPairs((p0 & 0x0F0F) | (((h0 &>> lowBit) & 0x0101) &<< 4))
+                let w1 = splitPairs((p1 & 0x0F0F) | (((h1 &>> lowBit) & 0x0101) &<< 4))
+                let w2 = splitPairs(((p0 &>> 4) & 0x0F0F) | (((h0 &>> highBit) & 0x0101) &<< 4))
+                let w3 = splitPairs(((p1 &>> 4) & 0x0F0F) | (((h1 &>> highBit) & 0x0101) &<< 4))
+                let (s0, m0) = KQuantScaleMin.pair(block + 4, r), (s1, m1) = KQuantScaleMin.pair(block + 4, r + 1)
+                @inline(__always)
+                func terms(_ x: Q8Row) -> (Float, Float) {
+                    let lowDot = horizontalSum(x.products(split: w0, group: g) &+ x.products(split: w1, group: g + 1))
+                    let highDot = horizontalSum(x.products(split: w2, group: g + 2) &+ x.products(split: w3, group: g + 3))
+                    return (x.scales[8 * b + r] * (d * Float(s0 &* lowDot) - dmin * Float(m0 &* (x.sums[g] &+ x.sums[g + 1]))),
+                            x.scales[8 * b + r + 1] * (d * Float(s1 &* highDot) - dmin * Float(m1 &* (x.sums[g + 2] &+ x.sums[g + 3]))))
+                }
+                let t0 = terms(x.0), t1 = terms(x.1), t2 = terms(x.2), t3 = terms(x.3)
+                sumf += SIMD4(t0.0, t1.0, t2.0, t3.0)
+                sumf += SIMD4(t0.1, t1.1, t2.1, t3.1)
+            }
+            acc += sumf
+        }
+        return acc
+    }
+}

