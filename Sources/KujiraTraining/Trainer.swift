@@ -81,7 +81,13 @@ public final class Trainer: @unchecked Sendable {
         for _ in 0..<settings.batch {
             var seq: [Int] = [], tgt: [Int] = []
             while true {
-                let (ids, replyStart) = try tokenizer.example(settings.task.sample(&random))
+                let problem = settings.task.sample(&random)
+                var question: String?
+                if settings.task.naturalQuestions == true {
+                    let phrasings = problem.questionPhrasings
+                    question = phrasings[random.below(phrasings.count)]
+                }
+                let (ids, replyStart) = try tokenizer.example(problem, question: question)
                 guard ids.count <= T else { throw TrainingError.invalidInput("an example has \(ids.count) tokens; --seq \(T) is too short") }
                 if seq.count + ids.count > T { break }
                 for (i, _) in ids.enumerated() { tgt.append(i + 1 < ids.count && i + 1 >= replyStart ? ids[i + 1] : -1) }

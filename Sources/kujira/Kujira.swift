@@ -17,6 +17,8 @@ struct Kujira: ParsableCommand {
             BenchKernelsCommand.self,
             TrainStepCommand.self,
             TrainCommand.self,
+            EvalCommand.self,
+            ExportCommand.self,
         ]
     )
 }

@@ -1,13 +1,23 @@
 import ArgumentParser
 import Foundation
+import KujiraGeneration
 import KujiraModels
 
-/// `--model`: the model every inference command loads.
+/// `--model`: the model every inference command loads; without it, `$KUJIRA_MODEL` or the embedded default model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Model: a directory (config.json + *.safetensors) or a .gguf file.")
-    var model: String
+    @Option(name: .customLong("model"),
+            help: "Model: a directory (config.json + *.safetensors) or a .gguf file (default: $KUJIRA_MODEL, else the embedded Models/kujira-arith).")
+    var modelArgument: String?
 
-    func validate() throws { try Self.check(model) }
+    /// The model path: `--model`, else `DefaultModel.directory()` (validated before `run()`, so this never falls
+    /// through to a missing path in a command).
+    var model: String { (try? DefaultModel.resolve(modelArgument)) ?? modelArgument ?? DefaultModel.embeddedDirectory }
+
+    func validate() throws {
+        do { try Self.check(try DefaultModel.resolve(modelArgument)) } catch let error as DefaultModelError {
+            throw ValidationError(error.description)
+        }
+    }
 
     /// Rejects a path that is neither a model directory nor a .gguf file.
     static func check(_ model: String) throws {

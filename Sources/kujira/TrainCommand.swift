@@ -18,6 +18,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Operations: any of + - * (e.g. +-*).")
     var ops: String = "+"
 
+    @Flag(help: "Phrase training prompts as the bare problem, 'What is …?' or 'what is …?' at random.")
+    var naturalQuestions = false
+
     @Option(help: "Operand digit counts, e.g. 3 or 1-3.")
     var digits: String = "3"
 
@@ -69,7 +72,8 @@ struct TrainCommand: ParsableCommand {
             s.optimizer.totalSteps = steps; s.optimizer.weightDecay = weightDecay; s.optimizer.clipNorm = clip
             s.balanceGamma = gamma; s.balanceAlpha = alpha; s.mtpWeight = mtpWeight
             s.evalEvery = evalEvery; s.evalProblems = evalProblems; s.checkpointEvery = checkpointEvery
-            s.task = ArithmeticTask(operations: ops.compactMap { ArithmeticOperation(rawValue: String($0)) }, digits: try digitRange())
+            s.task = ArithmeticTask(operations: ops.compactMap { ArithmeticOperation(rawValue: String($0)) }, digits: try digitRange(),
+                                   naturalQuestions: naturalQuestions)
             trainer = try Trainer(config: try ModelConfig(path: config ?? ""), settings: s)
             let total = trainer.model.parameters.entries.filter(\.trainable).reduce(0) { $0 + $1.count }
             FileHandle.standardOutput.write(Data("training \(total) parameters, \(steps) steps of \(batch) × \(seq) tokens, threads \(Parallel.threads)\n".utf8))

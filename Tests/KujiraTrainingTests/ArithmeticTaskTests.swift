@@ -74,7 +74,8 @@ final class ArithmeticTaskTests: XCTestCase {
         XCTAssertEqual(tokenizer.decode(ids), CharacterTokenizer.beginOfSentence + CharacterTokenizer.user + "905-17" + CharacterTokenizer.assistant
                        + p.reply + CharacterTokenizer.endOfSentence)
         XCTAssertEqual(tokenizer.decode([ids[replyStart]]), "<think>")
-        XCTAssertThrowsError(try tokenizer.encode("12a"))
+        XCTAssertThrowsError(try tokenizer.encode("12b"))
+        XCTAssertEqual(tokenizer.decode(try tokenizer.encode("What is 12+3?")), "What is 12+3?")
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: try tokenizer.tokenizerJSON()) as? [String: Any])
         let model = try XCTUnwrap(json["model"] as? [String: Any])
         XCTAssertEqual(model["type"] as? String, "BPE")

@@ -26,8 +26,10 @@ public struct LossSettings: Sendable {
     public var balanceAlpha: Float
     /// Copy the logits into the result (tests, evaluation).
     public var keepLogits: Bool
-    public init(mtpWeight: Float = 0.3, balanceAlpha: Float = 0, keepLogits: Bool = false) {
-        self.mtpWeight = mtpWeight; self.balanceAlpha = balanceAlpha; self.keepLogits = keepLogits
+    /// Replaces the main head's mean cross-entropy by an objective over the targets' log-probabilities (GRPO).
+    public var tokenObjective: TokenObjective?
+    public init(mtpWeight: Float = 0.3, balanceAlpha: Float = 0, keepLogits: Bool = false, tokenObjective: TokenObjective? = nil) {
+        self.mtpWeight = mtpWeight; self.balanceAlpha = balanceAlpha; self.keepLogits = keepLogits; self.tokenObjective = tokenObjective
     }
 }
 
@@ -130,7 +132,12 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
         if let explicitTargets { targets = explicitTargets }
         let keptLogits = settings.keepLogits ? logits.array : nil
         let count = Double(max(1, targets.filter { $0 >= 0 }.count))
-        let mainLoss = CrossEntropy.forwardBackward(logits: logits.pointer, targets: targets, vocab: vocab, scale: Float(1 / count)) / count
+        let mainLoss: Double
+        if let objective = settings.tokenObjective {
+            mainLoss = try CrossEntropy.objectiveForwardBackward(logits: logits.pointer, targets: targets, vocab: vocab, objective: objective)
+        } else {
+            mainLoss = CrossEntropy.forwardBackward(logits: logits.pointer, targets: targets, vocab: vocab, scale: Float(1 / count)) / count
+        }
         let dFinal = FloatBuffer(count: n * h)
         w.linearBackward(final.pointer, lmHead, dy: logits.pointer, rows: n, inFeatures: h, outFeatures: vocab, dx: dFinal.pointer)
         var mtpLoss: Double?, mtpLogits: [Float]?

@@ -58,6 +58,9 @@ public struct ArithmeticProblem: Sendable, Equatable {
         return lines.joined(separator: "\n")
     }
 
+    /// The ways a user may ask: the bare problem, "What is …?" and "what is …?".
+    public var questionPhrasings: [String] { [question, "What is \(question)?", "what is \(question)?"] }
+
     /// The assistant's full reply: `<think>\n{scratchpad}\n</think>\n\n{answer}`.
     public var reply: String { "<think>\n\(scratchpad)\n</think>\n\n\(answer)" }
 
@@ -92,10 +95,14 @@ public struct ArithmeticTask: Sendable, Codable, Equatable {
     public var operations: [ArithmeticOperation]
     /// Operand digit counts to draw from (uniformly).
     public var digits: ClosedRange<Int>
+    /// When true, training prompts are phrased at random from `ArithmeticProblem.questionPhrasings`
+    /// (optional so that older checkpoints' settings still decode).
+    public var naturalQuestions: Bool?
 
-    public init(operations: [ArithmeticOperation] = [.addition], digits: ClosedRange<Int> = 3...3) {
+    public init(operations: [ArithmeticOperation] = [.addition], digits: ClosedRange<Int> = 3...3, naturalQuestions: Bool = false) {
         self.operations = operations
         self.digits = digits
+        self.naturalQuestions = naturalQuestions ? true : nil
     }
 
     /// A random problem from the training split (held-out problems are rejected) or, with `heldOut`, from the held-out split.

@@ -12,8 +12,9 @@ public struct CharacterTokenizer: Sendable {
     public static let pad = "<｜▁pad▁｜>"
     /// Special tokens in id order; `<think>` and `</think>` are single tokens too.
     public static let specials = [beginOfSentence, endOfSentence, user, assistant, "<think>", "</think>", pad]
-    /// Characters in id order after the specials.
-    public static let characters: [Character] = Array("0123456789+-*= \n")
+    /// Characters in id order after the specials (the letters spell the "What is …?" question phrasing; new
+    /// characters are only ever appended, so older checkpoints keep their ids).
+    public static let characters: [Character] = Array("0123456789+-*= \nWhatisw?")
 
     public var bosId: Int { 0 }
     public var eosId: Int { 1 }
@@ -99,8 +100,9 @@ public struct CharacterTokenizer: Sendable {
     }
 
     /// A training example in chat form: (ids, loss targets), targets −1 outside the assistant's reply.
-    public func example(_ problem: ArithmeticProblem) throws -> (ids: [Int], replyStart: Int) {
-        let prompt = try encode(Self.beginOfSentence + Self.user + problem.question + Self.assistant)
+    /// `question` overrides the bare problem text (e.g. a "What is …?" phrasing).
+    public func example(_ problem: ArithmeticProblem, question: String? = nil) throws -> (ids: [Int], replyStart: Int) {
+        let prompt = try encode(Self.beginOfSentence + Self.user + (question ?? problem.question) + Self.assistant)
         let reply = try encode(problem.reply + Self.endOfSentence)
         return (prompt + reply, prompt.count)
     }

@@ -1,0 +1,51 @@
+import Foundation
+import KujiraFormats
+import KujiraGeneration
+import KujiraModels
+import KujiraTraining
+import XCTest
+
+final class ArithmeticEvaluationTests: XCTestCase {
+    func testReplyFormat() {
+        XCTAssertTrue(ReplyFormat.isWellFormed("<think>\n2+4+0=6\n</think>\n\n6<｜end▁of▁sentence｜>"))
+        XCTAssertTrue(ReplyFormat.isWellFormed("<think>\nx\n</think>\n\n-12"))
+        XCTAssertFalse(ReplyFormat.isWellFormed("6"), "no scratchpad")
+        XCTAssertFalse(ReplyFormat.isWellFormed("<think>\n2+4+0=6\n</think>\n\n"), "no answer")
+        XCTAssertFalse(ReplyFormat.isWellFormed("<think>\n1\n</think>\n\n6 7"), "answer is not one integer")
+        XCTAssertFalse(ReplyFormat.isWellFormed("<think>\n<think>\n</think>\n\n6"), "nested think")
+        XCTAssertFalse(ReplyFormat.isWellFormed("<think>\n1\n</think>\n\n6<｜end▁of▁sentence｜>7"), "text after EOS")
+    }
+
+    func testNaturalQuestionsAppearInTrainingBatchesOnlyWhenEnabled() throws {
+        var settings = TrainingSettings()
+        settings.batch = 8; settings.length = 64; settings.steps = 1
+        settings.task = ArithmeticTask(operations: [.addition], digits: 1...2, naturalQuestions: true)
+        var values = ModelGradientTests.tinyConfig(qLoraRank: 8, mtp: true).values
+        values["vocab_size"] = .number(32)
+        let config = ModelConfig(values: values, path: "tiny")
+        let natural = try Trainer(config: config, settings: settings).nextBatch().tokens
+        let tokenizer = CharacterTokenizer()
+        XCTAssertTrue(tokenizer.decode(natural).contains("hat is "))
+        settings.task.naturalQuestions = nil
+        let bare = try Trainer(config: config, settings: settings).nextBatch().tokens
+        XCTAssertFalse(tokenizer.decode(bare).contains("hat is "))
+    }
+
+    /// The embedded default model answers held-out problems of every operation it was trained on.
+    func testEmbeddedModelSolvesHeldOutProblems() throws {
+        let path = DefaultModel.embeddedDirectory
+        guard FileManager.default.fileExists(atPath: path + "/config.json") else { throw XCTSkip("no embedded model at \(path)") }
+        let evaluator = ArithmeticEvaluator(model: try ModelRegistry.load(directory: path))
+        let problems = ArithmeticTask(operations: [.addition, .subtraction], digits: 1...3).heldOutSet(count: 40, seed: 77)
+        let result = try evaluator.evaluate(problems, k: 2, temperature: 0.7, seed: 1)
+        XCTAssertEqual(result.problems, 40)
+        XCTAssertGreaterThanOrEqual(result.passAt1Greedy, 0.9)
+        XCTAssertGreaterThanOrEqual(result.formatRate, 0.9)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(result.passAtK), try XCTUnwrap(result.passAt1Sampled) - 1e-12)
+        // Phrased as a user would ask it.
+        let p = ArithmeticProblem(a: 123, b: 45, operation: .addition)
+        let ids = try evaluator.prompt("What is 123+45?")
+        let out = try Generator(model: evaluator.model).generate(prompt: ids, maxTokens: 40, sampling: SamplingParameters(), stopTokens: [1])
+        XCTAssertTrue(p.isCorrect(evaluator.tokenizer.decode(out)), evaluator.tokenizer.decode(out))
+    }
+}
