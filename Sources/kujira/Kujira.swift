@@ -19,6 +19,7 @@ struct Kujira: ParsableCommand {
             TrainCommand.self,
             EvalCommand.self,
             ExportCommand.self,
+            GRPOCommand.self,
         ]
     )
 }

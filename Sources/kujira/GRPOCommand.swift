@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import KujiraGeneration
+import KujiraTraining
+
+/// `kujira grpo`: reinforcement learning with verifiable rewards (GRPO / Dr. GRPO) on a synthetic task.
+struct GRPOCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grpo",
+        abstract: "GRPO with rule rewards (accuracy + format), group-normalised advantages, clipped ratio, k3 KL, curriculum.")
+
+    @Option(help: "Starting (and reference) model directory (default: $KUJIRA_MODEL, else the embedded model).") var model: String?
+    @Option(help: "Task: arithmetic.") var task: String = "arithmetic"
+    @Option(help: "Operations: any of + - *.") var ops: String = "+-"
+    @Option(help: "Operand digit counts, e.g. 4 or 3-4.") var digits: String = "4"
+    @Option(help: "Output directory (checkpoints).") var out: String
+    @Flag(help: "Continue the run saved in --out.") var resume = false
+    @Option(help: "GRPO steps.") var steps: Int = 100
+    @Option(help: "Prompts per step.") var prompts: Int = 4
+    @Option(help: "Completions per prompt (G).") var group: Int = 8
+    @Option(help: "Learning rate (constant).") var lr: Float = 1e-4
+    @Option(help: "KL weight β (0: no reference).") var beta: Double = 0.04
+    @Option(help: "Ratio clip ε.") var clip: Double = 0.2
+    @Option(help: "Loss: grpo or dr_grpo.") var loss: String = "grpo"
+    @Option(help: "Policy updates per sampled batch (μ).") var iterations: Int = 1
+    @Option(help: "Sampling temperature.") var temperature: Float = 1.0
+    @Option(help: "Maximum completion tokens.") var maxNewTokens: Int = 64
+    @Option(help: "Reward for the <think>…</think> + answer format (accuracy gives 1).") var formatReward: Double = 0.2
+    @Option(help: "Curriculum pool size.") var pool: Int = 256
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Save a checkpoint every N steps.") var checkpointEvery: Int = 10
+
+    func validate() throws {
+        guard task == "arithmetic" else { throw ValidationError("--task: only 'arithmetic' is available") }
+        guard GRPOLossType(rawValue: loss) != nil else { throw ValidationError("--loss: use grpo or dr_grpo, got '\(loss)'") }
+        guard !ops.isEmpty, ops.allSatisfy({ "+-*".contains($0) }) else { throw ValidationError("--ops: use characters from + - *") }
+        _ = try parseDigitRange(digits)
+        guard steps > 0, prompts > 0, group >= 2, iterations > 0, maxNewTokens > 0, pool > 0, checkpointEvery > 0 else {
+            throw ValidationError("--steps, --prompts, --iterations, --max-new-tokens, --pool, --checkpoint-every must be positive; --group ≥ 2")
+        }
+        guard beta >= 0, clip > 0, temperature > 0 else { throw ValidationError("--beta ≥ 0, --clip > 0, --temperature > 0") }
+    }
+
+    func run() throws {
+        let trainer: GRPOTrainer
+        if resume {
+            trainer = try GRPOCheckpoint.resume(from: out)
+            print("resumed \(out) at step \(trainer.step) of \(trainer.settings.steps)")
+        } else {
+            var s = GRPOSettings()
+            s.steps = steps; s.promptsPerStep = prompts; s.groupSize = group; s.learningRate = lr; s.beta = beta; s.clipEpsilon = clip
+            s.lossType = GRPOLossType(rawValue: loss) ?? .grpo; s.iterations = iterations; s.temperature = temperature
+            s.maxNewTokens = maxNewTokens; s.formatReward = formatReward; s.poolSize = pool; s.seed = seed; s.checkpointEvery = checkpointEvery
+            s.task = ArithmeticTask(operations: ops.compactMap { ArithmeticOperation(rawValue: String($0)) }, digits: try parseDigitRange(digits))
+            let path = try DefaultModel.resolve(model)
+            trainer = try GRPOTrainer(modelDirectory: path, settings: s)
+            print("GRPO from \(path): \(steps) steps of \(prompts) prompts × \(group) completions, loss \(loss), β \(beta), ε \(clip)")
+        }
+        let s = trainer.settings
+        while trainer.step < s.steps {
+            let r = try trainer.trainStep()
+            print(String(format: "step %d/%d reward %.3f±%.3f acc %.1f%% format %.1f%% KL %.4f clip %.3f len %.1f zero-var %.2f in-band %.2f %.1fs",
+                         r.step, s.steps, r.rewardMean, r.rewardStd, r.accuracy * 100, r.formatRate * 100, r.kl, r.clipFraction,
+                         r.completionLength, r.zeroVarianceGroups, r.poolInBand, r.seconds))
+            if r.step % s.checkpointEvery == 0 || r.step == s.steps { try GRPOCheckpoint.save(trainer, to: out) }
+        }
+        print("checkpoint in \(out)")
+    }
+}
