@@ -23,7 +23,16 @@ public struct TrainingSettings: Sendable, Codable, Equatable {
     public var evalProblems: Int = 100
     public var checkpointEvery: Int = 100
     public var task = ArithmeticTask()
+    /// Fixed examples to train on instead of the task's generated ones (distillation); nil: generate from `task`.
+    public var corpus: [TrainingExample]?
     public init() {}
+}
+
+/// One supervised example: the user's question and the assistant's reply (without end-of-sentence).
+public struct TrainingExample: Sendable, Codable, Equatable {
+    public var question: String
+    public var reply: String
+    public init(question: String, reply: String) { self.question = question; self.reply = reply }
 }
 
 /// One logged step.
@@ -81,13 +90,7 @@ public final class Trainer: @unchecked Sendable {
         for _ in 0..<settings.batch {
             var seq: [Int] = [], tgt: [Int] = []
             while true {
-                let problem = settings.task.sample(&random)
-                var question: String?
-                if settings.task.naturalQuestions == true {
-                    let phrasings = problem.questionPhrasings
-                    question = phrasings[random.below(phrasings.count)]
-                }
-                let (ids, replyStart) = try tokenizer.example(problem, question: question)
+                let (ids, replyStart) = try nextExample()
                 guard ids.count <= T else { throw TrainingError.invalidInput("an example has \(ids.count) tokens; --seq \(T) is too short") }
                 if seq.count + ids.count > T { break }
                 for (i, _) in ids.enumerated() { tgt.append(i + 1 < ids.count && i + 1 >= replyStart ? ids[i + 1] : -1) }
@@ -97,6 +100,22 @@ public final class Trainer: @unchecked Sendable {
             tokens += seq; targets += tgt
         }
         return (tokens, targets)
+    }
+
+    /// The next training example's ids and where the reply starts: from the corpus when there is one, else a fresh
+    /// problem from the task (phrased at random with `naturalQuestions`).
+    func nextExample() throws -> (ids: [Int], replyStart: Int) {
+        if let corpus = settings.corpus, !corpus.isEmpty {
+            let example = corpus[random.below(corpus.count)]
+            return try tokenizer.example(question: example.question, reply: example.reply)
+        }
+        let problem = settings.task.sample(&random)
+        var question: String?
+        if settings.task.naturalQuestions == true {
+            let phrasings = problem.questionPhrasings
+            question = phrasings[random.below(phrasings.count)]
+        }
+        return try tokenizer.example(problem, question: question)
     }
 
     /// One optimizer step: forward + backward, clip + AdamW, then the balancing rule on the selection biases.

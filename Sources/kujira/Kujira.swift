@@ -20,6 +20,7 @@ struct Kujira: ParsableCommand {
             EvalCommand.self,
             ExportCommand.self,
             GRPOCommand.self,
+            DistillCommand.self,
         ]
     )
 }

@@ -78,6 +78,11 @@ struct TrainCommand: ParsableCommand {
             let total = trainer.model.parameters.entries.filter(\.trainable).reduce(0) { $0 + $1.count }
             FileHandle.standardOutput.write(Data("training \(total) parameters, \(steps) steps of \(batch) × \(seq) tokens, threads \(Parallel.threads)\n".utf8))
         }
+        try Self.runLoop(trainer, out: out, logEvery: logEvery)
+    }
+
+    /// Steps `trainer` to its last step with progress lines, periodic evaluation, checkpoints and the report.
+    static func runLoop(_ trainer: Trainer, out: String, logEvery: Int) throws {
         let s = trainer.settings
         let started = Date()
         let firstStep = trainer.step

@@ -49,3 +49,43 @@ final class ArithmeticEvaluationTests: XCTestCase {
         XCTAssertTrue(p.isCorrect(evaluator.tokenizer.decode(out)), evaluator.tokenizer.decode(out))
     }
 }
+
+final class DistillationTests: XCTestCase {
+    func testAnswersOnlyRemovesTheReasoning() {
+        let p = ArithmeticProblem(a: 978, b: 345, operation: .addition)
+        let stripped = Distillation.answersOnly([TrainingExample(question: p.question, reply: p.reply)])
+        XCTAssertEqual(stripped, [TrainingExample(question: "978+345", reply: "<think>\n\n</think>\n\n1323")])
+        XCTAssertTrue(ReplyFormat.isWellFormed(stripped[0].reply))
+        XCTAssertTrue(p.isCorrect(stripped[0].reply))
+    }
+
+    func testTrainerDrawsOnlyFromTheCorpus() throws {
+        var values = ModelGradientTests.tinyConfig(qLoraRank: 8, mtp: false).values
+        values["vocab_size"] = .number(32)
+        var s = TrainingSettings()
+        s.batch = 4; s.length = 42; s.steps = 1
+        s.corpus = [TrainingExample(question: "1+2", reply: "<think>\n2+1+0=3\n</think>\n\n3")]
+        let trainer = try Trainer(config: ModelConfig(values: values, path: "tiny"), settings: s)
+        let (tokens, targets) = try trainer.nextBatch()
+        let text = CharacterTokenizer().decode(tokens)
+        XCTAssertEqual(text.components(separatedBy: "<｜User｜>1+2<｜Assistant｜>").count - 1, 8, "two 21-token examples per 42-token sequence")
+        XCTAssertEqual(targets.filter { $0 >= 0 }.count, 8 * 15, "loss on the 14 reply tokens and end-of-sentence only")
+    }
+
+    /// Rejection sampling keeps only verified-correct, well-formed traces (on the embedded model as the teacher).
+    func testRejectionSamplingKeepsOnlyVerifiedTraces() throws {
+        let path = DefaultModel.embeddedDirectory
+        guard FileManager.default.fileExists(atPath: path + "/config.json") else { throw XCTSkip("no embedded model at \(path)") }
+        var rng = TrainingRandom(seed: 5)
+        let task = ArithmeticTask(operations: [.addition, .subtraction], digits: 2...3)
+        let problems = (0..<6).map { _ in task.sample(&rng) }
+        let c = try Distillation.collect(teacher: try ModelRegistry.load(directory: path), problems: problems, samples: 3, temperature: 1.5, seed: 9)
+        XCTAssertEqual(c.sampled, 18)
+        XCTAssertLessThanOrEqual(c.examples.count, c.verified)
+        XCTAssertFalse(c.examples.isEmpty)
+        for e in c.examples {
+            let problem = try XCTUnwrap(problems.first { $0.question == e.question })
+            XCTAssertTrue(problem.isCorrect(e.reply) && ReplyFormat.isWellFormed(e.reply), e.reply)
+        }
+    }
+}

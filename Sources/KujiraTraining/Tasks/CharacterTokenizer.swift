@@ -102,8 +102,12 @@ public struct CharacterTokenizer: Sendable {
     /// A training example in chat form: (ids, loss targets), targets −1 outside the assistant's reply.
     /// `question` overrides the bare problem text (e.g. a "What is …?" phrasing).
     public func example(_ problem: ArithmeticProblem, question: String? = nil) throws -> (ids: [Int], replyStart: Int) {
-        let prompt = try encode(Self.beginOfSentence + Self.user + (question ?? problem.question) + Self.assistant)
-        let reply = try encode(problem.reply + Self.endOfSentence)
-        return (prompt + reply, prompt.count)
+        try example(question: question ?? problem.question, reply: problem.reply)
+    }
+
+    /// A chat example from a question and a reply (end-of-sentence appended).
+    public func example(question: String, reply: String) throws -> (ids: [Int], replyStart: Int) {
+        let prompt = try encode(Self.beginOfSentence + Self.user + question + Self.assistant)
+        return (prompt + (try encode(reply + Self.endOfSentence)), prompt.count)
     }
 }
