@@ -21,6 +21,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Samples per problem for pass@k (0: greedy only).") var k: Int = 0
     @Option(help: "Sampling temperature for the k samples.") var temperature: Float = 1.0
     @Option(help: "Seed of the problem set (train split) and of the sampling.") var seed: UInt64 = 0x5EED
+    @Flag(help: "Also time greedy decoding of every problem plain vs MTP speculative (acceptance rate, tokens/s).")
+    var speculative = false
 
     func validate() throws {
         guard task == "arithmetic" else { throw ValidationError("--task: only 'arithmetic' is available") }
@@ -42,13 +44,50 @@ struct EvalCommand: ParsableCommand {
             var rng = TrainingRandom(seed: seed)
             set = (0..<problems).map { _ in arithmetic.sample(&rng) }
         }
-        let evaluator = ArithmeticEvaluator(model: try ModelRegistry.load(directory: path))
+        let loaded = try ModelRegistry.load(directory: path)
+        let evaluator = ArithmeticEvaluator(model: loaded)
         let result = try evaluator.evaluate(set, k: k, temperature: temperature, seed: seed)
+        var extra = ""
+        if speculative {
+            guard let deepseek = loaded as? DeepseekV3Model else { throw ValidationError("--speculative needs a DeepSeek-V3 model with MTP") }
+            extra = try Self.speculativeTiming(deepseek, evaluator: evaluator, problems: set)
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         var json = String(decoding: try encoder.encode(result), as: UTF8.self)
         json.insert(contentsOf: "\n  \"model\" : \"\(path)\",\n  \"split\" : \"\(split)\",\n  \"ops\" : \"\(ops)\",\n  \"digits\" : \"\(digits)\",", at: json.index(after: json.startIndex))
+        if !extra.isEmpty { json.insert(contentsOf: extra, at: json.index(after: json.startIndex)) }
         print(json)
+    }
+
+    /// Greedy decoding of every problem, plain and with MTP drafting (1 draft token), timed in-process; the outputs
+    /// must be identical. Returns JSON members for the report.
+    static func speculativeTiming(_ model: DeepseekV3Model, evaluator: ArithmeticEvaluator, problems: [ArithmeticProblem]) throws -> String {
+        let prompts = try problems.map { try evaluator.prompt($0.question) }
+        let stops: Set<Int> = [evaluator.tokenizer.eosId]
+        let generator = Generator(model: model), decoder = try SpeculativeDecoder(model: model, draftTokens: 1)
+        var plainTokens = 0, specTokens = 0, mismatches = 0
+        var rounds = 0, drafted = 0, accepted = 0
+        var start = DispatchTime.now().uptimeNanoseconds
+        var plainOutputs: [[Int]] = []
+        for prompt in prompts {
+            let out = try generator.generate(prompt: prompt, maxTokens: 64, sampling: SamplingParameters(), stopTokens: stops)
+            plainTokens += out.count; plainOutputs.append(out)
+        }
+        let plainSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        start = DispatchTime.now().uptimeNanoseconds
+        for (i, prompt) in prompts.enumerated() {
+            let (out, stats) = try decoder.generate(prompt: prompt, maxTokens: 64, stopTokens: stops)
+            specTokens += out.count
+            if out != plainOutputs[i] { mismatches += 1 }
+            rounds += stats.rounds; drafted += stats.drafted; accepted += stats.accepted
+        }
+        let specSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return String(format: "\n  \"mtp_acceptance_rate\" : %.4f,\n  \"mtp_tokens_per_main_forward\" : %.3f,"
+                      + "\n  \"greedy_tokens_per_second\" : %.1f,\n  \"mtp_tokens_per_second\" : %.1f,\n  \"mtp_speedup\" : %.3f,"
+                      + "\n  \"mtp_output_mismatches\" : %d,",
+                      Double(accepted) / Double(max(1, drafted)), Double(accepted + rounds) / Double(max(1, rounds)), Double(plainTokens) / plainSeconds, Double(specTokens) / specSeconds,
+                      (Double(specTokens) / specSeconds) / (Double(plainTokens) / plainSeconds), mismatches)
     }
 }
 
