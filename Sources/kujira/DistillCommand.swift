@@ -47,9 +47,9 @@ struct DistillCommand: ParsableCommand {
         let started = Date()
         let collection = try Distillation.collect(teacher: try ModelRegistry.load(directory: teacherPath), problems: problems, samples: samples,
                                                   temperature: temperature, seed: seed)
-        print(String(format: "teacher %@: %d samples, %d verified (%.1f%%), %d distinct traces covering %d of %d prompts, %.0fs",
+        FileHandle.standardOutput.write(Data((String(format: "teacher %@: %d samples, %d verified (%.1f%%), %d distinct traces covering %d of %d prompts, %.0fs",
                      teacherPath, collection.sampled, collection.verified, Double(collection.verified) / Double(max(1, collection.sampled)) * 100,
-                     collection.examples.count, collection.promptsCovered, prompts, Date().timeIntervalSince(started)))
+                     collection.examples.count, collection.promptsCovered, prompts, Date().timeIntervalSince(started)) + "\n").utf8))
         guard !collection.examples.isEmpty else { throw ValidationError("the teacher produced no verified-correct solution") }
         let corpus = answersOnly ? Distillation.answersOnly(collection.examples) : collection.examples
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

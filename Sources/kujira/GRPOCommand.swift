@@ -59,9 +59,9 @@ struct GRPOCommand: ParsableCommand {
         let s = trainer.settings
         while trainer.step < s.steps {
             let r = try trainer.trainStep()
-            print(String(format: "step %d/%d reward %.3f±%.3f acc %.1f%% format %.1f%% KL %.4f clip %.3f len %.1f zero-var %.2f in-band %.2f %.1fs",
+            FileHandle.standardOutput.write(Data((String(format: "step %d/%d reward %.3f±%.3f acc %.1f%% format %.1f%% KL %.4f clip %.3f len %.1f zero-var %.2f in-band %.2f %.1fs",
                          r.step, s.steps, r.rewardMean, r.rewardStd, r.accuracy * 100, r.formatRate * 100, r.kl, r.clipFraction,
-                         r.completionLength, r.zeroVarianceGroups, r.poolInBand, r.seconds))
+                         r.completionLength, r.zeroVarianceGroups, r.poolInBand, r.seconds) + "\n").utf8))
             if r.step % s.checkpointEvery == 0 || r.step == s.steps { try GRPOCheckpoint.save(trainer, to: out) }
         }
         print("checkpoint in \(out)")
