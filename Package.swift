@@ -4,10 +4,12 @@ import PackageDescription
 /// The kernels are compiled for AVX2 + FMA + F16C (`haswell`) on x86-64: Swift has no per-function target
 /// attributes, so the module's ISA is chosen at build time (docs/kernels.md measures the difference). Other
 /// architectures build for their default target.
+/// Debug builds (the test suite) still optimise the kernels: unoptimised SIMD code is ~50x slower, which would make
+/// the tests that run real models take minutes.
 #if arch(x86_64)
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"]), .unsafeFlags(["-O"], .when(configuration: .debug))]
 #else
-let kernelSettings: [SwiftSetting] = []
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 #endif
 
 /// Kujira: DeepSeek-style language models in pure Swift.
