@@ -13,9 +13,13 @@ let package = Package(
         .library(name: "KujiraTokenizer", targets: ["KujiraTokenizer"]),
         .library(name: "KujiraModels", targets: ["KujiraModels"]),
         .library(name: "KujiraGeneration", targets: ["KujiraGeneration"]),
+        .library(name: "KujiraServer", targets: ["KujiraServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         .target(name: "KujiraTensor"),
@@ -23,10 +27,19 @@ let package = Package(
         .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),
         .target(name: "KujiraModels", dependencies: ["KujiraTensor", "KujiraFormats"]),
         .target(name: "KujiraGeneration", dependencies: ["KujiraModels", "KujiraTokenizer"]),
+        .target(
+            name: "KujiraServer",
+            dependencies: [
+                "KujiraGeneration", "KujiraModels", "KujiraTokenizer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "kujira",
             dependencies: [
-                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration",
+                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration", "KujiraServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -35,6 +48,13 @@ let package = Package(
         .testTarget(name: "KujiraTokenizerTests", dependencies: ["KujiraTokenizer"]),
         .testTarget(name: "KujiraModelsTests", dependencies: ["KujiraModels"]),
         .testTarget(name: "KujiraGenerationTests", dependencies: ["KujiraGeneration"]),
+        .testTarget(
+            name: "KujiraServerTests",
+            dependencies: [
+                "KujiraServer", "KujiraGeneration",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
