@@ -53,6 +53,10 @@ public final class TextPipeline: Sendable {
     public let toolCallFormat: ToolCallFormat?
     public let fimFormat: FIMFormat?
 
+    /// Token texts that end a turn in common chat formats.
+    public static let endOfGenerationTokens = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end|>", "<|EOT|>",
+                                               "<｜end▁of▁sentence｜>", "<end_of_turn>", "</s>"]
+
     /// A plain ChatML template for models that ship none.
     public static let fallbackTemplate = """
         {% for message in messages %}<|im_start|>{{ message['role'] }}
@@ -69,7 +73,8 @@ public final class TextPipeline: Sendable {
         self.modelName = modelName
         self.contextLength = max(1, min(contextLength ?? model.maxPositions, model.maxPositions))
         var stops = Set(tokenizer.eosTokenIds).union(model.eosTokenIds)
-        if tokenizer.chatTemplate == nil, let end = tokenizer.tokenToId("<|im_end|>") { stops.insert(end) }
+        // End-of-turn tokens known by name end generation too, as in llama.cpp (its "EOG" tokens).
+        for name in Self.endOfGenerationTokens { if let id = tokenizer.tokenToId(name) { stops.insert(id) } }
         stopTokens = stops.filter { $0 >= 0 && $0 < model.vocabSize }
         let has: (String) -> Bool = { tokenizer.tokenToId($0) != nil }
         toolCallFormat = ToolCallFormat.deepSeek(vocabularyHas: has)

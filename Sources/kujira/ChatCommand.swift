@@ -35,6 +35,9 @@ struct TextSamplingOptions: ParsableArguments {
     @Flag(help: "Do not print the model's thinking.")
     var hideThinking = false
 
+    @Flag(help: "Print token counts, the finish reason and speed to stderr after each answer.")
+    var verbose = false
+
     func validate() throws {
         if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be ≥ 1") }
         if let ctx, ctx < 2 { throw ValidationError("--ctx must be ≥ 2") }
@@ -72,6 +75,7 @@ struct ChatPrinter {
         let options = pipeline.options(maxTokens: min(sampling.maxTokens ?? room, room), sampling: sampling.sampling)
         var answer = ""
         var inThinking = false
+        let start = Date()
         let result = try pipeline.run(prompt: prompt, options: options, slot: slot) { event in
             switch event {
             case .reasoning(let text):
@@ -90,7 +94,14 @@ struct ChatPrinter {
         }
         if inThinking { write(color ? "\u{1B}[0m" : "") }
         write("\n")
-        if result.finishReason == .length {
+        if sampling.verbose {
+            let seconds = Date().timeIntervalSince(start)
+            let u = result.usage
+            let line = String(format: "[%@: %d prompt tokens (%d cached), %d generated (%d reasoning), %.2f s, %.1f tok/s overall]\n",
+                              result.finishReason.rawValue, u.promptTokens, u.cachedPromptTokens, u.completionTokens,
+                              u.reasoningTokens, seconds, Double(u.completionTokens) / max(seconds, 1e-9))
+            FileHandle.standardError.write(Data(line.utf8))
+        } else if result.finishReason == .length {
             FileHandle.standardError.write(Data("[stopped at the token limit]\n".utf8))
         }
         return answer

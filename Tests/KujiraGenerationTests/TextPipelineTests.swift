@@ -37,7 +37,7 @@ final class TextPipelineTests: XCTestCase {
         XCTAssertEqual(prompt.tokens, pipeline.tokenizer.encode(prompt.text))
         XCTAssertEqual(prompt.tokens.first, 0)
         XCTAssertTrue(prompt.tokens.allSatisfy { $0 < pipeline.model.vocabSize })
-        XCTAssertEqual(pipeline.stopTokens, [1])
+        XCTAssertEqual(pipeline.stopTokens, [1, 10], "EOS from the config, <|EOT|> by name")
         XCTAssertNotNil(pipeline.toolCallFormat)
         XCTAssertNotNil(pipeline.fimFormat)
     }
