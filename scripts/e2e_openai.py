@@ -133,7 +133,7 @@ def _():
 @check("400 when the prompt exceeds the context")
 def _():
     try:
-        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "word " * 5000}], max_tokens=2)
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "word " * 40000}], max_tokens=2)
     except openai.BadRequestError as e:
         assert e.status_code == 400 and e.body.get("code") == "context_length_exceeded", e.body
         return

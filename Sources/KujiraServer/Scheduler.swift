@@ -55,6 +55,7 @@ public final class GenerationScheduler: @unchecked Sendable {
     private var active: [GenerationJob] = []
     private var stopped = false
     private var paused = false
+    private var peak = 0
     /// Slots (KV caches) live on the scheduler thread only; `slotBusy` is guarded by `condition`.
     private var slots: [SequenceSlot]
     private var slotBusy: [Bool]
@@ -102,6 +103,8 @@ public final class GenerationScheduler: @unchecked Sendable {
     public var queueDepth: Int { condition.withLock { waiting.count } }
     /// Sequences being generated.
     public var activeCount: Int { condition.withLock { active.count } }
+    /// Most sequences that were ever interleaved in one round.
+    public var peakActiveCount: Int { condition.withLock { peak } }
 
     /// Queues a request; the stream yields its output. Throws 429 when the queue is full. Ending iteration of the
     /// stream (client gone) cancels the request; it leaves its slot before the next token.
@@ -140,6 +143,7 @@ public final class GenerationScheduler: @unchecked Sendable {
             }
             metrics?.queueDepth.set(Double(waiting.count))
             metrics?.activeSequences.set(Double(active.count))
+            peak = max(peak, active.count)
             let round = active
             condition.unlock()
             runRound(round)
@@ -180,7 +184,8 @@ public final class GenerationScheduler: @unchecked Sendable {
                 let before = sequence.usage.completionTokens
                 let events = try sequence.step(model: pipeline.model, slot: slot)
                 metrics?.generatedTokens.increment(by: Int64(sequence.usage.completionTokens - before))
-                if !events.isEmpty { job.continuation.yield(.events(events)) }
+                // Yielded even when empty: a heartbeat per step lets a waiting handler notice a client that left.
+                job.continuation.yield(.events(events))
                 if let reason = sequence.finishReason {
                     metrics?.promptTokens.increment(by: Int64(sequence.usage.promptTokens))
                     let seconds = Date().timeIntervalSince(job.started)

@@ -212,6 +212,7 @@ final class ServerGenerationTests: XCTestCase {
             XCTAssertEqual(out, expected[index].text, "request \(index)")
             XCTAssertEqual(completion, expected[index].count, "request \(index)")
         }
+        XCTAssertEqual(scheduler.peakActiveCount, 2, "two sequences were stepped in the same rounds")
         XCTAssertEqual(scheduler.activeCount, 0)
         XCTAssertEqual(scheduler.queueDepth, 0)
         scheduler.shutdown()

@@ -46,31 +46,35 @@ extension Routes {
             return streamChat(handle, id: id, created: created, model: pipeline.modelName, includeUsage: chat.includeUsage,
                               tokenizer: tokenizer)
         }
-        let (events, reason, usage) = try await Self.collect(handle)
-        var content = "", reasoning = "", calls: [ToolCall] = [], logprobs: [JSONValue] = []
-        var sawReasoning = false
-        for event in events {
-            switch event {
-            case .content(let text): content += text
-            case .reasoning(let text): reasoning += text; sawReasoning = true
-            case .toolCalls(let list): calls += list
-            case .logprob(let lp): logprobs.append(Self.logprobEntry(lp, tokenizer: tokenizer))
+        let startsInReasoning = prompt.startsInReasoning
+        let wantLogprobs = chat.logprobs
+        let model = pipeline.modelName
+        return try await Self.jsonWhenDone(handle) { events, reason, usage in
+            var content = "", reasoning = "", calls: [ToolCall] = [], logprobs: [JSONValue] = []
+            var sawReasoning = false
+            for event in events {
+                switch event {
+                case .content(let text): content += text
+                case .reasoning(let text): reasoning += text; sawReasoning = true
+                case .toolCalls(let list): calls += list
+                case .logprob(let lp): logprobs.append(Self.logprobEntry(lp, tokenizer: tokenizer))
+                }
             }
+            var message: [(String, JSONValue)] = [("role", .string("assistant")),
+                                                  ("content", calls.isEmpty || !content.isEmpty ? .string(content) : .null)]
+            if sawReasoning || startsInReasoning { message.append(("reasoning_content", .string(reasoning))) }
+            if !calls.isEmpty { message.append(("tool_calls", Self.toolCallsJSON(calls, withIndex: false))) }
+            let choice: JSONValue = .object([
+                ("index", .int(0)), ("message", .object(message)),
+                ("logprobs", wantLogprobs ? .object([("content", .array(logprobs))]) : .null),
+                ("finish_reason", .string(reason.rawValue)),
+            ])
+            return .object([
+                ("id", .string(id)), ("object", .string("chat.completion")), ("created", .int(created)),
+                ("model", .string(model)), ("system_fingerprint", .string("kujira")),
+                ("choices", .array([choice])), ("usage", Self.usage(usage)),
+            ])
         }
-        var message: [(String, JSONValue)] = [("role", .string("assistant")),
-                                              ("content", calls.isEmpty || !content.isEmpty ? .string(content) : .null)]
-        if sawReasoning || prompt.startsInReasoning { message.append(("reasoning_content", .string(reasoning))) }
-        if !calls.isEmpty { message.append(("tool_calls", Self.toolCallsJSON(calls, withIndex: false))) }
-        let choice: JSONValue = .object([
-            ("index", .int(0)), ("message", .object(message)),
-            ("logprobs", chat.logprobs ? .object([("content", .array(logprobs))]) : .null),
-            ("finish_reason", .string(reason.rawValue)),
-        ])
-        return Self.json(.object([
-            ("id", .string(id)), ("object", .string("chat.completion")), ("created", .int(created)),
-            ("model", .string(pipeline.modelName)), ("system_fingerprint", .string("kujira")),
-            ("choices", .array([choice])), ("usage", Self.usage(usage)),
-        ]))
     }
 
     static func toolCallsJSON(_ calls: [ToolCall], withIndex: Bool) -> JSONValue {

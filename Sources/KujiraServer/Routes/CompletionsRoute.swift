@@ -54,18 +54,20 @@ extension Routes {
             return .object(fields)
         }
         if !completion.stream {
-            let (events, reason, usage) = try await Self.collect(handle)
-            var text = echo
-            var logprobs: [TokenLogprob] = []
-            for event in events {
-                switch event {
-                case .content(let piece), .reasoning(let piece): text += piece
-                case .logprob(let lp): logprobs.append(lp)
-                case .toolCalls: break
+            let wantLogprobs = options.logprobs
+            return try await Self.jsonWhenDone(handle) { events, reason, usage in
+                var text = echo
+                var logprobs: [TokenLogprob] = []
+                for event in events {
+                    switch event {
+                    case .content(let piece), .reasoning(let piece): text += piece
+                    case .logprob(let lp): logprobs.append(lp)
+                    case .toolCalls: break
+                    }
                 }
+                return envelope([choice(text, finish: reason, logprobs: wantLogprobs ? logprobs : nil, offset: echo.utf8.count)],
+                                usage: usage)
             }
-            return Self.json(envelope([choice(text, finish: reason, logprobs: options.logprobs ? logprobs : nil, offset: echo.utf8.count)],
-                                      usage: usage))
         }
         let includeUsage = completion.includeUsage
         let wantLogprobs = options.logprobs

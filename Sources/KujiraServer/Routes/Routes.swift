@@ -96,21 +96,56 @@ struct Routes: Sendable {
         return min(requested ?? room, room)
     }
 
-    /// Runs a request to the end (non-streaming); a cancelled handler task cancels the generation.
-    static func collect(_ handle: GenerationHandle) async throws -> (events: [GenerationEvent], reason: FinishReason, usage: GenerationUsage) {
-        try await withTaskCancellationHandler {
-            var events: [GenerationEvent] = []
-            for await output in handle.stream {
-                switch output {
-                case .events(let batch): events += batch
-                case .finished(let reason, let usage): return (events, reason, usage)
-                case .failed(let error): throw error
-                }
-            }
-            throw APIError.unavailable("generation was stopped")
-        } onCancel: {
-            handle.cancel()
+    /// A non-streaming JSON response that still notices a client that hangs up: the first output is awaited
+    /// before answering (so early failures keep their status), then, while generation runs, a newline — leading
+    /// whitespace is valid JSON, and DeepSeek's API sends the same keep-alive — is written at most every 0.5 s; a
+    /// failed write cancels the request and frees its slot.
+    static func jsonWhenDone(_ handle: GenerationHandle,
+                             render: @escaping @Sendable ([GenerationEvent], FinishReason, GenerationUsage) -> JSONValue)
+        async throws -> Response
+    {
+        let iterator = StreamIterator(handle.stream)
+        var events: [GenerationEvent] = []
+        let first = await withTaskCancellationHandler { await iterator.next() } onCancel: { handle.cancel() }
+        switch first {
+        case nil: throw APIError.unavailable("generation was stopped")
+        case .failed(let error)?: throw error
+        case .finished(let reason, let usage)?: return json(render(events, reason, usage))
+        case .events(let batch)?: events = batch
         }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        let collected = events
+        let body = ResponseBody { writer in
+            var events = collected
+            var lastWrite = ContinuousClock.now
+            do {
+                while let output = await iterator.next() {
+                    switch output {
+                    case .events(let batch):
+                        events += batch
+                        if ContinuousClock.now - lastWrite > .milliseconds(500) {
+                            try await writer.write(ByteBuffer(string: "\n"))
+                            lastWrite = .now
+                        }
+                    case .finished(let reason, let usage):
+                        try await writer.write(ByteBuffer(string: render(events, reason, usage).text))
+                        try await writer.finish(nil)
+                        return
+                    case .failed(let error):
+                        try await writer.write(ByteBuffer(string: error.body))
+                        try await writer.finish(nil)
+                        return
+                    }
+                }
+                try await writer.write(ByteBuffer(string: APIError.unavailable("generation was stopped").body))
+                try await writer.finish(nil)
+            } catch {
+                handle.cancel()
+                throw error
+            }
+        }
+        return Response(status: .ok, headers: headers, body: body)
     }
 
     static func newID(_ prefix: String) -> String {
@@ -130,4 +165,13 @@ struct Routes: Sendable {
         let top = lp.top.map { JSONValue.object(item($0.token, $0.logprob)) }
         return .object(item(lp.token, lp.logprob) + [("top_logprobs", .array(top))])
     }
+}
+
+/// Lets the handler read the first output and the response body the rest, one reader at a time.
+final class StreamIterator: @unchecked Sendable {
+    private var iterator: AsyncStream<SchedulerOutput>.AsyncIterator
+
+    init(_ stream: AsyncStream<SchedulerOutput>) { iterator = stream.makeAsyncIterator() }
+
+    func next() async -> SchedulerOutput? { await iterator.next() }
 }
