@@ -1,6 +1,15 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+/// The kernels are compiled for AVX2 + FMA + F16C (`haswell`) on x86-64: Swift has no per-function target
+/// attributes, so the module's ISA is chosen at build time (docs/kernels.md measures the difference). Other
+/// architectures build for their default target.
+#if arch(x86_64)
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let kernelSettings: [SwiftSetting] = []
+#endif
+
 /// Kujira: DeepSeek-style language models in pure Swift.
 /// Targets depend one way: Tensor → Formats → Tokenizer → Models → Generation → CLI.
 let package = Package(
@@ -14,6 +23,7 @@ let package = Package(
         .library(name: "KujiraModels", targets: ["KujiraModels"]),
         .library(name: "KujiraGeneration", targets: ["KujiraGeneration"]),
         .library(name: "KujiraServer", targets: ["KujiraServer"]),
+        .library(name: "KujiraTraining", targets: ["KujiraTraining"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -22,7 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
-        .target(name: "KujiraTensor"),
+        .target(name: "KujiraTensor", swiftSettings: kernelSettings),
         .target(name: "KujiraFormats", dependencies: ["KujiraTensor"]),
         .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),
         .target(name: "KujiraModels", dependencies: ["KujiraTensor", "KujiraFormats"]),
@@ -36,10 +46,13 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // Training's matmuls need FMA and 256-bit vectors: the same ISA as the kernels (2.1x over SSE2 codegen).
+        .target(name: "KujiraTraining", dependencies: ["KujiraTensor", "KujiraFormats", "KujiraModels", "KujiraGeneration"],
+                swiftSettings: kernelSettings),
         .executableTarget(
             name: "kujira",
             dependencies: [
-                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration", "KujiraServer",
+                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration", "KujiraTraining", "KujiraServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -55,6 +68,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
+        .testTarget(name: "KujiraTrainingTests", dependencies: ["KujiraTraining", "KujiraTokenizer"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -15,9 +15,15 @@ public protocol TokenMixer: Sendable {
 public protocol FeedForward: Sendable {
     /// out (n, hidden) = f(x (n, hidden)).
     func forward(_ x: [Float], n: Int) -> [Float]
+    /// The same, inside a sequence: blocks with per-sequence statistics (expert load) record them in `cache`.
+    func forward(_ x: [Float], n: Int, cache: KVCache, layer: Int) -> [Float]
     /// Parameters touched per token (for the active-parameter count).
     var activeParameters: Int { get }
     var totalParameters: Int { get }
+}
+
+extension FeedForward {
+    public func forward(_ x: [Float], n: Int, cache: KVCache, layer: Int) -> [Float] { forward(x, n: n) }
 }
 
 /// SwiGLU feed-forward: down(silu(gate(x)) * up(x)).
@@ -68,7 +74,7 @@ public struct DecoderLayer: Sendable {
     public func forward(_ x: inout [Float], n: Int, eps: Float, cache: KVCache, layer: Int) {
         let attention = mixer.forward(Elementwise.rmsNorm(x, weight: inputNorm, eps: eps), n: n, cache: cache, layer: layer)
         for i in 0..<x.count { x[i] += attention[i] }
-        let mlp = feedForward.forward(Elementwise.rmsNorm(x, weight: postAttentionNorm, eps: eps), n: n)
+        let mlp = feedForward.forward(Elementwise.rmsNorm(x, weight: postAttentionNorm, eps: eps), n: n, cache: cache, layer: layer)
         for i in 0..<x.count { x[i] += mlp[i] }
     }
 }

@@ -222,8 +222,7 @@ public final class DeepseekV3Model: LanguageModel {
     public var summary: ModelSummary {
         let total = stack.totalParameters
         let inactive = stack.layers.reduce(0) { $0 + $1.feedForward.totalParameters - $1.feedForward.activeParameters }
-        return ModelSummary(architecture: configuration.modelType, totalParameters: total, activeParameters: total - inactive,
-                            dtypeCounts: [:], kvValuesPerTokenPerLayer: configuration.kvLoraRank + configuration.qkRopeHeadDim,
+        return ModelSummary(architecture: configuration.modelType, totalParameters: total, activeParameters: total - inactive, kvValuesPerTokenPerLayer: configuration.kvLoraRank + configuration.qkRopeHeadDim,
                             layers: configuration.layers)
     }
 }

@@ -17,6 +17,9 @@ public final class KVCache {
     public private(set) var capacity: Int = 0
     private var layers: [UnsafeMutablePointer<Float>]
 
+    /// Tokens routed to each expert, per MoE layer, when the caller asks for it (`kujira bench`); nil otherwise.
+    public var expertLoad: ExpertLoad?
+
     /// RoPE position of cache entry 0 (the MTP module's entry i sits at position i + 1).
     public let positionOffset: Int
 
@@ -72,4 +75,33 @@ public final class KVCache {
 
     /// Bytes held per token across all layers at 32-bit storage.
     public var bytesPerToken: Int { layerCount * rowWidth * MemoryLayout<Float>.size }
+}
+
+/// Tokens per expert per MoE layer, gathered while a sequence runs.
+public final class ExpertLoad {
+    /// counts[layer][expert]; layers without experts stay empty.
+    public private(set) var counts: [Int: [Int]] = [:]
+
+    public init() {}
+
+    func record(layer: Int, experts: [Int], expertCount: Int) {
+        var row = counts[layer] ?? [Int](repeating: 0, count: expertCount)
+        for e in experts { row[e] += 1 }
+        counts[layer] = row
+    }
+
+    /// Over all layers: the busiest expert's share relative to a perfectly even split (max / mean), averaged.
+    public var maxOverMean: Double {
+        let ratios = counts.values.compactMap { row -> Double? in
+            let total = row.reduce(0, +)
+            guard total > 0 else { return nil }
+            return Double(row.max() ?? 0) / (Double(total) / Double(row.count))
+        }
+        return ratios.isEmpty ? 0 : ratios.reduce(0, +) / Double(ratios.count)
+    }
+
+    /// Experts that received at least one token, over all layers, and how many experts exist.
+    public var touched: (used: Int, total: Int) {
+        (counts.values.reduce(0) { $0 + $1.filter { $0 > 0 }.count }, counts.values.reduce(0) { $0 + $1.count })
+    }
 }

@@ -26,8 +26,6 @@ public struct ModelSummary: Sendable {
     public var totalParameters: Int
     /// Parameters used per token (shared + routed top-k experts, not all experts).
     public var activeParameters: Int
-    /// Number of tensors per stored dtype.
-    public var dtypeCounts: [String: Int]
     /// KV-cache values stored per token per layer.
     public var kvValuesPerTokenPerLayer: Int
     public var layers: Int

@@ -88,8 +88,7 @@ public final class LlamaModel: LanguageModel {
 
     public var summary: ModelSummary {
         let total = stack.totalParameters
-        return ModelSummary(architecture: (try? config.modelType) ?? "llama", totalParameters: total, activeParameters: total,
-                            dtypeCounts: [:], kvValuesPerTokenPerLayer: stack.layers.first?.mixer.cacheRowWidth ?? 0,
+        return ModelSummary(architecture: (try? config.modelType) ?? "llama", totalParameters: total, activeParameters: total, kvValuesPerTokenPerLayer: stack.layers.first?.mixer.cacheRowWidth ?? 0,
                             layers: configuration.layers)
     }
 }

@@ -101,11 +101,21 @@ public struct MixtureOfExperts: FeedForward {
         self.sharedExperts = sharedExperts
     }
 
-    /// Tokens are grouped by expert so each routed expert runs once over all of its tokens.
-    public func forward(_ x: [Float], n: Int) -> [Float] {
+    public func forward(_ x: [Float], n: Int) -> [Float] { forward(x, n: n, routings: router.route(x, n: n)) }
+
+    /// Records how many tokens each expert received when the sequence collects expert load.
+    public func forward(_ x: [Float], n: Int, cache: KVCache, layer: Int) -> [Float] {
+        let routings = router.route(x, n: n)
+        if let load = cache.expertLoad {
+            for routing in routings { load.record(layer: layer, experts: routing.experts, expertCount: experts.count) }
+        }
+        return forward(x, n: n, routings: routings)
+    }
+
+    /// Only the routed experts run, and each once over all of its tokens (prefill groups tokens by expert).
+    func forward(_ x: [Float], n: Int, routings: [Routing]) -> [Float] {
         let hidden = x.count / n
         var out = sharedExperts?.forward(x, n: n) ?? [Float](repeating: 0, count: x.count)
-        let routings = router.route(x, n: n)
         var tokensOfExpert = [[(token: Int, weight: Float)]](repeating: [], count: experts.count)
         for (t, routing) in routings.enumerated() {
             for (e, w) in zip(routing.experts, routing.weights) { tokensOfExpert[e].append((t, w)) }

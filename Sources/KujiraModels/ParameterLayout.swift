@@ -104,3 +104,33 @@ public enum ParameterLayout {
         return e
     }
 }
+
+extension ModelSummary {
+    /// What a config implies without loading weights: parameter counts from the architecture's layout (the MTP
+    /// module counts toward the total, not the active set), and the KV cache values per token per layer.
+    public init(config: ModelConfig) throws {
+        let entries = try ParameterLayout.entries(for: config)
+        let total = entries.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        var inactive = 0
+        var kvValues = 0
+        var layers = 0
+        switch try config.modelType {
+        case "deepseek_v3", "deepseek_v2":
+            let c = try DeepseekV3Configuration(config)
+            layers = c.layers
+            kvValues = c.kvLoraRank + c.qkRopeHeadDim
+            let perExpert = 3 * c.hiddenSize * c.moeIntermediateSize
+            if let router = c.router {
+                let moeLayers = (0..<c.layers).filter(c.isMoELayer).count
+                inactive = moeLayers * (router.experts - router.topK) * perExpert
+            }
+            let mtpPrefix = "model.layers.\(c.layers)."
+            inactive += entries.filter { $0.name.hasPrefix(mtpPrefix) }.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        default:
+            let c = try LlamaConfiguration(config)
+            layers = c.layers
+            kvValues = 2 * c.kvHeads * c.headDim
+        }
+        self.init(architecture: try config.modelType, totalParameters: total, activeParameters: total - inactive, kvValuesPerTokenPerLayer: kvValues, layers: layers)
+    }
+}

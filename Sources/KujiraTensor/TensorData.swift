@@ -56,6 +56,7 @@ public struct TensorData: @unchecked Sendable {
             }
         }
         if dtype.isQuantized {
+            guard n > 0 else { return [] }
             return [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
                 BlockDequantize.row(dtype, bytes.baseAddress!, count: n, into: buffer.baseAddress!)
                 initialized = n

@@ -58,6 +58,11 @@ struct BenchCommand: ParsableCommand {
             }
             return Double(generatedTokens) / seconds(since: start)
         }
+        // One extra pass that records which experts the router picks (MoE models).
+        let load = ExpertLoad()
+        let statsCache = model.makeCache()
+        statsCache.expertLoad = load
+        _ = try model.forward(prompt, cache: statsCache, allLogits: false)
         _ = try promptProcessing()
         _ = try generation()
         let pp = median(try (0..<repeats).map { _ in try promptProcessing() })
@@ -66,13 +71,21 @@ struct BenchCommand: ParsableCommand {
         if json {
             print("{\"engine\": \"kujira\", \"model\": \"\(modelOptions.model)\", \"threads\": \(threadOptions.effectiveThreads), "
                 + "\"p\": \(promptTokens), \"n\": \(generatedTokens), \"pp_tok_s\": \(round2(pp)), \"tg_tok_s\": \(round2(tg)), "
-                + "\"peak_rss_bytes\": \(rss.peak)}")
+                + "\"peak_rss_bytes\": \(rss.peak)"
+                + (load.counts.isEmpty ? "" : ", \"expert_load_max_over_mean\": \(round2(load.maxOverMean)), \"experts_touched\": \(load.touched.used), \"experts_total\": \(load.touched.total)")
+                + "}")
         } else {
             print("model      \(modelOptions.model)")
             print("threads    \(threadOptions.effectiveThreads)")
             print("pp\(promptTokens)      \(round2(pp)) tok/s")
             print("tg\(generatedTokens)       \(round2(tg)) tok/s")
             print("peak RSS   \(rss.peak / 1_048_576) MiB")
+            if !load.counts.isEmpty {
+                print("experts    \(load.touched.used)/\(load.touched.total) touched by the \(promptTokens)-token prompt; max/mean load \(round2(load.maxOverMean))")
+                for layer in load.counts.keys.sorted() {
+                    print("  layer \(layer): tokens per expert \(load.counts[layer]!.map(String.init).joined(separator: " "))")
+                }
+            }
         }
     }
 

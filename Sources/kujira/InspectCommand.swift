@@ -9,7 +9,16 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Print architecture, parameter counts, dtypes, mapped size and KV-cache bytes per token.")
 
-    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Model: a directory (config.json + *.safetensors) or a .gguf file.")
+    var model: String?
+
+    @Option(help: "Only a config.json: counts and KV-cache size without weights (e.g. the real DeepSeek-V3 config).")
+    var config: String?
+
+    func validate() throws {
+        guard (model == nil) != (config == nil) else { throw ValidationError("give exactly one of --model or --config") }
+        if let model { try ModelOptions.check(model) }
+    }
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
@@ -27,11 +36,18 @@ struct InspectCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (config, weights) = try ModelRegistry.open(modelOptions.model)
-        let model = try ModelRegistry.build(config: config, weights: weights)
-        let summary = model.summary
+        let summary: ModelSummary
         var dtypes: [String: Int] = [:]
-        for name in weights.tensorNames { dtypes[try weights.tensor(name).dtype.rawValue, default: 0] += 1 }
+        var fileSize = 0
+        if let config {
+            summary = try ModelSummary(config: ModelConfig(path: config))
+        } else {
+            let path = model!
+            let (modelConfig, weights) = try ModelRegistry.open(path)
+            summary = try ModelRegistry.build(config: modelConfig, weights: weights).summary
+            for name in weights.tensorNames { dtypes[try weights.tensor(name).dtype.rawValue, default: 0] += 1 }
+            fileSize = try fileBytes(path)
+        }
         let kvValues = summary.kvValuesPerTokenPerLayer
         let kvBytes16 = kvValues * summary.layers * 2
         let facts: [(String, String)] = [
@@ -40,7 +56,7 @@ struct InspectCommand: ParsableCommand {
             ("parameters", "\(summary.totalParameters)"),
             ("active_parameters_per_token", "\(summary.activeParameters)"),
             ("dtypes", dtypes.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")),
-            ("file_bytes", "\(try fileBytes(modelOptions.model))"),
+            ("file_bytes", "\(fileSize)"),
             ("kv_values_per_token_per_layer", "\(kvValues)"),
             ("kv_bytes_per_token_16bit", "\(kvBytes16)"),
             ("kv_bytes_per_token_32bit", "\(kvBytes16 * 2)"),

@@ -17,6 +17,9 @@ struct Kujira: AsyncParsableCommand {
             RunCommand.self,
             ChatCommand.self,
             ServeCommand.self,
+            BenchKernelsCommand.self,
+            TrainStepCommand.self,
+            TrainCommand.self,
         ]
     )
 }

@@ -7,7 +7,10 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Model: a directory (config.json + *.safetensors) or a .gguf file.")
     var model: String
 
-    func validate() throws {
+    func validate() throws { try Self.check(model) }
+
+    /// Rejects a path that is neither a model directory nor a .gguf file.
+    static func check(_ model: String) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
             throw ValidationError("--model: \(model) does not exist")
@@ -18,6 +21,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     func load() throws -> any LanguageModel { try ModelRegistry.load(directory: model) }
+
 }
 
 /// Parses `--tokens 1,2,3` into ids, rejecting anything that is not a non-negative integer.

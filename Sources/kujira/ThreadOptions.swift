@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KujiraTensor
 
 /// `--threads`: how many cores the kernels use.
 struct ThreadOptions: ParsableArguments {
@@ -13,5 +14,5 @@ struct ThreadOptions: ParsableArguments {
     var effectiveThreads: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
 
     /// Applies the setting to the shared kernel thread pool.
-    func apply() {}
+    func apply() { ThreadPool.shared.setActiveThreads(effectiveThreads) }
 }

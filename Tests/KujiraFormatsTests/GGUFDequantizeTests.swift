@@ -60,3 +60,17 @@ final class GGUFDequantizeTests: XCTestCase {
         XCTAssertEqual(out, (0..<32).map { 0.5 * Float($0) - 1 })
     }
 }
+
+/// GGML block types are GGUF-only: a safetensors header naming one is rejected, not mis-sized.
+final class SafeTensorsRejectsBlockTypesTests: XCTestCase {
+    func testQuantizedDTypeNameIsUnknownInSafeTensors() throws {
+        let header = Array(#"{"w":{"dtype":"Q4_0","shape":[1,48],"data_offsets":[0,864]}}"#.utf8)
+        var bytes: [UInt8] = []
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { bytes.append(contentsOf: $0) }
+        bytes += header + [UInt8](repeating: 0, count: 864)
+        let path = try TestFiles.write(bytes, name: "quantized.safetensors")
+        XCTAssertThrowsError(try SafeTensorsFile(path: path)) { error in
+            guard case .unknownDType(path, "w", "Q4_0")? = error as? SafeTensorsError else { return XCTFail("\(error)") }
+        }
+    }
+}

@@ -54,3 +54,23 @@ final class KVCacheTests: XCTestCase {
         }
     }
 }
+
+/// Expert-load statistics count every routed token once per chosen expert.
+final class ExpertLoadTests: XCTestCase {
+    func testExpertLoadCountsRoutedTokens() throws {
+        let model = try ModelRegistry.load(directory: FixturePaths.model("deepseek-v3-tiny"))
+        let cache = model.makeCache()
+        let load = ExpertLoad()
+        cache.expertLoad = load
+        _ = try model.forward(Array(1...20), cache: cache, allLogits: false)
+        // Layers 1 and 2 are MoE with top-2 of 8: 20 tokens × 2 choices each.
+        XCTAssertEqual(load.counts.keys.sorted(), [1, 2])
+        for layer in [1, 2] { XCTAssertEqual(load.counts[layer]!.reduce(0, +), 40) }
+        XCTAssertGreaterThanOrEqual(load.maxOverMean, 1)
+        // Without a recorder nothing is collected and results are identical.
+        let plain = try model.forward(Array(1...20), cache: model.makeCache(), allLogits: false)
+        let again = model.makeCache()
+        again.expertLoad = ExpertLoad()
+        XCTAssertEqual(plain, try model.forward(Array(1...20), cache: again, allLogits: false))
+    }
+}

@@ -65,7 +65,8 @@ public final class SafeTensorsFile: Sendable {
     private static func parseEntry(name: String, value: Any, path: String, dataSize: Int) throws -> Entry {
         guard let dict = value as? [String: Any] else { throw SafeTensorsError.badEntry(path: path, tensor: name, detail: "entry is not an object") }
         guard let dtypeName = dict["dtype"] as? String else { throw SafeTensorsError.badEntry(path: path, tensor: name, detail: "missing dtype") }
-        guard let dtype = DType(rawValue: dtypeName) else { throw SafeTensorsError.unknownDType(path: path, tensor: name, dtype: dtypeName) }
+        // Safetensors has no block-quantized types: GGML names ("Q4_0", ...) are GGUF-only DTypes.
+        guard let dtype = DType(rawValue: dtypeName), !dtype.isQuantized else { throw SafeTensorsError.unknownDType(path: path, tensor: name, dtype: dtypeName) }
         guard let shapeValues = dict["shape"] as? [Any] else { throw SafeTensorsError.badEntry(path: path, tensor: name, detail: "missing shape") }
         var shape: [Int] = []
         for dim in shapeValues {
@@ -124,7 +125,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
         case let .truncated(path, detail): return "\(path): truncated safetensors file: \(detail)"
         case let .badHeader(path, detail): return "\(path): bad safetensors header: \(detail)"
         case let .badEntry(path, tensor, detail): return "\(path): tensor '\(tensor)': \(detail)"
-        case let .unknownDType(path, tensor, dtype): return "\(path): tensor '\(tensor)' has unknown dtype '\(dtype)' (supported: \(DType.allCases.map(\.rawValue).joined(separator: ", ")))"
+        case let .unknownDType(path, tensor, dtype): return "\(path): tensor '\(tensor)' has unknown dtype '\(dtype)' (supported: \(DType.allCases.filter { !$0.isQuantized }.map(\.rawValue).joined(separator: ", ")))"
         case let .offsetsOutOfRange(path, tensor, begin, end, dataSize):
             return "\(path): tensor '\(tensor)' has data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section (file truncated or corrupt)"
         case let .badIndex(path, detail): return "\(path): bad safetensors index: \(detail)"

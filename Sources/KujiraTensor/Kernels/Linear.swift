@@ -2,8 +2,149 @@
 public enum Linear {
     /// out (n, rows) = x (n, cols) @ W (rows, cols)^T, for n tokens.
     ///
-    /// Reference implementation: decodes one weight row at a time and dots it with every token.
+    /// Rows are split across `ThreadPool.shared`. Each weight row is read once and dotted with every token
+    /// while it sits in L1 (n == 1 is the matvec case). Block-quantized weights use fused integer dots with
+    /// the activations quantized to int8 blocks of 32 (`Q8Activations`), as llama.cpp does; F32/F16/BF16/FP8
+    /// weights are decoded in registers and dotted with the float activations. A token's result does not
+    /// depend on n.
     public static func forward(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        let rows = w.rows, cols = w.cols
+        precondition(x.count >= n * cols && out.count >= n * rows, "linear: buffers too small")
+        guard n > 0, rows > 0 else { return }
+        guard cols > 0 else {
+            for i in 0..<(n * rows) { out[i] = 0 }  // empty sums
+            return
+        }
+        let grain = max(1, 32768 / max(1, cols * n))
+        switch w.data.dtype {
+        case .q4_0: quantized(Q4_0.self, w, x, n: n, out: out, grain: grain)
+        case .q4_1: quantized(Q4_1.self, w, x, n: n, out: out, grain: grain)
+        case .q5_0: quantized(Q5_0.self, w, x, n: n, out: out, grain: grain)
+        case .q5_1: quantized(Q5_1.self, w, x, n: n, out: out, grain: grain)
+        case .q8_0: quantized(Q8_0.self, w, x, n: n, out: out, grain: grain)
+        case .q2_K: quantized(Q2_K.self, w, x, n: n, out: out, grain: grain)
+        case .q3_K: quantized(Q3_K.self, w, x, n: n, out: out, grain: grain)
+        case .q4_K: quantized(Q4_K.self, w, x, n: n, out: out, grain: grain)
+        case .q5_K: quantized(Q5_K.self, w, x, n: n, out: out, grain: grain)
+        case .q6_K: quantized(Q6_K.self, w, x, n: n, out: out, grain: grain)
+        case .f32:
+            let base = w.data.bytes.baseAddress!, xs = x.baseAddress!, rowBytes = w.rowBytes
+            ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+                for r in range {
+                    for t in 0..<n { out[t * rows + r] = FloatDots.f32(base + r * rowBytes, xs + t * cols, count: cols) }
+                }
+            }
+        case .f16, .bf16:
+            halfPrecision(w, x, n: n, out: out, grain: grain)
+        case .f8e4m3:
+            fp8(w, x, n: n, out: out, grain: grain)
+        case .i32, .i64:
+            referenceForward(w, x, n: n, into: out)
+        }
+    }
+
+    /// Rows of a block format dotted with quantized activations.
+    @inline(__always)
+    static func quantized<Format: QuantizedDot>(_: Format.Type, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int,
+                                                out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
+        let blocks = cols / w.data.dtype.blockElements
+        let activations = Q8Activations(x, n: n, cols: cols)
+        let base = w.data.bytes.baseAddress!
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            for r in range {
+                let row = base + r * rowBytes
+                var t = 0
+                while t + 4 <= n {
+                    let four = Format.dot4(row, (activations.row(t), activations.row(t + 1), activations.row(t + 2), activations.row(t + 3)), blocks: blocks)
+                    for k in 0..<4 { out[(t + k) * rows + r] = four[k] }
+                    t += 4
+                }
+                while t < n {
+                    out[t * rows + r] = Format.dot(row, activations.row(t), blocks: blocks)
+                    t += 1
+                }
+            }
+        }
+    }
+
+    /// F16/BF16 rows. With several tokens each row is decoded once (exactly, in the phase-split order) and
+    /// reused, so the per-token work is a float dot with the same accumulation as the fused 1-token dot.
+    static func halfPrecision(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
+        let split = PhaseSplitActivations(x, n: n, cols: cols, phases: 2)
+        let base = w.data.bytes.baseAddress!, xs = UnsafePointer(split.values)
+        let isF16 = w.data.dtype == .f16
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            if n < 3 {
+                for r in range {
+                    for t in 0..<n {
+                        out[t * rows + r] = isF16
+                            ? FloatDots.f16(base + r * rowBytes, xs + t * cols, count: cols)
+                            : FloatDots.bf16(base + r * rowBytes, xs + t * cols, count: cols)
+                    }
+                }
+                return
+            }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: cols) { decoded in
+                for r in range {
+                    FloatDots.decodeHalfRow(base + r * rowBytes, isF16: isF16, count: cols, into: decoded.baseAddress!)
+                    for t in 0..<n { out[t * rows + r] = FloatDots.splitDecoded(decoded.baseAddress!, xs + t * cols, count: cols) }
+                }
+            }
+        }
+        withExtendedLifetime(split) {}
+    }
+
+    /// FP8 rows: sum over the column blocks of (fp8 · x) times that block's scale.
+    static func fp8(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols
+        guard w.blockScales.map({ $0.blockCols % 16 == 0 }) ?? true else {
+            return referenceForward(w, x, n: n, into: out)
+        }
+        let split = PhaseSplitActivations(x, n: n, cols: cols, phases: 4)
+        let base = w.data.bytes.baseAddress!, xs = UnsafePointer(split.values)
+        let scales = w.blockScales
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            // With several tokens, each row is decoded once (same values, same summation order per token).
+            let decoded = n >= 3 ? UnsafeMutablePointer<Float>.allocate(capacity: cols) : nil
+            let special = n >= 3 ? UnsafeMutablePointer<Bool>.allocate(capacity: cols / 16 + 1) : nil
+            defer {
+                decoded?.deallocate()
+                special?.deallocate()
+            }
+            for r in range {
+                let row = base + r * cols
+                if let decoded, let special { FloatDots.decodeE4M3Row(row, count: cols, into: decoded, special: special) }
+                for t in 0..<n {
+                    let xt = xs + t * cols
+                    func partial(_ start: Int, _ end: Int) -> Float {
+                        if let decoded, let special { return FloatDots.e4m3Decoded(decoded, special, xt, start: start, end: end) }
+                        return FloatDots.e4m3(row, xt, start: start, end: end)
+                    }
+                    guard let scales else {
+                        out[t * rows + r] = partial(0, cols)
+                        continue
+                    }
+                    let blockRow = r / scales.blockRows
+                    var sum: Float = 0
+                    var start = 0, blockCol = 0
+                    while start < cols {
+                        let end = min(cols, start + scales.blockCols)
+                        sum += partial(start, end) * scales.scale(blockRow: blockRow, blockCol: blockCol)
+                        start = end
+                        blockCol += 1
+                    }
+                    out[t * rows + r] = sum
+                }
+            }
+        }
+        withExtendedLifetime(split) {}
+    }
+
+    /// Reference implementation: decodes one weight row at a time (exactly, via `decodeRow`) and dots it with
+    /// every token in float. The fast path is tested against it.
+    public static func referenceForward(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, into out: UnsafeMutableBufferPointer<Float>) {
         let rows = w.rows, cols = w.cols
         precondition(x.count >= n * cols && out.count >= n * rows, "linear: buffers too small")
         let row = UnsafeMutableBufferPointer<Float>.allocate(capacity: cols)
@@ -39,3 +180,28 @@ public enum Linear {
         return sum
     }
 }
+
+/// A GGML block format with a fused dot against `Q8Activations`.
+protocol QuantizedDot {
+    static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float
+    /// Four tokens at once (prefill), each bit for bit equal to `dot`; formats without a dedicated one call `dot` 4 times.
+    static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float>
+}
+
+extension QuantizedDot {
+    @inline(__always)
+    static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
+        SIMD4(dot(row, x.0, blocks: blocks), dot(row, x.1, blocks: blocks), dot(row, x.2, blocks: blocks), dot(row, x.3, blocks: blocks))
+    }
+}
+
+extension Q4_0: QuantizedDot {}
+extension Q4_1: QuantizedDot {}
+extension Q5_0: QuantizedDot {}
+extension Q5_1: QuantizedDot {}
+extension Q8_0: QuantizedDot {}
+extension Q2_K: QuantizedDot {}
+extension Q3_K: QuantizedDot {}
+extension Q4_K: QuantizedDot {}
+extension Q5_K: QuantizedDot {}
+extension Q6_K: QuantizedDot {}

@@ -1,0 +1,216 @@
+import Foundation
+import KujiraFormats
+import KujiraModels
+import KujiraTensor
+
+/// Errors building, loading or saving training parameters; each names the tensor or file.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case unsupported(String)
+    case missingParameter(String)
+    case invalidInput(String)
+    case badCheckpoint(path: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case let .unsupported(what): return "training does not support \(what)"
+        case let .missingParameter(name): return "no parameter named '\(name)'"
+        case let .invalidInput(detail): return detail
+        case let .badCheckpoint(path, detail): return "\(path): \(detail)"
+        }
+    }
+}
+
+/// Every parameter of a model in one flat float32 buffer (and its gradient in another), keyed by the HF tensor name.
+///
+/// One flat buffer makes the optimizer, clipping and gradient zeroing single loops; forward kernels read weights
+/// through `transposed`, refreshed once per step, so y = x·Wᵀ runs as a row-major product.
+public final class ParameterStore: @unchecked Sendable {
+    /// What a tensor is, which decides its initialisation, weight decay and whether it is trained.
+    public enum Kind: String, Sendable, Codable {
+        /// A matrix or stack of matrices (normal(0, σ) init, weight decay).
+        case matrix
+        /// A norm scale (ones, no decay).
+        case norm
+        /// `e_score_correction_bias`: zeros, updated by the balancing rule, never by gradients.
+        case balanceBias
+    }
+
+    /// One named tensor in the flat buffers.
+    public struct Entry: Sendable {
+        public let name: String
+        public let shape: [Int]
+        public let kind: Kind
+        public let offset: Int
+        public var count: Int { shape.reduce(1, *) }
+        public var trainable: Bool { kind != .balanceBias }
+    }
+
+    public let entries: [Entry]
+    private let index: [String: Int]
+    public let count: Int
+    public let values: UnsafeMutablePointer<Float>
+    public let grads: UnsafeMutablePointer<Float>
+    /// Per matrix (per stacked matrix for 3-D tensors): its transpose, at the same offset.
+    public let transposed: UnsafeMutablePointer<Float>
+
+    public init(layout: [(name: String, shape: [Int], kind: Kind)]) {
+        var entries: [Entry] = [], index: [String: Int] = [:], offset = 0
+        for item in layout {
+            index[item.name] = entries.count
+            entries.append(Entry(name: item.name, shape: item.shape, kind: item.kind, offset: offset))
+            offset += item.shape.reduce(1, *)
+        }
+        self.entries = entries
+        self.index = index
+        count = offset
+        values = .allocate(capacity: max(offset, 1)); values.initialize(repeating: 0, count: max(offset, 1))
+        grads = .allocate(capacity: max(offset, 1)); grads.initialize(repeating: 0, count: max(offset, 1))
+        transposed = .allocate(capacity: max(offset, 1)); transposed.initialize(repeating: 0, count: max(offset, 1))
+    }
+
+    deinit { values.deallocate(); grads.deallocate(); transposed.deallocate() }
+
+    public func contains(_ name: String) -> Bool { index[name] != nil }
+
+    public func entry(_ name: String) throws -> Entry {
+        guard let i = index[name] else { throw TrainingError.missingParameter(name) }
+        return entries[i]
+    }
+
+    public func offset(_ name: String) throws -> Int { try entry(name).offset }
+
+    /// A parameter's values as an array (tests, export).
+    public func array(_ name: String) throws -> [Float] {
+        let e = try entry(name)
+        return Array(UnsafeBufferPointer(start: values + e.offset, count: e.count))
+    }
+
+    /// A gradient as an array.
+    public func gradient(_ name: String) throws -> [Float] {
+        let e = try entry(name)
+        return Array(UnsafeBufferPointer(start: grads + e.offset, count: e.count))
+    }
+
+    public func setValues(_ name: String, _ v: [Float]) throws {
+        let e = try entry(name)
+        guard v.count == e.count else { throw TrainingError.invalidInput("'\(name)' needs \(e.count) values, got \(v.count)") }
+        v.withUnsafeBufferPointer { (values + e.offset).update(from: $0.baseAddress!, count: e.count) }
+    }
+
+    public func zeroGradients() { grads.update(repeating: 0, count: count) }
+
+    /// Recomputes `transposed` from `values` for every matrix (after each optimizer step).
+    public func refreshTransposes() {
+        let matrices = entries.filter { $0.kind == .matrix && $0.shape.count >= 2 }
+        Parallel.forEach(matrices.count) { i in
+            let e = matrices[i]
+            let rows = e.shape[e.shape.count - 2], cols = e.shape[e.shape.count - 1]
+            for m in 0..<(e.count / (rows * cols)) {
+                let o = e.offset + m * rows * cols
+                MatMul.transpose(values + o, rows: rows, cols: cols, into: transposed + o)
+            }
+        }
+    }
+
+    /// Random init like transformers: normal(0, std) for matrices, ones for norms, zeros for the balancing bias.
+    public func initialize(std: Float, rng: inout TrainingRandom) {
+        for e in entries {
+            let p = values + e.offset
+            switch e.kind {
+            case .matrix: for i in 0..<e.count { p[i] = rng.normal() * std }
+            case .norm: p.update(repeating: 1, count: e.count)
+            case .balanceBias: p.update(repeating: 0, count: e.count)
+            }
+        }
+        refreshTransposes()
+    }
+
+    /// Reads every parameter from `weights`. Routed experts may be stored stacked (`experts.gate_up_proj`,
+    /// `experts.down_proj`, as transformers 5 saves them) or per expert (as deepseek-ai ships them).
+    public func load(from weights: any WeightStore) throws {
+        for e in entries {
+            let v: [Float]
+            if e.name.hasSuffix("experts.gate_up_proj") && !weights.contains(e.name) {
+                v = try perExpert(weights, prefix: String(e.name.dropLast("gate_up_proj".count)), shape: e.shape, projections: ["gate_proj", "up_proj"])
+            } else if e.name.hasSuffix("experts.down_proj") && !weights.contains(e.name) {
+                v = try perExpert(weights, prefix: String(e.name.dropLast("down_proj".count)), shape: e.shape, projections: ["down_proj"])
+            } else if e.kind == .balanceBias && !weights.contains(e.name) {
+                v = [Float](repeating: 0, count: e.count)
+            } else {
+                let t = try weights.tensor(e.name, shape: e.shape)
+                guard t.dtype.isFloatingPoint, t.dtype != .f8e4m3 else {
+                    throw WeightStoreError.unsupportedDType(name: e.name, file: weights.file(of: e.name) ?? weights.source, dtype: t.dtype.rawValue)
+                }
+                v = t.toFloatArray()
+            }
+            try setValues(e.name, v)
+        }
+        refreshTransposes()
+    }
+
+    /// Stacks `<prefix><e>.<projection>.weight` over experts into (E, rows, cols).
+    private func perExpert(_ weights: any WeightStore, prefix: String, shape: [Int], projections: [String]) throws -> [Float] {
+        let experts = shape[0], rows = shape[1] / projections.count, cols = shape[2]
+        var out: [Float] = []
+        out.reserveCapacity(shape.reduce(1, *))
+        for e in 0..<experts {
+            for projection in projections {
+                let name = "\(prefix)\(e).\(projection).weight"
+                let t = try weights.tensor(name, shape: [rows, cols])
+                guard t.dtype.isFloatingPoint, t.dtype != .f8e4m3 else {
+                    throw WeightStoreError.unsupportedDType(name: name, file: weights.file(of: name) ?? weights.source, dtype: t.dtype.rawValue)
+                }
+                out += t.toFloatArray()
+            }
+        }
+        return out
+    }
+
+    /// Parameters (or gradients of the trainable ones) as safetensors F32 tensors.
+    public func tensors(gradients: Bool) -> [SafeTensorsWriter.Tensor] {
+        entries.filter { !gradients || $0.trainable }.map { e in
+            let base = (gradients ? grads : values) + e.offset
+            return SafeTensorsWriter.Tensor(name: e.name, dtype: .f32, shape: e.shape,
+                                            bytes: Array(UnsafeRawBufferPointer(start: base, count: e.count * 4)))
+        }
+    }
+}
+
+/// A deterministic PRNG (xoshiro256**, seeded by SplitMix64) whose state can be saved and restored.
+public struct TrainingRandom: RandomNumberGenerator, Sendable, Equatable {
+    public var state: [UInt64]
+
+    public init(seed: UInt64) {
+        var s = seed
+        state = (0..<4).map { _ in
+            s &+= 0x9E37_79B9_7F4A_7C15
+            var z = s
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    public init(state: [UInt64]) { self.state = state }
+
+    public mutating func next() -> UInt64 {
+        let result = ((state[1] &* 5) << 7 | (state[1] &* 5) >> 57) &* 9
+        let t = state[1] << 17
+        state[2] ^= state[0]; state[3] ^= state[1]; state[1] ^= state[2]; state[0] ^= state[3]
+        state[2] ^= t
+        state[3] = state[3] << 45 | state[3] >> 19
+        return result
+    }
+
+    /// Uniform in [0, 1).
+    public mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+
+    /// Uniform integer in 0..<n.
+    public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+
+    /// Standard normal (Box–Muller).
+    public mutating func normal() -> Float {
+        let u1 = max(uniform(), 1e-300), u2 = uniform()
+        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import KujiraFormats
+import KujiraGeneration
+import KujiraModels
+import KujiraTensor
+
+/// Settings of a training run (saved with every checkpoint).
+public struct TrainingSettings: Sendable, Codable, Equatable {
+    public var steps: Int = 1000
+    public var batch: Int = 16
+    public var length: Int = 128
+    public var seed: UInt64 = 1
+    public var optimizer = OptimizerSettings()
+    /// Auxiliary-loss-free balancing step γ (0 freezes the selection biases).
+    public var balanceGamma: Float = 1e-3
+    /// Sequence-wise balance loss weight α (0: off).
+    public var balanceAlpha: Float = 1e-4
+    /// MTP loss weight λ.
+    public var mtpWeight: Float = 0.3
+    public var initStd: Float = 0.02
+    /// Evaluate held-out exact match every this many steps (0: never).
+    public var evalEvery: Int = 100
+    public var evalProblems: Int = 100
+    public var checkpointEvery: Int = 100
+    public var task = ArithmeticTask()
+    public init() {}
+}
+
+/// One logged step.
+public struct StepRecord: Sendable, Codable, Equatable {
+    public var step: Int
+    public var loss: Double
+    public var mainLoss: Double
+    public var mtpLoss: Double?
+    public var learningRate: Float
+    public var gradientNorm: Float
+    public var tokensPerSecond: Double
+    /// Max over mean of the expert loads, averaged over MoE layers (1 = perfectly balanced).
+    public var loadMaxOverMean: Double
+    /// Held-out exact match, when evaluated at this step.
+    public var accuracy: Double?
+}
+
+/// A training run: model, optimizer, data stream (seeded PRNG), balancing, evaluation and history.
+public final class Trainer: @unchecked Sendable {
+    public let model: DeepseekTrainingModel
+    public let optimizer: AdamW
+    public let settings: TrainingSettings
+    public let tokenizer = CharacterTokenizer()
+    /// The data stream's PRNG (saved in checkpoints so a resumed run continues identically).
+    public var random: TrainingRandom
+    public var step: Int { optimizer.step }
+    public var history: [StepRecord] = []
+
+    /// A fresh run: parameters initialised from `settings.seed`.
+    public init(config: ModelConfig, settings: TrainingSettings) throws {
+        let c = try DeepseekV3Configuration(config)
+        guard c.vocabSize >= CharacterTokenizer().count else {
+            throw TrainingError.invalidInput("\(config.path): vocab_size \(c.vocabSize) is smaller than the task's \(CharacterTokenizer().count) tokens")
+        }
+        guard settings.batch > 0, settings.length >= 8, settings.steps > 0 else {
+            throw TrainingError.invalidInput("batch, steps must be positive and seq at least 8")
+        }
+        model = try DeepseekTrainingModel(config: config)
+        self.settings = settings
+        var initRandom = TrainingRandom(seed: settings.seed)
+        model.parameters.initialize(std: settings.initStd, rng: &initRandom)
+        random = TrainingRandom(seed: settings.seed &+ 0x9E37_79B9)
+        optimizer = AdamW(settings: settings.optimizer, parameterCount: model.parameters.count)
+    }
+
+    init(model: DeepseekTrainingModel, optimizer: AdamW, settings: TrainingSettings, random: TrainingRandom, history: [StepRecord]) {
+        self.model = model; self.optimizer = optimizer; self.settings = settings; self.random = random; self.history = history
+    }
+
+    /// `batch` sequences of `length` tokens, each packed with whole examples (then padding); targets are the next
+    /// token inside assistant replies, −1 elsewhere.
+    public func nextBatch() throws -> (tokens: [Int], targets: [Int]) {
+        let T = settings.length
+        var tokens: [Int] = [], targets: [Int] = []
+        for _ in 0..<settings.batch {
+            var seq: [Int] = [], tgt: [Int] = []
+            while true {
+                let (ids, replyStart) = try tokenizer.example(settings.task.sample(&random))
+                guard ids.count <= T else { throw TrainingError.invalidInput("an example has \(ids.count) tokens; --seq \(T) is too short") }
+                if seq.count + ids.count > T { break }
+                for (i, _) in ids.enumerated() { tgt.append(i + 1 < ids.count && i + 1 >= replyStart ? ids[i + 1] : -1) }
+                seq += ids
+            }
+            while seq.count < T { seq.append(tokenizer.padId); tgt.append(-1) }
+            tokens += seq; targets += tgt
+        }
+        return (tokens, targets)
+    }
+
+    /// One optimizer step: forward + backward, clip + AdamW, then the balancing rule on the selection biases.
+    @discardableResult
+    public func trainStep() throws -> StepRecord {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let (tokens, targets) = try nextBatch()
+        model.parameters.zeroGradients()
+        let result = try model.forwardBackward(tokens: tokens, batch: settings.batch, length: settings.length, targets: targets,
+                                               settings: LossSettings(mtpWeight: settings.mtpWeight, balanceAlpha: settings.balanceAlpha))
+        let (norm, lr) = optimizer.update(model.parameters)
+        ExpertBalancing.update(model.parameters, loads: result.expertLoads, gamma: settings.balanceGamma)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let ratios = result.expertLoads.map { load -> Double in
+            let mean = Double(load.reduce(0, +)) / Double(max(1, load.count))
+            return mean > 0 ? Double(load.max() ?? 0) / mean : 1
+        }
+        let record = StepRecord(step: step, loss: result.loss, mainLoss: result.mainLoss, mtpLoss: result.mtpLoss, learningRate: lr,
+                                gradientNorm: norm, tokensPerSecond: Double(tokens.count) / seconds,
+                                loadMaxOverMean: ratios.isEmpty ? 1 : ratios.reduce(0, +) / Double(ratios.count), accuracy: nil)
+        history.append(record)
+        return record
+    }
+
+    /// The current weights as an inference model (KujiraModels' own forward pass, no copy on disk).
+    public func inferenceModel() throws -> DeepseekV3Model {
+        try DeepseekV3Model(config: model.config, weights: MemoryWeightStore(tensors: Checkpoint.modelTensors(model)))
+    }
+
+    /// Held-out exact match of greedy decoding (the inference engine on the current weights).
+    public func evaluate(problems: Int? = nil) throws -> Double {
+        let set = settings.task.heldOutSet(count: problems ?? settings.evalProblems)
+        let generator = Generator(model: try inferenceModel())
+        var correct = 0
+        for problem in set {
+            let prompt = try tokenizer.encode(CharacterTokenizer.beginOfSentence + CharacterTokenizer.user + problem.question + CharacterTokenizer.assistant)
+            let budget = min(model.configuration.maxPositions - prompt.count, problem.reply.count + 8)
+            let output = try generator.generate(prompt: prompt, maxTokens: budget, sampling: SamplingParameters(), stopTokens: [tokenizer.eosId])
+            if problem.isCorrect(tokenizer.decode(output)) { correct += 1 }
+        }
+        let accuracy = Double(correct) / Double(max(1, set.count))
+        if !history.isEmpty { history[history.count - 1].accuracy = accuracy }
+        return accuracy
+    }
+}
+
+/// Tensors held in memory (F32), served through the `WeightStore` protocol the inference models read.
+public final class MemoryWeightStore: WeightStore {
+    public let source = "<memory>"
+    private let tensors: [String: TensorData]
+
+    public init(tensors: [SafeTensorsWriter.Tensor]) {
+        var map: [String: TensorData] = [:]
+        for t in tensors {
+            let values = t.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            map[t.name] = TensorData.owned(values, shape: t.shape)
+        }
+        self.tensors = map
+    }
+
+    public var tensorNames: [String] { tensors.keys.sorted() }
+    public func contains(_ name: String) -> Bool { tensors[name] != nil }
+    public func tensor(_ name: String) throws -> TensorData {
+        guard let t = tensors[name] else { throw WeightStoreError.missingTensor(name: name, source: source) }
+        return t
+    }
+    public func file(of name: String) -> String? { nil }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import XCTest
+import KujiraFormats
+import KujiraModels
+
+/// What `kujira inspect --config` derives from the real DeepSeek-V3 config (the published 671B model).
+final class ModelSummaryTests: XCTestCase {
+    func testDeepseekV3FullSizeFacts() throws {
+        let config = try ModelConfig(path: FixturePaths.root.appendingPathComponent("configs/deepseek-v3-671b.json").path)
+        let summary = try ModelSummary(config: config)
+        // MLA caches c_kv (512) + k_pe (64) per layer: 576 values, 70,272 bytes per token at 16-bit over 61 layers.
+        XCTAssertEqual(summary.kvValuesPerTokenPerLayer, 576)
+        XCTAssertEqual(summary.kvValuesPerTokenPerLayer * summary.layers * 2, 70_272)
+        // DeepSeek reports 671B main-model parameters, 37B activated per token, and 685B in the HF checkpoint, whose
+        // MTP layer also stores its own copies of the embedding and the output head.
+        let mtp = try ParameterLayout.entries(for: config).filter { $0.name.hasPrefix("model.layers.61.") }.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        let copies = 2 * 129_280 * 7168
+        XCTAssertEqual(Double(summary.totalParameters - mtp) / 1e9, 671, accuracy: 1)
+        XCTAssertEqual(Double(summary.totalParameters + copies) / 1e9, 685, accuracy: 1)
+        XCTAssertEqual(Double(summary.activeParameters) / 1e9, 37, accuracy: 1)
+    }
+
+    func testConfigSummaryAgreesWithLoadedModels() throws {
+        for name in ["deepseek-v3-tiny-mtp", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny"] {
+            let (config, weights) = try ModelRegistry.open(FixturePaths.model(name))
+            let loaded = try ModelRegistry.build(config: config, weights: weights).summary
+            let derived = try ModelSummary(config: config)
+            XCTAssertEqual(derived.kvValuesPerTokenPerLayer, loaded.kvValuesPerTokenPerLayer, name)
+            XCTAssertEqual(derived.layers, loaded.layers, name)
+            if name != "deepseek-v3-tiny-mtp" {  // the loaded summary does not count the MTP module
+                XCTAssertEqual(derived.totalParameters, loaded.totalParameters, name)
+                XCTAssertEqual(derived.activeParameters, loaded.activeParameters, name)
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import XCTest
+@testable import KujiraTensor
+
+enum KernelTestData {
+    /// Byte offsets of the f16 scale fields in one block, and whether the field is a (non-negative) min scale.
+    static func halfFields(_ dtype: DType) -> [(offset: Int, isMin: Bool)] {
+        switch dtype {
+        case .q4_0, .q5_0, .q8_0: return [(0, false)]
+        case .q4_1, .q5_1: return [(0, false), (2, false)]
+        case .q2_K: return [(80, false), (82, true)]
+        case .q3_K: return [(108, false)]
+        case .q4_K, .q5_K: return [(0, false), (2, true)]
+        case .q6_K: return [(208, false)]
+        default: return []
+        }
+    }
+
+    /// A weight of random blocks: every quant bit random, f16 scales small and finite.
+    static func randomWeight(_ dtype: DType, rows: Int, cols: Int, rng: inout SplitMix64) -> LinearWeight {
+        let count = dtype.byteCount(elements: rows * cols)!
+        let storage = OwnedBytes(count: count)
+        for i in 0..<count { storage.pointer.storeBytes(of: UInt8.random(in: 0...255, using: &rng), toByteOffset: i, as: UInt8.self) }
+        if dtype.isQuantized {
+            for b in 0..<(count / dtype.blockBytes) {
+                for field in halfFields(dtype) {
+                    let value = Float.random(in: field.isMin ? 0...0.02 : -0.05...0.05, using: &rng)
+                    storage.pointer.storeBytes(of: Float16(value).bitPattern, toByteOffset: b * dtype.blockBytes + field.offset, as: UInt16.self)
+                }
+            }
+        } else if dtype == .f32 || dtype == .f16 || dtype == .bf16 {
+            for i in 0..<(rows * cols) {
+                let v = Float.random(in: -1...1, using: &rng)
+                switch dtype {
+                case .f32: storage.pointer.storeBytes(of: v, toByteOffset: 4 * i, as: Float.self)
+                case .f16: storage.pointer.storeBytes(of: FloatConversion.floatToF16(v), toByteOffset: 2 * i, as: UInt16.self)
+                default: storage.pointer.storeBytes(of: FloatConversion.floatToBF16(v), toByteOffset: 2 * i, as: UInt16.self)
+                }
+            }
+        } else if dtype == .f8e4m3 {
+            // Random bytes except the NaN codes 0x7F / 0xFF.
+            for i in 0..<count where storage.pointer.load(fromByteOffset: i, as: UInt8.self) & 0x7F == 0x7F {
+                storage.pointer.storeBytes(of: UInt8(0x3F), toByteOffset: i, as: UInt8.self)
+            }
+        }
+        let data = TensorData(dtype: dtype, shape: [rows, cols], bytes: UnsafeRawBufferPointer(start: storage.pointer, count: count), owner: storage)
+        return LinearWeight(data: data)
+    }
+
+    /// Activations with a spread of magnitudes (and an outlier per 50 values, as real hidden states have).
+    static func randomActivations(_ count: Int, rng: inout SplitMix64) -> [Float] {
+        (0..<count).map { i in Float.random(in: -1...1, using: &rng) * (i % 50 == 7 ? 20 : 1) }
+    }
+}

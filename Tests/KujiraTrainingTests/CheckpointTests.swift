@@ -1,0 +1,116 @@
+import Foundation
+import KujiraFormats
+import KujiraModels
+import KujiraTokenizer
+import KujiraTraining
+import XCTest
+
+final class CheckpointTests: XCTestCase {
+    func makeTrainer() throws -> Trainer {
+        var values = ModelGradientTests.tinyConfig(qLoraRank: 8, mtp: true).values
+        values["vocab_size"] = .number(32)
+        var s = TrainingSettings()
+        s.steps = 6; s.batch = 2; s.length = 64; s.seed = 7; s.evalEvery = 0
+        s.optimizer.totalSteps = 6; s.optimizer.warmupSteps = 2
+        s.balanceGamma = 0.01; s.balanceAlpha = 0.01
+        s.task = ArithmeticTask(operations: [.addition, .subtraction], digits: 1...2)
+        return try Trainer(config: ModelConfig(values: values, path: "tiny"), settings: s)
+    }
+
+    func temporaryDirectory() -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kujira-ckpt-\(UUID().uuidString)").path
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    /// Train 2 steps, save, train 2 more; resuming the save and training 2 steps gives bit-identical weights,
+    /// optimizer moments, selection biases, data stream and history.
+    func testResumeContinuesIdentically() throws {
+        let directory = temporaryDirectory()
+        let trainer = try makeTrainer()
+        for _ in 0..<2 { try trainer.trainStep() }
+        try Checkpoint.save(trainer, to: directory)
+        for _ in 0..<2 { try trainer.trainStep() }
+
+        let resumed = try Checkpoint.resume(from: directory)
+        XCTAssertEqual(resumed.step, 2)
+        for _ in 0..<2 { try resumed.trainStep() }
+        XCTAssertEqual(resumed.step, trainer.step)
+        XCTAssertEqual(resumed.random, trainer.random)
+        let a = trainer.model.parameters, b = resumed.model.parameters
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: a.values, count: a.count)), Array(UnsafeBufferPointer(start: b.values, count: b.count)))
+        XCTAssertEqual(trainer.optimizer.v.array, resumed.optimizer.v.array)
+        XCTAssertEqual(trainer.history.map(\.loss), resumed.history.map(\.loss))
+    }
+
+    /// The saved directory is a Hugging Face checkpoint the inference engine loads: same logits as training's forward.
+    func testCheckpointLoadsInInferenceEngineWithSameLogits() throws {
+        let directory = temporaryDirectory()
+        let trainer = try makeTrainer()
+        try trainer.trainStep()
+        let biases = trainer.model.parameters.entries.filter { $0.kind == .balanceBias }
+        XCTAssertEqual(biases.count, 2)
+        for bias in biases {
+            XCTAssertEqual(Set(try trainer.model.parameters.array(bias.name).map(abs)), [0.01], "after one step every bias moved by γ")
+        }
+        try Checkpoint.save(trainer, to: directory)
+        for file in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(directory)/\(file)"), file)
+        }
+        let loaded = try ModelRegistry.load(directory: directory)
+        let deepseek = try XCTUnwrap(loaded as? DeepseekV3Model)
+        XCTAssertNotNil(deepseek.multiTokenPrediction, "the MTP layer loads as layer num_hidden_layers")
+        let store = try SafeTensorsStore(directory: directory)
+        XCTAssertTrue(store.contains("model.layers.2.mlp.experts.gate_up_proj"))
+        XCTAssertTrue(store.contains("model.layers.2.embed_tokens.weight"))
+
+        let tokens = try trainer.tokenizer.encode(CharacterTokenizer.beginOfSentence + "<｜User｜>12+34<｜Assistant｜><think>\n2+4+0=6")
+        let expected = try trainer.model.forwardBackward(tokens: tokens, batch: 1, length: tokens.count, settings: LossSettings(keepLogits: true))
+        let logits = try loaded.forward(tokens, cache: loaded.makeCache(), allLogits: true)
+        let reference = try XCTUnwrap(expected.logits)
+        XCTAssertEqual(logits.count, reference.count)
+        let worst = zip(logits, reference).map { abs($0 - $1) }.max() ?? .infinity
+        XCTAssertLessThan(worst, 1e-4)
+        // The in-memory store used for evaluation serves the same model.
+        let memory = try trainer.inferenceModel()
+        let memoryLogits = try memory.forward(tokens, cache: memory.makeCache(), allLogits: true)
+        XCTAssertEqual(memoryLogits, logits)
+    }
+
+    func testResumeRejectsMismatchedFiles() throws {
+        let directory = temporaryDirectory()
+        let trainer = try makeTrainer()
+        try trainer.trainStep()
+        try Checkpoint.save(trainer, to: directory)
+        let statePath = "\(directory)/trainer_state.json"
+        var state = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: statePath))) as? [String: Any])
+        XCTAssertEqual(state["step"] as? Int, 1)
+        state["step"] = 5
+        try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: statePath))
+        XCTAssertThrowsError(try Checkpoint.resume(from: directory)) { error in
+            XCTAssertTrue("\(error)".contains("model.safetensors"), "\(error)")
+        }
+        XCTAssertThrowsError(try Checkpoint.resume(from: "\(directory)/missing"))
+    }
+}
+
+/// The tokenizer files a checkpoint carries load in Kujira's own tokenizer and chat-template engine unchanged.
+final class TokenizerFileTests: XCTestCase {
+    func testKujiraTokenizerAndChatTemplateReadTheWrittenFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kujira-tok-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ours = CharacterTokenizer()
+        try ours.write(to: directory)
+        let loaded = try Tokenizer.load(path: directory)
+        let problem = ArithmeticProblem(a: 978, b: 345, operation: .addition)
+        let text = CharacterTokenizer.beginOfSentence + CharacterTokenizer.user + problem.question + CharacterTokenizer.assistant
+            + problem.reply + CharacterTokenizer.endOfSentence
+        XCTAssertEqual(loaded.encode(text), try ours.encode(text))
+        XCTAssertEqual(loaded.decode(try ours.encode(text)), text)
+        let template = try ChatTemplate.load(path: directory)
+        let prompt = try template.render(messages: [["role": "user", "content": problem.question]], addGenerationPrompt: true,
+                                         bosToken: CharacterTokenizer.beginOfSentence, eosToken: CharacterTokenizer.endOfSentence)
+        XCTAssertEqual(prompt, CharacterTokenizer.beginOfSentence + CharacterTokenizer.user + problem.question + CharacterTokenizer.assistant + "<think>\n")
+    }
+}

@@ -1,0 +1,7 @@
+import Foundation
+
+/// Paths of the test fixtures, found from this file's location (no bundle resources).
+enum Fixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+}

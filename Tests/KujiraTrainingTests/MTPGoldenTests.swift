@@ -1,0 +1,31 @@
+import Foundation
+import KujiraTraining
+import XCTest
+
+/// The MTP module's forward pass against transformers' `MtpModel` logits (models/deepseek-v3-tiny-mtp).
+final class MTPGoldenTests: XCTestCase {
+    func testMainAndMTPLogitsMatchTransformers() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("models/deepseek-v3-tiny-mtp/golden.json")))
+        let golden = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let cases = try XCTUnwrap(golden["cases"] as? [[String: Any]])
+        let model = try DeepseekTrainingModel(directory: Fixtures.path("models/deepseek-v3-tiny-mtp"))
+        XCTAssertTrue(model.hasMTP)
+        let vocab = model.configuration.vocabSize
+        for c in cases {
+            let tokens = try XCTUnwrap(c["tokens"] as? [Int])
+            let expectedLast = try XCTUnwrap(c["main_logits_last"] as? [Double])
+            let expectedMTP = try XCTUnwrap(c["mtp_logits"] as? [[Double]])
+            let result = try model.forwardBackward(tokens: tokens, batch: 1, length: tokens.count, settings: LossSettings(keepLogits: true))
+            let logits = try XCTUnwrap(result.logits), mtp = try XCTUnwrap(result.mtpLogits)
+            let last = logits[((tokens.count - 1) * vocab)...]
+            for (a, e) in zip(last, expectedLast) { XCTAssertEqual(Double(a), e, accuracy: 1e-4) }
+            XCTAssertEqual(expectedMTP.count, tokens.count - 1)
+            XCTAssertEqual(mtp.count, (tokens.count - 1) * vocab)
+            var worst = 0.0
+            for (i, row) in expectedMTP.enumerated() {
+                for (j, e) in row.enumerated() { worst = max(worst, abs(Double(mtp[i * vocab + j]) - e)) }
+            }
+            XCTAssertLessThan(worst, 1e-4, "MTP logits of the \(tokens.count)-token case")
+        }
+    }
+}
