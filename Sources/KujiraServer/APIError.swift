@@ -103,12 +103,12 @@ public struct APIError: Error, HTTPResponseError, Equatable, CustomStringConvert
     public var body: String { json.text }
 
     /// The JSON envelope.
-    public var json: JSONValue {
-        let error: JSONValue = .object([
+    public var json: ResponseJSON {
+        let error: ResponseJSON = .object([
             ("message", .string(message)), ("type", .string(type)),
-            ("param", param.map(JSONValue.string) ?? .null), ("code", code.map(JSONValue.string) ?? .null),
+            ("param", param.map(ResponseJSON.string) ?? .null), ("code", code.map(ResponseJSON.string) ?? .null),
         ])
-        return JSONValue.object([("error", error)])
+        return ResponseJSON.object([("error", error)])
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {

@@ -50,7 +50,7 @@ extension Routes {
         let wantLogprobs = chat.logprobs
         let model = pipeline.modelName
         return try await Self.jsonWhenDone(handle) { events, reason, usage in
-            var content = "", reasoning = "", calls: [ToolCall] = [], logprobs: [JSONValue] = []
+            var content = "", reasoning = "", calls: [ToolCall] = [], logprobs: [ResponseJSON] = []
             var sawReasoning = false
             for event in events {
                 switch event {
@@ -60,11 +60,11 @@ extension Routes {
                 case .logprob(let lp): logprobs.append(Self.logprobEntry(lp, tokenizer: tokenizer))
                 }
             }
-            var message: [(String, JSONValue)] = [("role", .string("assistant")),
+            var message: [(String, ResponseJSON)] = [("role", .string("assistant")),
                                                   ("content", calls.isEmpty || !content.isEmpty ? .string(content) : .null)]
             if sawReasoning || startsInReasoning { message.append(("reasoning_content", .string(reasoning))) }
             if !calls.isEmpty { message.append(("tool_calls", Self.toolCallsJSON(calls, withIndex: false))) }
-            let choice: JSONValue = .object([
+            let choice: ResponseJSON = .object([
                 ("index", .int(0)), ("message", .object(message)),
                 ("logprobs", wantLogprobs ? .object([("content", .array(logprobs))]) : .null),
                 ("finish_reason", .string(reason.rawValue)),
@@ -77,9 +77,9 @@ extension Routes {
         }
     }
 
-    static func toolCallsJSON(_ calls: [ToolCall], withIndex: Bool) -> JSONValue {
+    static func toolCallsJSON(_ calls: [ToolCall], withIndex: Bool) -> ResponseJSON {
         .array(calls.enumerated().map { index, call in
-            var fields: [(String, JSONValue)] = withIndex ? [("index", .int(index))] : []
+            var fields: [(String, ResponseJSON)] = withIndex ? [("index", .int(index))] : []
             fields += [("id", .string(newID("call_"))), ("type", .string("function")),
                        ("function", .object([("name", .string(call.name)), ("arguments", .string(call.arguments))]))]
             return .object(fields)
@@ -89,8 +89,8 @@ extension Routes {
     /// SSE: a role chunk, one chunk per text piece, a finish chunk, the usage chunk if asked, `[DONE]`.
     private func streamChat(_ handle: GenerationHandle, id: String, created: Int, model: String, includeUsage: Bool,
                             tokenizer: Tokenizer) -> Response {
-        @Sendable func chunk(_ delta: [(String, JSONValue)], finish: FinishReason? = nil, logprobs: [JSONValue]? = nil) -> JSONValue {
-            let choice: JSONValue = .object([
+        @Sendable func chunk(_ delta: [(String, ResponseJSON)], finish: FinishReason? = nil, logprobs: [ResponseJSON]? = nil) -> ResponseJSON {
+            let choice: ResponseJSON = .object([
                 ("index", .int(0)), ("delta", .object(delta)),
                 ("logprobs", logprobs.map { .object([("content", .array($0))]) } ?? .null),
                 ("finish_reason", finish.map { .string($0.rawValue) } ?? .null),
@@ -101,12 +101,12 @@ extension Routes {
         let body = ResponseBody { writer in
             do {
                 try await writer.write(ServerSentEvents.event(chunk([("role", .string("assistant")), ("content", .string(""))])))
-                var pendingLogprobs: [JSONValue] = []
+                var pendingLogprobs: [ResponseJSON] = []
                 stream: for await output in handle.stream {
                     switch output {
                     case .events(let events):
                         for event in events {
-                            var delta: [(String, JSONValue)]
+                            var delta: [(String, ResponseJSON)]
                             switch event {
                             case .logprob(let lp): pendingLogprobs.append(Self.logprobEntry(lp, tokenizer: tokenizer)); continue
                             case .content(let text): delta = [("content", .string(text))]
@@ -119,7 +119,7 @@ extension Routes {
                     case .finished(let reason, let usage):
                         try await writer.write(ServerSentEvents.event(chunk([], finish: reason, logprobs: pendingLogprobs.isEmpty ? nil : pendingLogprobs)))
                         if includeUsage {
-                            let usageChunk: JSONValue = .object([
+                            let usageChunk: ResponseJSON = .object([
                                 ("id", .string(id)), ("object", .string("chat.completion.chunk")), ("created", .int(created)),
                                 ("model", .string(model)), ("system_fingerprint", .string("kujira")), ("choices", .array([])),
                                 ("usage", Self.usage(usage)),

@@ -39,15 +39,15 @@ extension Routes {
         let model = pipeline.modelName
         let tokenizer = pipeline.tokenizer
         let echo = completion.echo ? prompt.text : ""
-        @Sendable func choice(_ text: String, finish: FinishReason?, logprobs: [TokenLogprob]?, offset: Int) -> JSONValue {
+        @Sendable func choice(_ text: String, finish: FinishReason?, logprobs: [TokenLogprob]?, offset: Int) -> ResponseJSON {
             .object([
                 ("text", .string(text)), ("index", .int(0)),
                 ("logprobs", logprobs.map { Self.legacyLogprobs($0, tokenizer: tokenizer, offset: offset) } ?? .null),
                 ("finish_reason", finish.map { .string($0.rawValue) } ?? .null),
             ])
         }
-        @Sendable func envelope(_ choices: [JSONValue], usage: GenerationUsage?) -> JSONValue {
-            var fields: [(String, JSONValue)] = [("id", .string(id)), ("object", .string("text_completion")),
+        @Sendable func envelope(_ choices: [ResponseJSON], usage: GenerationUsage?) -> ResponseJSON {
+            var fields: [(String, ResponseJSON)] = [("id", .string(id)), ("object", .string("text_completion")),
                                                  ("created", .int(created)), ("model", .string(model)),
                                                  ("system_fingerprint", .string("kujira")), ("choices", .array(choices))]
             if let usage { fields.append(("usage", Self.usage(usage))) }
@@ -111,11 +111,11 @@ extension Routes {
     }
 
     /// The legacy completions `logprobs` object: tokens, token_logprobs, top_logprobs, text_offset.
-    static func legacyLogprobs(_ list: [TokenLogprob], tokenizer: Tokenizer, offset: Int) -> JSONValue {
-        var tokens: [JSONValue] = [], values: [JSONValue] = [], tops: [JSONValue] = [], offsets: [JSONValue] = []
+    static func legacyLogprobs(_ list: [TokenLogprob], tokenizer: Tokenizer, offset: Int) -> ResponseJSON {
+        var tokens: [ResponseJSON] = [], values: [ResponseJSON] = [], tops: [ResponseJSON] = [], offsets: [ResponseJSON] = []
         var position = offset
         func text(_ id: Int) -> String { String(decoding: tokenizer.bytes(of: id), as: UTF8.self) }
-        func number(_ v: Float) -> JSONValue { .double(v.isFinite ? Double(v) : -9999.0) }
+        func number(_ v: Float) -> ResponseJSON { .double(v.isFinite ? Double(v) : -9999.0) }
         for lp in list {
             let t = text(lp.token)
             tokens.append(.string(t))

@@ -18,7 +18,7 @@ struct Routes: Sendable {
     func health() -> Response {
         do {
             let scheduler = try host.scheduler()
-            let body = JSONValue.object([("status", .string("ok")), ("model", .string(scheduler.pipeline.modelName))])
+            let body = ResponseJSON.object([("status", .string("ok")), ("model", .string(scheduler.pipeline.modelName))])
             return Self.json(body)
         } catch {
             return APIError.from(error).makeResponse()
@@ -32,7 +32,7 @@ struct Routes: Sendable {
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.render())))
     }
 
-    private func modelObject(_ name: String) -> JSONValue {
+    private func modelObject(_ name: String) -> ResponseJSON {
         .object([("id", .string(name)), ("object", .string("model")), ("created", .int(host.created)),
                  ("owned_by", .string("kujira"))])
     }
@@ -68,14 +68,14 @@ struct Routes: Sendable {
         return try RequestFields.parse(buffer)
     }
 
-    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+    static func json(_ value: ResponseJSON, status: HTTPResponse.Status = .ok) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.text)))
     }
 
     /// The `usage` object: OpenAI's fields plus DeepSeek's cache accounting.
-    static func usage(_ u: GenerationUsage) -> JSONValue {
+    static func usage(_ u: GenerationUsage) -> ResponseJSON {
         .object([
             ("prompt_tokens", .int(u.promptTokens)),
             ("completion_tokens", .int(u.completionTokens)),
@@ -101,7 +101,7 @@ struct Routes: Sendable {
     /// whitespace is valid JSON, and DeepSeek's API sends the same keep-alive — is written at most every 0.5 s; a
     /// failed write cancels the request and frees its slot.
     static func jsonWhenDone(_ handle: GenerationHandle,
-                             render: @escaping @Sendable ([GenerationEvent], FinishReason, GenerationUsage) -> JSONValue)
+                             render: @escaping @Sendable ([GenerationEvent], FinishReason, GenerationUsage) -> ResponseJSON)
         async throws -> Response
     {
         let iterator = StreamIterator(handle.stream)
@@ -155,14 +155,14 @@ struct Routes: Sendable {
     static var now: Int { Int(Date().timeIntervalSince1970) }
 
     /// OpenAI's chat `logprobs.content` entry for one token.
-    static func logprobEntry(_ lp: TokenLogprob, tokenizer: Tokenizer) -> JSONValue {
-        func item(_ token: Int, _ logprob: Float) -> [(String, JSONValue)] {
+    static func logprobEntry(_ lp: TokenLogprob, tokenizer: Tokenizer) -> ResponseJSON {
+        func item(_ token: Int, _ logprob: Float) -> [(String, ResponseJSON)] {
             let bytes = tokenizer.bytes(of: token)
             return [("token", .string(String(decoding: bytes, as: UTF8.self))),
                     ("logprob", .double(logprob.isFinite ? Double(logprob) : -9999.0)),
                     ("bytes", .array(bytes.map { .int(Int($0)) }))]
         }
-        let top = lp.top.map { JSONValue.object(item($0.token, $0.logprob)) }
+        let top = lp.top.map { ResponseJSON.object(item($0.token, $0.logprob)) }
         return .object(item(lp.token, lp.logprob) + [("top_logprobs", .array(top))])
     }
 }

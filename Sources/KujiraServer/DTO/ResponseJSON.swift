@@ -1,14 +1,14 @@
 import KujiraTokenizer
 
 /// A JSON value to send, objects keeping their key order (responses read like OpenAI's).
-public indirect enum JSONValue: Sendable {
+public indirect enum ResponseJSON: Sendable {
     case null
     case bool(Bool)
     case int(Int)
     case double(Double)
     case string(String)
-    case array([JSONValue])
-    case object([(String, JSONValue)])
+    case array([ResponseJSON])
+    case object([(String, ResponseJSON)])
 
     /// Compact JSON text.
     public var text: String {
@@ -23,7 +23,7 @@ public indirect enum JSONValue: Sendable {
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .double(let d): out += d.isFinite ? "\(d)" : "null"
-        case .string(let s): JSONValue.writeString(s, into: &out)
+        case .string(let s): ResponseJSON.writeString(s, into: &out)
         case .array(let items):
             out += "["
             for (i, item) in items.enumerated() {
@@ -35,7 +35,7 @@ public indirect enum JSONValue: Sendable {
             out += "{"
             for (i, (key, value)) in pairs.enumerated() {
                 if i > 0 { out += "," }
-                JSONValue.writeString(key, into: &out)
+                ResponseJSON.writeString(key, into: &out)
                 out += ":"
                 value.write(into: &out)
             }
@@ -69,8 +69,8 @@ public indirect enum JSONValue: Sendable {
         case .int(let i): self = .int(i)
         case .double(let d): self = .double(d)
         case .string(let s): self = .string(s)
-        case .array(let items): self = .array(items.map(JSONValue.init))
-        case .object(let object): self = .object(object.pairs.map { ($0.key, JSONValue($0.value)) })
+        case .array(let items): self = .array(items.map(ResponseJSON.init))
+        case .object(let object): self = .object(object.pairs.map { ($0.key, ResponseJSON($0.value)) })
         }
     }
 }
