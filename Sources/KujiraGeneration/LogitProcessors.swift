@@ -135,6 +135,7 @@ public struct LogitProcessor {
             for (i, l) in logits.enumerated() where l > bestLogit { best = i; bestLogit = l }
             return best >= 0 ? best : nil
         }
+        if c.topK == 0 && c.topP >= 1 { return chooseUnsorted(logits) }
         candidateScratch.removeAll(keepingCapacity: true)
         for (i, l) in logits.enumerated() where l > -Float.infinity { candidateScratch.append((i, l / c.temperature)) }
         guard !candidateScratch.isEmpty else { return nil }
@@ -175,5 +176,30 @@ public struct LogitProcessor {
             if r < cumulative { return candidateScratch[i].index }
         }
         return candidateScratch[count - 1].index
+    }
+
+    /// Sampling without top-k / top-p needs no sort (a sort of a 50k vocabulary per token costs milliseconds):
+    /// min-p is a threshold in logit space, `logit/T ≥ max/T + ln(min_p)`, and the draw walks ids in order.
+    private mutating func chooseUnsorted(_ logits: [Float]) -> Int? {
+        let c = configuration
+        var maxLogit = -Float.infinity
+        for l in logits where l > maxLogit { maxLogit = l }
+        guard maxLogit > -Float.infinity else { return nil }
+        let scale = 1 / c.temperature
+        let shift = maxLogit * scale
+        let cutoff = c.minP > 0 ? shift + log(c.minP) : -Float.infinity
+        var total: Float = 0
+        logits.withUnsafeBufferPointer { row in
+            for l in row where l * scale >= cutoff { total += exp(l * scale - shift) }
+        }
+        let r = rng.nextUnitFloat() * total
+        var cumulative: Float = 0
+        var last = -1
+        for (i, l) in logits.enumerated() where l * scale >= cutoff && l > -Float.infinity {
+            cumulative += exp(l * scale - shift)
+            last = i
+            if r < cumulative { return i }
+        }
+        return last >= 0 ? last : nil
     }
 }
