@@ -4,10 +4,12 @@ import PackageDescription
 /// The kernels are compiled for AVX2 + FMA + F16C (`haswell`) on x86-64: Swift has no per-function target
 /// attributes, so the module's ISA is chosen at build time (docs/kernels.md measures the difference). Other
 /// architectures build for their default target.
+/// Debug builds (the test suite) still optimise the kernels: unoptimised SIMD code is ~50x slower, which would make
+/// the tests that run real models take minutes.
 #if arch(x86_64)
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"]), .unsafeFlags(["-O"], .when(configuration: .debug))]
 #else
-let kernelSettings: [SwiftSetting] = []
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 #endif
 
 /// Kujira: DeepSeek-style language models in pure Swift.
@@ -22,10 +24,14 @@ let package = Package(
         .library(name: "KujiraTokenizer", targets: ["KujiraTokenizer"]),
         .library(name: "KujiraModels", targets: ["KujiraModels"]),
         .library(name: "KujiraGeneration", targets: ["KujiraGeneration"]),
+        .library(name: "KujiraServer", targets: ["KujiraServer"]),
         .library(name: "KujiraTraining", targets: ["KujiraTraining"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         .target(name: "KujiraTensor", swiftSettings: kernelSettings),
@@ -33,13 +39,22 @@ let package = Package(
         .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),
         .target(name: "KujiraModels", dependencies: ["KujiraTensor", "KujiraFormats"]),
         .target(name: "KujiraGeneration", dependencies: ["KujiraModels", "KujiraTokenizer"]),
+        .target(
+            name: "KujiraServer",
+            dependencies: [
+                "KujiraGeneration", "KujiraModels", "KujiraTokenizer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         // Training's matmuls need FMA and 256-bit vectors: the same ISA as the kernels (2.1x over SSE2 codegen).
         .target(name: "KujiraTraining", dependencies: ["KujiraTensor", "KujiraFormats", "KujiraModels", "KujiraGeneration"],
                 swiftSettings: kernelSettings),
         .executableTarget(
             name: "kujira",
             dependencies: [
-                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration", "KujiraTraining",
+                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration", "KujiraTraining", "KujiraServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,6 +63,13 @@ let package = Package(
         .testTarget(name: "KujiraTokenizerTests", dependencies: ["KujiraTokenizer"]),
         .testTarget(name: "KujiraModelsTests", dependencies: ["KujiraModels"]),
         .testTarget(name: "KujiraGenerationTests", dependencies: ["KujiraGeneration"]),
+        .testTarget(
+            name: "KujiraServerTests",
+            dependencies: [
+                "KujiraServer", "KujiraGeneration",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         .testTarget(name: "KujiraTrainingTests", dependencies: ["KujiraTraining", "KujiraTokenizer"]),
     ],
     swiftLanguageModes: [.v6]

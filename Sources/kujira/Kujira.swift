@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// The `kujira` command-line tool.
 @main
-struct Kujira: ParsableCommand {
+struct Kujira: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kujira",
         abstract: "DeepSeek-style language models in pure Swift.",
@@ -14,6 +14,9 @@ struct Kujira: ParsableCommand {
             BenchCommand.self,
             TokenizeCommand.self,
             TemplateCommand.self,
+            RunCommand.self,
+            ChatCommand.self,
+            ServeCommand.self,
             BenchKernelsCommand.self,
             TrainStepCommand.self,
             TrainCommand.self,

@@ -1,0 +1,315 @@
+import Foundation
+import KujiraModels
+import KujiraTokenizer
+
+/// What to generate and when to stop, for one request.
+public struct GenerationOptions: Sendable {
+    /// Most new tokens (the context length may stop earlier).
+    public var maxTokens: Int
+    public var sampling: SamplingConfiguration
+    /// Text that ends generation; it is not part of the output.
+    public var stopStrings: [String]
+    /// Token ids that end generation (EOS); not part of the output text.
+    public var stopTokens: Set<Int>
+    /// Report each token's log-probability, with `topLogprobs` alternatives.
+    public var logprobs: Bool
+    public var topLogprobs: Int
+    /// Constrain the output to one JSON object (`response_format: {type: json_object}`).
+    public var jsonObject: Bool
+    /// Parse tool calls written in this format into `.toolCalls` events.
+    public var toolCallFormat: ToolCallFormat?
+    /// Tokens that may never be sampled (e.g. the tool-call opener under `tool_choice: none`).
+    public var bannedTokens: Set<Int>
+    /// Split `<think>…</think>` into reasoning events.
+    public var splitReasoning: Bool
+
+    public init(maxTokens: Int, sampling: SamplingConfiguration = SamplingConfiguration(), stopStrings: [String] = [],
+                stopTokens: Set<Int> = [], logprobs: Bool = false, topLogprobs: Int = 0, jsonObject: Bool = false,
+                toolCallFormat: ToolCallFormat? = nil, bannedTokens: Set<Int> = [], splitReasoning: Bool = true) {
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.stopStrings = stopStrings
+        self.stopTokens = stopTokens
+        self.logprobs = logprobs
+        self.topLogprobs = topLogprobs
+        self.jsonObject = jsonObject
+        self.toolCallFormat = toolCallFormat
+        self.bannedTokens = bannedTokens
+        self.splitReasoning = splitReasoning
+    }
+}
+
+/// A piece of streamed output, in order.
+public enum GenerationEvent: Sendable, Equatable {
+    /// Thinking text (inside `<think>…</think>`).
+    case reasoning(String)
+    /// Answer text.
+    case content(String)
+    /// Function calls parsed from the model's tool-call tokens (sent once, at the end).
+    case toolCalls([ToolCall])
+    /// The log-probability of the token just chosen.
+    case logprob(TokenLogprob)
+}
+
+/// Why generation ended (OpenAI's `finish_reason`, plus `cancelled` for a client that went away).
+public enum FinishReason: String, Sendable, Equatable {
+    case stop
+    case length
+    case toolCalls = "tool_calls"
+    case cancelled
+}
+
+/// Token counts of one request (OpenAI/DeepSeek `usage`).
+public struct GenerationUsage: Sendable, Equatable {
+    public var promptTokens = 0
+    /// Prompt tokens whose KV cache was reused from the slot's previous request.
+    public var cachedPromptTokens = 0
+    public var completionTokens = 0
+    /// Completion tokens generated inside the reasoning block.
+    public var reasoningTokens = 0
+
+    public init() {}
+    public var totalTokens: Int { promptTokens + completionTokens }
+    public var uncachedPromptTokens: Int { promptTokens - cachedPromptTokens }
+}
+
+/// A prompt ready to run: its ids, its text, and where the template left the model.
+public struct PreparedPrompt: Sendable, Equatable {
+    public var tokens: [Int]
+    public var text: String
+    /// The rendered prompt ends inside an open `<think>` (DeepSeek-R1 style templates).
+    public var startsInReasoning: Bool
+    /// Output text forced by the request (e.g. a tool-call opener for `tool_choice`), already part of `tokens`.
+    public var forcedOutput: String
+
+    public init(tokens: [Int], text: String, startsInReasoning: Bool = false, forcedOutput: String = "") {
+        self.tokens = tokens
+        self.text = text
+        self.startsInReasoning = startsInReasoning
+        self.forcedOutput = forcedOutput
+    }
+}
+
+/// A KV cache plus the ids it holds: one per concurrent sequence; the next request on the slot reuses the longest
+/// common prefix of its prompt (`prompt_cache_hit_tokens`).
+public final class SequenceSlot {
+    public let cache: KVCache
+    /// The ids whose keys/values are in `cache`, in order.
+    public private(set) var tokens: [Int] = []
+
+    public init(model: any LanguageModel) { cache = model.makeCache() }
+
+    /// Keeps the longest common prefix with `prompt` (at most `prompt.count - 1` tokens, since the last prompt
+    /// token must run to give logits) and returns its length.
+    public func reusePrefix(of prompt: [Int]) -> Int {
+        var common = 0
+        let limit = min(tokens.count, prompt.count - 1, cache.length)
+        while common < limit && tokens[common] == prompt[common] { common += 1 }
+        cache.truncate(to: common)
+        tokens.removeLast(tokens.count - common)
+        return common
+    }
+
+    /// Records ids just appended to the cache by a forward pass.
+    public func didFeed(_ ids: [Int]) { tokens.append(contentsOf: ids) }
+
+    /// Forgets everything (after a failed forward pass the cache contents are unknown).
+    public func reset() {
+        cache.truncate(to: 0)
+        tokens.removeAll()
+    }
+}
+
+/// One request's generation as a state machine: `nextInput()` gives the ids to run, `consume(logits:)` takes the
+/// last row of logits and returns the text events. A scheduler can interleave many sequences (or batch their
+/// inputs into one forward pass) because the forward call lives outside.
+public final class TextSequence {
+    public let prompt: PreparedPrompt
+    public let options: GenerationOptions
+    public let contextLength: Int
+    public private(set) var usage = GenerationUsage()
+    public private(set) var finishReason: FinishReason?
+    /// Ids generated so far (stop tokens included).
+    public private(set) var generated: [Int] = []
+
+    private let tokenizer: Tokenizer
+    private var processor: LogitProcessor
+    private var detokenizer: StreamingDetokenizer
+    private var matcher: StopStringMatcher
+    private var splitter: ReasoningSplitter?
+    private var json: JSONPrefixValidator?
+    private var inToolCalls = false
+    private var toolText = ""
+    /// Next prompt position to feed (prefill runs in chunks so other sequences are not starved).
+    private var promptCursor = 0
+    private var lastToken: Int?
+    /// Prompt ids fed per forward pass while prefilling.
+    public var prefillChunk = 512
+
+    public init(prompt: PreparedPrompt, options: GenerationOptions, tokenizer: Tokenizer, contextLength: Int) throws {
+        guard options.maxTokens >= 0 else {
+            throw GenerationError.invalidParameter(name: "max_tokens", detail: "must be ≥ 0, got \(options.maxTokens)")
+        }
+        guard !prompt.tokens.isEmpty else { throw GenerationError.invalidParameter(name: "prompt", detail: "is empty") }
+        guard prompt.tokens.count < contextLength else {
+            throw TextPipelineError.contextTooLong(promptTokens: prompt.tokens.count, contextLength: contextLength)
+        }
+        self.prompt = prompt
+        self.options = options
+        self.contextLength = contextLength
+        self.tokenizer = tokenizer
+        processor = try LogitProcessor(options.sampling, promptTokens: prompt.tokens)
+        detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
+        var markers = options.stopStrings
+        if let format = options.toolCallFormat { markers.append(format.callsBegin) }
+        matcher = StopStringMatcher(markers)
+        if options.splitReasoning { splitter = ReasoningSplitter(startsInReasoning: prompt.startsInReasoning) }
+        if options.jsonObject { json = JSONPrefixValidator() }
+        usage.promptTokens = prompt.tokens.count
+        if !prompt.forcedOutput.isEmpty { _ = process(prompt.forcedOutput) }
+        if options.maxTokens == 0 { finishReason = .length }
+    }
+
+    /// Binds the sequence to a slot, reusing the slot's cached prefix.
+    public func attach(to slot: SequenceSlot) {
+        let reused = slot.reusePrefix(of: prompt.tokens)
+        usage.cachedPromptTokens = reused
+        promptCursor = reused
+    }
+
+    public var isFinished: Bool { finishReason != nil }
+
+    /// Ids to run next: a chunk of the prompt, or the last generated token.
+    public func nextInput() -> [Int] {
+        if promptCursor < prompt.tokens.count {
+            return Array(prompt.tokens[promptCursor..<min(prompt.tokens.count, promptCursor + prefillChunk)])
+        }
+        return lastToken.map { [$0] } ?? []
+    }
+
+    /// Runs `nextInput()` through the model on `slot` and consumes the logits.
+    public func step(model: any LanguageModel, slot: SequenceSlot) throws -> [GenerationEvent] {
+        guard !isFinished else { return [] }
+        let input = nextInput()
+        let logits: [Float]
+        do {
+            logits = try model.forward(input, cache: slot.cache, allLogits: false)
+        } catch {
+            slot.reset()
+            throw error
+        }
+        slot.didFeed(input)
+        if promptCursor < prompt.tokens.count {
+            promptCursor += input.count
+            if promptCursor < prompt.tokens.count { return [] }
+        }
+        return consume(logits: logits)
+    }
+
+    /// Chooses the next token from the last row of logits and returns the events it completes.
+    public func consume(logits: [Float]) -> [GenerationEvent] {
+        guard !isFinished else { return [] }
+        var row = logits
+        processor.applyPenalties(&row)
+        for token in options.bannedTokens where token >= 0 && token < row.count { row[token] = -.infinity }
+        var events: [GenerationEvent] = []
+        guard let token = chooseToken(&row) else { return finish(.stop) }
+        if options.logprobs { events.append(.logprob(LogitProcessor.logprobs(row, token: token, top: options.topLogprobs))) }
+        processor.record(token)
+        generated.append(token)
+        lastToken = token
+        usage.completionTokens += 1
+        if splitter?.isReasoning == true && !inToolCalls { usage.reasoningTokens += 1 }
+        if options.stopTokens.contains(token) { return events + finish(.stop) }
+        if json != nil { _ = json!.accept(tokenizer.bytes(of: token)) }
+        events += process(detokenizer.append(token))
+        if isFinished { return events }
+        if json?.isComplete == true { return events + finish(.stop) }
+        if generated.count >= options.maxTokens || prompt.tokens.count + generated.count >= contextLength {
+            return events + finish(.length)
+        }
+        return events
+    }
+
+    /// Ends the sequence (flushing held-back text); `consume` calls this itself on stop/length.
+    public func finish(_ reason: FinishReason) -> [GenerationEvent] {
+        guard !isFinished else { return [] }
+        var events: [GenerationEvent] = []
+        if reason != .cancelled {
+            events += process(detokenizer.finish())
+            if !isFinished { events += route(matcher.finish()) }
+        }
+        finishReason = isFinished ? finishReason : reason
+        if let splitter {
+            var s = splitter
+            events += s.finish().map(Self.event)
+            self.splitter = s
+        }
+        if inToolCalls, let format = options.toolCallFormat {
+            let calls = format.parse(toolText)
+            if calls.isEmpty {
+                // Not a well-formed call: give the text back as content.
+                events.append(.content(format.callsBegin + toolText))
+            } else {
+                events.append(.toolCalls(calls))
+                if finishReason == .stop { finishReason = .toolCalls }
+            }
+            inToolCalls = false
+        }
+        return events
+    }
+
+    private func chooseToken(_ row: inout [Float]) -> Int? {
+        guard let validator = json else { return processor.choose(row) }
+        func allowed(_ token: Int) -> Bool {
+            guard !tokenizer.isSpecial(token), !options.stopTokens.contains(token) else { return false }
+            let bytes = tokenizer.bytes(of: token)
+            return !bytes.isEmpty && validator.allows(bytes)
+        }
+        // Rejection first (usually the top choice is fine), then mask the whole vocabulary.
+        for _ in 0..<16 {
+            guard let token = processor.choose(row) else { return nil }
+            if allowed(token) { return token }
+            row[token] = -.infinity
+        }
+        for token in row.indices where row[token] > -.infinity && !allowed(token) { row[token] = -.infinity }
+        return processor.choose(row)
+    }
+
+    /// Stop strings and the tool-call opener, then the reasoning split.
+    private func process(_ text: String) -> [GenerationEvent] {
+        guard !text.isEmpty, !isFinished else { return [] }
+        if inToolCalls { toolText += text; return [] }
+        let result = matcher.feed(text)
+        var events = route(result.text)
+        if let marker = result.marker {
+            if let format = options.toolCallFormat, marker == format.callsBegin {
+                inToolCalls = true
+                toolText = result.remainder
+            } else {
+                if let splitter {
+                    var s = splitter
+                    events += s.finish().map(Self.event)
+                    self.splitter = s
+                }
+                finishReason = .stop
+            }
+        }
+        return events
+    }
+
+    private func route(_ text: String) -> [GenerationEvent] {
+        guard !text.isEmpty else { return [] }
+        guard var s = splitter else { return [.content(text)] }
+        let events = s.feed(text).map(Self.event)
+        splitter = s
+        return events
+    }
+
+    private static func event(_ e: ReasoningSplitter.Event) -> GenerationEvent {
+        switch e {
+        case .reasoning(let text): return .reasoning(text)
+        case .content(let text): return .content(text)
+        }
+    }
+}

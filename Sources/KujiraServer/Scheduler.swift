@@ -1,0 +1,211 @@
+import Foundation
+import KujiraGeneration
+import KujiraModels
+
+/// What a running request receives, in order: event batches, then exactly one `finished` or `failed`.
+public enum SchedulerOutput: Sendable {
+    case events([GenerationEvent])
+    case finished(FinishReason, GenerationUsage)
+    case failed(APIError)
+}
+
+/// The caller's side of a submitted request: its output and a way to stop it.
+public struct GenerationHandle: Sendable {
+    public let stream: AsyncStream<SchedulerOutput>
+    /// Stops generation before the next token and frees the slot.
+    public let cancel: @Sendable () -> Void
+}
+
+/// A queued or running request: its inputs, its output stream, and a cancel flag the client side can set.
+final class GenerationJob: @unchecked Sendable {
+    let prompt: PreparedPrompt
+    let options: GenerationOptions
+    let continuation: AsyncStream<SchedulerOutput>.Continuation
+    private let lock = NSLock()
+    private var cancelled = false
+    /// Owned by the scheduler thread once the job runs.
+    var sequence: TextSequence?
+    var slotIndex = -1
+    var started = Date()
+
+    init(prompt: PreparedPrompt, options: GenerationOptions, continuation: AsyncStream<SchedulerOutput>.Continuation) {
+        self.prompt = prompt
+        self.options = options
+        self.continuation = continuation
+    }
+
+    func cancel() { lock.withLock { cancelled = true } }
+    var isCancelled: Bool { lock.withLock { cancelled } }
+}
+
+/// Owns the model: one dedicated thread runs every forward pass (off the NIO event loops), at most
+/// `maxConcurrent` sequences are active, each in its own KV-cache slot, and their decode steps are interleaved
+/// round-robin, one token each. Requests past `maxQueue` waiting are refused (429).
+///
+/// Batching: `runRound` gathers one step per active sequence; replacing its loop body by a single
+/// `forward(batch:)` over every sequence's `nextInput()` (then `consume(logits:)` per sequence) is all a
+/// continuous-batching model API would need.
+public final class GenerationScheduler: @unchecked Sendable {
+    public let pipeline: TextPipeline
+    public let maxConcurrent: Int
+    public let maxQueue: Int
+    private let metrics: ServerMetrics?
+    private let condition = NSCondition()
+    private var waiting: [GenerationJob] = []
+    private var active: [GenerationJob] = []
+    private var stopped = false
+    private var paused = false
+    private var peak = 0
+    /// Slots (KV caches) live on the scheduler thread only; `slotBusy` is guarded by `condition`.
+    private var slots: [SequenceSlot]
+    private var slotBusy: [Bool]
+    private var thread: Thread?
+
+    public init(pipeline: TextPipeline, maxConcurrent: Int = 1, maxQueue: Int = 16, metrics: ServerMetrics? = nil) {
+        self.pipeline = pipeline
+        self.maxConcurrent = max(1, maxConcurrent)
+        self.maxQueue = max(0, maxQueue)
+        self.metrics = metrics
+        slots = (0..<max(1, maxConcurrent)).map { _ in SequenceSlot(model: pipeline.model) }
+        slotBusy = Array(repeating: false, count: max(1, maxConcurrent))
+        let thread = Thread { [weak self] in self?.loop() }
+        thread.name = "kujira-scheduler"
+        thread.stackSize = 8 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    deinit { shutdown() }
+
+    /// Stops the thread after the current round; waiting requests are failed.
+    public func shutdown() {
+        condition.lock()
+        stopped = true
+        let dropped = waiting
+        waiting.removeAll()
+        condition.broadcast()
+        condition.unlock()
+        for job in dropped { job.continuation.yield(.failed(.unavailable("server is shutting down"))); job.continuation.finish() }
+    }
+
+    /// Holds every sequence before its next step (tests use it to fill the queue deterministically).
+    public func pause() { condition.withLock { paused = true } }
+
+    /// Resumes after `pause()`.
+    public func resume() {
+        condition.withLock {
+            paused = false
+            condition.broadcast()
+        }
+    }
+
+    /// Requests waiting for a slot.
+    public var queueDepth: Int { condition.withLock { waiting.count } }
+    /// Sequences being generated.
+    public var activeCount: Int { condition.withLock { active.count } }
+    /// Most sequences that were ever interleaved in one round.
+    public var peakActiveCount: Int { condition.withLock { peak } }
+
+    /// Queues a request; the stream yields its output. Throws 429 when the queue is full. Ending iteration of the
+    /// stream (client gone) cancels the request; it leaves its slot before the next token.
+    public func submit(prompt: PreparedPrompt, options: GenerationOptions) throws -> GenerationHandle {
+        let (stream, continuation) = AsyncStream.makeStream(of: SchedulerOutput.self, bufferingPolicy: .unbounded)
+        let job = GenerationJob(prompt: prompt, options: options, continuation: continuation)
+        continuation.onTermination = { _ in job.cancel() }
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopped else { throw APIError.unavailable("server is shutting down") }
+        // Free slots take requests at once; the queue holds the rest.
+        let freeSlots = maxConcurrent - active.count
+        guard waiting.count < maxQueue + max(0, freeSlots) else { throw APIError.queueFull(waiting.count) }
+        waiting.append(job)
+        metrics?.queueDepth.set(Double(waiting.count))
+        condition.signal()
+        return GenerationHandle(stream: stream, cancel: { job.cancel() })
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while !stopped && (paused || (active.isEmpty && waiting.isEmpty)) { condition.wait() }
+            if stopped {
+                let running = active
+                active.removeAll()
+                condition.unlock()
+                for job in running { job.continuation.yield(.failed(.unavailable("server is shutting down"))); job.continuation.finish() }
+                return
+            }
+            while active.count < maxConcurrent && !waiting.isEmpty {
+                let job = waiting.removeFirst()
+                job.slotIndex = bestSlot(for: job.prompt.tokens)
+                slotBusy[job.slotIndex] = true
+                active.append(job)
+            }
+            metrics?.queueDepth.set(Double(waiting.count))
+            metrics?.activeSequences.set(Double(active.count))
+            peak = max(peak, active.count)
+            let round = active
+            condition.unlock()
+            runRound(round)
+        }
+    }
+
+    /// The free slot whose cached tokens share the longest prefix with `prompt` (guarded by `condition`).
+    private func bestSlot(for prompt: [Int]) -> Int {
+        var best = -1, bestLength = -1
+        for (index, slot) in slots.enumerated() where !slotBusy[index] {
+            var length = 0
+            let tokens = slot.tokens
+            while length < min(tokens.count, prompt.count) && tokens[length] == prompt[length] { length += 1 }
+            if length > bestLength { best = index; bestLength = length }
+        }
+        return best
+    }
+
+    /// One step (one token, or one prefill chunk) of every active sequence, in order.
+    private func runRound(_ jobs: [GenerationJob]) {
+        for job in jobs {
+            let slot = slots[job.slotIndex]
+            if job.isCancelled {
+                if let sequence = job.sequence { _ = sequence.finish(.cancelled) }
+                release(job, output: nil)
+                continue
+            }
+            do {
+                let sequence: TextSequence
+                if let existing = job.sequence {
+                    sequence = existing
+                } else {
+                    sequence = try pipeline.makeSequence(prompt: job.prompt, options: job.options)
+                    sequence.attach(to: slot)
+                    job.sequence = sequence
+                    job.started = Date()
+                }
+                let before = sequence.usage.completionTokens
+                let events = try sequence.step(model: pipeline.model, slot: slot)
+                metrics?.generatedTokens.increment(by: Int64(sequence.usage.completionTokens - before))
+                // Yielded even when empty: a heartbeat per step lets a waiting handler notice a client that left.
+                job.continuation.yield(.events(events))
+                if let reason = sequence.finishReason {
+                    metrics?.promptTokens.increment(by: Int64(sequence.usage.promptTokens))
+                    let seconds = Date().timeIntervalSince(job.started)
+                    if seconds > 0 { metrics?.tokensPerSecond.set(Double(sequence.usage.completionTokens) / seconds) }
+                    release(job, output: .finished(reason, sequence.usage))
+                }
+            } catch {
+                release(job, output: .failed(APIError.from(error)))
+            }
+        }
+    }
+
+    /// Frees the job's slot first, then ends its stream (so a client that sees the end finds the slot free).
+    private func release(_ job: GenerationJob, output: SchedulerOutput?) {
+        condition.lock()
+        active.removeAll { $0 === job }
+        slotBusy[job.slotIndex] = false
+        metrics?.activeSequences.set(Double(active.count))
+        condition.unlock()
+        if let output { job.continuation.yield(output) }
+        job.continuation.finish()
+    }
+}

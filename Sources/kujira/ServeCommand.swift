@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import KujiraServer
+import Logging
+
+/// `kujira serve`: a DeepSeek/OpenAI-compatible HTTP API for one model.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the model over a DeepSeek/OpenAI-compatible HTTP API (chat, completions, FIM, models).")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Address to bind (loopback by default).")
+    var host = "127.0.0.1"
+
+    @Option(help: "TCP port.")
+    var port = 8080
+
+    @Option(help: "Require 'Authorization: Bearer KEY' (default: the KUJIRA_API_KEY environment variable, else none).")
+    var apiKey: String?
+
+    @Option(help: "Sequences generated at the same time (each keeps its own KV cache).")
+    var maxConcurrent = 1
+
+    @Option(help: "Requests allowed to wait for a free slot; more get 429.")
+    var maxQueue = 16
+
+    @Option(help: "Context length in tokens (default: the model's maximum).")
+    var ctx: Int?
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        guard maxConcurrent >= 1 else { throw ValidationError("--max-concurrent must be ≥ 1") }
+        guard maxQueue >= 0 else { throw ValidationError("--max-queue must be ≥ 0") }
+        if let ctx, ctx < 2 { throw ValidationError("--ctx must be ≥ 2") }
+        if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
+    }
+
+    func run() async throws {
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        let environmentKey = ProcessInfo.processInfo.environment["KUJIRA_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        configuration.apiKey = apiKey ?? environmentKey
+        configuration.maxConcurrent = maxConcurrent
+        configuration.maxQueue = maxQueue
+        configuration.contextLength = ctx
+        var logger = Logger(label: "kujira.serve")
+        logger.logLevel = .info
+        logger.info("serving \(modelOptions.model) on http://\(host):\(port) (API key \(configuration.apiKey == nil ? "off" : "on"))")
+        try await KujiraServer.run(modelPath: modelOptions.model, configuration: configuration, logger: logger)
+    }
+}

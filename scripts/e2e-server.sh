@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# End-to-end test of `kujira serve`: starts it on loopback on a model (default: the tiny test model
+# Tests/Fixtures/server/tiny-chat; pass a model dir or .gguf as $1), waits for /health, drives it with the official
+# `openai` Python package (scripts/e2e_openai.py) and with curl -N for raw SSE, then stops it.
+# Set KUJIRA_BIN to use an already built binary. Ends with 'N passed, N failed'; exits non-zero on failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+MODEL=${1:-Tests/Fixtures/server/tiny-chat}
+if [ -z "${KUJIRA_BIN:-}" ]; then
+  swift build --product kujira >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+  KUJIRA_BIN="$(swift build --show-bin-path)/kujira"
+fi
+python3 -m pip install -q --disable-pip-version-check openai >/dev/null 2>&1 || python3 -m pip install -q openai
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+KEY="sk-e2e-$RANDOM$RANDOM"
+BASE="http://127.0.0.1:$PORT"
+LOG=$(mktemp)
+"$KUJIRA_BIN" serve --model "$MODEL" --port "$PORT" --api-key "$KEY" --max-concurrent 2 --max-queue 8 >"$LOG" 2>&1 &
+PID=$!
+cleanup() { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -f "$LOG"; }
+trap cleanup EXIT
+
+passed=0; failed=0
+ok() { echo "PASS $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL $1"; failed=$((failed + 1)); }
+
+ready=0
+for _ in $(seq 1 240); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/health" || true)
+  [ "$code" = "200" ] && { ready=1; break; }
+  kill -0 "$PID" 2>/dev/null || break
+  sleep 0.25
+done
+if [ "$ready" = 1 ]; then ok "server up, /health 200 without a key"; else bad "server did not become healthy"; cat "$LOG"; echo "$passed passed, $failed failed"; exit 1; fi
+
+# Raw SSE with curl -N: every event is one 'data: ' line, the stream ends with 'data: [DONE]'.
+sse=$(curl -sN "$BASE/v1/chat/completions" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+  -d '{"model":"m","messages":[{"role":"user","content":"Hi"}],"max_tokens":8,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}')
+events=$(printf '%s\n' "$sse" | grep -c '^data: ' || true)
+others=$(printf '%s\n' "$sse" | grep -v '^data: ' | grep -vc '^$' || true)
+last=$(printf '%s\n' "$sse" | grep '^data: ' | tail -n 1)
+if [ "$events" -ge 3 ] && [ "$others" = 0 ] && [ "$last" = "data: [DONE]" ] && printf '%s' "$sse" | grep -q '"usage":{"prompt_tokens"'; then
+  ok "curl -N raw SSE framing ($events events)"
+else
+  bad "curl -N raw SSE framing: $sse"
+fi
+code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/chat/completions" -H "Authorization: Bearer $KEY" \
+  -H 'Content-Type: application/json' -d '{"model": "m", "messages": [')
+[ "$code" = 400 ] && ok "curl: unparseable JSON is 400" || bad "curl: unparseable JSON gave $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/models")
+[ "$code" = 401 ] && ok "curl: missing key is 401" || bad "curl: missing key gave $code"
+metrics=$(curl -s "$BASE/metrics" -H "Authorization: Bearer $KEY")
+printf '%s' "$metrics" | grep -q '^kujira_requests_total' && ok "curl: /metrics has kujira_requests_total" || bad "curl: /metrics"
+
+py_out=$(python3 scripts/e2e_openai.py --base "$BASE" --key "$KEY" 2>&1)
+echo "$py_out"
+py_passed=$(printf '%s\n' "$py_out" | sed -nE 's/^openai: ([0-9]+) passed, ([0-9]+) failed$/\1/p')
+py_failed=$(printf '%s\n' "$py_out" | sed -nE 's/^openai: ([0-9]+) passed, ([0-9]+) failed$/\2/p')
+if [ -z "$py_passed" ]; then bad "openai script did not finish"; else passed=$((passed + py_passed)); failed=$((failed + py_failed)); fi
+kill -0 "$PID" 2>/dev/null && ok "server still running after all requests" || { bad "server died"; cat "$LOG"; }
+
+echo "e2e-server: $passed passed, $failed failed"
+[ "$failed" = 0 ]
