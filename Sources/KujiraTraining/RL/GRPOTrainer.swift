@@ -35,6 +35,8 @@ public struct GRPOStepRecord: Sendable, Codable, Equatable {
     public var step: Int
     public var rewardMean: Double, rewardStd: Double
     public var accuracy: Double, formatRate: Double
+    /// KL(π‖π_ref) (k3, at sampling time) and the largest clipped-token fraction over the μ updates (0 when μ = 1:
+    /// the first update has ratio 1).
     public var kl: Double, clipFraction: Double
     public var completionLength: Double
     /// Fraction of groups whose rewards are all equal (no learning signal).
@@ -193,6 +195,7 @@ public final class GRPOTrainer: @unchecked Sendable {
             policy.parameters.zeroGradients()
             _ = try policy.forwardBackward(tokens: tokens, batch: sequences.count, length: length, targets: targets,
                                            settings: LossSettings(mtpWeight: 0, balanceAlpha: 0, tokenObjective: box.objective))
+            if iteration > 0 { statistics.clipFraction = max(statistics.clipFraction, box.statistics.clipFraction) }
             if iteration == 0 {
                 statistics = box.statistics
                 // The sampling policy's log-probabilities, for the ratio of later iterations.
