@@ -17,6 +17,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Split: heldout (never trained on) or train.") var split: String = "heldout"
     @Option(help: "Operations: any of + - * (e.g. +-).") var ops: String = "+-"
     @Option(help: "Operand digit counts, e.g. 3 or 1-3.") var digits: String = "1-3"
+    @Flag(help: "Draw the two operands' digit counts independently (e.g. 123+45).") var mixedLengths = false
     @Option(help: "Number of problems.") var problems: Int = 200
     @Option(help: "Samples per problem for pass@k (0: greedy only).") var k: Int = 0
     @Option(help: "Sampling temperature for the k samples.") var temperature: Float = 1.0
@@ -36,7 +37,8 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         let path = try DefaultModel.resolve(model)
         try ModelOptions.check(path)
-        let arithmetic = ArithmeticTask(operations: ops.compactMap { ArithmeticOperation(rawValue: String($0)) }, digits: try parseDigitRange(digits))
+        let arithmetic = ArithmeticTask(operations: ops.compactMap { ArithmeticOperation(rawValue: String($0)) }, digits: try parseDigitRange(digits),
+                                       mixedLengths: mixedLengths)
         let set: [ArithmeticProblem]
         if split == "heldout" {
             set = arithmetic.heldOutSet(count: problems, seed: seed)
@@ -55,7 +57,7 @@ struct EvalCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         var json = String(decoding: try encoder.encode(result), as: UTF8.self)
-        json.insert(contentsOf: "\n  \"model\" : \"\(path)\",\n  \"split\" : \"\(split)\",\n  \"ops\" : \"\(ops)\",\n  \"digits\" : \"\(digits)\",", at: json.index(after: json.startIndex))
+        json.insert(contentsOf: "\n  \"model\" : \"\(path)\",\n  \"split\" : \"\(split)\",\n  \"ops\" : \"\(ops)\",\n  \"digits\" : \"\(digits)\",\n  \"mixed_lengths\" : \(mixedLengths),", at: json.index(after: json.startIndex))
         if !extra.isEmpty { json.insert(contentsOf: extra, at: json.index(after: json.startIndex)) }
         print(json)
     }

@@ -21,6 +21,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Phrase training prompts as the bare problem, 'What is …?' or 'what is …?' at random.")
     var naturalQuestions = false
 
+    @Flag(help: "Draw the two operands' digit counts independently (e.g. 123+45).")
+    var mixedLengths = false
+
     @Option(help: "Operand digit counts, e.g. 3 or 1-3.")
     var digits: String = "3"
 
@@ -73,7 +76,7 @@ struct TrainCommand: ParsableCommand {
             s.balanceGamma = gamma; s.balanceAlpha = alpha; s.mtpWeight = mtpWeight
             s.evalEvery = evalEvery; s.evalProblems = evalProblems; s.checkpointEvery = checkpointEvery
             s.task = ArithmeticTask(operations: ops.compactMap { ArithmeticOperation(rawValue: String($0)) }, digits: try digitRange(),
-                                   naturalQuestions: naturalQuestions)
+                                   naturalQuestions: naturalQuestions, mixedLengths: mixedLengths)
             trainer = try Trainer(config: try ModelConfig(path: config ?? ""), settings: s)
             let total = trainer.model.parameters.entries.filter(\.trainable).reduce(0) { $0 + $1.count }
             FileHandle.standardOutput.write(Data("training \(total) parameters, \(steps) steps of \(batch) × \(seq) tokens, threads \(Parallel.threads)\n".utf8))

@@ -31,12 +31,23 @@ final class ArithmeticEvaluationTests: XCTestCase {
         XCTAssertFalse(tokenizer.decode(bare).contains("hat is "))
     }
 
+    func testMixedLengthsDrawOperandLengthsIndependently() {
+        func lengths(_ task: ArithmeticTask) -> [(Int, Int)] {
+            var rng = TrainingRandom(seed: 8)
+            return (0..<300).map { _ in let p = task.sample(&rng); return (String(p.a).count, String(p.b).count) }
+        }
+        let mixed = lengths(ArithmeticTask(operations: [.addition], digits: 1...3, mixedLengths: true))
+        XCTAssertTrue(mixed.contains { $0.0 != $0.1 })
+        XCTAssertTrue(mixed.allSatisfy { (1...3).contains($0.0) && (1...3).contains($0.1) })
+        XCTAssertFalse(lengths(ArithmeticTask(operations: [.addition], digits: 1...3)).contains { $0.0 != $0.1 })
+    }
+
     /// The embedded default model answers held-out problems of every operation it was trained on.
     func testEmbeddedModelSolvesHeldOutProblems() throws {
         let path = DefaultModel.embeddedDirectory
         guard FileManager.default.fileExists(atPath: path + "/config.json") else { throw XCTSkip("no embedded model at \(path)") }
         let evaluator = ArithmeticEvaluator(model: try ModelRegistry.load(directory: path))
-        let problems = ArithmeticTask(operations: [.addition, .subtraction], digits: 1...3).heldOutSet(count: 40, seed: 77)
+        let problems = ArithmeticTask(operations: [.addition, .subtraction], digits: 1...3, mixedLengths: true).heldOutSet(count: 40, seed: 77)
         let result = try evaluator.evaluate(problems, k: 2, temperature: 0.7, seed: 1)
         XCTAssertEqual(result.problems, 40)
         XCTAssertGreaterThanOrEqual(result.passAt1Greedy, 0.9)

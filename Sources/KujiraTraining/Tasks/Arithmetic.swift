@@ -98,11 +98,15 @@ public struct ArithmeticTask: Sendable, Codable, Equatable {
     /// When true, training prompts are phrased at random from `ArithmeticProblem.questionPhrasings`
     /// (optional so that older checkpoints' settings still decode).
     public var naturalQuestions: Bool?
+    /// When true, the two operands' digit counts are drawn independently (optional for older checkpoints).
+    public var mixedLengths: Bool?
 
-    public init(operations: [ArithmeticOperation] = [.addition], digits: ClosedRange<Int> = 3...3, naturalQuestions: Bool = false) {
+    public init(operations: [ArithmeticOperation] = [.addition], digits: ClosedRange<Int> = 3...3, naturalQuestions: Bool = false,
+                mixedLengths: Bool = false) {
         self.operations = operations
         self.digits = digits
         self.naturalQuestions = naturalQuestions ? true : nil
+        self.mixedLengths = mixedLengths ? true : nil
     }
 
     /// A random problem from the training split (held-out problems are rejected) or, with `heldOut`, from the held-out split.
@@ -110,8 +114,9 @@ public struct ArithmeticTask: Sendable, Codable, Equatable {
         while true {
             let operation = operations[rng.below(operations.count)]
             let n = digits.lowerBound + rng.below(digits.count)
-            let low = n == 1 ? 0 : Int(pow10(n - 1)), high = Int(pow10(n))
-            var a = low + rng.below(high - low), b = low + rng.below(high - low)
+            // With mixedLengths the second operand gets its own digit count (e.g. 123+45).
+            let m = mixedLengths == true ? digits.lowerBound + rng.below(digits.count) : n
+            var a = number(digits: n, &rng), b = number(digits: m, &rng)
             if operation == .subtraction && a < b { swap(&a, &b) }
             let problem = ArithmeticProblem(a: a, b: b, operation: operation)
             if problem.isHeldOut == heldOut { return problem }
@@ -122,6 +127,11 @@ public struct ArithmeticTask: Sendable, Codable, Equatable {
     public func heldOutSet(count: Int, seed: UInt64 = 0x5EED) -> [ArithmeticProblem] {
         var rng = TrainingRandom(seed: seed)
         return (0..<count).map { _ in sample(&rng, heldOut: true) }
+    }
+
+    private func number(digits n: Int, _ rng: inout TrainingRandom) -> Int {
+        let low = n == 1 ? 0 : pow10(n - 1), high = pow10(n)
+        return low + rng.below(high - low)
     }
 
     private func pow10(_ n: Int) -> Int { (0..<n).reduce(1) { r, _ in r * 10 } }
