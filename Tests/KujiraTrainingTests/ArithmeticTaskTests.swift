@@ -83,6 +83,9 @@ final class ArithmeticTaskTests: XCTestCase {
         XCTAssertEqual(vocab["Ġ"], try tokenizer.encode(" ").first)
         XCTAssertEqual(vocab["Ċ"], try tokenizer.encode("\n").first)
         XCTAssertEqual((json["added_tokens"] as? [[String: Any]])?.count, CharacterTokenizer.specials.count)
+        let added = try XCTUnwrap(json["added_tokens"] as? [[String: Any]])
+        XCTAssertEqual(added.filter { ($0["special"] as? Bool) == false }.compactMap { $0["content"] as? String }, ["<think>", "</think>"],
+                       "the think tags are not special (kept by decoders that skip special tokens)")
         let config = try XCTUnwrap(JSONSerialization.jsonObject(with: try tokenizer.tokenizerConfigJSON()) as? [String: Any])
         XCTAssertTrue((config["chat_template"] as? String)?.contains("<｜Assistant｜>") ?? false)
     }

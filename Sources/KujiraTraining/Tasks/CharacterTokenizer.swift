@@ -63,7 +63,10 @@ public struct CharacterTokenizer: Sendable {
         var vocab: [String: Int] = [:]
         for (i, c) in Self.characters.enumerated() { vocab[Self.byteLevel(c)] = Self.specials.count + i }
         let added: [[String: Any]] = Self.specials.enumerated().map { id, content in
-            ["id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true]
+            // `<think>`/`</think>` are added but not special, as in DeepSeek-R1's tokenizer: decoders that skip special
+            // tokens keep them, so the reasoning/answer split still sees them.
+            ["id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false,
+             "special": !content.contains("think>")]
         }
         let document: [String: Any] = [
             "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "added_tokens": added, "normalizer": NSNull(),
