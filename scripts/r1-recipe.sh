@@ -6,7 +6,11 @@ K=${KUJIRA:-.build/release/kujira}
 export KUJIRA_THREADS=2
 mkdir -p runs
 
-# 0. The embedded default model.
+# 0. The embedded default model (Models/kujira-arith) and the first model (equal-length operands, the distillation teacher).
+$K train --config docs/configs/arithmetic-1m.json --task arithmetic --ops +- --digits 1-3 --natural-questions --mixed-lengths \
+  --steps 1200 --batch 32 --seq 64 --lr 3e-3 --min-lr 3e-4 --warmup 50 --eval-every 300 --eval-problems 200 --seed 1 --out runs/arith-mixed
+$K export --model runs/arith-mixed --out runs/kujira-arith-mixed --dtype bf16
+$K eval --model runs/kujira-arith-mixed --ops +- --digits 1-3 --mixed-lengths --problems 200 --k 8 --speculative | tee runs/kujira-arith-mixed-eval.json
 $K train --config docs/configs/arithmetic-1m.json --task arithmetic --ops +- --digits 1-3 --natural-questions --steps 1200 \
   --batch 32 --seq 64 --lr 3e-3 --min-lr 3e-4 --warmup 50 --eval-every 300 --eval-problems 200 --seed 1 --out runs/arith
 $K export --model runs/arith --out runs/kujira-arith --dtype bf16
