@@ -32,12 +32,12 @@ enum FloatDots {
         let xp = UnsafeRawPointer(x)
         var i = 0
         while i + 32 <= count {
-            acc0 += w.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
-            acc1 += w.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self)
+            acc0.addProduct(w.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
+            acc1.addProduct(w.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self))
             i += 32
         }
         if i + 16 <= count {
-            acc0 += w.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+            acc0.addProduct(w.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
             i += 16
         }
         var sum = (acc0 + acc1).sum()
@@ -66,8 +66,8 @@ enum FloatDots {
         let chunks = count / 16
         for c in 0..<chunks {
             let v = w.loadUnaligned(fromByteOffset: 32 * c, as: SIMD8<UInt32>.self)
-            acc0 += halfToFloat(v & 0xFFFF) * xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self)
-            acc1 += halfToFloat(v &>> 16) * xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self)
+            acc0.addProduct(halfToFloat(v & 0xFFFF), xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self))
+            acc1.addProduct(halfToFloat(v &>> 16), xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self))
         }
         var sum = (acc0 + acc1).sum()
         for i in (16 * chunks)..<count {
@@ -101,8 +101,8 @@ enum FloatDots {
         let wp = UnsafeRawPointer(w), xp = UnsafeRawPointer(xs)
         let chunks = count / 16
         for c in 0..<chunks {
-            acc0 += wp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self) * xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self)
-            acc1 += wp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self) * xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self)
+            acc0.addProduct(wp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self), xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self))
+            acc1.addProduct(wp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self), xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self))
         }
         var sum = (acc0 + acc1).sum()
         for i in (16 * chunks)..<count { sum += w[i] * xs[i] }
@@ -117,8 +117,8 @@ enum FloatDots {
         let chunks = count / 16
         for c in 0..<chunks {
             let v = w.loadUnaligned(fromByteOffset: 32 * c, as: SIMD8<UInt32>.self)
-            acc0 += unsafeBitCast(v &<< 16, to: SIMD8<Float>.self) * xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self)
-            acc1 += unsafeBitCast(v & 0xFFFF_0000, to: SIMD8<Float>.self) * xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self)
+            acc0.addProduct(unsafeBitCast(v &<< 16, to: SIMD8<Float>.self), xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self))
+            acc1.addProduct(unsafeBitCast(v & 0xFFFF_0000, to: SIMD8<Float>.self), xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self))
         }
         var sum = (acc0 + acc1).sum()
         for i in (16 * chunks)..<count {
@@ -154,10 +154,10 @@ enum FloatDots {
             let f1 = unsafeBitCast(((v &<< 16) & 0x8000_0000) | ((v &<< 12) & 0x07F0_0000), to: SIMD4<Float>.self)
             let f2 = unsafeBitCast(((v &<< 8) & 0x8000_0000) | ((v &<< 4) & 0x07F0_0000), to: SIMD4<Float>.self)
             let f3 = unsafeBitCast((v & 0x8000_0000) | ((v &>> 4) & 0x07F0_0000), to: SIMD4<Float>.self)
-            acc0 += (f0 * 0x1p120) * xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
-            acc1 += (f1 * 0x1p120) * xp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self)
-            acc2 += (f2 * 0x1p120) * xp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self)
-            acc3 += (f3 * 0x1p120) * xp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self)
+            acc0.addProduct((f0 * 0x1p120), xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self))
+            acc1.addProduct((f1 * 0x1p120), xp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self))
+            acc2.addProduct((f2 * 0x1p120), xp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self))
+            acc3.addProduct((f3 * 0x1p120), xp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self))
             i += 16
         }
         sum += ((acc0 + acc1) + (acc2 + acc3)).sum()
@@ -210,10 +210,10 @@ extension FloatDots {
                 i += 16
                 continue
             }
-            acc0 += wp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
-            acc1 += wp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self)
-            acc2 += wp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self)
-            acc3 += wp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self)
+            acc0.addProduct(wp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self))
+            acc1.addProduct(wp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self))
+            acc2.addProduct(wp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self))
+            acc3.addProduct(wp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self))
             i += 16
         }
         sum += ((acc0 + acc1) + (acc2 + acc3)).sum()
