@@ -50,7 +50,7 @@ extension Q4_0 {
             acc.addProduct(pairSumsAsFloat(x.products(nibbles256: q, block: b)), d * x.scales[b])
             offset = offset.addingProduct(d, x.scaledSums[b])
         }
-        return acc.sum() - 8 * offset
+        return treeSum(acc) - 8 * offset
     }
 }
 
@@ -66,7 +66,7 @@ extension Q4_1 {
             acc.addProduct(pairSumsAsFloat(x.products(nibbles256: q, block: b)), x.scaleF16(block, 0) * x.scales[b])
             offset = offset.addingProduct(x.scaleF16(block, 2), x.scaledSums[b])
         }
-        return acc.sum() + offset
+        return treeSum(acc) + offset
     }
 }
 
@@ -105,7 +105,7 @@ extension Q4_0 {
             acc3.addProduct(pairSumsAsFloat(x.3.products(nibbles256: q, block: b)), d * x.3.scales[b])
             offset.addProduct(SIMD4(repeating: d), SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b]))
         }
-        return SIMD4(acc0.sum(), acc1.sum(), acc2.sum(), acc3.sum()) - 8 * offset
+        return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3)) - 8 * offset
     }
 }
 
@@ -125,6 +125,6 @@ extension Q4_1 {
             acc3.addProduct(pairSumsAsFloat(x.3.products(nibbles256: q, block: b)), d * x.3.scales[b])
             offset.addProduct(SIMD4(repeating: m), SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b]))
         }
-        return SIMD4(acc0.sum(), acc1.sum(), acc2.sum(), acc3.sum()) + offset
+        return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3)) + offset
     }
 }

@@ -33,7 +33,7 @@ extension Q8_0 {
             let w = unpackSignedBytes256(block + 2)
             acc.addProduct(pairSumsAsFloat(x.products(nibbles256: w, block: b)), x.scaleF16(block, 0) * x.scales[b])
         }
-        return acc.sum()
+        return treeSum(acc)
     }
 
     /// `dot` for four tokens at once, bit for bit the same per token.
@@ -49,6 +49,6 @@ extension Q8_0 {
             acc2.addProduct(pairSumsAsFloat(x.2.products(nibbles256: w, block: b)), d * x.2.scales[b])
             acc3.addProduct(pairSumsAsFloat(x.3.products(nibbles256: w, block: b)), d * x.3.scales[b])
         }
-        return SIMD4(acc0.sum(), acc1.sum(), acc2.sum(), acc3.sum())
+        return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3))
     }
 }
