@@ -66,8 +66,8 @@ enum FloatDots {
         let chunks = count / 16
         for c in 0..<chunks {
             let v = w.loadUnaligned(fromByteOffset: 32 * c, as: SIMD8<UInt32>.self)
-            acc0.addProduct(halfToFloat(v & 0xFFFF), xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self))
-            acc1.addProduct(halfToFloat(v &>> 16), xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self))
+            acc0 += halfToFloat(v & 0xFFFF) * xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self)
+            acc1 += halfToFloat(v &>> 16) * xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self)
         }
         var sum = (acc0 + acc1).sum()
         for i in (16 * chunks)..<count {
@@ -101,8 +101,8 @@ enum FloatDots {
         let wp = UnsafeRawPointer(w), xp = UnsafeRawPointer(xs)
         let chunks = count / 16
         for c in 0..<chunks {
-            acc0.addProduct(wp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self), xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self))
-            acc1.addProduct(wp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self), xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self))
+            acc0 += wp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self) * xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self)
+            acc1 += wp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self) * xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self)
         }
         var sum = (acc0 + acc1).sum()
         for i in (16 * chunks)..<count { sum += w[i] * xs[i] }
@@ -117,8 +117,8 @@ enum FloatDots {
         let chunks = count / 16
         for c in 0..<chunks {
             let v = w.loadUnaligned(fromByteOffset: 32 * c, as: SIMD8<UInt32>.self)
-            acc0.addProduct(unsafeBitCast(v &<< 16, to: SIMD8<Float>.self), xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self))
-            acc1.addProduct(unsafeBitCast(v & 0xFFFF_0000, to: SIMD8<Float>.self), xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self))
+            acc0 += unsafeBitCast(v &<< 16, to: SIMD8<Float>.self) * xp.loadUnaligned(fromByteOffset: 64 * c, as: SIMD8<Float>.self)
+            acc1 += unsafeBitCast(v & 0xFFFF_0000, to: SIMD8<Float>.self) * xp.loadUnaligned(fromByteOffset: 64 * c + 32, as: SIMD8<Float>.self)
         }
         var sum = (acc0 + acc1).sum()
         for i in (16 * chunks)..<count {
