@@ -46,11 +46,21 @@ public struct Sampler {
     }
 
     /// Index of the largest logit (the first one on ties, like torch.argmax).
-    public static func argmax<C: Collection>(_ logits: C) -> Int where C.Element == Float, C.Index == Int {
-        var best = logits.startIndex
-        for i in logits.indices where logits[i] > logits[best] { best = i }
-        return best - logits.startIndex
+    public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int {
+        guard var best = logits.first else { return 0 }
+        var index = 0
+        for i in 1..<logits.count where logits[i] > best {
+            best = logits[i]
+            index = i
+        }
+        return index
     }
+
+    /// `argmax` of an array or a slice (index relative to the slice's start).
+    public static func argmax(_ logits: ArraySlice<Float>) -> Int { logits.withUnsafeBufferPointer { argmax($0) } }
+
+    /// `argmax` of an array.
+    public static func argmax(_ logits: [Float]) -> Int { logits.withUnsafeBufferPointer { argmax($0) } }
 
     /// The next token: argmax at temperature 0, else top-k / top-p sampling from softmax(logits / T).
     public mutating func sample(_ logits: ArraySlice<Float>) -> Int {

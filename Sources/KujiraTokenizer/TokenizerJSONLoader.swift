@@ -108,10 +108,13 @@ enum TokenizerJSONLoader {
                     named[name] = template
                 }
             }
-            chatTemplate = named["default"] ?? (list.first as? [String: Any])?["template"] as? String
+            // Like transformers: a list without a "default" entry has no implicit template; pick one by name.
+            chatTemplate = named["default"]
         }
+        // transformers' precedence: a chat_template.jinja file beside the config wins over the config's field
+        // (`ChatTemplate.load` follows the same rule).
         let jinjaPath = (directory as NSString).appendingPathComponent("chat_template.jinja")
-        if chatTemplate == nil, let text = try? String(contentsOfFile: jinjaPath, encoding: .utf8) {
+        if let text = try? String(contentsOfFile: jinjaPath, encoding: .utf8) {
             chatTemplate = text
         }
 

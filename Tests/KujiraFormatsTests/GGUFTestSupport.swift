@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import KujiraFormats
 
 /// Builds small GGUF files byte by byte so tests control every field (including broken ones).
 struct GGUFBuilder {
@@ -52,27 +53,16 @@ enum TestFiles {
     }
 }
 
-/// Minimal test-only safetensors reader for the F32 `*.dequant.safetensors` goldens.
+/// The F32 `*.dequant.safetensors` goldens, read with the project's own `SafeTensorsFile`.
 struct TestSafeTensors {
     let tensors: [String: (shape: [Int], values: [Float])]
 
     init(path: String) throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        let bytes = [UInt8](data)
-        guard bytes.count >= 8 else { throw CocoaError(.fileReadCorruptFile) }
-        let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        let header = try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + headerLength)])) as? [String: Any] ?? [:]
+        let file = try SafeTensorsFile(path: path)
         var tensors: [String: (shape: [Int], values: [Float])] = [:]
-        for (name, entry) in header where name != "__metadata__" {
-            guard let info = entry as? [String: Any], info["dtype"] as? String == "F32",
-                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int] else {
-                throw CocoaError(.fileReadCorruptFile)
-            }
-            let start = 8 + headerLength + offsets[0], count = (offsets[1] - offsets[0]) / 4
-            let values = bytes.withUnsafeBytes { raw in
-                (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self))) }
-            }
-            tensors[name] = (shape, values)
+        for name in file.tensorNames {
+            let tensor = try file.tensor(name)
+            tensors[name] = (tensor.shape, tensor.toFloatArray())
         }
         self.tensors = tensors
     }

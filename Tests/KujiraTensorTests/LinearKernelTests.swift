@@ -40,8 +40,10 @@ final class LinearKernelTests: XCTestCase {
         }
     }
 
-    /// Against the plain float reference, the difference is the activation rounding: each int8 value is
-    /// within d/2 = max|x_block|/254 of x, so |fast - reference| ≤ Σ|w_i|·max|x_block(i)|/254 (+ float error).
+    /// Against the plain float reference, the difference is the activation rounding: q = round(x·127/amax)
+    /// is within 1/2 of x/d, and the stored scale is d rounded to half precision (relative error ≤ 2^-11,
+    /// times |q| ≤ 127), so each dequantized value is within amax/254 + amax·2^-11 of x and
+    /// |fast - reference| ≤ Σ|w_i|·max|x_block(i)|·(1/254 + 2^-11) (+ float error).
     func testQuantizedFastPathWithinActivationRoundingOfFloatReference() {
         var rng = SplitMix64(seed: 2)
         for dtype in Self.quantizedTypes {
@@ -59,7 +61,7 @@ final class LinearKernelTests: XCTestCase {
                         for c in 0..<cols {
                             let blockStart = t * cols + c / 32 * 32
                             let amax = x[blockStart..<(blockStart + 32)].map { abs($0) }.max()!
-                            bound += Double(abs(weights[r * cols + c])) * Double(amax) / 254
+                            bound += Double(abs(weights[r * cols + c])) * Double(amax) * (1.0 / 254 + 0x1p-11)
                             magnitude += Double(abs(weights[r * cols + c] * x[t * cols + c]))
                         }
                         bound += Double(cols) * Double(Float.ulpOfOne) * (magnitude + bound)
@@ -119,6 +121,25 @@ final class LinearKernelTests: XCTestCase {
     }
 
     /// NaN or infinite activations (a diverged model) give non-finite outputs, never a trap.
+    /// Block scales are stored rounded to half precision (as llama.cpp's q8_0/q8_1) inside the normal half
+    /// range, and kept as Float outside it (no inf scale for huge activations, no zero scale for tiny ones).
+    func testActivationScalesAreHalfPrecisionInsideTheNormalRange() {
+        var rng = SplitMix64(seed: 6)
+        let magnitudes: [Float] = [1.7, 1e7, 1e-6]
+        var x = [Float]()
+        for m in magnitudes { x += KernelTestData.randomActivations(32, rng: &rng).map { $0 * m } }
+        let activations = x.withUnsafeBufferPointer { Q8Activations($0, n: 1, cols: 96) }
+        let row = activations.row(0)
+        for (b, m) in magnitudes.enumerated() {
+            let d = x[(32 * b)..<(32 * b + 32)].map { abs($0) }.max()! / 127
+            let expected = m == 1.7 ? Float(Float16(d)) : d
+            XCTAssertEqual(row.scales[b], expected, "block \(b) magnitude \(m)")
+            XCTAssertTrue(row.scales[b].isFinite && row.scales[b] > 0, "block \(b)")
+        }
+        XCTAssertNotEqual(Float(Float16(x[0..<32].map { abs($0) }.max()! / 127)), x[0..<32].map { abs($0) }.max()! / 127,
+                          "test data should exercise the half rounding")
+    }
+
     func testNonFiniteActivationsDoNotTrap() {
         var rng = SplitMix64(seed: 5)
         for dtype in Self.quantizedTypes + [.f16, .bf16, .f8e4m3] {

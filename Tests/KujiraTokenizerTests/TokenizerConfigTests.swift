@@ -60,4 +60,16 @@ final class TokenizerConfigTests: XCTestCase {
         XCTAssertEqual(tokenizer.eosTokenIds, [401, 400])
         XCTAssertEqual(tokenizer.encode("Hello", addSpecialTokens: true), tokenizer.encode("Hello"))
     }
+
+    /// transformers' precedence: chat_template.jinja beats the config field; a named list needs a "default".
+    func testChatTemplateSourcesFollowTransformersPrecedence() throws {
+        try "FROM FILE".write(to: directory.appendingPathComponent("chat_template.jinja"), atomically: true, encoding: .utf8)
+        let tokenizer = try makeModelDirectory(keepPostProcessor: false, config: ["chat_template": "FROM CONFIG"])
+        XCTAssertEqual(tokenizer.chatTemplate, "FROM FILE")
+        XCTAssertEqual(try ChatTemplate.load(path: directory.path).render(messages: [JinjaValue]()), "FROM FILE")
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("chat_template.jinja"))
+        let named = try makeModelDirectory(keepPostProcessor: false, config: ["chat_template": [["name": "tool_use", "template": "TOOLS"]]])
+        XCTAssertNil(named.chatTemplate)
+        XCTAssertEqual(named.namedChatTemplates, ["tool_use": "TOOLS"])
+    }
 }

@@ -32,12 +32,12 @@ enum FloatDots {
         let xp = UnsafeRawPointer(x)
         var i = 0
         while i + 32 <= count {
-            acc0 += w.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
-            acc1 += w.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self)
+            acc0.addProduct(w.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
+            acc1.addProduct(w.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self))
             i += 32
         }
         if i + 16 <= count {
-            acc0 += w.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+            acc0.addProduct(w.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
             i += 16
         }
         var sum = (acc0 + acc1).sum()
@@ -154,10 +154,10 @@ enum FloatDots {
             let f1 = unsafeBitCast(((v &<< 16) & 0x8000_0000) | ((v &<< 12) & 0x07F0_0000), to: SIMD4<Float>.self)
             let f2 = unsafeBitCast(((v &<< 8) & 0x8000_0000) | ((v &<< 4) & 0x07F0_0000), to: SIMD4<Float>.self)
             let f3 = unsafeBitCast((v & 0x8000_0000) | ((v &>> 4) & 0x07F0_0000), to: SIMD4<Float>.self)
-            acc0 += (f0 * 0x1p120) * xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
-            acc1 += (f1 * 0x1p120) * xp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self)
-            acc2 += (f2 * 0x1p120) * xp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self)
-            acc3 += (f3 * 0x1p120) * xp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self)
+            acc0.addProduct((f0 * 0x1p120), xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self))
+            acc1.addProduct((f1 * 0x1p120), xp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self))
+            acc2.addProduct((f2 * 0x1p120), xp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self))
+            acc3.addProduct((f3 * 0x1p120), xp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self))
             i += 16
         }
         sum += ((acc0 + acc1) + (acc2 + acc3)).sum()
@@ -210,10 +210,10 @@ extension FloatDots {
                 i += 16
                 continue
             }
-            acc0 += wp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
-            acc1 += wp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self)
-            acc2 += wp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self)
-            acc3 += wp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self) * xp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self)
+            acc0.addProduct(wp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self))
+            acc1.addProduct(wp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i + 16, as: SIMD4<Float>.self))
+            acc2.addProduct(wp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD4<Float>.self))
+            acc3.addProduct(wp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self), xp.loadUnaligned(fromByteOffset: 4 * i + 48, as: SIMD4<Float>.self))
             i += 16
         }
         sum += ((acc0 + acc1) + (acc2 + acc3)).sum()

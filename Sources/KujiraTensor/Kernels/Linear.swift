@@ -172,7 +172,7 @@ public enum Linear {
         var i = 0
         let pa = UnsafeRawPointer(a.baseAddress!), pb = UnsafeRawPointer(b.baseAddress!)
         while i + 16 <= n {
-            acc += pa.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) * pb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            acc.addProduct(pa.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self), pb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self))
             i += 16
         }
         var sum = acc.sum()

@@ -251,6 +251,14 @@ struct JSONWriter {
     }
 
     private func writeString(_ string: String, into out: inout String) {
+        JSONString.write(string, into: &out, ensureASCII: ensureASCII)
+    }
+}
+
+/// JSON string literals as Python's `json.dumps` writes them (`\b`, `\f`, `\uXXXX` for other controls, surrogate
+/// pairs when `ensureASCII`), optionally also escaping U+2028/U+2029 for JavaScript consumers of a wire format.
+public enum JSONString {
+    public static func write(_ string: String, into out: inout String, ensureASCII: Bool = false, escapeLineSeparators: Bool = false) {
         out += "\""
         for scalar in string.unicodeScalars {
             switch scalar {
@@ -262,7 +270,8 @@ struct JSONWriter {
             case "\u{08}": out += "\\b"
             case "\u{0C}": out += "\\f"
             default:
-                if scalar.value < 0x20 || (ensureASCII && scalar.value > 0x7E) {
+                let escapeSeparator = escapeLineSeparators && (scalar.value == 0x2028 || scalar.value == 0x2029)
+                if scalar.value < 0x20 || escapeSeparator || (ensureASCII && scalar.value > 0x7E) {
                     if scalar.value > 0xFFFF {
                         let v = scalar.value - 0x10000
                         out += unicodeEscape(0xD800 + (v >> 10)) + unicodeEscape(0xDC00 + (v & 0x3FF))
@@ -277,7 +286,7 @@ struct JSONWriter {
         out += "\""
     }
 
-    private func unicodeEscape(_ value: UInt32) -> String {
+    private static func unicodeEscape(_ value: UInt32) -> String {
         let hex = String(value, radix: 16)
         return "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
     }

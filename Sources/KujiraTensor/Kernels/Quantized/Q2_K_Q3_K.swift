@@ -62,7 +62,7 @@ extension Q2_K {
         var acc: Float = 0
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let d = scaleF16(block, 80), dmin = scaleF16(block, 82)
+            let d = x.scaleF16(block, 80), dmin = x.scaleF16(block, 82)
             var sumf: Float = 0
             for h in 0..<2 {
                 let q0 = block.loadUnaligned(fromByteOffset: 16 + 32 * h, as: SIMD8<UInt16>.self)
@@ -116,7 +116,7 @@ extension Q3_K {
                     sumf += x.scales[8 * b + r] * Float(scale(block, 2 * r) &* dot0 &+ scale(block, 2 * r + 1) &* dot1)
                 }
             }
-            acc += scaleF16(block, 108) * sumf
+            acc += x.scaleF16(block, 108) * sumf
         }
         return acc
     }
@@ -129,7 +129,7 @@ extension Q2_K {
         var acc = SIMD4<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let d = scaleF16(block, 80), dmin = scaleF16(block, 82)
+            let d = x.0.scaleF16(block, 80), dmin = x.0.scaleF16(block, 82)
             var sumf = SIMD4<Float>()
             for h in 0..<2 {
                 let q0 = block.loadUnaligned(fromByteOffset: 16 + 32 * h, as: SIMD8<UInt16>.self)
@@ -183,7 +183,7 @@ extension Q3_K {
                     sumf += SIMD4(term(x.0), term(x.1), term(x.2), term(x.3))
                 }
             }
-            acc += scaleF16(block, 108) * sumf
+            acc += x.0.scaleF16(block, 108) * sumf
         }
         return acc
     }

@@ -37,20 +37,20 @@ public enum Q4_1 {
 
 extension Q4_0 {
     /// Fused dot of one row (`blocks` blocks) with Q8 activations: sum_b d_w d_x (q·a) - 8 d_w (d_x sum a).
-    /// Integer block sums are exact; they are accumulated as 4 float lanes scaled per block (no per-block reduction).
+    /// Integer block sums are exact (256-bit int16 products); they are accumulated as 8 float lanes scaled
+    /// per block with FMA (no per-block reduction).
     @inline(__always)
     public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
-        var acc = SIMD4<Float>()
+        var acc = SIMD8<Float>()
         var offset: Float = 0
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let packed = block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self)
-            let p = x.products(lowNibbles: packed, group: 2 * b) &+ x.products(highNibbles: packed, group: 2 * b + 1)
-            let d = scaleF16(block, 0)
-            acc += pairSumsAsFloat(p) * (d * x.scales[b])
-            offset += d * x.scaledSums[b]
+            let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
+            let d = x.scaleF16(block, 0)
+            acc.addProduct(pairSumsAsFloat(x.products(nibbles256: q, block: b)), d * x.scales[b])
+            offset = offset.addingProduct(d, x.scaledSums[b])
         }
-        return acc.sum() - 8 * offset
+        return treeSum(acc) - 8 * offset
     }
 }
 
@@ -58,16 +58,15 @@ extension Q4_1 {
     /// Fused dot with Q8 activations: sum_b d_w d_x (q·a) + m_w (d_x sum a).
     @inline(__always)
     public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
-        var acc = SIMD4<Float>()
+        var acc = SIMD8<Float>()
         var offset: Float = 0
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let packed = block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self)
-            let p = x.products(lowNibbles: packed, group: 2 * b) &+ x.products(highNibbles: packed, group: 2 * b + 1)
-            acc += pairSumsAsFloat(p) * (scaleF16(block, 0) * x.scales[b])
-            offset += scaleF16(block, 2) * x.scaledSums[b]
+            let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
+            acc.addProduct(pairSumsAsFloat(x.products(nibbles256: q, block: b)), x.scaleF16(block, 0) * x.scales[b])
+            offset = offset.addingProduct(x.scaleF16(block, 2), x.scaledSums[b])
         }
-        return acc.sum() + offset
+        return treeSum(acc) + offset
     }
 }
 
@@ -94,19 +93,19 @@ extension Q4_0 {
     /// `dot` for four tokens at once, bit for bit the same per token (same float operations in the same order).
     @inline(__always)
     public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
-        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>(), acc2 = SIMD4<Float>(), acc3 = SIMD4<Float>()
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
         var offset = SIMD4<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let q = unpackNibbles(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
-            let d = scaleF16(block, 0)
-            acc0 += pairSumsAsFloat(x.0.products(nibbles: q, block: b)) * (d * x.0.scales[b])
-            acc1 += pairSumsAsFloat(x.1.products(nibbles: q, block: b)) * (d * x.1.scales[b])
-            acc2 += pairSumsAsFloat(x.2.products(nibbles: q, block: b)) * (d * x.2.scales[b])
-            acc3 += pairSumsAsFloat(x.3.products(nibbles: q, block: b)) * (d * x.3.scales[b])
-            offset += d * SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b])
+            let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
+            let d = x.0.scaleF16(block, 0)
+            acc0.addProduct(pairSumsAsFloat(x.0.products(nibbles256: q, block: b)), d * x.0.scales[b])
+            acc1.addProduct(pairSumsAsFloat(x.1.products(nibbles256: q, block: b)), d * x.1.scales[b])
+            acc2.addProduct(pairSumsAsFloat(x.2.products(nibbles256: q, block: b)), d * x.2.scales[b])
+            acc3.addProduct(pairSumsAsFloat(x.3.products(nibbles256: q, block: b)), d * x.3.scales[b])
+            offset.addProduct(SIMD4(repeating: d), SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b]))
         }
-        return SIMD4(acc0.sum(), acc1.sum(), acc2.sum(), acc3.sum()) - 8 * offset
+        return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3)) - 8 * offset
     }
 }
 
@@ -114,18 +113,18 @@ extension Q4_1 {
     /// `dot` for four tokens at once, bit for bit the same per token.
     @inline(__always)
     public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
-        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>(), acc2 = SIMD4<Float>(), acc3 = SIMD4<Float>()
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
         var offset = SIMD4<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let q = unpackNibbles(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
-            let d = scaleF16(block, 0), m = scaleF16(block, 2)
-            acc0 += pairSumsAsFloat(x.0.products(nibbles: q, block: b)) * (d * x.0.scales[b])
-            acc1 += pairSumsAsFloat(x.1.products(nibbles: q, block: b)) * (d * x.1.scales[b])
-            acc2 += pairSumsAsFloat(x.2.products(nibbles: q, block: b)) * (d * x.2.scales[b])
-            acc3 += pairSumsAsFloat(x.3.products(nibbles: q, block: b)) * (d * x.3.scales[b])
-            offset += m * SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b])
+            let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
+            let d = x.0.scaleF16(block, 0), m = x.0.scaleF16(block, 2)
+            acc0.addProduct(pairSumsAsFloat(x.0.products(nibbles256: q, block: b)), d * x.0.scales[b])
+            acc1.addProduct(pairSumsAsFloat(x.1.products(nibbles256: q, block: b)), d * x.1.scales[b])
+            acc2.addProduct(pairSumsAsFloat(x.2.products(nibbles256: q, block: b)), d * x.2.scales[b])
+            acc3.addProduct(pairSumsAsFloat(x.3.products(nibbles256: q, block: b)), d * x.3.scales[b])
+            offset.addProduct(SIMD4(repeating: m), SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b]))
         }
-        return SIMD4(acc0.sum(), acc1.sum(), acc2.sum(), acc3.sum()) + offset
+        return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3)) + offset
     }
 }

@@ -77,7 +77,7 @@ extension Q4_K {
         var acc: Float = 0
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let d = scaleF16(block, 0), dmin = scaleF16(block, 2)
+            let d = x.scaleF16(block, 0), dmin = x.scaleF16(block, 2)
             var sumf: Float = 0
             for c in 0..<4 {
                 let p0 = block.loadUnaligned(fromByteOffset: 16 + 32 * c, as: SIMD8<UInt16>.self)
@@ -102,7 +102,7 @@ extension Q5_K {
         var acc: Float = 0
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let d = scaleF16(block, 0), dmin = scaleF16(block, 2)
+            let d = x.scaleF16(block, 0), dmin = x.scaleF16(block, 2)
             let h0 = block.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt16>.self)
             let h1 = block.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt16>.self)
             var sumf: Float = 0
@@ -132,7 +132,7 @@ extension Q4_K {
         var acc = SIMD4<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let d = scaleF16(block, 0), dmin = scaleF16(block, 2)
+            let d = x.0.scaleF16(block, 0), dmin = x.0.scaleF16(block, 2)
             var sumf = SIMD4<Float>()
             for c in 0..<4 {
                 let q0 = unpackNibbles(block.loadUnaligned(fromByteOffset: 16 + 32 * c, as: SIMD8<UInt16>.self))
@@ -164,7 +164,7 @@ extension Q5_K {
         var acc = SIMD4<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let d = scaleF16(block, 0), dmin = scaleF16(block, 2)
+            let d = x.0.scaleF16(block, 0), dmin = x.0.scaleF16(block, 2)
             let h0 = block.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt16>.self)
             let h1 = block.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt16>.self)
             var sumf = SIMD4<Float>()

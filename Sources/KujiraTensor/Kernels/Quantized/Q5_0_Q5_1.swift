@@ -71,7 +71,7 @@ extension Q5_0 {
                 let packed = block.loadUnaligned(fromByteOffset: 6, as: SIMD8<UInt16>.self)
                 let p = x.products(unsignedPairs: (packed & 0x0F0F) | h0, group: 2 * b)
                     &+ x.products(unsignedPairs: ((packed &>> 4) & 0x0F0F) | h1, group: 2 * b + 1)
-                let d = scaleF16(block, 0)
+                let d = x.scaleF16(block, 0)
                 acc += pairSumsAsFloat(p) * (d * x.scales[b])
                 offset += d * x.scaledSums[b]
             }
@@ -93,8 +93,8 @@ extension Q5_1 {
                 let packed = block.loadUnaligned(fromByteOffset: 8, as: SIMD8<UInt16>.self)
                 let p = x.products(unsignedPairs: (packed & 0x0F0F) | h0, group: 2 * b)
                     &+ x.products(unsignedPairs: ((packed &>> 4) & 0x0F0F) | h1, group: 2 * b + 1)
-                acc += pairSumsAsFloat(p) * (scaleF16(block, 0) * x.scales[b])
-                offset += scaleF16(block, 2) * x.scaledSums[b]
+                acc += pairSumsAsFloat(p) * (x.scaleF16(block, 0) * x.scales[b])
+                offset += x.scaleF16(block, 2) * x.scaledSums[b]
             }
             return acc.sum() + offset
         }
@@ -113,7 +113,7 @@ extension Q5_0 {
                 let (h0, h1) = FifthBits.expand(UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)), table.baseAddress!)
                 let packed = block.loadUnaligned(fromByteOffset: 6, as: SIMD8<UInt16>.self)
                 let low = splitPairs((packed & 0x0F0F) | h0), high = splitPairs(((packed &>> 4) & 0x0F0F) | h1)
-                let d = scaleF16(block, 0)
+                let d = x.0.scaleF16(block, 0)
                 acc0 += pairSumsAsFloat(x.0.products(split: low, group: 2 * b) &+ x.0.products(split: high, group: 2 * b + 1)) * (d * x.0.scales[b])
                 acc1 += pairSumsAsFloat(x.1.products(split: low, group: 2 * b) &+ x.1.products(split: high, group: 2 * b + 1)) * (d * x.1.scales[b])
                 acc2 += pairSumsAsFloat(x.2.products(split: low, group: 2 * b) &+ x.2.products(split: high, group: 2 * b + 1)) * (d * x.2.scales[b])
@@ -137,7 +137,7 @@ extension Q5_1 {
                 let (h0, h1) = FifthBits.expand(UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)), table.baseAddress!)
                 let packed = block.loadUnaligned(fromByteOffset: 8, as: SIMD8<UInt16>.self)
                 let low = splitPairs((packed & 0x0F0F) | h0), high = splitPairs(((packed &>> 4) & 0x0F0F) | h1)
-                let d = scaleF16(block, 0), m = scaleF16(block, 2)
+                let d = x.0.scaleF16(block, 0), m = x.0.scaleF16(block, 2)
                 acc0 += pairSumsAsFloat(x.0.products(split: low, group: 2 * b) &+ x.0.products(split: high, group: 2 * b + 1)) * (d * x.0.scales[b])
                 acc1 += pairSumsAsFloat(x.1.products(split: low, group: 2 * b) &+ x.1.products(split: high, group: 2 * b + 1)) * (d * x.1.scales[b])
                 acc2 += pairSumsAsFloat(x.2.products(split: low, group: 2 * b) &+ x.2.products(split: high, group: 2 * b + 1)) * (d * x.2.scales[b])

@@ -44,7 +44,7 @@ extension Q6_K {
                     sumf += x.scales[8 * b + r] * Float(s0 &* dot0 &+ s1 &* dot1)
                 }
             }
-            acc += scaleF16(block, 208) * sumf
+            acc += x.scaleF16(block, 208) * sumf
         }
         return acc
     }
@@ -81,7 +81,7 @@ extension Q6_K {
                     sumf += SIMD4(term(x.0), term(x.1), term(x.2), term(x.3))
                 }
             }
-            acc += scaleF16(block, 208) * sumf
+            acc += x.0.scaleF16(block, 208) * sumf
         }
         return acc
     }

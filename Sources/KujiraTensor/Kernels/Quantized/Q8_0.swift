@@ -13,43 +13,42 @@ public enum Q8_0 {
     }
 }
 
-extension Q8_0 {
-    /// Fused dot with Q8 activations: sum_b d_w d_x (q·a); each int16 lane holds two products (≤ 32512),
-    /// pair sums of the two halves stay below 2^17, so the float conversion is exact.
-    @inline(__always)
-    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
-        var acc = SIMD4<Float>()
-        for b in 0..<blocks {
-            let block = row + b * blockBytes
-            let low = x.products(signed: block.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self), group: 2 * b)
-            let high = x.products(signed: block.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self), group: 2 * b + 1)
-            acc += (pairSumsAsFloat(low) + pairSumsAsFloat(high)) * (scaleF16(block, 0) * x.scales[b])
-        }
-        return acc.sum()
-    }
+/// A Q8_0 block's 32 signed bytes as two 16-lane vectors matching `Q8Row.blockLanes`: [even | odd] values
+/// of 0..<16 and of 16..<32 (sign-extended from the bytes, then the 128-bit halves regrouped).
+@inline(__always)
+func unpackSignedBytes256(_ block: UnsafeRawPointer) -> (SIMD16<Int16>, SIMD16<Int16>) {
+    let v = block.loadUnaligned(as: SIMD16<Int16>.self)
+    let even = (v &<< 8) &>> 8, odd = v &>> 8
+    return (SIMD16(lowHalf: even.lowHalf, highHalf: odd.lowHalf), SIMD16(lowHalf: even.highHalf, highHalf: odd.highHalf))
 }
 
 extension Q8_0 {
+    /// Fused dot with Q8 activations: sum_b d_w d_x (q·a). Each int16 lane of the 256-bit products holds two
+    /// products (|·| ≤ 2·128·127 < 2^15), pair sums stay below 2^17, so the float conversion is exact.
+    @inline(__always)
+    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
+        var acc = SIMD8<Float>()
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let w = unpackSignedBytes256(block + 2)
+            acc.addProduct(pairSumsAsFloat(x.products(nibbles256: w, block: b)), x.scaleF16(block, 0) * x.scales[b])
+        }
+        return treeSum(acc)
+    }
+
     /// `dot` for four tokens at once, bit for bit the same per token.
     @inline(__always)
     public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
-        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>(), acc2 = SIMD4<Float>(), acc3 = SIMD4<Float>()
-        @inline(__always)
-        func products(_ x: Q8Row, _ w: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>), _ b: Int) -> SIMD4<Float> {
-            pairSumsAsFloat(w.0 &* x.lanes[4 * b] &+ w.1 &* x.lanes[4 * b + 1])
-                + pairSumsAsFloat(w.2 &* x.lanes[4 * b + 2] &+ w.3 &* x.lanes[4 * b + 3])
-        }
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let low = block.loadUnaligned(fromByteOffset: 2, as: SIMD8<Int16>.self)
-            let high = block.loadUnaligned(fromByteOffset: 18, as: SIMD8<Int16>.self)
-            let w = ((low &<< 8) &>> 8, low &>> 8, (high &<< 8) &>> 8, high &>> 8)
-            let d = scaleF16(block, 0)
-            acc0 += products(x.0, w, b) * (d * x.0.scales[b])
-            acc1 += products(x.1, w, b) * (d * x.1.scales[b])
-            acc2 += products(x.2, w, b) * (d * x.2.scales[b])
-            acc3 += products(x.3, w, b) * (d * x.3.scales[b])
+            let w = unpackSignedBytes256(block + 2)
+            let d = x.0.scaleF16(block, 0)
+            acc0.addProduct(pairSumsAsFloat(x.0.products(nibbles256: w, block: b)), d * x.0.scales[b])
+            acc1.addProduct(pairSumsAsFloat(x.1.products(nibbles256: w, block: b)), d * x.1.scales[b])
+            acc2.addProduct(pairSumsAsFloat(x.2.products(nibbles256: w, block: b)), d * x.2.scales[b])
+            acc3.addProduct(pairSumsAsFloat(x.3.products(nibbles256: w, block: b)), d * x.3.scales[b])
         }
-        return SIMD4(acc0.sum(), acc1.sum(), acc2.sum(), acc3.sum())
+        return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3))
     }
 }
