@@ -1,9 +1,11 @@
 import Foundation
 
-/// A parsed JSON value (Sendable, unlike `JSONSerialization`'s output).
+/// A parsed JSON value (Sendable, unlike `JSONSerialization`'s output). Integers and floats stay apart, so a config
+/// written back keeps `1.0` a float (transformers' strict config classes reject `"routed_scaling_factor": 1`).
 public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
+    case integer(Int)
     case number(Double)
     case string(String)
     case array([JSONValue])
@@ -14,8 +16,12 @@ public enum JSONValue: Sendable, Equatable {
         switch value {
         case is NSNull: self = .null
         case let n as NSNumber:
-            // Booleans arrive as NSNumber too; their Objective-C type code is "c".
-            if String(cString: n.objCType) == "c" { self = .bool(n.boolValue) } else { self = .number(n.doubleValue) }
+            // Booleans arrive as NSNumber too; their Objective-C type code is "c". Floats are "d" or "f".
+            switch String(cString: n.objCType) {
+            case "c": self = .bool(n.boolValue)
+            case "d", "f": self = .number(n.doubleValue)
+            default: self = .integer(n.intValue)
+            }
         case let s as String: self = .string(s)
         case let a as [Any]: self = .array(a.map { JSONValue(any: $0) })
         case let d as [String: Any]: self = .object(d.mapValues { JSONValue(any: $0) })
@@ -128,6 +134,7 @@ public struct ModelConfig: Sendable {
     static func int(_ value: JSONValue?, key: String, path: String) throws -> Int? {
         switch value {
         case nil, .null?: return nil
+        case let .integer(i)?: return i
         case let .number(d)?:
             guard d.rounded() == d, abs(d) < 9e15 else { throw ConfigError.wrongType(path: path, key: key, expected: "an integer") }
             return Int(d)
@@ -138,6 +145,7 @@ public struct ModelConfig: Sendable {
     static func float(_ value: JSONValue?, key: String, path: String) throws -> Double? {
         switch value {
         case nil, .null?: return nil
+        case let .integer(i)?: return Double(i)
         case let .number(d)?: return d
         default: throw ConfigError.wrongType(path: path, key: key, expected: "a number")
         }

@@ -39,22 +39,8 @@ public enum ModelInitializer {
         }
         var configValues = config.values
         if storage == .bf16 { configValues["torch_dtype"] = .string("bfloat16") }
-        let configData = try JSONSerialization.data(withJSONObject: configValues.mapValues(\.foundationValue), options: [.prettyPrinted, .sortedKeys])
+        let configData = JSONValue.object(configValues).serialized()
         try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: (directory as NSString).appendingPathComponent("model.safetensors"))
         try AtomicFile.write(configData, to: (directory as NSString).appendingPathComponent("config.json"))
-    }
-}
-
-extension JSONValue {
-    /// The value as `JSONSerialization` expects it.
-    public var foundationValue: Any {
-        switch self {
-        case .null: return NSNull()
-        case let .bool(b): return b
-        case let .number(d): return d.rounded() == d && abs(d) < 1e15 ? Int(d) as Any : d as Any
-        case let .string(s): return s
-        case let .array(a): return a.map(\.foundationValue)
-        case let .object(o): return o.mapValues(\.foundationValue)
-        }
     }
 }

@@ -24,20 +24,9 @@ public enum Checkpoint {
         var values = config.values
         values["architectures"] = .array([.string("DeepseekV3ForCausalLM")])
         values["torch_dtype"] = .string("float32")
-        if values["bos_token_id"] == nil { values["bos_token_id"] = .number(Double(tokenizer.bosId)) }
-        if values["eos_token_id"] == nil { values["eos_token_id"] = .number(Double(tokenizer.eosId)) }
-        return try JSONSerialization.data(withJSONObject: foundation(.object(values)), options: [.sortedKeys, .prettyPrinted])
-    }
-
-    static func foundation(_ value: JSONValue) -> Any {
-        switch value {
-        case .null: return NSNull()
-        case let .bool(b): return b
-        case let .number(d): return d.rounded() == d && abs(d) < 1e15 ? Int(d) as Any : d as Any
-        case let .string(s): return s
-        case let .array(a): return a.map(foundation)
-        case let .object(o): return o.mapValues(foundation)
-        }
+        if values["bos_token_id"] == nil { values["bos_token_id"] = .integer(tokenizer.bosId) }
+        if values["eos_token_id"] == nil { values["eos_token_id"] = .integer(tokenizer.eosId) }
+        return JSONValue.object(values).serialized()
     }
 
     /// What trainer_state.json holds.

@@ -82,8 +82,11 @@ struct ChatPrinter {
                 guard !sampling.hideThinking else { return }
                 if !inThinking { inThinking = true; write(color ? "\u{1B}[2m" : "") }
                 write(text)
-            case .content(let text):
-                if inThinking { inThinking = false; write(color ? "\u{1B}[0m\n" : "\n\n") }
+            case .content(var text):
+                // The template separates thinking and answer with blank lines; print one separator of our own.
+                if answer.isEmpty { text = String(text.drop(while: \.isNewline)) }
+                guard !text.isEmpty else { return }
+                if inThinking { inThinking = false; write(color ? "\u{1B}[0m\n" : "\n") }
                 answer += text
                 write(text)
             case .toolCalls(let calls):

@@ -55,3 +55,19 @@ final class ModelConfigTests: XCTestCase {
         XCTAssertEqual(try c.int("n"), 1)
     }
 }
+
+/// Configs written back keep integers and floats apart (transformers' strict config classes check the types).
+final class JSONWritingTests: XCTestCase {
+    func testRoundTripKeepsFloatsAndIntegers() throws {
+        let source = #"{"routed_scaling_factor": 1.0, "hidden_size": 64, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "name": "a\"b\n", "list": [1, 2.5, null, true], "nested": {}}"#
+        let config = try ModelConfig(data: Data(source.utf8), path: "config.json")
+        XCTAssertEqual(config.values["routed_scaling_factor"], .number(1))
+        XCTAssertEqual(config.values["hidden_size"], .integer(64))
+        let written = String(decoding: JSONValue.object(config.values).serialized(pretty: false), as: UTF8.self)
+        XCTAssertEqual(written, #"{"hidden_size":64,"list":[1,2.5,null,true],"name":"a\"b\n","nested":{},"rms_norm_eps":1e-06,"rope_theta":10000.0,"routed_scaling_factor":1.0}"#)
+        let again = try ModelConfig(data: JSONValue.object(config.values).serialized(), path: "again.json")
+        XCTAssertEqual(again.values, config.values)
+        XCTAssertEqual(try again.int("hidden_size"), 64)
+        XCTAssertEqual(try again.float("routed_scaling_factor"), 1.0)
+    }
+}

@@ -1,3 +1,4 @@
+import KujiraFormats
 import KujiraTokenizer
 
 /// A JSON value to send, objects keeping their key order (responses read like OpenAI's).

@@ -1,3 +1,4 @@
+import KujiraFormats
 import Foundation
 
 /// A small JSON parser that keeps object key order (`JSONSerialization` does not).
@@ -252,43 +253,6 @@ struct JSONWriter {
 
     private func writeString(_ string: String, into out: inout String) {
         JSONString.write(string, into: &out, ensureASCII: ensureASCII)
-    }
-}
-
-/// JSON string literals as Python's `json.dumps` writes them (`\b`, `\f`, `\uXXXX` for other controls, surrogate
-/// pairs when `ensureASCII`), optionally also escaping U+2028/U+2029 for JavaScript consumers of a wire format.
-public enum JSONString {
-    public static func write(_ string: String, into out: inout String, ensureASCII: Bool = false, escapeLineSeparators: Bool = false) {
-        out += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                let escapeSeparator = escapeLineSeparators && (scalar.value == 0x2028 || scalar.value == 0x2029)
-                if scalar.value < 0x20 || escapeSeparator || (ensureASCII && scalar.value > 0x7E) {
-                    if scalar.value > 0xFFFF {
-                        let v = scalar.value - 0x10000
-                        out += unicodeEscape(0xD800 + (v >> 10)) + unicodeEscape(0xDC00 + (v & 0x3FF))
-                    } else {
-                        out += unicodeEscape(scalar.value)
-                    }
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-    }
-
-    private static func unicodeEscape(_ value: UInt32) -> String {
-        let hex = String(value, radix: 16)
-        return "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
     }
 }
 
