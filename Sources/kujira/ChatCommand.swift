@@ -8,23 +8,13 @@ struct TextSamplingOptions: ParsableArguments {
     @Option(help: "Maximum number of new tokens per answer (default: up to the context length).")
     var maxTokens: Int?
 
-    @Option(help: "Sampling temperature; 0 is greedy.")
-    var temperature: Float = 0
-
-    @Option(help: "Keep only the k most likely tokens (0 = all).")
-    var topK: Int = 0
-
-    @Option(help: "Nucleus sampling: keep the smallest set with this total probability.")
-    var topP: Float = 1
+    @OptionGroup var basic: SamplingFlags
 
     @Option(help: "Drop tokens less likely than min-p times the most likely one.")
     var minP: Float = 0
 
     @Option(help: "Repetition penalty (1 = off).")
     var repetitionPenalty: Float = 1
-
-    @Option(help: "Random seed for sampling.")
-    var seed: UInt64 = 0
 
     @Option(help: "Context length (default: the model's maximum).")
     var ctx: Int?
@@ -45,8 +35,8 @@ struct TextSamplingOptions: ParsableArguments {
     }
 
     var sampling: SamplingConfiguration {
-        SamplingConfiguration(temperature: temperature, topK: topK, topP: topP, minP: minP,
-                              repetitionPenalty: repetitionPenalty, seed: seed)
+        SamplingConfiguration(temperature: basic.temperature, topK: basic.topK, topP: basic.topP, minP: minP,
+                              repetitionPenalty: repetitionPenalty, seed: basic.seed)
     }
 }
 

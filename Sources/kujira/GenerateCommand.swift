@@ -17,17 +17,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Maximum number of new tokens.")
     var maxTokens: Int = 32
 
-    @Option(help: "Sampling temperature; 0 is greedy.")
-    var temperature: Float = 0
-
-    @Option(help: "Keep only the k most likely tokens (0 = all).")
-    var topK: Int = 0
-
-    @Option(help: "Nucleus sampling: keep the smallest set with this total probability.")
-    var topP: Float = 1
-
-    @Option(help: "Random seed for sampling.")
-    var seed: UInt64 = 0
+    @OptionGroup var sampling: SamplingFlags
 
     @Flag(help: "Keep going past end-of-sequence tokens.")
     var ignoreEOS = false
@@ -44,12 +34,9 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         _ = try parseTokenList(tokens)
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0") }
-        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
-        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
-        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         if let speculative {
             guard speculative == "mtp" else { throw ValidationError("--speculative: '\(speculative)' is not supported (use 'mtp')") }
-            guard temperature == 0 else { throw ValidationError("--speculative mtp needs --temperature 0 (greedy)") }
+            guard sampling.temperature == 0 else { throw ValidationError("--speculative mtp needs --temperature 0 (greedy)") }
             guard draftTokens >= 1 else { throw ValidationError("--draft-tokens must be ≥ 1") }
         }
     }
@@ -57,7 +44,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let prompt = try parseTokenList(tokens)
         let model = try modelOptions.load()
-        let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed)
+        let parameters = SamplingParameters(temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, seed: sampling.seed)
         let stops: Set<Int>? = ignoreEOS ? [] : nil
         if speculative != nil {
             guard let deepseek = model as? DeepseekV3Model else { throw ValidationError("--speculative mtp needs a DeepSeek-V3 model") }
@@ -74,10 +61,10 @@ struct GenerateCommand: ParsableCommand {
         }
         let generator = Generator(model: model)
         if json {
-            let output = try generator.generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stops)
+            let output = try generator.generate(prompt: prompt, maxTokens: maxTokens, sampling: parameters, stopTokens: stops)
             print("{\"tokens\": [\(output.map(String.init).joined(separator: ", "))]}")
         } else {
-            _ = try generator.generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stops) { token in
+            _ = try generator.generate(prompt: prompt, maxTokens: maxTokens, sampling: parameters, stopTokens: stops) { token in
                 FileHandle.standardOutput.write(Data("\(token)\n".utf8))
                 return true
             }
