@@ -202,7 +202,6 @@ public final class DeepseekV3Model: LanguageModel {
 
     public var vocabSize: Int { configuration.vocabSize }
     public var maxPositions: Int { configuration.maxPositions }
-    public var eosTokenIds: [Int] { (try? config.intList("eos_token_id")) ?? [] }
 
     public func makeCache() -> KVCache {
         KVCache(layerCount: configuration.layers, rowWidth: configuration.kvLoraRank + configuration.qkRopeHeadDim)

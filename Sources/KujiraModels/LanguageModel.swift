@@ -85,6 +85,9 @@ public enum ModelRegistry {
 }
 
 extension LanguageModel {
+    /// `eos_token_id` of the config (one id or a list).
+    public var eosTokenIds: [Int] { (try? config.intList("eos_token_id")) ?? [] }
+
     /// Checks ids and context length before a forward pass.
     public func validate(_ tokens: [Int], cache: KVCache) throws {
         guard !tokens.isEmpty else { throw ModelError.emptyInput }

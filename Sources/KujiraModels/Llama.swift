@@ -74,7 +74,6 @@ public final class LlamaModel: LanguageModel {
 
     public var vocabSize: Int { configuration.vocabSize }
     public var maxPositions: Int { configuration.maxPositions }
-    public var eosTokenIds: [Int] { (try? config.intList("eos_token_id")) ?? [] }
 
     public func makeCache() -> KVCache {
         KVCache(layerCount: configuration.layers, rowWidth: stack.layers.first?.mixer.cacheRowWidth ?? 0)

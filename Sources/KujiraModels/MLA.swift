@@ -162,19 +162,7 @@ public enum LatentProjections: Sendable {
             }
             return qLatent
         case let .split(keys, _):
-            let rank = keys[0].rows, nopeDim = keys[0].cols
-            var qLatent = [Float](repeating: 0, count: n * heads * rank)
-            for h in 0..<heads {
-                var qNope = [Float](repeating: 0, count: n * nopeDim)
-                for t in 0..<n {
-                    for i in 0..<nopeDim { qNope[t * nopeDim + i] = q[t * heads * queryHeadDim + h * queryHeadDim + i] }
-                }
-                let projected = Linear.forward(keys[h], qNope, n: n)
-                for t in 0..<n {
-                    for j in 0..<rank { qLatent[(t * heads + h) * rank + j] = projected[t * rank + j] }
-                }
-            }
-            return qLatent
+            return Self.projectPerHead(q, n: n, headStride: queryHeadDim, weights: keys)
         }
     }
 
@@ -199,19 +187,25 @@ public enum LatentProjections: Sendable {
             }
             return values
         case let .split(_, valueWeights):
-            let valueDim = valueWeights[0].rows, rank = valueWeights[0].cols
-            var values = [Float](repeating: 0, count: n * heads * valueDim)
-            for h in 0..<heads {
-                var latent = [Float](repeating: 0, count: n * rank)
-                for t in 0..<n {
-                    for j in 0..<rank { latent[t * rank + j] = outLatent[(t * heads + h) * rank + j] }
-                }
-                let projected = Linear.forward(valueWeights[h], latent, n: n)
-                for t in 0..<n {
-                    for j in 0..<valueDim { values[(t * heads + h) * valueDim + j] = projected[t * valueDim + j] }
-                }
-            }
-            return values
+            return Self.projectPerHead(outLatent, n: n, headStride: valueWeights[0].cols, weights: valueWeights)
         }
+    }
+
+    /// out (n, heads, rows) with out[t, h] = W[h] (rows, cols) @ x[t, h·headStride ..< h·headStride + cols], where x is
+    /// (n, heads, headStride): each head's slice is gathered across tokens so W[h] is read once per call.
+    static func projectPerHead(_ x: [Float], n: Int, headStride: Int, weights: [LinearWeight]) -> [Float] {
+        let heads = weights.count, rows = weights[0].rows, cols = weights[0].cols
+        var out = [Float](repeating: 0, count: n * heads * rows)
+        var slice = [Float](repeating: 0, count: n * cols)
+        for h in 0..<heads {
+            for t in 0..<n {
+                for i in 0..<cols { slice[t * cols + i] = x[(t * heads + h) * headStride + i] }
+            }
+            let projected = Linear.forward(weights[h], slice, n: n)
+            for t in 0..<n {
+                for j in 0..<rows { out[(t * heads + h) * rows + j] = projected[t * rows + j] }
+            }
+        }
+        return out
     }
 }
