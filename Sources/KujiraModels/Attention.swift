@@ -72,28 +72,25 @@ public struct GroupedQueryAttention: TokenMixer {
                     rope.angles(position: cache.positionOffset + start + t, into: table)
                     rope.rotate(qb.baseAddress! + t * qWidth, count: heads, stride: headDim, table: UnsafeBufferPointer(table))
                     rope.rotate(kb.baseAddress! + t * kvWidth, count: kvHeads, stride: headDim, table: UnsafeBufferPointer(table))
-                    let row = cache.row(layer: layer, position: start + t)
+                    let row = cache.staging
                     row.update(from: kb.baseAddress! + t * kvWidth, count: kvWidth)
                     v.withUnsafeBufferPointer { (row + kvWidth).update(from: $0.baseAddress! + t * kvWidth, count: kvWidth) }
+                    cache.write(row, layer: layer, position: start + t)
                 }
             }
         }
         let group = heads / kvHeads
-        let stride = cacheRowWidth
-        let base = cache.storage(layer: layer)
+        let view = cache.layerView(layer)
         var out = [Float](repeating: 0, count: n * qWidth)
         q.withUnsafeBufferPointer { qb in
             out.withUnsafeMutableBufferPointer { ob in
                 CausalAttention.run(heads: heads, n: n, start: start, scale: 1 / Float(headDim).squareRoot(),
                     score: { h, t, i in
-                        let qh = UnsafeBufferPointer(start: qb.baseAddress! + t * qWidth + h * headDim, count: headDim)
-                        let kh = UnsafeBufferPointer(start: base + i * stride + (h / group) * headDim, count: headDim)
-                        return Linear.dot(qh, kh)
+                        view.dot(qb.baseAddress! + t * qWidth + h * headDim, position: i, offset: (h / group) * headDim, count: headDim)
                     },
                     accumulate: { h, t, i, p in
-                        let vh = base + i * stride + kvWidth + (h / group) * headDim
-                        let oh = ob.baseAddress! + t * qWidth + h * headDim
-                        for d in 0..<headDim { oh[d] += p * vh[d] }
+                        view.addScaled(position: i, offset: kvWidth + (h / group) * headDim, count: headDim, weight: p,
+                                       into: ob.baseAddress! + t * qWidth + h * headDim)
                     })
             }
         }

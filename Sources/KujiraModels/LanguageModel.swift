@@ -29,6 +29,16 @@ public struct ModelSummary: Sendable {
     /// KV-cache values stored per token per layer.
     public var kvValuesPerTokenPerLayer: Int
     public var layers: Int
+    /// Values per scale in an int8 cache row (`KVCachePrecision.groupSize`).
+    public var kvCacheGroupSize: Int = 32
+
+    /// KV-cache bytes per token over all layers at `bits` (16: two bytes a value, as a reference point; 32 and 8 as
+    /// `KVCache` stores them, int8 with its per-group scales).
+    public func kvBytesPerToken(bits: Int) -> Int {
+        if bits == 16 { return kvValuesPerTokenPerLayer * layers * 2 }
+        let precision = KVCachePrecision(bits: bits) ?? .float32
+        return precision.bytesPerRow(width: kvValuesPerTokenPerLayer, groupSize: kvCacheGroupSize) * layers
+    }
 }
 
 /// Errors while running a model on user input.
@@ -49,20 +59,21 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 /// Builds models by `model_type`.
 public enum ModelRegistry {
     /// A constructor from a config and its weights.
-    public typealias Builder = @Sendable (ModelConfig, any WeightStore) throws -> any LanguageModel
+    public typealias Builder = @Sendable (ModelConfig, any WeightStore, KVCachePrecision) throws -> any LanguageModel
 
     /// Architectures Kujira runs, keyed by `model_type`.
     public static let builders: [String: Builder] = [
-        "deepseek_v3": { try DeepseekV3Model(config: $0, weights: $1) },
-        "deepseek_v2": { try DeepseekV3Model(config: $0, weights: $1) },
-        "qwen2": { try LlamaModel(config: $0, weights: $1) },
-        "llama": { try LlamaModel(config: $0, weights: $1) },
+        "deepseek_v3": { try DeepseekV3Model(config: $0, weights: $1, cachePrecision: $2) },
+        "deepseek_v2": { try DeepseekV3Model(config: $0, weights: $1, cachePrecision: $2) },
+        "qwen2": { try LlamaModel(config: $0, weights: $1, cachePrecision: $2) },
+        "llama": { try LlamaModel(config: $0, weights: $1, cachePrecision: $2) },
     ]
 
-    /// Loads a model: a Hugging Face directory (`config.json` + safetensors) or a `.gguf` file.
-    public static func load(directory path: String) throws -> any LanguageModel {
+    /// Loads a model: a Hugging Face directory (`config.json` + safetensors) or a `.gguf` file. `cachePrecision` is how
+    /// the caches it makes store K/V (or MLA's latent) rows.
+    public static func load(directory path: String, cachePrecision: KVCachePrecision = .float32) throws -> any LanguageModel {
         let (config, weights) = try open(path)
-        return try build(config: config, weights: weights)
+        return try build(config: config, weights: weights, cachePrecision: cachePrecision)
     }
 
     /// The config and weights at `path` without building the model.
@@ -75,12 +86,12 @@ public enum ModelRegistry {
     }
 
     /// Builds the architecture named by the config's `model_type`.
-    public static func build(config: ModelConfig, weights: any WeightStore) throws -> any LanguageModel {
+    public static func build(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32) throws -> any LanguageModel {
         let type = try config.modelType
         guard let builder = builders[type] else {
             throw ConfigError.unsupportedModelType(path: config.path, modelType: type, supported: builders.keys.sorted())
         }
-        return try builder(config, weights)
+        return try builder(config, weights, cachePrecision)
     }
 }
 

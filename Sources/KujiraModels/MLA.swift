@@ -74,12 +74,13 @@ public struct MultiHeadLatentAttention: TokenMixer {
             compressed.withUnsafeBufferPointer { cb in
                 q.withUnsafeMutableBufferPointer { qb in
                     for t in 0..<n {
-                        let row = cache.row(layer: layer, position: start + t)
+                        let row = cache.staging
                         Elementwise.rmsNorm(UnsafeBufferPointer(start: cb.baseAddress! + t * width, count: rank), weight: normWeight,
                                             eps: Self.latentNormEps, n: 1, into: UnsafeMutableBufferPointer(start: row, count: rank))
                         (row + rank).update(from: cb.baseAddress! + t * width + rank, count: ropeDim)
                         rope.angles(position: cache.positionOffset + start + t, into: table)
                         rope.rotate(row + rank, count: 1, stride: ropeDim, table: UnsafeBufferPointer(table))
+                        cache.write(row, layer: layer, position: start + t)
                         rope.rotate(qb.baseAddress! + t * heads * qHeadDim + nopeDim, count: heads, stride: qHeadDim, table: UnsafeBufferPointer(table))
                     }
                 }
@@ -88,22 +89,17 @@ public struct MultiHeadLatentAttention: TokenMixer {
         let qLatent = latentProjections.absorbQuery(q, n: n, heads: heads, queryHeadDim: qHeadDim)
         var outLatent = [Float](repeating: 0, count: n * heads * rank)
         // Scores against the latent cache: q_lat · c_kv + q_pe · k_pe; outputs accumulate in latent space.
-        let base = UnsafePointer(cache.storage(layer: layer))
+        let view = cache.layerView(layer)
         q.withUnsafeBufferPointer { qb in
             qLatent.withUnsafeBufferPointer { ql in
                 outLatent.withUnsafeMutableBufferPointer { ol in
                     CausalAttention.run(heads: heads, n: n, start: start, scale: softmaxScale,
                         score: { h, t, i in
-                            let row = base + i * width
-                            let latentScore = Linear.dot(UnsafeBufferPointer(start: ql.baseAddress! + (t * heads + h) * rank, count: rank),
-                                                         UnsafeBufferPointer(start: row, count: rank))
-                            let ropeScore = Linear.dot(UnsafeBufferPointer(start: qb.baseAddress! + t * heads * qHeadDim + h * qHeadDim + nopeDim, count: ropeDim),
-                                                       UnsafeBufferPointer(start: row + rank, count: ropeDim))
-                            return latentScore + ropeScore
+                            view.dot(ql.baseAddress! + (t * heads + h) * rank, position: i, offset: 0, count: rank)
+                                + view.dot(qb.baseAddress! + t * heads * qHeadDim + h * qHeadDim + nopeDim, position: i, offset: rank, count: ropeDim)
                         },
                         accumulate: { h, t, i, p in
-                            Elementwise.addScaled(UnsafeBufferPointer(start: base + i * width, count: rank), p,
-                                                  into: UnsafeMutableBufferPointer(start: ol.baseAddress! + (t * heads + h) * rank, count: rank))
+                            view.addScaled(position: i, offset: 0, count: rank, weight: p, into: ol.baseAddress! + (t * heads + h) * rank)
                         })
                 }
             }

@@ -18,11 +18,11 @@ struct InitCommand: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
-    @Option(help: "Stored precision: f32 or bf16.")
+    @Option(help: "Stored precision: f32, bf16, or fp8 (DeepSeek-V3's e4m3 weights with 128x128 block scales; deepseek configs).")
     var dtype: String = "f32"
 
     func validate() throws {
-        guard ModelInitializer.StorageType(rawValue: dtype) != nil else { throw ValidationError("--dtype must be f32 or bf16") }
+        guard ModelInitializer.StorageType(rawValue: dtype) != nil else { throw ValidationError("--dtype must be f32, bf16 or fp8") }
     }
 
     func run() throws {

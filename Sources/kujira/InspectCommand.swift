@@ -49,7 +49,6 @@ struct InspectCommand: ParsableCommand {
             fileSize = try fileBytes(path)
         }
         let kvValues = summary.kvValuesPerTokenPerLayer
-        let kvBytes16 = kvValues * summary.layers * 2
         let facts: [(String, String)] = [
             ("architecture", summary.architecture),
             ("layers", "\(summary.layers)"),
@@ -58,8 +57,10 @@ struct InspectCommand: ParsableCommand {
             ("dtypes", dtypes.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")),
             ("file_bytes", "\(fileSize)"),
             ("kv_values_per_token_per_layer", "\(kvValues)"),
-            ("kv_bytes_per_token_16bit", "\(kvBytes16)"),
-            ("kv_bytes_per_token_32bit", "\(kvBytes16 * 2)"),
+            ("kv_bytes_per_token_16bit", "\(summary.kvBytesPerToken(bits: 16))"),
+            ("kv_bytes_per_token_32bit", "\(summary.kvBytesPerToken(bits: 32))"),
+            ("kv_bytes_per_token_8bit", "\(summary.kvBytesPerToken(bits: 8))"),
+            ("kv_cache_group_size_8bit", "\(summary.kvCacheGroupSize)"),
         ]
         if json {
             var object: [String: Any] = [:]
