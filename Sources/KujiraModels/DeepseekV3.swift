@@ -216,8 +216,13 @@ public final class DeepseekV3Model: LanguageModel {
     }
 
     public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float] {
-        let h = try hiddenStates(tokens, cache: cache)
-        return stack.logits(fromHidden: h, n: tokens.count, allLogits: allLogits)
+        try validate(tokens, cache: cache)
+        return stack.forward(tokens, cache: cache, allLogits: allLogits)
+    }
+
+    public func decode(_ token: Int, cache: KVCache) throws -> UnsafeBufferPointer<Float> {
+        try validate(token: token, cache: cache)
+        return stack.decode(token, cache: cache)
     }
 
     /// Final hidden states (after the final norm), (n, hidden) — what the MTP module and speculation consume.

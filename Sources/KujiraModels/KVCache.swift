@@ -77,6 +77,9 @@ public final class KVCache {
     /// A row of floats the model composes before `write` (reused by every layer and token).
     public let staging: UnsafeMutablePointer<Float>
 
+    /// Scratch buffers of this sequence's forward passes (so decoding does not allocate).
+    public let workspace = ForwardWorkspace()
+
     /// Tokens routed to each expert, per MoE layer, when the caller asks for it (`kujira bench`); nil otherwise.
     public var expertLoad: ExpertLoad?
 

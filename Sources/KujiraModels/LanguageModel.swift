@@ -16,6 +16,10 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// Runs `tokens` at positions `cache.length ..< cache.length + tokens.count`, appends them to the cache and
     /// returns logits: one row of `vocabSize` per token if `allLogits`, else only the last token's row.
     func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float]
+    /// One decoding step: runs `token` at position `cache.length`, appends it and returns its logits in the cache's
+    /// workspace (valid until the next call on this cache). The built-in architectures do not allocate here once the
+    /// cache's buffers have grown to the context (`ForwardWorkspace`).
+    func decode(_ token: Int, cache: KVCache) throws -> UnsafeBufferPointer<Float>
     /// Parameter counts and storage facts for `kujira inspect`.
     var summary: ModelSummary { get }
 }
@@ -98,6 +102,20 @@ public enum ModelRegistry {
 extension LanguageModel {
     /// `eos_token_id` of the config (one id or a list).
     public var eosTokenIds: [Int] { (try? config.intList("eos_token_id")) ?? [] }
+
+    /// `forward` of one token, copied into the cache's workspace (models without an allocation-free path).
+    public func decode(_ token: Int, cache: KVCache) throws -> UnsafeBufferPointer<Float> {
+        let logits = try forward([token], cache: cache, allLogits: false)
+        let out = cache.workspace.buffer(.logits, logits.count)
+        _ = out.initialize(from: logits)
+        return UnsafeBufferPointer(out)
+    }
+
+    /// Checks one token and the context length before a decoding step (without building an array).
+    public func validate(token: Int, cache: KVCache) throws {
+        guard token >= 0 && token < vocabSize else { throw ModelError.tokenOutOfRange(token: token, vocabSize: vocabSize) }
+        guard cache.length + 1 <= maxPositions else { throw ModelError.contextTooLong(requested: cache.length + 1, maximum: maxPositions) }
+    }
 
     /// Checks ids and context length before a forward pass.
     public func validate(_ tokens: [Int], cache: KVCache) throws {

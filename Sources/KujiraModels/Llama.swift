@@ -85,8 +85,12 @@ public final class LlamaModel: LanguageModel {
 
     public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float] {
         try validate(tokens, cache: cache)
-        let h = stack.hiddenStates(tokens, cache: cache)
-        return stack.logits(fromHidden: h, n: tokens.count, allLogits: allLogits)
+        return stack.forward(tokens, cache: cache, allLogits: allLogits)
+    }
+
+    public func decode(_ token: Int, cache: KVCache) throws -> UnsafeBufferPointer<Float> {
+        try validate(token: token, cache: cache)
+        return stack.decode(token, cache: cache)
     }
 
     public var summary: ModelSummary {

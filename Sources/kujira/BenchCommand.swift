@@ -54,7 +54,7 @@ struct BenchCommand: ParsableCommand {
             var token = prompt[8]
             let start = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<generatedTokens {
-                token = Sampler.argmax(try model.forward([token], cache: cache, allLogits: false))
+                token = Sampler.argmax(try model.decode(token, cache: cache))
             }
             return Double(generatedTokens) / seconds(since: start)
         }

@@ -7,21 +7,32 @@
 /// and the error smaller; see docs/kernels.md.
 public final class Q8Activations: @unchecked Sendable {
     /// Tokens and values per token.
-    public let count: Int, cols: Int
-    private let storage: OwnedBytes
-    private let lanes: UnsafeMutablePointer<SIMD8<Int16>>
-    private let scales: UnsafeMutablePointer<Float>
-    private let sums: UnsafeMutablePointer<Int32>
-    private let scaledSums: UnsafeMutablePointer<Float>
+    public private(set) var count: Int = 0, cols: Int = 0
+    private var storage = OwnedBytes(count: 0)
+    private var lanes: UnsafeMutablePointer<SIMD8<Int16>>
+    private var scales: UnsafeMutablePointer<Float>
+    private var sums: UnsafeMutablePointer<Int32>
+    private var scaledSums: UnsafeMutablePointer<Float>
     private let halves = HalfToFloatTable.shared.values
 
     /// Quantizes `n` rows of `cols` values (`cols` a multiple of 32).
     public init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) {
+        lanes = storage.pointer.bindMemory(to: SIMD8<Int16>.self, capacity: 0)
+        scales = storage.pointer.bindMemory(to: Float.self, capacity: 0)
+        scaledSums = scales
+        sums = storage.pointer.bindMemory(to: Int32.self, capacity: 0)
+        quantize(x, n: n, cols: cols)
+    }
+
+    /// Quantizes new activations into this object's storage, growing it only when they do not fit (so a caller that
+    /// keeps one object, like `Linear`'s per-thread scratch, does not allocate per call).
+    public func quantize(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) {
         precondition(cols % 32 == 0 && x.count >= n * cols, "Q8Activations: \(cols) columns is not a multiple of 32")
         count = n
         self.cols = cols
         let groups = n * cols / 16, blocks = n * cols / 32
-        storage = OwnedBytes(count: groups * 32 + blocks * 8 + groups * 4)
+        let bytes = groups * 32 + blocks * 8 + groups * 4
+        if bytes > storage.count { storage = OwnedBytes(count: max(bytes, 2 * storage.count)) }
         lanes = storage.pointer.bindMemory(to: SIMD8<Int16>.self, capacity: groups * 2)
         scales = (storage.pointer + groups * 32).bindMemory(to: Float.self, capacity: blocks)
         scaledSums = (storage.pointer + groups * 32 + blocks * 4).bindMemory(to: Float.self, capacity: blocks)
