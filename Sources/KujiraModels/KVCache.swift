@@ -208,16 +208,8 @@ public struct KVCacheLayerView {
         if let floats {
             return Linear.dot(UnsafeBufferPointer(start: q, count: count), UnsafeBufferPointer(start: floats + position * rowWidth + offset, count: count))
         }
-        let c = codes! + position * rowWidth + offset
-        let s = scales! + position * groupsPerRow + offset / groupSize
-        var total: Float = 0
-        var g = 0, i = 0
-        while i < count {
-            total += KVInt8.dot(q + i, c + i, count: groupSize) * s[g]
-            i += groupSize
-            g += 1
-        }
-        return total
+        return Int8RowDots.dot(q, codes! + position * rowWidth + offset, scales: scales! + position * groupsPerRow + offset / groupSize,
+                               groupSize: groupSize, count: count)
     }
 
     /// out[0 ..< count] += weight · row[offset ..< offset + count] of token `position`.
@@ -228,46 +220,8 @@ public struct KVCacheLayerView {
                                   into: UnsafeMutableBufferPointer(start: out, count: count))
             return
         }
-        let c = codes! + position * rowWidth + offset
-        let s = scales! + position * groupsPerRow + offset / groupSize
-        var g = 0, i = 0
-        while i < count {
-            KVInt8.addScaled(c + i, weight * s[g], into: out + i, count: groupSize)
-            i += groupSize
-            g += 1
-        }
-    }
-}
-
-/// The int8 inner loops: 16 codes widened to Float per step.
-enum KVInt8 {
-    @inline(__always)
-    static func dot(_ q: UnsafePointer<Float>, _ c: UnsafePointer<Int8>, count: Int) -> Float {
-        var i = 0
-        var acc = SIMD16<Float>()
-        let qr = UnsafeRawPointer(q), cr = UnsafeRawPointer(c)
-        while i + 16 <= count {
-            let codes = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: cr.loadUnaligned(fromByteOffset: i, as: SIMD16<Int8>.self)))
-            acc.addProduct(codes, qr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
-            i += 16
-        }
-        var sum = acc.sum()
-        while i < count { sum += q[i] * Float(c[i]); i += 1 }
-        return sum
-    }
-
-    @inline(__always)
-    static func addScaled(_ c: UnsafePointer<Int8>, _ a: Float, into out: UnsafeMutablePointer<Float>, count: Int) {
-        var i = 0
-        let cr = UnsafeRawPointer(c), or = UnsafeMutableRawPointer(out)
-        while i + 16 <= count {
-            let codes = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: cr.loadUnaligned(fromByteOffset: i, as: SIMD16<Int8>.self)))
-            var o = or.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
-            o.addProduct(codes, SIMD16(repeating: a))
-            or.storeBytes(of: o, toByteOffset: 4 * i, as: SIMD16<Float>.self)
-            i += 16
-        }
-        while i < count { out[i] += a * Float(c[i]); i += 1 }
+        Int8RowDots.addScaled(codes! + position * rowWidth + offset, scales: scales! + position * groupsPerRow + offset / groupSize,
+                              groupSize: groupSize, count: count, weight: weight, into: out)
     }
 }
 
