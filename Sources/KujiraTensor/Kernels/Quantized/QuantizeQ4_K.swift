@@ -1,0 +1,134 @@
+/// Q4_K quantization, a transcription of llama.cpp's `quantize_row_q4_K_ref` and `make_qkx2_quants` (ggml-quants.c)
+/// with the same parameters and the same float operation order, so the bytes match llama.cpp's reference quantizer.
+extension Quantize {
+    /// One 256-element super-block: 8 sub-blocks of 32, each with a 6-bit scale and min, 4-bit values.
+    /// Layout (144 bytes): d (f16), dmin (f16), scales[12], qs[128].
+    static func q4_KBlock(_ x: UnsafePointer<Float>, into out: UnsafeMutableRawPointer) {
+        var levels = [UInt8](repeating: 0, count: 256)
+        var scratch = [UInt8](repeating: 0, count: 32)
+        var weights = [Float](repeating: 0, count: 32)
+        var scales = [Float](repeating: 0, count: 8)
+        var mins = [Float](repeating: 0, count: 8)
+        var maxScale: Float = 0, maxMin: Float = 0
+        for j in 0..<8 {
+            let sub = x + 32 * j
+            var sumX2: Float = 0
+            for l in 0..<32 { sumX2 += sub[l] * sub[l] }
+            let averageX = (sumX2 / 32).squareRoot()
+            for l in 0..<32 { weights[l] = averageX + abs(sub[l]) }
+            levels.withUnsafeMutableBufferPointer { L in
+                scales[j] = makeQKX2Quants(n: 32, nmax: 15, x: sub, weights: weights, levels: L.baseAddress! + 32 * j, min: &mins[j],
+                                           scratch: &scratch, rmin: -1, rdelta: 0.1, steps: 20)
+            }
+            if scales[j] > maxScale { maxScale = scales[j] }  // as in C: a -0.0 min must not replace +0.0
+            if mins[j] > maxMin { maxMin = mins[j] }
+        }
+        let inverseScale: Float = maxScale > 0 ? 63 / maxScale : 0
+        let inverseMin: Float = maxMin > 0 ? 63 / maxMin : 0
+        var packed = [UInt8](repeating: 0, count: 12)
+        for j in 0..<8 {
+            let ls = UInt8(truncatingIfNeeded: min(63, nearestInt(inverseScale * scales[j])))
+            let lm = UInt8(truncatingIfNeeded: min(63, nearestInt(inverseMin * mins[j])))
+            if j < 4 {
+                packed[j] = ls
+                packed[j + 4] = lm
+            } else {
+                packed[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4)
+                packed[j - 4] |= (ls >> 4) << 6
+                packed[j] |= (lm >> 4) << 6
+            }
+        }
+        let d = Float16(maxScale / 63), dmin = Float16(maxMin / 63)
+        out.storeBytes(of: d.bitPattern.littleEndian, toByteOffset: 0, as: UInt16.self)
+        out.storeBytes(of: dmin.bitPattern.littleEndian, toByteOffset: 2, as: UInt16.self)
+        for i in 0..<12 { out.storeBytes(of: packed[i], toByteOffset: 4 + i, as: UInt8.self) }
+
+        for j in 0..<8 {
+            let (sc, m): (UInt8, UInt8) = j < 4
+                ? (packed[j] & 63, packed[j + 4] & 63)
+                : ((packed[j + 4] & 0xF) | ((packed[j - 4] >> 6) << 4), (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4))
+            let dj = Float(d) * Float(sc)
+            if dj == 0 { continue }
+            let dm = Float(dmin) * Float(m)
+            for i in 0..<32 {
+                levels[32 * j + i] = UInt8(max(0, min(15, nearestInt((x[32 * j + i] + dm) / dj))))
+            }
+        }
+        for chunk in 0..<4 {
+            let j = 64 * chunk
+            for l in 0..<32 {
+                out.storeBytes(of: levels[j + l] | (levels[j + l + 32] << 4), toByteOffset: 16 + 32 * chunk + l, as: UInt8.self)
+            }
+        }
+    }
+
+    /// Weighted least-squares search for an affine (scale, min) grid of `nmax + 1` levels (use_mad = false).
+    /// Returns the scale; `min` receives the negated offset, as in ggml.
+    static func makeQKX2Quants(n: Int, nmax: Int, x: UnsafePointer<Float>, weights: [Float], levels L: UnsafeMutablePointer<UInt8>,
+                               min theMin: inout Float, scratch: inout [UInt8], rmin: Float, rdelta: Float, steps: Int) -> Float {
+        var minimum = x[0], maximum = x[0]
+        var sumW = weights[0]
+        var sumX = sumW * x[0]
+        for i in 1..<n {
+            if x[i] < minimum { minimum = x[i] }
+            if x[i] > maximum { maximum = x[i] }
+            let w = weights[i]
+            sumW += w
+            sumX += w * x[i]
+        }
+        if minimum > 0 { minimum = 0 }
+        if maximum == minimum {
+            for i in 0..<n { L[i] = 0 }
+            theMin = -minimum
+            return 0
+        }
+        let levelCount = Float(nmax)
+        var iscale = levelCount / (maximum - minimum)
+        var scale = 1 / iscale
+        var bestError: Float = 0
+        for i in 0..<n {
+            let l = nearestInt(iscale * (x[i] - minimum))
+            L[i] = UInt8(max(0, min(nmax, l)))
+            let diff = scale * Float(L[i]) + minimum - x[i]
+            bestError += weights[i] * (diff * diff)
+        }
+        if steps < 1 {
+            theMin = -minimum
+            return scale
+        }
+        for step in 0...steps {
+            iscale = (rmin + rdelta * Float(step) + levelCount) / (maximum - minimum)
+            var sumL: Float = 0, sumL2: Float = 0, sumXL: Float = 0
+            for i in 0..<n {
+                let l = max(0, min(nmax, nearestInt(iscale * (x[i] - minimum))))
+                scratch[i] = UInt8(l)
+                let w = weights[i], lf = Float(l)
+                sumL += w * lf
+                sumL2 += w * lf * lf
+                sumXL += w * lf * x[i]
+            }
+            let D = sumW * sumL2 - sumL * sumL
+            if D > 0 {
+                var thisScale = (sumW * sumXL - sumX * sumL) / D
+                var thisMin = (sumL2 * sumX - sumL * sumXL) / D
+                if thisMin > 0 {
+                    thisMin = 0
+                    thisScale = sumXL / sumL2
+                }
+                var error: Float = 0
+                for i in 0..<n {
+                    let diff = thisScale * Float(scratch[i]) + thisMin - x[i]
+                    error += weights[i] * (diff * diff)
+                }
+                if error < bestError {
+                    for i in 0..<n { L[i] = scratch[i] }
+                    bestError = error
+                    scale = thisScale
+                    minimum = thisMin
+                }
+            }
+        }
+        theMin = -minimum
+        return scale
+    }
+}
