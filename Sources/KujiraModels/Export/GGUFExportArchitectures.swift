@@ -131,7 +131,8 @@ enum DeepseekExport {
         m += [("\(a).rope.freq_base", f32(c.rope.theta)), ("\(a).attention.layer_norm_rms_epsilon", f32(c.rmsNormEps))]
         if let router = c.router {
             m += [("\(a).expert_count", u32(router.experts)), ("\(a).expert_used_count", u32(router.topK))]
-            if router.method != .greedy {
+            // Group-limited routing that keeps every group is plain top-k; llama.cpp asserts used < count, so leave it out.
+            if router.method != .greedy && router.topKGroups < router.groups {
                 m += [("\(a).expert_group_count", u32(router.groups)), ("\(a).expert_group_used_count", u32(router.topKGroups))]
             }
             m.append(("\(a).expert_gating_func", u32(router.scoring == .sigmoid ? 2 : 1)))
@@ -140,7 +141,8 @@ enum DeepseekExport {
         m += [("\(a).attention.key_length", u32(c.kvLoraRank + c.qkRopeHeadDim)), ("\(a).attention.value_length", u32(c.kvLoraRank)),
               ("\(a).leading_dense_block_count", u32(c.routedExperts == nil ? c.layers : c.firstKDenseReplace)),
               ("\(a).vocab_size", u32(c.vocabSize))]
-        if let q = c.qLoraRank { m.append(("\(a).attention.q_lora_rank", u32(q))) }
+        // Without q-LoRA (V2-Lite) convert_hf_to_gguf writes 0; llama.cpp then reads attn_q.
+        m.append(("\(a).attention.q_lora_rank", u32(c.qLoraRank ?? 0)))
         m += [("\(a).attention.kv_lora_rank", u32(c.kvLoraRank)),
               ("\(a).attention.key_length_mla", u32(c.qkNopeHeadDim + c.qkRopeHeadDim)), ("\(a).attention.value_length_mla", u32(c.vHeadDim))]
         if let router = c.router {
