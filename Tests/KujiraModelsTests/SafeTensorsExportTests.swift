@@ -26,8 +26,8 @@ final class SafeTensorsExportTests: XCTestCase {
     }
 
     /// F32 output is the FP8 model's exact function (the FP8 fixture's own 1e-3 vs HF); BF16 output rounds every
-X
-    /// bf16 GGUF of the same model: 0.08, docs/convert.md), bounded here at 0.1.
+    /// dequantised weight (fp8 value × f32 scale) to 8 significant bits, which moves these logits by 0.087 (llama.cpp
+    /// running a bf16 GGUF of the same model: 0.081, docs/convert.md); bounded here at 0.1.
     func testFP8CheckpointDequantises() throws {
         let dir = try scratchDirectory()
         let source = FixturePaths.model("deepseek-v3-tiny-fp8")
