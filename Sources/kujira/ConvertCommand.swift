@@ -41,9 +41,6 @@ struct ConvertCommand: ParsableCommand {
     func run() throws {
         let progress = Progress(quiet: quiet)
         if to == "gguf" {
-            if !force, FileManager.default.fileExists(atPath: out) {
-                throw ValidationError("\(out) exists (use --force to replace it)")
-            }
             let plan = try GGUFExporter.plan(directory: model, type: GGUFExportType(rawValue: type)!, name: name)
             let vocabSize = try ModelConfig(path: model).int("vocab_size")
             let tokenizer = try GGUFTokenizerMetadata.make(directory: model, vocabSize: vocabSize)
@@ -53,7 +50,7 @@ struct ConvertCommand: ParsableCommand {
             if !plan.skippedTensors.isEmpty {
                 FileHandle.standardError.write(Data("convert: leaving out \(plan.skippedTensors.count) multi-token-prediction tensors (llama.cpp does not load them)\n".utf8))
             }
-            try GGUFExporter.write(plan, tokenizerMetadata: tokenizer ?? GGUFExporter.placeholderVocabulary(size: vocabSize), to: out) { i, n, d, bytes in
+            try GGUFExporter.write(plan, tokenizerMetadata: tokenizer ?? GGUFExporter.placeholderVocabulary(size: vocabSize), to: out, overwrite: force) { i, n, d, bytes in
                 progress.update(i, n, "\(d.name) \(d.type.name) \(d.shape)", bytes)
             }
             progress.done()

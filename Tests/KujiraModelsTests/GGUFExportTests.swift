@@ -92,6 +92,31 @@ final class GGUFExportTests: XCTestCase {
         }
     }
 
+    /// A tensor that fails while writing (here: the config promises a larger vocabulary than the weights hold) leaves
+    /// neither the output nor a temporary file; an existing output is kept unless overwriting is asked for.
+    func testFailedOrRefusedWritesLeaveNothingBehind() throws {
+        let model = try scratchDirectory(), out = try scratchDirectory()
+        var config = try ModelConfig(path: FixturePaths.model("qwen2-tiny")).values
+        config["vocab_size"] = .integer(300)
+        try JSONValue.object(config).serialized().write(to: URL(fileURLWithPath: model + "/config.json"))
+        try FileManager.default.copyItem(atPath: FixturePaths.model("qwen2-tiny") + "/model.safetensors", toPath: model + "/model.safetensors")
+        let plan = try GGUFExporter.plan(directory: model, type: .q8_0)
+        XCTAssertThrowsError(try GGUFExporter.write(plan, tokenizerMetadata: GGUFExporter.placeholderVocabulary(size: 300), to: out + "/m.gguf")) {
+            XCTAssertTrue("\($0)".contains("model.embed_tokens.weight"), "\($0)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out), [])
+
+        let existing = out + "/keep.gguf"
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: existing))
+        let good = try GGUFExporter.plan(directory: FixturePaths.model("qwen2-tiny"), type: .f16)
+        XCTAssertThrowsError(try GGUFExporter.write(good, tokenizerMetadata: GGUFExporter.placeholderVocabulary(size: 256), to: existing)) {
+            XCTAssertTrue("\($0)".contains("--force"), "\($0)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: existing, encoding: .utf8), "keep")
+        try GGUFExporter.write(good, tokenizerMetadata: GGUFExporter.placeholderVocabulary(size: 256), to: existing, overwrite: true)
+        XCTAssertNoThrow(try ModelRegistry.load(directory: existing))
+    }
+
     func testUnsupportedModelTypeIsNamed() throws {
         let dir = try scratchDirectory()
         try Data(#"{"model_type": "mamba", "hidden_size": 8}"#.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))

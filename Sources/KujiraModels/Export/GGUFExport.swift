@@ -89,9 +89,13 @@ public enum GGUFExporter {
     }
 
     /// Writes `plan` to `path` (temporary file + rename), tokenizer metadata after the model's. `progress` sees each
-    /// tensor after it is written: (index, count, entry, bytes written so far).
-    public static func write(_ plan: GGUFExportPlan, tokenizerMetadata: [(String, GGUFValue)], to path: String,
+    /// tensor after it is written: (index, count, entry, bytes written so far). An existing file is replaced only
+    /// with `overwrite`.
+    public static func write(_ plan: GGUFExportPlan, tokenizerMetadata: [(String, GGUFValue)], to path: String, overwrite: Bool = false,
                              progress: (Int, Int, GGUFTensorDescriptor, Int) -> Void = { _, _, _, _ in }) throws {
+        if !overwrite && FileManager.default.fileExists(atPath: path) {
+            throw ModelExportError.unsupportedSetting(path: path, key: "--out", detail: "exists (use --force to replace it)")
+        }
         let tokenizerKeys = Set(tokenizerMetadata.map(\.0))
         let metadata = plan.metadata.filter { !tokenizerKeys.contains($0.0) } + tokenizerMetadata
         let writer = try GGUFWriter(path: path, metadata: metadata, tensors: plan.tensors.map(\.descriptor))
