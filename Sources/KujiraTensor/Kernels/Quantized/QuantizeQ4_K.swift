@@ -4,11 +4,24 @@ extension Quantize {
     /// One 256-element super-block: 8 sub-blocks of 32, each with a 6-bit scale and min, 4-bit values.
     /// Layout (144 bytes): d (f16), dmin (f16), scales[12], qs[128].
     static func q4_KBlock(_ x: UnsafePointer<Float>, into out: UnsafeMutableRawPointer) {
-        var levels = [UInt8](repeating: 0, count: 256)
-        var scratch = [UInt8](repeating: 0, count: 32)
-        var weights = [Float](repeating: 0, count: 32)
-        var scales = [Float](repeating: 0, count: 8)
-        var mins = [Float](repeating: 0, count: 8)
+        // Fixed-size scratch on the stack (tuples), not per-block heap arrays: a model has millions of blocks.
+        var levelStorage = (SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>(), SIMD64<UInt8>())
+        var scratchStorage = SIMD32<UInt8>()
+        var weightStorage = SIMD32<Float>()
+        withUnsafeMutableBytes(of: &levelStorage) { levelBytes in
+            withUnsafeMutableBytes(of: &scratchStorage) { scratchBytes in
+                withUnsafeMutableBytes(of: &weightStorage) { weightBytes in
+                    q4_KBlock(x, into: out, levels: levelBytes.bindMemory(to: UInt8.self).baseAddress!,
+                              scratch: scratchBytes.bindMemory(to: UInt8.self).baseAddress!,
+                              weights: weightBytes.bindMemory(to: Float.self).baseAddress!)
+                }
+            }
+        }
+    }
+
+    private static func q4_KBlock(_ x: UnsafePointer<Float>, into out: UnsafeMutableRawPointer, levels: UnsafeMutablePointer<UInt8>,
+                                  scratch: UnsafeMutablePointer<UInt8>, weights: UnsafeMutablePointer<Float>) {
+        var scales = SIMD8<Float>(), mins = SIMD8<Float>()
         var maxScale: Float = 0, maxMin: Float = 0
         for j in 0..<8 {
             let sub = x + 32 * j
@@ -16,16 +29,16 @@ extension Quantize {
             for l in 0..<32 { sumX2 += sub[l] * sub[l] }
             let averageX = (sumX2 / 32).squareRoot()
             for l in 0..<32 { weights[l] = averageX + abs(sub[l]) }
-            levels.withUnsafeMutableBufferPointer { L in
-                scales[j] = makeQKX2Quants(n: 32, nmax: 15, x: sub, weights: weights, levels: L.baseAddress! + 32 * j, min: &mins[j],
-                                           scratch: &scratch, rmin: -1, rdelta: 0.1, steps: 20)
-            }
+            var subMin: Float = 0
+            scales[j] = makeQKX2Quants(n: 32, nmax: 15, x: sub, weights: weights, levels: levels + 32 * j, min: &subMin,
+                                       scratch: scratch, rmin: -1, rdelta: 0.1, steps: 20)
+            mins[j] = subMin
             if scales[j] > maxScale { maxScale = scales[j] }  // as in C: a -0.0 min must not replace +0.0
             if mins[j] > maxMin { maxMin = mins[j] }
         }
         let inverseScale: Float = maxScale > 0 ? 63 / maxScale : 0
         let inverseMin: Float = maxMin > 0 ? 63 / maxMin : 0
-        var packed = [UInt8](repeating: 0, count: 12)
+        var packed = SIMD16<UInt8>()
         for j in 0..<8 {
             let ls = UInt8(truncatingIfNeeded: min(63, nearestInt(inverseScale * scales[j])))
             let lm = UInt8(truncatingIfNeeded: min(63, nearestInt(inverseMin * mins[j])))
@@ -64,8 +77,8 @@ extension Quantize {
 
     /// Weighted least-squares search for an affine (scale, min) grid of `nmax + 1` levels (use_mad = false).
     /// Returns the scale; `min` receives the negated offset, as in ggml.
-    static func makeQKX2Quants(n: Int, nmax: Int, x: UnsafePointer<Float>, weights: [Float], levels L: UnsafeMutablePointer<UInt8>,
-                               min theMin: inout Float, scratch: inout [UInt8], rmin: Float, rdelta: Float, steps: Int) -> Float {
+    static func makeQKX2Quants(n: Int, nmax: Int, x: UnsafePointer<Float>, weights: UnsafeMutablePointer<Float>, levels L: UnsafeMutablePointer<UInt8>,
+                               min theMin: inout Float, scratch: UnsafeMutablePointer<UInt8>, rmin: Float, rdelta: Float, steps: Int) -> Float {
         var minimum = x[0], maximum = x[0]
         var sumW = weights[0]
         var sumX = sumW * x[0]
