@@ -53,6 +53,23 @@ final class GGUFWriterTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: (path as NSString).deletingLastPathComponent), ["model.gguf"])
     }
 
+    /// Pieces larger than the write buffer bypass it; small and large pieces interleave in the right order.
+    func testLargePiecesKeepTheirOrder() throws {
+        let path = try scratchDirectory() + "/large.gguf"
+        let big = (0..<(1100 * 1024)).map { Float($0 % 977) }
+        let writer = try GGUFWriter(path: path, metadata: [], tensors: [GGUFTensorDescriptor(name: "small", shape: [3], type: .f32),
+                                                                        GGUFTensorDescriptor(name: "big", shape: [1100, 1024], type: .f32),
+                                                                        GGUFTensorDescriptor(name: "tail", shape: [2], type: .f32)])
+        try writer.append([Float]([1, 2, 3]))
+        try writer.append(big)
+        try writer.append([Float]([4, 5]))
+        try writer.finish()
+        let store = try GGUFWeightStore(path: path)
+        XCTAssertEqual(try store.tensor("small").toFloatArray(), [1, 2, 3])
+        XCTAssertEqual(try store.tensor("big").toFloatArray(), big)
+        XCTAssertEqual(try store.tensor("tail").toFloatArray(), [4, 5])
+    }
+
     func testAbandonedWriterLeavesNothingBehind() throws {
         let dir = try scratchDirectory()
         do {

@@ -138,7 +138,14 @@ public final class GGUFWriter {
         guard writtenOfCurrent + bytes.count <= t.byteCount else {
             throw GGUFWriteError.wrongDataSize(path: path, tensor: t.name, expected: t.byteCount, written: writtenOfCurrent + bytes.count)
         }
-        buffer.append(contentsOf: bytes)
+        if bytes.count >= Self.flushSize {
+            // Large pieces go straight to the file rather than through a second copy in the buffer.
+            try flushIfLarge(force: true)
+            do { try handle?.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), count: bytes.count, deallocator: .none)) }
+            catch { throw GGUFWriteError.io(path: path, reason: "write failed: \(error)") }
+        } else {
+            buffer.append(contentsOf: bytes)
+        }
         writtenOfCurrent += bytes.count
         if writtenOfCurrent == t.byteCount {
             buffer.append(contentsOf: [UInt8](repeating: 0, count: Self.padded(t.byteCount, alignment) - t.byteCount))
@@ -171,7 +178,7 @@ public final class GGUFWriter {
     }
 
     private func flushIfLarge(force: Bool) throws {
-        guard force || buffer.count >= 1 << 22, !buffer.isEmpty, let handle else { return }
+        guard force || buffer.count >= Self.flushSize, !buffer.isEmpty, let handle else { return }
         do {
             try handle.write(contentsOf: buffer)
         } catch {
@@ -181,6 +188,8 @@ public final class GGUFWriter {
     }
 
     // MARK: Encoding
+
+    static let flushSize = 1 << 22
 
     static func padded(_ n: Int, _ alignment: Int) -> Int { (n + alignment - 1) / alignment * alignment }
 
