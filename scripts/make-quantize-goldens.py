@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Goldens for Kujira's quantizers (Tests/Fixtures/quantize/quantize-golden.gguf).
 
-Q8_0, F16 and BF16 come from gguf-py's `gguf.quants.quantize`; Q4_K from llama.cpp's own reference quantizer
-(`ggml_quantize_chunk` in the libggml that llama-cpp-python ships, which calls `quantize_row_q4_K_ref` when no
+Q8_0, F16 and BF16 come from gguf-py's `gguf.quants.quantize`; Q4_K and Q6_K from llama.cpp's own reference quantizer
+(`ggml_quantize_chunk` in the libggml that llama-cpp-python ships, which calls `quantize_row_q4_K_ref` / `quantize_row_q6_K_ref` when no
 importance matrix is given). The file is written with gguf-py's GGUFWriter: tensor `input` (F32, rows × 512) and one
 tensor per type holding the quantized rows.
 
@@ -51,6 +51,7 @@ for name, qtype in [("f16", gguf.GGMLQuantizationType.F16), ("bf16", gguf.GGMLQu
     w.add_tensor(name, q, raw_dtype=qtype)
 q4k = ggml_quantize(gguf.GGMLQuantizationType.Q4_K)
 w.add_tensor("q4_k", q4k, raw_dtype=gguf.GGMLQuantizationType.Q4_K)
+w.add_tensor("q6_k", ggml_quantize(gguf.GGMLQuantizationType.Q6_K), raw_dtype=gguf.GGMLQuantizationType.Q6_K)
 # Cross-check: ggml's Q8_0 reference agrees with gguf-py's.
 assert np.array_equal(ggml_quantize(gguf.GGMLQuantizationType.Q8_0), gguf.quants.quantize(x, gguf.GGMLQuantizationType.Q8_0))
 w.write_header_to_file()

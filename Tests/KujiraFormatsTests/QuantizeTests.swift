@@ -12,7 +12,7 @@ final class QuantizeTests: XCTestCase {
         let input = try store.tensor("input")
         let x = input.toFloatArray()
         let rowLength = input.shape[1]
-        for (name, dtype) in [("f16", DType.f16), ("bf16", .bf16), ("q8_0", .q8_0), ("q4_k", .q4_K)] {
+        for (name, dtype) in [("f16", DType.f16), ("bf16", .bf16), ("q8_0", .q8_0), ("q4_k", .q4_K), ("q6_k", .q6_K)] {
             let info = try XCTUnwrap(file.tensorInfo(name))
             let expected = Array(file.tensorBytes(info))
             let ours = Quantize.array(x, rowLength: rowLength, to: dtype)

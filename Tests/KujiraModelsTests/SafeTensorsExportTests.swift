@@ -66,6 +66,9 @@ final class SafeTensorsExportTests: XCTestCase {
     /// Rows that do not fit a type's blocks fall back as llama.cpp's tools do; 1-D tensors and the router stay F32.
     func testStorageTypeFallbacks() {
         XCTAssertEqual(GGUFExportType.q4_k.storageType(ggufName: "blk.0.ffn_up.weight", shape: [512, 1024]), .q4_K)
+        XCTAssertEqual(GGUFExportType.q4_k.storageType(ggufName: "output.weight", shape: [129_280, 1024]), .q6_K)
+        XCTAssertEqual(GGUFExportType.q4_k.storageType(ggufName: "output.weight", shape: [256, 64]), .q8_0)
+        XCTAssertEqual(GGUFExportType.q8_0.storageType(ggufName: "output.weight", shape: [129_280, 1024]), .q8_0)
         XCTAssertEqual(GGUFExportType.q4_k.storageType(ggufName: "blk.0.attn_k_b.weight", shape: [8, 256, 64]), .q8_0)
         XCTAssertEqual(GGUFExportType.q4_k.storageType(ggufName: "blk.0.attn_k_b.weight", shape: [4, 16, 16]), .f16)
         XCTAssertEqual(GGUFExportType.q8_0.storageType(ggufName: "blk.0.attn_k_b.weight", shape: [4, 16, 16]), .f16)

@@ -31,11 +31,13 @@ public enum GGUFExportType: String, Sendable, CaseIterable {
     /// The type one tensor is stored in. 1-D tensors (norms, biases, router bias, rope factors) and the MoE router
     /// (`ffn_gate_inp`) stay F32, as convert_hf_to_gguf and llama-quantize keep them. A row length that is not a
     /// multiple of the block size falls back: Q4_K → Q8_0 (llama-quantize would pick Q5_0; Kujira writes no Q5_0) →
-    /// F16, Q8_0 → F16 (gguf-py's QuantError fallback).
+    /// F16, Q8_0 → F16 (gguf-py's QuantError fallback). With q4_k, `output.weight` gets Q6_K, as llama.cpp's
+    /// Q4_K_S and Q4_K_M mixes give it.
     public func storageType(ggufName: String, shape: [Int]) -> GGMLType {
         if shape.count <= 1 || ggufName.hasSuffix("ffn_gate_inp.weight") { return .f32 }
         let rowLength = shape.last!
-        for candidate in fallbackChain where rowLength % candidate.blockLayout.elements == 0 { return candidate }
+        let chain = self == .q4_k && ggufName == "output.weight" ? [.q6_K, .q8_0, .f16] : fallbackChain
+        for candidate in chain where rowLength % candidate.blockLayout.elements == 0 { return candidate }
         return .f32
     }
 

@@ -1,8 +1,8 @@
 /// Reference quantizers: float rows → F32, F16, BF16, Q8_0 (bit-exact with gguf-py's `gguf.quants.quantize`) and
-/// Q4_K (llama.cpp's `quantize_row_q4_K_ref`), the inverse of `BlockDequantize` for the types `kujira convert` writes.
+/// Q4_K and Q6_K (llama.cpp's `quantize_row_q4_K_ref` / `quantize_row_q6_K_ref`), the inverse of `BlockDequantize` for the types `kujira convert` writes.
 public enum Quantize {
     /// The element types a row can be quantized to.
-    public static let supported: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_K]
+    public static let supported: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_K, .q6_K]
 
     /// Whether a row of `count` elements can be stored as `dtype` (whole blocks only).
     public static func canQuantize(count: Int, to dtype: DType) -> Bool {
@@ -24,6 +24,8 @@ public enum Quantize {
             for b in 0..<(count / 32) { q8_0Block(x + 32 * b, into: out + 34 * b) }
         case .q4_K:
             for b in 0..<(count / 256) { q4_KBlock(x + 256 * b, into: out + 144 * b) }
+        case .q6_K:
+            for b in 0..<(count / 256) { q6_KBlock(x + 256 * b, into: out + 210 * b) }
         default:
             preconditionFailure("unsupported quantization target \(dtype.rawValue)")
         }

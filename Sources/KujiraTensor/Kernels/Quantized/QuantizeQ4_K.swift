@@ -145,3 +145,97 @@ extension Quantize {
         return scale
     }
 }
+
+/// Q6_K quantization, a transcription of llama.cpp's `quantize_row_q6_K_ref` and `make_qx_quants` (rmse_type 1, no
+/// importance weights) — the type llama.cpp's Q4_K_S/M mixes give `output.weight`.
+extension Quantize {
+    /// One 256-element super-block: 16 sub-blocks of 16 with int8 scales, 6-bit values.
+    /// Layout (210 bytes): ql[128], qh[64], scales[16] (int8), d (f16).
+    static func q6_KBlock(_ x: UnsafePointer<Float>, into out: UnsafeMutableRawPointer) {
+        var levelStorage = (SIMD64<Int8>(), SIMD64<Int8>(), SIMD64<Int8>(), SIMD64<Int8>())
+        withUnsafeMutableBytes(of: &levelStorage) { raw in
+            let L = raw.bindMemory(to: Int8.self).baseAddress!
+            var scales = SIMD16<Float>()
+            var maxScale: Float = 0, maxAbsScale: Float = 0
+            for ib in 0..<16 {
+                let scale = makeQXQuants(n: 16, nmax: 32, x: x + 16 * ib, levels: L + 16 * ib)
+                scales[ib] = scale
+                if abs(scale) > maxAbsScale {
+                    maxAbsScale = abs(scale)
+                    maxScale = scale
+                }
+            }
+            out.initializeMemory(as: UInt8.self, repeating: 0, count: 210)
+            if maxAbsScale < 1e-15 { return }
+            let iscale = -128 / maxScale
+            let d = Float16(1 / iscale)
+            out.storeBytes(of: d.bitPattern.littleEndian, toByteOffset: 208, as: UInt16.self)
+            var scaleBytes = SIMD16<Int8>()
+            for ib in 0..<16 {
+                scaleBytes[ib] = Int8(truncatingIfNeeded: min(127, nearestInt(iscale * scales[ib])))
+                out.storeBytes(of: scaleBytes[ib], toByteOffset: 192 + ib, as: Int8.self)
+            }
+            for j in 0..<16 {
+                let dj = Float(d) * Float(scaleBytes[j])
+                if dj == 0 { continue }
+                for ii in 0..<16 {
+                    let l = max(-32, min(31, nearestInt(x[16 * j + ii] / dj)))
+                    L[16 * j + ii] = Int8(l + 32)
+                }
+            }
+            for half in 0..<2 {
+                let j = 128 * half
+                for l in 0..<32 {
+                    let q1 = UInt8(L[j + l]) & 0xF, q2 = UInt8(L[j + l + 32]) & 0xF
+                    let q3 = UInt8(L[j + l + 64]) & 0xF, q4 = UInt8(L[j + l + 96]) & 0xF
+                    out.storeBytes(of: q1 | (q3 << 4), toByteOffset: 64 * half + l, as: UInt8.self)
+                    out.storeBytes(of: q2 | (q4 << 4), toByteOffset: 64 * half + l + 32, as: UInt8.self)
+                    let h = (UInt8(L[j + l]) >> 4) | ((UInt8(L[j + l + 32]) >> 4) << 2) | ((UInt8(L[j + l + 64]) >> 4) << 4) | ((UInt8(L[j + l + 96]) >> 4) << 6)
+                    out.storeBytes(of: h, toByteOffset: 128 + 32 * half + l, as: UInt8.self)
+                }
+            }
+        }
+    }
+
+    /// Symmetric grid search (rmse_type 1: weights x²); levels are stored offset by `nmax`. Returns the scale.
+    static func makeQXQuants(n: Int, nmax: Int, x: UnsafePointer<Float>, levels L: UnsafeMutablePointer<Int8>) -> Float {
+        var maximum: Float = 0, amax: Float = 0
+        for i in 0..<n where abs(x[i]) > amax {
+            amax = abs(x[i])
+            maximum = x[i]
+        }
+        if amax < 1e-15 {
+            for i in 0..<n { L[i] = 0 }
+            return 0
+        }
+        let levelCount = Float(nmax)
+        var iscale = -levelCount / maximum
+        var sumLX: Float = 0, sumL2: Float = 0
+        for i in 0..<n {
+            let l = max(-nmax, min(nmax - 1, nearestInt(iscale * x[i])))
+            L[i] = Int8(l + nmax)
+            let w = x[i] * x[i], lf = Float(l)
+            sumLX += w * x[i] * lf
+            sumL2 += w * lf * lf
+        }
+        var scale: Float = sumL2 != 0 ? sumLX / sumL2 : 0
+        var best = scale * sumLX
+        for step in -9...9 where step != 0 {
+            iscale = -(levelCount + 0.1 * Float(step)) / maximum
+            sumLX = 0
+            sumL2 = 0
+            for i in 0..<n {
+                let l = max(-nmax, min(nmax - 1, nearestInt(iscale * x[i])))
+                let w = x[i] * x[i], lf = Float(l)
+                sumLX += w * x[i] * lf
+                sumL2 += w * lf * lf
+            }
+            if sumL2 > 0 && sumLX * sumLX > best * sumL2 {
+                for i in 0..<n { L[i] = Int8(nmax + max(-nmax, min(nmax - 1, nearestInt(iscale * x[i])))) }
+                scale = sumLX / sumL2
+                best = scale * sumLX
+            }
+        }
+        return scale
+    }
+}
