@@ -1,8 +1,10 @@
 import KujiraTensor
 
-/// How a `KVCache` stores its rows: 32-bit floats, or int8 codes with one Float scale per group of values.
+/// How a `KVCache` stores its rows: 32-bit floats, IEEE half floats (llama.cpp's default cache type), or int8 codes
+/// with one Float scale per group of values.
 public enum KVCachePrecision: Int, Sendable, CaseIterable, CustomStringConvertible {
     case float32 = 32
+    case float16 = 16
     case int8 = 8
 
     /// The precision for `--kv-bits`, or nil for an unsupported width.
@@ -23,10 +25,12 @@ public enum KVCachePrecision: Int, Sendable, CaseIterable, CustomStringConvertib
         segments.reduce(32) { gcd($0, $1) }
     }
 
-    /// Bytes one token occupies in one layer: 4 per value at float32; 1 per value plus a 4-byte scale per group at int8.
+    /// Bytes one token occupies in one layer: 4 per value at float32, 2 at float16; 1 per value plus a 4-byte scale per
+    /// group at int8.
     public func bytesPerRow(width: Int, groupSize: Int) -> Int {
         switch self {
         case .float32: return width * 4
+        case .float16: return width * 2
         case .int8: return width + 4 * ((width + groupSize - 1) / groupSize)
         }
     }
@@ -41,7 +45,7 @@ public enum KVCacheError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .unsupportedBits(bits):
-            return "--kv-bits \(bits) is not supported: use 32 (float) or 8 (int8 with a scale per group of values)"
+            return "--kv-bits \(bits) is not supported: use 32 (float), 16 (half float) or 8 (int8 with a scale per group of values)"
         }
     }
 }
@@ -88,14 +92,14 @@ public final class KVCache {
 
     public init(layerCount: Int, rowWidth: Int, initialCapacity: Int = 64, positionOffset: Int = 0,
                 precision: KVCachePrecision = .float32, groupSize: Int = 32) {
-        precondition(precision == .float32 || (groupSize > 0 && rowWidth % groupSize == 0),
+        precondition(precision != .int8 || (groupSize > 0 && rowWidth % groupSize == 0),
                      "int8 KV cache: group size \(groupSize) must divide the row width \(rowWidth)")
         self.layerCount = layerCount
         self.rowWidth = rowWidth
         self.positionOffset = positionOffset
         self.precision = precision
-        self.groupSize = precision == .float32 ? max(rowWidth, 1) : groupSize
-        groupsPerRow = precision == .float32 ? 0 : rowWidth / groupSize
+        self.groupSize = precision == .int8 ? groupSize : max(rowWidth, 1)
+        groupsPerRow = precision == .int8 ? rowWidth / groupSize : 0
         staging = .allocate(capacity: max(rowWidth, 1))
         reserve(initialCapacity)
     }
@@ -106,7 +110,7 @@ public final class KVCache {
         staging.deallocate()
     }
 
-    private var valueBytes: Int { precision == .float32 ? 4 : 1 }
+    private var valueBytes: Int { precision.rawValue / 8 }
 
     /// Ensures room for `tokens` tokens in total, growing geometrically.
     public func reserve(_ tokens: Int) {
@@ -141,6 +145,8 @@ public final class KVCache {
         switch precision {
         case .float32:
             values[layer].assumingMemoryBound(to: Float.self).advanced(by: position * rowWidth).update(from: row, count: rowWidth)
+        case .float16:
+            HalfRows.store(row, count: rowWidth, into: values[layer].assumingMemoryBound(to: Float16.self) + position * rowWidth)
         case .int8:
             let codes = values[layer].assumingMemoryBound(to: Int8.self) + position * rowWidth
             let rowScales = scales[layer] + position * groupsPerRow
@@ -163,6 +169,7 @@ public final class KVCache {
         let view = layerView(layer)
         switch precision {
         case .float32: return view.floats![position * rowWidth + index]
+        case .float16: return Float(view.halves![position * rowWidth + index])
         case .int8: return Float(view.codes![position * rowWidth + index]) * view.scales![position * groupsPerRow + index / groupSize]
         }
     }
@@ -172,10 +179,13 @@ public final class KVCache {
     public func layerView(_ layer: Int) -> KVCacheLayerView {
         switch precision {
         case .float32:
-            return KVCacheLayerView(floats: UnsafePointer(values[layer].assumingMemoryBound(to: Float.self)), codes: nil, scales: nil,
+            return KVCacheLayerView(floats: UnsafePointer(values[layer].assumingMemoryBound(to: Float.self)), halves: nil, codes: nil, scales: nil,
                                     rowWidth: rowWidth, groupSize: groupSize, groupsPerRow: groupsPerRow)
+        case .float16:
+            return KVCacheLayerView(floats: nil, halves: UnsafePointer(values[layer].assumingMemoryBound(to: Float16.self)), codes: nil,
+                                    scales: nil, rowWidth: rowWidth, groupSize: groupSize, groupsPerRow: groupsPerRow)
         case .int8:
-            return KVCacheLayerView(floats: nil, codes: UnsafePointer(values[layer].assumingMemoryBound(to: Int8.self)),
+            return KVCacheLayerView(floats: nil, halves: nil, codes: UnsafePointer(values[layer].assumingMemoryBound(to: Int8.self)),
                                     scales: UnsafePointer(scales[layer]), rowWidth: rowWidth, groupSize: groupSize, groupsPerRow: groupsPerRow)
         }
     }
@@ -195,9 +205,10 @@ public final class KVCache {
     public var bytesPerToken: Int { layerCount * precision.bytesPerRow(width: rowWidth, groupSize: groupSize) }
 }
 
-/// One layer of a `KVCache` as the attention loops read it: float rows, or int8 codes and per-group scales.
+/// One layer of a `KVCache` as the attention loops read it: float rows, half rows, or int8 codes and per-group scales.
 public struct KVCacheLayerView {
     let floats: UnsafePointer<Float>?
+    let halves: UnsafePointer<Float16>?
     let codes: UnsafePointer<Int8>?
     let scales: UnsafePointer<Float>?
     let rowWidth: Int, groupSize: Int, groupsPerRow: Int
@@ -208,6 +219,7 @@ public struct KVCacheLayerView {
         if let floats {
             return Linear.dot(UnsafeBufferPointer(start: q, count: count), UnsafeBufferPointer(start: floats + position * rowWidth + offset, count: count))
         }
+        if let halves { return HalfRows.dot(q, halves + position * rowWidth + offset, count: count) }
         return Int8RowDots.dot(q, codes! + position * rowWidth + offset, scales: scales! + position * groupsPerRow + offset / groupSize,
                                groupSize: groupSize, count: count)
     }
@@ -218,6 +230,10 @@ public struct KVCacheLayerView {
         if let floats {
             Elementwise.addScaled(UnsafeBufferPointer(start: floats + position * rowWidth + offset, count: count), weight,
                                   into: UnsafeMutableBufferPointer(start: out, count: count))
+            return
+        }
+        if let halves {
+            HalfRows.addScaled(halves + position * rowWidth + offset, count: count, weight: weight, into: out)
             return
         }
         Int8RowDots.addScaled(codes! + position * rowWidth + offset, scales: scales! + position * groupsPerRow + offset / groupSize,

@@ -36,10 +36,9 @@ public struct ModelSummary: Sendable {
     /// Values per scale in an int8 cache row (`KVCachePrecision.groupSize`).
     public var kvCacheGroupSize: Int = 32
 
-    /// KV-cache bytes per token over all layers at `bits` (16: two bytes a value, as a reference point; 32 and 8 as
-    /// `KVCache` stores them, int8 with its per-group scales).
+    /// KV-cache bytes per token over all layers at `bits` as `KVCache` stores them (4 or 2 bytes a value at 32/16 bits,
+    /// int8 codes plus per-group scales at 8).
     public func kvBytesPerToken(bits: Int) -> Int {
-        if bits == 16 { return kvValuesPerTokenPerLayer * layers * 2 }
         let precision = KVCachePrecision(bits: bits) ?? .float32
         return precision.bytesPerRow(width: kvValuesPerTokenPerLayer, groupSize: kvCacheGroupSize) * layers
     }

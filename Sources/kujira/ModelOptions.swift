@@ -10,7 +10,7 @@ struct ModelOptions: ParsableArguments {
     var modelArgument: String?
 
     @Option(name: .customLong("kv-bits"),
-            help: "KV-cache storage: 32 (float) or 8 (int8 codes with one scale per 32 values; MLA latent or K/V rows).")
+            help: "KV-cache storage: 32 (float), 16 (half float, llama.cpp's default) or 8 (int8 codes with one scale per 32 values); MLA latent or K/V rows.")
     var kvBits: Int = 32
 
     /// The cache storage `--kv-bits` names (checked in `validate`).

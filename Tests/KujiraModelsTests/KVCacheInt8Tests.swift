@@ -115,13 +115,14 @@ final class KVCacheInt8Tests: XCTestCase {
     }
 
     func testUnsupportedBitsAreRejectedClearly() {
-        for bits in [0, 4, 16, 64, -8] {
+        for bits in [0, 4, 12, 64, -8] {
             XCTAssertThrowsError(try KVCachePrecision.parse(bits: bits)) { error in
                 XCTAssertEqual(error as? KVCacheError, .unsupportedBits(bits))
                 XCTAssertTrue("\(error)".contains("32") && "\(error)".contains("8"), "\(error)")
             }
         }
         XCTAssertEqual(try KVCachePrecision.parse(bits: 8), .int8)
+        XCTAssertEqual(try KVCachePrecision.parse(bits: 16), .float16)
         XCTAssertEqual(try KVCachePrecision.parse(bits: 32), .float32)
     }
 }

@@ -1,0 +1,59 @@
+/// Rows of IEEE half floats — the 16-bit KV cache (`--kv-bits 16`, llama.cpp's default cache type): store, dot and
+/// scaled accumulation, converted 8 values at a time (`vcvtps2ph` / `vcvtph2ps` with the kernels' flags; `@inline(never)`
+/// keeps callers in baseline-ISA modules from inlining them). Each has a plain reference below for the tests.
+public enum HalfRows {
+    /// out[i] = half(row[i]) (round to nearest even; beyond ±65504 becomes ±inf, as any f16 cache does).
+    @inline(never)
+    public static func store(_ row: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float16>) {
+        let r = UnsafeRawPointer(row), o = UnsafeMutableRawPointer(out)
+        var i = 0
+        while i + 8 <= count {
+            o.storeBytes(of: SIMD8<Float16>(r.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)), toByteOffset: 2 * i, as: SIMD8<Float16>.self)
+            i += 8
+        }
+        while i < count { out[i] = Float16(row[i]); i += 1 }
+    }
+
+    /// q (count,) · row (count,) with the half row widened to Float: 8 lanes with FMA, then the lane sum.
+    @inline(never)
+    public static func dot(_ q: UnsafePointer<Float>, _ row: UnsafePointer<Float16>, count: Int) -> Float {
+        let qr = UnsafeRawPointer(q), hr = UnsafeRawPointer(row)
+        var acc = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= count {
+            acc.addProduct(SIMD8<Float>(hr.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<Float16>.self)),
+                           qr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self))
+            i += 8
+        }
+        var sum = acc.sum()
+        while i < count { sum += q[i] * Float(row[i]); i += 1 }
+        return sum
+    }
+
+    /// out (count,) += weight · row (count,).
+    @inline(never)
+    public static func addScaled(_ row: UnsafePointer<Float16>, count: Int, weight: Float, into out: UnsafeMutablePointer<Float>) {
+        let hr = UnsafeRawPointer(row), or = UnsafeMutableRawPointer(out)
+        let factor = SIMD8<Float>(repeating: weight)
+        var i = 0
+        while i + 8 <= count {
+            var o = or.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            o.addProduct(SIMD8<Float>(hr.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<Float16>.self)), factor)
+            or.storeBytes(of: o, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count { out[i] += weight * Float(row[i]); i += 1 }
+    }
+
+    /// Plain `dot`: one scalar product at a time (what the fast one must equal within float reassociation).
+    public static func referenceDot(_ q: UnsafePointer<Float>, _ row: UnsafePointer<Float16>, count: Int) -> Float {
+        var sum: Float = 0
+        for i in 0..<count { sum += q[i] * Float(row[i]) }
+        return sum
+    }
+
+    /// Plain `addScaled`.
+    public static func referenceAddScaled(_ row: UnsafePointer<Float16>, count: Int, weight: Float, into out: UnsafeMutablePointer<Float>) {
+        for i in 0..<count { out[i] += weight * Float(row[i]) }
+    }
+}

@@ -1,0 +1,56 @@
+import XCTest
+import KujiraModels
+
+/// The 16-bit cache (`--kv-bits 16`): half-float rows, two bytes per value, logits within what half rounding allows.
+final class KVCacheHalfTests: XCTestCase {
+    func testRowsAreStoredAsHalves() {
+        let cache = KVCache(layerCount: 2, rowWidth: 40, initialCapacity: 2, precision: .float16)
+        let row = (0..<40).map { Float(sin(Double($0) * 1.3)) * 300 + 1e-3 }
+        row.withUnsafeBufferPointer { cache.write($0.baseAddress!, layer: 1, position: 1) }
+        for i in 0..<40 { XCTAssertEqual(cache.value(layer: 1, position: 1, index: i), Float(Float16(row[i])), "value \(i)") }
+        XCTAssertEqual(cache.bytesPerToken, 2 * 40 * 2)
+        let q = (0..<16).map { Float(cos(Double($0))) }
+        let view = cache.layerView(1)
+        let dot = q.withUnsafeBufferPointer { view.dot($0.baseAddress!, position: 1, offset: 24, count: 16) }
+        let expected = (0..<16).reduce(Float(0)) { $0 + q[$1] * cache.value(layer: 1, position: 1, index: 24 + $1) }
+        XCTAssertEqual(dot, expected, accuracy: 1e-3)
+    }
+
+    /// Bound: each cached value moves by at most 2⁻¹¹ of itself; scores and attention outputs then move by about that
+    /// fraction once for K and once for V in each of L layers, so logits stay within 2·L·2⁻¹¹ of the logit range
+    /// (positions after a DeepSeekMoE routing flip are not compared, as in the int8 test). The logits must change
+    /// (a silent float cache would not), and the cache must be half the float cache's size.
+    func testHalfLogitsAreCloseToFloatLogits() throws {
+        for name in ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny"] {
+            let dir = FixturePaths.model(name)
+            let floatModel = try ModelRegistry.load(directory: dir)
+            let halfModel = try ModelRegistry.load(directory: dir, cachePrecision: .float16)
+            XCTAssertEqual(halfModel.makeCache().bytesPerToken * 2, floatModel.makeCache().bytesPerToken, name)
+            XCTAssertEqual(halfModel.summary.kvBytesPerToken(bits: 16), halfModel.makeCache().bytesPerToken, name)
+            let tokens = try Golden.load(dir)[0].tokens
+            func run(_ model: any LanguageModel) throws -> (logits: [[Float]], routing: [[Int: [Int]]]) {
+                let cache = model.makeCache()
+                cache.expertLoad = ExpertLoad()
+                var logits: [[Float]] = [], routing: [[Int: [Int]]] = []
+                for token in tokens {
+                    logits.append(try model.forward([token], cache: cache, allLogits: true))
+                    routing.append(cache.expertLoad!.counts)
+                }
+                return (logits, routing)
+            }
+            let reference = try run(floatModel), half = try run(halfModel)
+            let range = reference.logits.joined().map(abs).max()!
+            let bound = 2 * Float(floatModel.summary.layers) / 2048 * range
+            var maxError: Float = 0, compared = 0
+            for t in tokens.indices {
+                guard reference.routing[t] == half.routing[t] else { break }
+                maxError = max(maxError, zip(reference.logits[t], half.logits[t]).map { abs($0 - $1) }.max()!)
+                compared += 1
+            }
+            print("f16 cache, \(name): max |Δlogit| \(maxError) over \(compared) of \(tokens.count) positions (bound \(bound))")
+            XCTAssertGreaterThanOrEqual(compared, tokens.count / 2, "\(name): routing flipped early")
+            XCTAssertGreaterThan(maxError, 0, "\(name): the f16 cache changed nothing")
+            XCTAssertLessThanOrEqual(maxError, bound, name)
+        }
+    }
+}
