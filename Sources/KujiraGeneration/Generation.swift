@@ -50,13 +50,15 @@ public struct Generator {
         let cache = model.makeCache()
         var output: [Int] = []
         guard maxTokens > 0 else { return output }
-        var logits = try model.forward(prompt, cache: cache, allLogits: false)
+        // The prompt's logits, then one reused row per decoding step (`decode` writes into the cache's workspace).
+        var row = try model.forward(prompt, cache: cache, allLogits: false)
         while output.count < maxTokens {
-            let token = sampler.next(logits)
+            let token = sampler.next(&row)
             output.append(token)
             if !onToken(token) || stops.contains(token) || cache.length >= model.maxPositions { break }
             if output.count == maxTokens { break }
-            logits = try model.forward([token], cache: cache, allLogits: false)
+            let logits = try model.decode(token, cache: cache)
+            row.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: logits) }
         }
         return output
     }

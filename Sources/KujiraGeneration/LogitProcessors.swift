@@ -87,6 +87,7 @@ public struct LogitProcessor {
     /// Applies the repetition / presence / frequency penalties in place.
     public func applyPenalties(_ logits: inout [Float]) {
         let c = configuration
+        guard c.repetitionPenalty != 1 || c.presencePenalty != 0 || c.frequencyPenalty != 0 else { return }
         if c.repetitionPenalty != 1 {
             for token in seen where token >= 0 && token < logits.count {
                 let l = logits[token]
@@ -125,13 +126,11 @@ public struct LogitProcessor {
         return TokenLogprob(token: token, logprob: value, top: best)
     }
 
-    /// The next token of a plain generation loop: penalties (when configured), then `choose`, then `record`. A row
-    /// whose every logit is -inf (only a masked row can be) falls back to the argmax.
-    public mutating func next(_ logits: [Float]) -> Int {
-        let c = configuration
-        var row = logits
-        if c.repetitionPenalty != 1 || c.presencePenalty != 0 || c.frequencyPenalty != 0 { applyPenalties(&row) }
-        let token = choose(row) ?? Sampler.argmax(row)
+    /// The next token of a plain generation loop: penalties (when configured, in place), then `choose`, then
+    /// `record`. A row whose every logit is -inf (only a masked row can be) falls back to the argmax.
+    public mutating func next(_ logits: inout [Float]) -> Int {
+        applyPenalties(&logits)
+        let token = choose(logits) ?? Sampler.argmax(logits)
         record(token)
         return token
     }

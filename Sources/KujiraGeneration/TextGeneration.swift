@@ -113,6 +113,9 @@ public final class SequenceSlot {
     /// Records ids just appended to the cache by a forward pass.
     public func didFeed(_ ids: [Int]) { tokens.append(contentsOf: ids) }
 
+    /// Records one decoded token (no array built).
+    public func didFeed(token: Int) { tokens.append(token) }
+
     /// Forgets everything (after a failed forward pass the cache contents are unknown).
     public func reset() {
         cache.truncate(to: 0)
@@ -131,6 +134,8 @@ public final class TextSequence {
     public private(set) var finishReason: FinishReason?
     /// Ids generated so far (stop tokens included).
     public private(set) var generated: [Int] = []
+    /// The logits row being chosen from, reused across decoding steps.
+    private var row: [Float] = []
 
     private let tokenizer: Tokenizer
     private var processor: LogitProcessor
@@ -187,9 +192,23 @@ public final class TextSequence {
         return lastToken.map { [$0] } ?? []
     }
 
-    /// Runs `nextInput()` through the model on `slot` and consumes the logits.
+    /// Runs `nextInput()` through the model on `slot` and consumes the logits. A decoding step goes through
+    /// `LanguageModel.decode` and the sequence's reused logits row, so the model part of the step does not allocate.
     public func step(model: any LanguageModel, slot: SequenceSlot) throws -> [GenerationEvent] {
         guard !isFinished else { return [] }
+        if promptCursor >= prompt.tokens.count, let token = lastToken {
+            let logits: UnsafeBufferPointer<Float>
+            do {
+                logits = try model.decode(token, cache: slot.cache)
+            } catch {
+                slot.reset()
+                throw error
+            }
+            slot.didFeed(token: token)
+            if row.count != logits.count { row = [Float](repeating: 0, count: logits.count) }
+            row.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: logits) }
+            return consumeRow()
+        }
         let input = nextInput()
         let logits: [Float]
         do {
@@ -209,7 +228,13 @@ public final class TextSequence {
     /// Chooses the next token from the last row of logits and returns the events it completes.
     public func consume(logits: [Float]) -> [GenerationEvent] {
         guard !isFinished else { return [] }
-        var row = logits
+        row = logits
+        return consumeRow()
+    }
+
+    /// `consume` of the logits in `row` (penalised and masked in place).
+    private func consumeRow() -> [GenerationEvent] {
+        guard !isFinished else { return [] }
         processor.applyPenalties(&row)
         for token in options.bannedTokens where token >= 0 && token < row.count { row[token] = -.infinity }
         var events: [GenerationEvent] = []

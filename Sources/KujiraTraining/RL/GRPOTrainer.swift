@@ -119,7 +119,7 @@ public final class GRPOTrainer: @unchecked Sendable {
             var sampler = try LogitProcessor(SamplingConfiguration(temperature: settings.temperature, seed: random.next()))
             var logits = first, out: [Int] = []
             while out.count < budget {
-                let token = sampler.next(logits)
+                let token = sampler.next(&logits)
                 out.append(token)
                 if token == tokenizer.eosId || out.count == budget { break }
                 logits = try model.forward([token], cache: cache, allLogits: false)
