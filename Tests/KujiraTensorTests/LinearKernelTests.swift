@@ -89,6 +89,35 @@ final class LinearKernelTests: XCTestCase {
         }
     }
 
+    /// The prefill tiles (2 rows × 4 tokens over chunks of 16 rows, per-row `dot4`/`dot` for what is left)
+    /// give every (row, token) bit for bit the 1-token result: rows and tokens that are and are not
+    /// multiples of the tile, more rows than a chunk, 1 and 2 threads.
+    func testPrefillTilesMatchSingleTokenDots() {
+        var rng = SplitMix64(seed: 5)
+        let pool = ThreadPool.shared
+        let saved = pool.activeThreads
+        defer { pool.setActiveThreads(saved) }
+        for dtype in Self.quantizedTypes {
+            let blocks = dtype.blockElements == 32 ? 5 : 2
+            for rows in [2, 3, 17, 40] {
+                let cols = blocks * dtype.blockElements
+                let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
+                let n = rows == 40 ? 13 : (rows == 17 ? 8 : 5)
+                let x = KernelTestData.randomActivations(n * cols, rng: &rng)
+                var single = [Float]()
+                for t in 0..<n { single += Linear.forward(w, Array(x[(t * cols)..<((t + 1) * cols)]), n: 1) }
+                for threads in [1, 2] {
+                    pool.setActiveThreads(threads)
+                    let all = Linear.forward(w, x, n: n)
+                    for t in 0..<n {
+                        XCTAssertEqual(Array(all[(t * rows)..<((t + 1) * rows)]), Array(single[(t * rows)..<((t + 1) * rows)]),
+                                       "\(dtype.rawValue) rows \(rows) n \(n) token \(t) threads \(threads)")
+                    }
+                }
+            }
+        }
+    }
+
     /// F32/F16/BF16/FP8 fast dots decode exactly, so they differ from the reference only by summation order:
     /// within cols·ε·Σ|w·x| (the classic bound for summing cols terms).
     func testFloatFormatsMatchReference() {

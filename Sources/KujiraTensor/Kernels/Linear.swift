@@ -49,10 +49,38 @@ public enum Linear {
                                                 out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
         let blocks = cols / w.data.dtype.blockElements
-        let activations = Q8Activations(x, n: n, cols: cols)
+        let activations = Q8Scratch.activations(x, n: n, cols: cols)
         let base = w.data.bytes.baseAddress!
+        let rowChunk = 16  // rows per prefill chunk: 16 rows of a 2048-column Q8_0 matrix are 35 KB, about L1
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            for r in range {
+            // Prefill: tiles of 2 rows × 4 tokens over a chunk of rows that stays in L1 while the token
+            // quads stream past; leftover rows and tokens take the per-row path below.
+            var first = range.lowerBound
+            if n >= 4 {
+                let quads = n / 4
+                while first + 2 <= range.upperBound {
+                    let chunkEnd = first + min(rowChunk, (range.upperBound - first) / 2 * 2)
+                    for q in 0..<quads {
+                        let t = 4 * q
+                        let x4 = (activations.row(t), activations.row(t + 1), activations.row(t + 2), activations.row(t + 3))
+                        var r = first
+                        while r < chunkEnd {
+                            let (four0, four1) = Format.dot2x4(base + r * rowBytes, base + (r + 1) * rowBytes, x4, blocks: blocks)
+                            for k in 0..<4 {
+                                out[(t + k) * rows + r] = four0[k]
+                                out[(t + k) * rows + r + 1] = four1[k]
+                            }
+                            r += 2
+                        }
+                    }
+                    for r in first..<chunkEnd {
+                        let row = base + r * rowBytes
+                        for t in (4 * quads)..<n { out[t * rows + r] = Format.dot(row, activations.row(t), blocks: blocks) }
+                    }
+                    first = chunkEnd
+                }
+            }
+            for r in first..<range.upperBound {
                 let row = base + r * rowBytes
                 var t = 0
                 while t + 4 <= n {
@@ -186,12 +214,22 @@ protocol QuantizedDot {
     static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float
     /// Four tokens at once (prefill), each bit for bit equal to `dot`; formats without a dedicated one call `dot` 4 times.
     static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float>
+    /// Two rows × four tokens (prefill tile), each result bit for bit equal to `dot`; formats without a
+    /// dedicated one call `dot4` twice.
+    static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>)
 }
 
 extension QuantizedDot {
     @inline(__always)
     static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
         SIMD4(dot(row, x.0, blocks: blocks), dot(row, x.1, blocks: blocks), dot(row, x.2, blocks: blocks), dot(row, x.3, blocks: blocks))
+    }
+}
+
+extension QuantizedDot {
+    @inline(__always)
+    static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+        (dot4(row0, x, blocks: blocks), dot4(row1, x, blocks: blocks))
     }
 }
 

@@ -47,7 +47,7 @@ extension Q4_0 {
             let block = row + b * blockBytes
             let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
             let d = x.scaleF16(block, 0)
-            acc.addProduct(pairSumsAsFloat(x.products(nibbles256: q, block: b)), d * x.scales[b])
+            acc.addProduct(x.blockDot(q, block: b), d * x.scales[b])
             offset = offset.addingProduct(d, x.scaledSums[b])
         }
         return treeSum(acc) - 8 * offset
@@ -63,7 +63,7 @@ extension Q4_1 {
         for b in 0..<blocks {
             let block = row + b * blockBytes
             let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
-            acc.addProduct(pairSumsAsFloat(x.products(nibbles256: q, block: b)), x.scaleF16(block, 0) * x.scales[b])
+            acc.addProduct(x.blockDot(q, block: b), x.scaleF16(block, 0) * x.scales[b])
             offset = offset.addingProduct(x.scaleF16(block, 2), x.scaledSums[b])
         }
         return treeSum(acc) + offset
@@ -99,10 +99,10 @@ extension Q4_0 {
             let block = row + b * blockBytes
             let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
             let d = x.0.scaleF16(block, 0)
-            acc0.addProduct(pairSumsAsFloat(x.0.products(nibbles256: q, block: b)), d * x.0.scales[b])
-            acc1.addProduct(pairSumsAsFloat(x.1.products(nibbles256: q, block: b)), d * x.1.scales[b])
-            acc2.addProduct(pairSumsAsFloat(x.2.products(nibbles256: q, block: b)), d * x.2.scales[b])
-            acc3.addProduct(pairSumsAsFloat(x.3.products(nibbles256: q, block: b)), d * x.3.scales[b])
+            acc0.addProduct(x.0.blockDot(q, block: b), d * x.0.scales[b])
+            acc1.addProduct(x.1.blockDot(q, block: b), d * x.1.scales[b])
+            acc2.addProduct(x.2.blockDot(q, block: b), d * x.2.scales[b])
+            acc3.addProduct(x.3.blockDot(q, block: b), d * x.3.scales[b])
             offset.addProduct(SIMD4(repeating: d), SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b]))
         }
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3)) - 8 * offset
@@ -119,12 +119,74 @@ extension Q4_1 {
             let block = row + b * blockBytes
             let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
             let d = x.0.scaleF16(block, 0), m = x.0.scaleF16(block, 2)
-            acc0.addProduct(pairSumsAsFloat(x.0.products(nibbles256: q, block: b)), d * x.0.scales[b])
-            acc1.addProduct(pairSumsAsFloat(x.1.products(nibbles256: q, block: b)), d * x.1.scales[b])
-            acc2.addProduct(pairSumsAsFloat(x.2.products(nibbles256: q, block: b)), d * x.2.scales[b])
-            acc3.addProduct(pairSumsAsFloat(x.3.products(nibbles256: q, block: b)), d * x.3.scales[b])
+            acc0.addProduct(x.0.blockDot(q, block: b), d * x.0.scales[b])
+            acc1.addProduct(x.1.blockDot(q, block: b), d * x.1.scales[b])
+            acc2.addProduct(x.2.blockDot(q, block: b), d * x.2.scales[b])
+            acc3.addProduct(x.3.blockDot(q, block: b), d * x.3.scales[b])
             offset.addProduct(SIMD4(repeating: m), SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b]))
         }
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3)) + offset
+    }
+}
+
+extension Q4_0 {
+    /// Two rows × four tokens (prefill tile), bit for bit `dot` per (row, token).
+    @inline(__always)
+    public static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+        var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>(), a03 = SIMD8<Float>()
+        var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
+        var offset0 = SIMD4<Float>(), offset1 = SIMD4<Float>()
+        for b in 0..<blocks {
+            let block0 = row0 + b * blockBytes, block1 = row1 + b * blockBytes
+            let q0 = unpackNibbles256(block0.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
+            let q1 = unpackNibbles256(block1.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
+            let d0 = x.0.scaleF16(block0, 0), d1 = x.0.scaleF16(block1, 0)
+            @inline(__always)
+            func token(_ x: Q8Row, _ acc0: inout SIMD8<Float>, _ acc1: inout SIMD8<Float>) {
+                let lanes = x.blockLanes(b), s = x.scales[b]
+                acc0.addProduct(exactFloat(multiplyAddPairs(q0.0, lanes.0, q0.1, lanes.1)), d0 * s)
+                acc1.addProduct(exactFloat(multiplyAddPairs(q1.0, lanes.0, q1.1, lanes.1)), d1 * s)
+            }
+            token(x.0, &a00, &a10)
+            token(x.1, &a01, &a11)
+            token(x.2, &a02, &a12)
+            token(x.3, &a03, &a13)
+            let sums = SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b])
+            offset0.addProduct(SIMD4(repeating: d0), sums)
+            offset1.addProduct(SIMD4(repeating: d1), sums)
+        }
+        return (SIMD4(treeSum(a00), treeSum(a01), treeSum(a02), treeSum(a03)) - 8 * offset0,
+                SIMD4(treeSum(a10), treeSum(a11), treeSum(a12), treeSum(a13)) - 8 * offset1)
+    }
+}
+
+extension Q4_1 {
+    /// Two rows × four tokens (prefill tile), bit for bit `dot` per (row, token).
+    @inline(__always)
+    public static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+        var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>(), a03 = SIMD8<Float>()
+        var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
+        var offset0 = SIMD4<Float>(), offset1 = SIMD4<Float>()
+        for b in 0..<blocks {
+            let block0 = row0 + b * blockBytes, block1 = row1 + b * blockBytes
+            let q0 = unpackNibbles256(block0.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
+            let q1 = unpackNibbles256(block1.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
+            let d0 = x.0.scaleF16(block0, 0), d1 = x.0.scaleF16(block1, 0)
+            @inline(__always)
+            func token(_ x: Q8Row, _ acc0: inout SIMD8<Float>, _ acc1: inout SIMD8<Float>) {
+                let lanes = x.blockLanes(b), s = x.scales[b]
+                acc0.addProduct(exactFloat(multiplyAddPairs(q0.0, lanes.0, q0.1, lanes.1)), d0 * s)
+                acc1.addProduct(exactFloat(multiplyAddPairs(q1.0, lanes.0, q1.1, lanes.1)), d1 * s)
+            }
+            token(x.0, &a00, &a10)
+            token(x.1, &a01, &a11)
+            token(x.2, &a02, &a12)
+            token(x.3, &a03, &a13)
+            let sums = SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b])
+            offset0.addProduct(SIMD4(repeating: x.0.scaleF16(block0, 2)), sums)
+            offset1.addProduct(SIMD4(repeating: x.0.scaleF16(block1, 2)), sums)
+        }
+        return (SIMD4(treeSum(a00), treeSum(a01), treeSum(a02), treeSum(a03)) + offset0,
+                SIMD4(treeSum(a10), treeSum(a11), treeSum(a12), treeSum(a13)) + offset1)
     }
 }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Activations quantized to int8 in blocks of 32 (one Float scale per block), laid out for the fused
 /// integer dots: every 16 values are stored as two `SIMD8<Int16>` vectors, the even-indexed values and the
 /// odd-indexed values, so a weight row's bytes viewed as `SIMD8<Int16>` meet their activations without shuffles.
@@ -7,21 +13,32 @@
 /// and the error smaller; see docs/kernels.md.
 public final class Q8Activations: @unchecked Sendable {
     /// Tokens and values per token.
-    public let count: Int, cols: Int
-    private let storage: OwnedBytes
-    private let lanes: UnsafeMutablePointer<SIMD8<Int16>>
-    private let scales: UnsafeMutablePointer<Float>
-    private let sums: UnsafeMutablePointer<Int32>
-    private let scaledSums: UnsafeMutablePointer<Float>
+    public private(set) var count: Int = 0, cols: Int = 0
+    private var storage = OwnedBytes(count: 0)
+    private var lanes: UnsafeMutablePointer<SIMD8<Int16>>
+    private var scales: UnsafeMutablePointer<Float>
+    private var sums: UnsafeMutablePointer<Int32>
+    private var scaledSums: UnsafeMutablePointer<Float>
     private let halves = HalfToFloatTable.shared.values
 
     /// Quantizes `n` rows of `cols` values (`cols` a multiple of 32).
     public init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) {
+        lanes = storage.pointer.bindMemory(to: SIMD8<Int16>.self, capacity: 0)
+        scales = storage.pointer.bindMemory(to: Float.self, capacity: 0)
+        scaledSums = scales
+        sums = storage.pointer.bindMemory(to: Int32.self, capacity: 0)
+        quantize(x, n: n, cols: cols)
+    }
+
+    /// Quantizes `n` rows of `cols` values into this instance's storage, which grows only when it is too
+    /// small (the decode loop reuses one instance per thread: no allocation per call).
+    public func quantize(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) {
         precondition(cols % 32 == 0 && x.count >= n * cols, "Q8Activations: \(cols) columns is not a multiple of 32")
         count = n
         self.cols = cols
         let groups = n * cols / 16, blocks = n * cols / 32
-        storage = OwnedBytes(count: groups * 32 + blocks * 8 + groups * 4)
+        let bytes = groups * 32 + blocks * 8 + groups * 4
+        if storage.count < bytes { storage = OwnedBytes(count: bytes) }
         lanes = storage.pointer.bindMemory(to: SIMD8<Int16>.self, capacity: groups * 2)
         scales = (storage.pointer + groups * 32).bindMemory(to: Float.self, capacity: blocks)
         scaledSums = (storage.pointer + groups * 32 + blocks * 4).bindMemory(to: Float.self, capacity: blocks)
@@ -91,6 +108,36 @@ public final class Q8Activations: @unchecked Sendable {
             }
         }
         return out
+    }
+}
+
+/// One reusable `Q8Activations` per thread (a pthread key), so `Linear.forward` allocates nothing per call
+/// once the buffer has grown to the largest (tokens × columns) seen on that thread.
+enum Q8Scratch {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        #if os(Linux)
+        let status = pthread_key_create(&key) { pointer in
+            if let pointer { Unmanaged<Q8Activations>.fromOpaque(pointer).release() }
+        }
+        #else
+        let status = pthread_key_create(&key) { pointer in Unmanaged<Q8Activations>.fromOpaque(pointer).release() }
+        #endif
+        precondition(status == 0, "Q8Scratch: pthread_key_create failed (\(status))")
+        return key
+    }()
+
+    /// This thread's activations, quantized from `x`. Valid until the next call on the same thread.
+    static func activations(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) -> Q8Activations {
+        let key = self.key
+        if let pointer = pthread_getspecific(key) {
+            let activations = Unmanaged<Q8Activations>.fromOpaque(pointer).takeUnretainedValue()
+            activations.quantize(x, n: n, cols: cols)
+            return activations
+        }
+        let activations = Q8Activations(x, n: n, cols: cols)
+        pthread_setspecific(key, Unmanaged.passRetained(activations).toOpaque())
+        return activations
     }
 }
 
@@ -204,6 +251,39 @@ extension Q8Row {
     func products(nibbles256 w: (SIMD16<Int16>, SIMD16<Int16>), block b: Int) -> SIMD16<Int16> {
         let x = blockLanes(b)
         return w.0 &* x.0 &+ w.1 &* x.1
+    }
+}
+
+/// Exact products of two pairs of 16-lane vectors summed per adjacent lane pair: lane j of the result is
+/// `a0[2j]·b0[2j] + a0[2j+1]·b0[2j+1] + a1[2j]·b1[2j] + a1[2j+1]·b1[2j+1]` (two `vpmaddwd` and a `vpaddd`).
+/// The same integers as `pairSumsAsFloat(a0 &* b0 &+ a1 &* b1)` without the int16 intermediate (so no
+/// 2^15 limit on the pair sums), in 4 instructions instead of 8. Written with the widening conversions in
+/// this small function so they are inlined before it is (in a large kernel they stayed generic calls).
+@inline(__always)
+func multiplyAddPairs(_ a0: SIMD16<Int16>, _ b0: SIMD16<Int16>, _ a1: SIMD16<Int16>, _ b1: SIMD16<Int16>) -> SIMD8<Int32> {
+    multiplyAddPairs(a0, b0) &+ multiplyAddPairs(a1, b1)
+}
+
+/// `a[2j]·b[2j] + a[2j+1]·b[2j+1]` for the 8 lane pairs (one `vpmaddwd`).
+@inline(__always)
+func multiplyAddPairs(_ a: SIMD16<Int16>, _ b: SIMD16<Int16>) -> SIMD8<Int32> {
+    SIMD8<Int32>(truncatingIfNeeded: a.evenHalf) &* SIMD8<Int32>(truncatingIfNeeded: b.evenHalf)
+        &+ SIMD8<Int32>(truncatingIfNeeded: a.oddHalf) &* SIMD8<Int32>(truncatingIfNeeded: b.oddHalf)
+}
+
+/// Int32 lanes to Float exactly with the magic-number trick (valid while |v| < 2^22).
+@inline(__always)
+func exactFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> {
+    unsafeBitCast(v &+ 0x4B40_0000, to: SIMD8<Float>.self) - 12_582_912
+}
+
+extension Q8Row {
+    /// Block `b`'s products with weights unpacked to match `blockLanes`, as 8 exact Float lanes (adjacent
+    /// lanes of both halves summed: the same numbers as `pairSumsAsFloat(products(nibbles256:block:))`).
+    @inline(__always)
+    func blockDot(_ w: (SIMD16<Int16>, SIMD16<Int16>), block b: Int) -> SIMD8<Float> {
+        let x = blockLanes(b)
+        return exactFloat(multiplyAddPairs(w.0, x.0, w.1, x.1))
     }
 }
 

@@ -31,7 +31,7 @@ extension Q8_0 {
         for b in 0..<blocks {
             let block = row + b * blockBytes
             let w = unpackSignedBytes256(block + 2)
-            acc.addProduct(pairSumsAsFloat(x.products(nibbles256: w, block: b)), x.scaleF16(block, 0) * x.scales[b])
+            acc.addProduct(x.blockDot(w, block: b), x.scaleF16(block, 0) * x.scales[b])
         }
         return treeSum(acc)
     }
@@ -44,11 +44,38 @@ extension Q8_0 {
             let block = row + b * blockBytes
             let w = unpackSignedBytes256(block + 2)
             let d = x.0.scaleF16(block, 0)
-            acc0.addProduct(pairSumsAsFloat(x.0.products(nibbles256: w, block: b)), d * x.0.scales[b])
-            acc1.addProduct(pairSumsAsFloat(x.1.products(nibbles256: w, block: b)), d * x.1.scales[b])
-            acc2.addProduct(pairSumsAsFloat(x.2.products(nibbles256: w, block: b)), d * x.2.scales[b])
-            acc3.addProduct(pairSumsAsFloat(x.3.products(nibbles256: w, block: b)), d * x.3.scales[b])
+            acc0.addProduct(x.0.blockDot(w, block: b), d * x.0.scales[b])
+            acc1.addProduct(x.1.blockDot(w, block: b), d * x.1.scales[b])
+            acc2.addProduct(x.2.blockDot(w, block: b), d * x.2.scales[b])
+            acc3.addProduct(x.3.blockDot(w, block: b), d * x.3.scales[b])
         }
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3))
+    }
+}
+
+extension Q8_0 {
+    /// Two rows × four tokens (prefill tile): each weight block is unpacked once for four tokens and each
+    /// activation block loaded once for two rows. Per (row, token) the same float operations in the same order
+    /// as `dot`, so the results are bit for bit `dot`'s.
+    @inline(__always)
+    public static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+        var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>(), a03 = SIMD8<Float>()
+        var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
+        for b in 0..<blocks {
+            let block0 = row0 + b * blockBytes, block1 = row1 + b * blockBytes
+            let w0 = unpackSignedBytes256(block0 + 2), w1 = unpackSignedBytes256(block1 + 2)
+            let d0 = x.0.scaleF16(block0, 0), d1 = x.0.scaleF16(block1, 0)
+            @inline(__always)
+            func token(_ x: Q8Row, _ acc0: inout SIMD8<Float>, _ acc1: inout SIMD8<Float>) {
+                let lanes = x.blockLanes(b), s = x.scales[b]
+                acc0.addProduct(exactFloat(multiplyAddPairs(w0.0, lanes.0, w0.1, lanes.1)), d0 * s)
+                acc1.addProduct(exactFloat(multiplyAddPairs(w1.0, lanes.0, w1.1, lanes.1)), d1 * s)
+            }
+            token(x.0, &a00, &a10)
+            token(x.1, &a01, &a11)
+            token(x.2, &a02, &a12)
+            token(x.3, &a03, &a13)
+        }
+        return (SIMD4(treeSum(a00), treeSum(a01), treeSum(a02), treeSum(a03)), SIMD4(treeSum(a10), treeSum(a11), treeSum(a12), treeSum(a13)))
     }
 }
