@@ -52,9 +52,14 @@ public enum Linear {
         let activations = Q8Scratch.activations(x, n: n, cols: cols)
         let base = w.data.bytes.baseAddress!
         let rowChunk = 16  // rows per prefill chunk: 16 rows of a 2048-column Q8_0 matrix are 35 KB, about L1
+        let output = out.baseAddress!
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            if n == 1 {
+                Format.rowDots(range, base: base, rowBytes: rowBytes, activations.row(0), blocks: blocks, out: output)
+                return
+            }
             // Prefill: tiles of 2 rows × 4 tokens over a chunk of rows that stays in L1 while the token
-            // quads stream past; leftover rows and tokens take the per-row path below.
+            // quads stream past; leftover rows and tokens take the 4-token and 1-token dots.
             var first = range.lowerBound
             if n >= 4 {
                 let quads = n / 4
@@ -63,19 +68,10 @@ public enum Linear {
                     for q in 0..<quads {
                         let t = 4 * q
                         let x4 = (activations.row(t), activations.row(t + 1), activations.row(t + 2), activations.row(t + 3))
-                        var r = first
-                        while r < chunkEnd {
-                            let (four0, four1) = Format.dot2x4(base + r * rowBytes, base + (r + 1) * rowBytes, x4, blocks: blocks)
-                            for k in 0..<4 {
-                                out[(t + k) * rows + r] = four0[k]
-                                out[(t + k) * rows + r + 1] = four1[k]
-                            }
-                            r += 2
-                        }
+                        Format.tiles(first..<chunkEnd, base: base, rowBytes: rowBytes, x4, blocks: blocks, out: output + t * rows, stride: rows)
                     }
-                    for r in first..<chunkEnd {
-                        let row = base + r * rowBytes
-                        for t in (4 * quads)..<n { out[t * rows + r] = Format.dot(row, activations.row(t), blocks: blocks) }
+                    for t in (4 * quads)..<n {
+                        Format.rowDots(first..<chunkEnd, base: base, rowBytes: rowBytes, activations.row(t), blocks: blocks, out: output + t * rows)
                     }
                     first = chunkEnd
                 }
@@ -84,14 +80,11 @@ public enum Linear {
                 let row = base + r * rowBytes
                 var t = 0
                 while t + 4 <= n {
-                    let four = Format.dot4(row, (activations.row(t), activations.row(t + 1), activations.row(t + 2), activations.row(t + 3)), blocks: blocks)
+                    let four = Format.fourTokens(row, (activations.row(t), activations.row(t + 1), activations.row(t + 2), activations.row(t + 3)), blocks: blocks)
                     for k in 0..<4 { out[(t + k) * rows + r] = four[k] }
                     t += 4
                 }
-                while t < n {
-                    out[t * rows + r] = Format.dot(row, activations.row(t), blocks: blocks)
-                    t += 1
-                }
+                Format.rowDots(r..<(r + 1), base: base, rowBytes: rowBytes, activations, tokens: t..<n, blocks: blocks, out: output + r, stride: rows)
             }
         }
     }
@@ -230,6 +223,47 @@ extension QuantizedDot {
     @inline(__always)
     static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>) {
         (dot4(row0, x, blocks: blocks), dot4(row1, x, blocks: blocks))
+    }
+}
+
+/// The kernels as separate (not inlined) functions: inside one huge inlined closure the compiler left the
+/// widening conversions of `multiplyAddPairs` as generic calls (no `vpmaddwd`, many times slower); in a
+/// function of one kernel they are inlined. A call per row or per tile costs little next to its work.
+extension QuantizedDot {
+    /// `out[r] = dot(row r, x)` for the rows in `range`.
+    @inline(never)
+    static func rowDots(_ range: Range<Int>, base: UnsafeRawPointer, rowBytes: Int, _ x: Q8Row, blocks: Int, out: UnsafeMutablePointer<Float>) {
+        for r in range { out[r] = dot(base + r * rowBytes, x, blocks: blocks) }
+    }
+
+    /// `out[t * stride] = dot(row, token t)` for the tokens in `tokens` (leftovers of the 4-token loop).
+    @inline(never)
+    static func rowDots(_ range: Range<Int>, base: UnsafeRawPointer, rowBytes: Int, _ x: Q8Activations, tokens: Range<Int>, blocks: Int,
+                        out: UnsafeMutablePointer<Float>, stride: Int) {
+        for r in range {
+            for t in tokens { out[(r - range.lowerBound) + t * stride] = dot(base + r * rowBytes, x.row(t), blocks: blocks) }
+        }
+    }
+
+    /// `dot4` of one row.
+    @inline(never)
+    static func fourTokens(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
+        dot4(row, x, blocks: blocks)
+    }
+
+    /// 2 × 4 tiles over the row pairs of `range` (even length): token k of row r goes to `out[k * stride + r]`.
+    @inline(never)
+    static func tiles(_ range: Range<Int>, base: UnsafeRawPointer, rowBytes: Int, _ x: Q8Rows4, blocks: Int,
+                      out: UnsafeMutablePointer<Float>, stride: Int) {
+        var r = range.lowerBound
+        while r + 2 <= range.upperBound {
+            let (four0, four1) = dot2x4(base + r * rowBytes, base + (r + 1) * rowBytes, x, blocks: blocks)
+            for k in 0..<4 {
+                out[k * stride + r] = four0[k]
+                out[k * stride + r + 1] = four1[k]
+            }
+            r += 2
+        }
     }
 }
 

@@ -45,7 +45,7 @@ extension Q4_0 {
         var offset: Float = 0
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
+            let q = x.opaque(unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self)))
             let d = x.scaleF16(block, 0)
             acc.addProduct(x.blockDot(q, block: b), d * x.scales[b])
             offset = offset.addingProduct(d, x.scaledSums[b])
@@ -62,7 +62,7 @@ extension Q4_1 {
         var offset: Float = 0
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
+            let q = x.opaque(unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self)))
             acc.addProduct(x.blockDot(q, block: b), x.scaleF16(block, 0) * x.scales[b])
             offset = offset.addingProduct(x.scaleF16(block, 2), x.scaledSums[b])
         }
@@ -97,7 +97,7 @@ extension Q4_0 {
         var offset = SIMD4<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
+            let q = x.0.opaque(unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self)))
             let d = x.0.scaleF16(block, 0)
             acc0.addProduct(x.0.blockDot(q, block: b), d * x.0.scales[b])
             acc1.addProduct(x.1.blockDot(q, block: b), d * x.1.scales[b])
@@ -117,7 +117,7 @@ extension Q4_1 {
         var offset = SIMD4<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
+            let q = x.0.opaque(unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self)))
             let d = x.0.scaleF16(block, 0), m = x.0.scaleF16(block, 2)
             acc0.addProduct(x.0.blockDot(q, block: b), d * x.0.scales[b])
             acc1.addProduct(x.1.blockDot(q, block: b), d * x.1.scales[b])
@@ -138,14 +138,15 @@ extension Q4_0 {
         var offset0 = SIMD4<Float>(), offset1 = SIMD4<Float>()
         for b in 0..<blocks {
             let block0 = row0 + b * blockBytes, block1 = row1 + b * blockBytes
-            let q0 = unpackNibbles256(block0.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
-            let q1 = unpackNibbles256(block1.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
+            let q0 = x.0.opaque(unpackNibbles256(block0.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self)))
+            let q1 = x.0.opaque(unpackNibbles256(block1.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self)))
             let d0 = x.0.scaleF16(block0, 0), d1 = x.0.scaleF16(block1, 0)
+            let scale0 = SIMD8(repeating: d0), scale1 = SIMD8(repeating: d1)  // d·d_x as in `dot`, one product per lane
             @inline(__always)
             func token(_ x: Q8Row, _ acc0: inout SIMD8<Float>, _ acc1: inout SIMD8<Float>) {
-                let lanes = x.blockLanes(b), s = x.scales[b]
-                acc0.addProduct(exactFloat(multiplyAddPairs(q0.0, lanes.0, q0.1, lanes.1)), d0 * s)
-                acc1.addProduct(exactFloat(multiplyAddPairs(q1.0, lanes.0, q1.1, lanes.1)), d1 * s)
+                let lanes = x.blockLanes(b), s = SIMD8(repeating: x.scales[b])
+                acc0.addProduct(exactFloat(multiplyAddPairs(q0.0, lanes.0, q0.1, lanes.1)), scale0 * s)
+                acc1.addProduct(exactFloat(multiplyAddPairs(q1.0, lanes.0, q1.1, lanes.1)), scale1 * s)
             }
             token(x.0, &a00, &a10)
             token(x.1, &a01, &a11)
@@ -169,14 +170,15 @@ extension Q4_1 {
         var offset0 = SIMD4<Float>(), offset1 = SIMD4<Float>()
         for b in 0..<blocks {
             let block0 = row0 + b * blockBytes, block1 = row1 + b * blockBytes
-            let q0 = unpackNibbles256(block0.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
-            let q1 = unpackNibbles256(block1.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
+            let q0 = x.0.opaque(unpackNibbles256(block0.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self)))
+            let q1 = x.0.opaque(unpackNibbles256(block1.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self)))
             let d0 = x.0.scaleF16(block0, 0), d1 = x.0.scaleF16(block1, 0)
+            let scale0 = SIMD8(repeating: d0), scale1 = SIMD8(repeating: d1)  // d·d_x as in `dot`, one product per lane
             @inline(__always)
             func token(_ x: Q8Row, _ acc0: inout SIMD8<Float>, _ acc1: inout SIMD8<Float>) {
-                let lanes = x.blockLanes(b), s = x.scales[b]
-                acc0.addProduct(exactFloat(multiplyAddPairs(q0.0, lanes.0, q0.1, lanes.1)), d0 * s)
-                acc1.addProduct(exactFloat(multiplyAddPairs(q1.0, lanes.0, q1.1, lanes.1)), d1 * s)
+                let lanes = x.blockLanes(b), s = SIMD8(repeating: x.scales[b])
+                acc0.addProduct(exactFloat(multiplyAddPairs(q0.0, lanes.0, q0.1, lanes.1)), scale0 * s)
+                acc1.addProduct(exactFloat(multiplyAddPairs(q1.0, lanes.0, q1.1, lanes.1)), scale1 * s)
             }
             token(x.0, &a00, &a10)
             token(x.1, &a01, &a11)

@@ -93,8 +93,8 @@ extension Q8Row {
 /// how a pair of runs is unpacked.
 protocol KQuantScaledRuns {
     static var blockBytes: Int { get }
-    /// Runs `2c` and `2c + 1` as 16-lane vectors matching `Q8Row.blockLanes` (unsigned values).
-    static func runPair(_ block: UnsafeRawPointer, _ c: Int) -> (low: (SIMD16<Int16>, SIMD16<Int16>), high: (SIMD16<Int16>, SIMD16<Int16>))
+    /// Runs `2c` and `2c + 1` as 16-lane vectors matching `Q8Row.blockLanes` (unsigned values, through `x.opaque`).
+    static func runPair(_ block: UnsafeRawPointer, _ c: Int, _ x: Q8Row) -> (low: (SIMD16<Int16>, SIMD16<Int16>), high: (SIMD16<Int16>, SIMD16<Int16>))
 }
 
 extension KQuantScaledRuns {
@@ -109,7 +109,7 @@ extension KQuantScaledRuns {
             let weightScales = scales * x.scaleF16(block, 0)
             acc.addProduct(mins * -x.scaleF16(block, 2), x.runScaledSums(superBlock: b))
             for c in 0..<4 {
-                let q = runPair(block, c), r = 8 * b + 2 * c
+                let q = runPair(block, c, x), r = 8 * b + 2 * c
                 acc.addProduct(x.blockDot(q.low, block: r), SIMD8(repeating: weightScales[2 * c]) * SIMD8(repeating: x.scales[r]))
                 acc.addProduct(x.blockDot(q.high, block: r + 1), SIMD8(repeating: weightScales[2 * c + 1]) * SIMD8(repeating: x.scales[r + 1]))
             }
@@ -130,7 +130,7 @@ extension KQuantScaledRuns {
             acc2.addProduct(weightMins, x.2.runScaledSums(superBlock: b))
             acc3.addProduct(weightMins, x.3.runScaledSums(superBlock: b))
             for c in 0..<4 {
-                let q = runPair(block, c), r = 8 * b + 2 * c
+                let q = runPair(block, c, x.0), r = 8 * b + 2 * c
                 let lowScale = SIMD8(repeating: weightScales[2 * c]), highScale = SIMD8(repeating: weightScales[2 * c + 1])
                 @inline(__always)
                 func token(_ x: Q8Row, _ acc: inout SIMD8<Float>) {
@@ -169,7 +169,7 @@ extension KQuantScaledRuns {
             mins(x.2, &a02, &a12)
             mins(x.3, &a03, &a13)
             for c in 0..<4 {
-                let q0 = runPair(block0, c), q1 = runPair(block1, c), r = 8 * b + 2 * c
+                let q0 = runPair(block0, c, x.0), q1 = runPair(block1, c, x.0), r = 8 * b + 2 * c
                 let low0 = SIMD8(repeating: weightScales0[2 * c]), high0 = SIMD8(repeating: weightScales0[2 * c + 1])
                 let low1 = SIMD8(repeating: weightScales1[2 * c]), high1 = SIMD8(repeating: weightScales1[2 * c + 1])
                 @inline(__always)
@@ -193,10 +193,10 @@ extension KQuantScaledRuns {
 
 extension Q4_K: KQuantScaledRuns {
     @inline(__always)
-    static func runPair(_ block: UnsafeRawPointer, _ c: Int) -> (low: (SIMD16<Int16>, SIMD16<Int16>), high: (SIMD16<Int16>, SIMD16<Int16>)) {
+    static func runPair(_ block: UnsafeRawPointer, _ c: Int, _ x: Q8Row) -> (low: (SIMD16<Int16>, SIMD16<Int16>), high: (SIMD16<Int16>, SIMD16<Int16>)) {
         let q0 = unpackNibbles256(block.loadUnaligned(fromByteOffset: 16 + 32 * c, as: SIMD8<UInt16>.self))
         let q1 = unpackNibbles256(block.loadUnaligned(fromByteOffset: 32 + 32 * c, as: SIMD8<UInt16>.self))
-        return ((q0.0, q1.0), (q0.1, q1.1))
+        return (x.opaque((q0.0, q1.0)), x.opaque((q0.1, q1.1)))
     }
 
     /// Fused dot with Q8 activations (see `KQuantScaledRuns.runsDot`).
@@ -217,7 +217,7 @@ extension Q4_K: KQuantScaledRuns {
 extension Q5_K: KQuantScaledRuns {
     /// Runs `2c`, `2c + 1`: low nibbles as Q4_K or-ed with the fifth bits (bit `run` of qh[value]) times 16.
     @inline(__always)
-    static func runPair(_ block: UnsafeRawPointer, _ c: Int) -> (low: (SIMD16<Int16>, SIMD16<Int16>), high: (SIMD16<Int16>, SIMD16<Int16>)) {
+    static func runPair(_ block: UnsafeRawPointer, _ c: Int, _ x: Q8Row) -> (low: (SIMD16<Int16>, SIMD16<Int16>), high: (SIMD16<Int16>, SIMD16<Int16>)) {
         let q0 = unpackNibbles256(block.loadUnaligned(fromByteOffset: 48 + 32 * c, as: SIMD8<UInt16>.self))
         let q1 = unpackNibbles256(block.loadUnaligned(fromByteOffset: 64 + 32 * c, as: SIMD8<UInt16>.self))
         // qh bytes of values 0..<16 and 16..<32, split into even/odd elements like the nibbles.
@@ -227,7 +227,7 @@ extension Q5_K: KQuantScaledRuns {
         func bit(_ h: SIMD16<UInt16>, _ run: Int) -> SIMD16<Int16> {
             unsafeBitCast(((h &>> UInt16(run)) & 1) &<< 4, to: SIMD16<Int16>.self)
         }
-        return ((q0.0 | bit(fifth0, 2 * c), q1.0 | bit(fifth1, 2 * c)), (q0.1 | bit(fifth0, 2 * c + 1), q1.1 | bit(fifth1, 2 * c + 1)))
+        return (x.opaque((q0.0 | bit(fifth0, 2 * c), q1.0 | bit(fifth1, 2 * c))), x.opaque((q0.1 | bit(fifth0, 2 * c + 1), q1.1 | bit(fifth1, 2 * c + 1))))
     }
 
     /// Fused dot with Q8 activations; as Q4_K with q = low nibble | fifth bit << 4.

@@ -22,18 +22,22 @@ public enum Q6_K {
 extension Q6_K {
     /// Run `r` (values 32r..<32r+32) of a super-block as two 16-lane vectors matching `Q8Row.blockLanes`,
     /// with the offset and the two 16-value scales applied in int16: `(u - 32)·scale`, |·| ≤ 32·128.
+    /// Each 16-byte half is paired with itself shifted by a byte before the bits are extracted (see
+    /// `unpackSignedBytes256` for why the regrouping comes first).
     @inline(__always)
     static func scaledRun(_ block: UnsafeRawPointer, _ r: Int) -> (SIMD16<Int16>, SIMD16<Int16>) {
         let h = r >> 2, j = r & 3
         let lowShift = UInt16(4 * (j >> 1)), highShift = UInt16(2 * j)
-        let low = block.loadUnaligned(fromByteOffset: 64 * h + 32 * (j & 1), as: SIMD16<UInt16>.self)
-        let high = block.loadUnaligned(fromByteOffset: 128 + 32 * h, as: SIMD16<UInt16>.self)
-        // 32 six-bit values in element order, two per 16-bit lane.
-        let u = ((low &>> lowShift) & 0x0F0F) | (((high &>> highShift) & 0x0303) &<< 4)
-        let even = unsafeBitCast(u & 0x00FF, to: SIMD16<Int16>.self) &- 32, odd = unsafeBitCast(u &>> 8, to: SIMD16<Int16>.self) &- 32
-        let s0 = Int16(block.load(fromByteOffset: 192 + 2 * r, as: Int8.self)), s1 = Int16(block.load(fromByteOffset: 193 + 2 * r, as: Int8.self))
-        return (SIMD16(lowHalf: even.lowHalf, highHalf: odd.lowHalf) &* SIMD16(repeating: s0),
-                SIMD16(lowHalf: even.highHalf, highHalf: odd.highHalf) &* SIMD16(repeating: s1))
+        @inline(__always)
+        func group(_ half: Int) -> SIMD16<Int16> {
+            let low = block.loadUnaligned(fromByteOffset: 64 * h + 32 * (j & 1) + 16 * half, as: SIMD8<UInt16>.self)
+            let high = block.loadUnaligned(fromByteOffset: 128 + 32 * h + 16 * half, as: SIMD8<UInt16>.self)
+            let lowPairs = SIMD16<UInt16>(lowHalf: low, highHalf: low &>> 8), highPairs = SIMD16<UInt16>(lowHalf: high, highHalf: high &>> 8)
+            let u = ((lowPairs &>> lowShift) & 0x000F) | (((highPairs &>> highShift) & 0x0003) &<< 4)
+            let scale = Int16(block.load(fromByteOffset: 192 + 2 * r + half, as: Int8.self))
+            return (unsafeBitCast(u, to: SIMD16<Int16>.self) &- 32) &* SIMD16(repeating: scale)
+        }
+        return (group(0), group(1))
     }
 
     /// Fused dot with Q8 activations: per run of 32, (d·d_x) times the exact integer Σ scale·(u − 32)·a

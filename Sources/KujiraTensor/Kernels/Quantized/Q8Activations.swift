@@ -20,6 +20,8 @@ public final class Q8Activations: @unchecked Sendable {
     private var sums: UnsafeMutablePointer<Int32>
     private var scaledSums: UnsafeMutablePointer<Float>
     private let halves = HalfToFloatTable.shared.values
+    /// 1, read at run time (see `Q8Row.opaque`).
+    private let unit: Int16 = 1
 
     /// Quantizes `n` rows of `cols` values (`cols` a multiple of 32).
     public init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) {
@@ -93,7 +95,7 @@ public final class Q8Activations: @unchecked Sendable {
     public func row(_ t: Int) -> Q8Row {
         let groups = cols / 16
         return Q8Row(lanes: lanes + t * groups * 2, scales: scales + t * cols / 32, scaledSums: scaledSums + t * cols / 32, sums: sums + t * groups,
-                     halves: halves)
+                     halves: halves, unit: unit)
     }
 
     /// Token `t` dequantized (`q * d`): what the fused dots effectively multiply with (tests compare against it).
@@ -151,6 +153,8 @@ public struct Q8Row {
     public let sums: UnsafePointer<Int32>
     /// `HalfToFloatTable` (carried here so the dot loops index it without a lazy-global check per block).
     let halves: UnsafePointer<Float>
+    /// 1, loaded from the activations object so the compiler cannot see its value (see `opaque`).
+    let unit: Int16
 
     /// Half-precision block scale at `p + offset` to Float (exact): one load from `HalfToFloatTable`.
     /// Measured 25–35% faster for Q4_1 than converting with integer ops.
@@ -254,27 +258,45 @@ extension Q8Row {
     }
 }
 
+extension Q8Row {
+    /// Unpacked weights multiplied by 1 (`vpmullw` with a value the compiler does not know). Without this
+    /// the optimizer tracks that the weights are bytes or nibbles, rewrites their even/odd extraction into
+    /// byte shuffles and widens `multiplyAddPairs` into four one-product `vpmaddwd` plus ~20 shuffles per
+    /// block instead of two `vpmaddwd` (measured in the Q4_0/Q8_0 kernels' assembly). Q6_K's scale multiply
+    /// does the same job there. Costs 2 instructions per unpacked block, shared by every token of a tile.
+    @inline(__always)
+    func opaque(_ w: (SIMD16<Int16>, SIMD16<Int16>)) -> (SIMD16<Int16>, SIMD16<Int16>) {
+        let one = SIMD16<Int16>(repeating: unit)
+        return (w.0 &* one, w.1 &* one)
+    }
+}
+
 /// Exact products of two pairs of 16-lane vectors summed per adjacent lane pair: lane j of the result is
 /// `a0[2j]·b0[2j] + a0[2j+1]·b0[2j+1] + a1[2j]·b1[2j] + a1[2j+1]·b1[2j+1]` (two `vpmaddwd` and a `vpaddd`).
 /// The same integers as `pairSumsAsFloat(a0 &* b0 &+ a1 &* b1)` without the int16 intermediate (so no
-/// 2^15 limit on the pair sums), in 4 instructions instead of 8. Written with the widening conversions in
-/// this small function so they are inlined before it is (in a large kernel they stayed generic calls).
+/// 2^15 limit on the pair sums), in 3 instructions instead of 7.
 @inline(__always)
 func multiplyAddPairs(_ a0: SIMD16<Int16>, _ b0: SIMD16<Int16>, _ a1: SIMD16<Int16>, _ b1: SIMD16<Int16>) -> SIMD8<Int32> {
     multiplyAddPairs(a0, b0) &+ multiplyAddPairs(a1, b1)
 }
 
-/// `a[2j]·b[2j] + a[2j+1]·b[2j+1]` for the 8 lane pairs (one `vpmaddwd`).
+/// `a[2j]·b[2j] + a[2j+1]·b[2j+1]` for the 8 lane pairs: LLVM turns the unrolled lane loop into one `vpmaddwd`.
+/// Written with lane subscripts (transparent builtins) on purpose: the stdlib's generic widening conversion
+/// (`SIMD8<Int32>(truncatingIfNeeded:)`) stayed an out-of-line call inside the large kernels.
 @inline(__always)
 func multiplyAddPairs(_ a: SIMD16<Int16>, _ b: SIMD16<Int16>) -> SIMD8<Int32> {
-    SIMD8<Int32>(truncatingIfNeeded: a.evenHalf) &* SIMD8<Int32>(truncatingIfNeeded: b.evenHalf)
-        &+ SIMD8<Int32>(truncatingIfNeeded: a.oddHalf) &* SIMD8<Int32>(truncatingIfNeeded: b.oddHalf)
+    var r = SIMD8<Int32>()
+    for i in 0..<8 { r[i] = Int32(a[2 &* i]) &* Int32(b[2 &* i]) &+ Int32(a[2 &* i &+ 1]) &* Int32(b[2 &* i &+ 1]) }
+    return r
 }
 
-/// Int32 lanes to Float exactly with the magic-number trick (valid while |v| < 2^22).
+/// Int32 lanes to Float (`vcvtdq2ps`; exact for |v| < 2^24, which every block sum here is). A lane loop,
+/// like `multiplyAddPairs`, so no generic conversion call is left in the kernels.
 @inline(__always)
 func exactFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> {
-    unsafeBitCast(v &+ 0x4B40_0000, to: SIMD8<Float>.self) - 12_582_912
+    var r = SIMD8<Float>()
+    for i in 0..<8 { r[i] = Float(v[i]) }
+    return r
 }
 
 extension Q8Row {

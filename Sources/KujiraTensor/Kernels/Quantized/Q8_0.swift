@@ -14,12 +14,15 @@ public enum Q8_0 {
 }
 
 /// A Q8_0 block's 32 signed bytes as two 16-lane vectors matching `Q8Row.blockLanes`: [even | odd] values
-/// of 0..<16 and of 16..<32 (sign-extended from the bytes, then the 128-bit halves regrouped).
+/// of 0..<16 and of 16..<32. Each 16-byte half is first paired with itself shifted by a byte (one
+/// `vinserti128`) and then sign-extended in place, like the nibbles of `unpackNibbles256`: regrouping after
+/// the sign extension instead made LLVM fold the shuffle into `multiplyAddPairs`' operands and miss `vpmaddwd`.
 @inline(__always)
 func unpackSignedBytes256(_ block: UnsafeRawPointer) -> (SIMD16<Int16>, SIMD16<Int16>) {
-    let v = block.loadUnaligned(as: SIMD16<Int16>.self)
-    let even = (v &<< 8) &>> 8, odd = v &>> 8
-    return (SIMD16(lowHalf: even.lowHalf, highHalf: odd.lowHalf), SIMD16(lowHalf: even.highHalf, highHalf: odd.highHalf))
+    let v0 = block.loadUnaligned(as: SIMD8<UInt16>.self), v1 = block.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt16>.self)
+    let q0 = unsafeBitCast(SIMD16<UInt16>(lowHalf: v0, highHalf: v0 &>> 8), to: SIMD16<Int16>.self)
+    let q1 = unsafeBitCast(SIMD16<UInt16>(lowHalf: v1, highHalf: v1 &>> 8), to: SIMD16<Int16>.self)
+    return ((q0 &<< 8) &>> 8, (q1 &<< 8) &>> 8)
 }
 
 extension Q8_0 {
@@ -30,7 +33,7 @@ extension Q8_0 {
         var acc = SIMD8<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let w = unpackSignedBytes256(block + 2)
+            let w = x.opaque(unpackSignedBytes256(block + 2))
             acc.addProduct(x.blockDot(w, block: b), x.scaleF16(block, 0) * x.scales[b])
         }
         return treeSum(acc)
@@ -42,7 +45,7 @@ extension Q8_0 {
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let w = unpackSignedBytes256(block + 2)
+            let w = x.0.opaque(unpackSignedBytes256(block + 2))
             let d = x.0.scaleF16(block, 0)
             acc0.addProduct(x.0.blockDot(w, block: b), d * x.0.scales[b])
             acc1.addProduct(x.1.blockDot(w, block: b), d * x.1.scales[b])
@@ -63,13 +66,14 @@ extension Q8_0 {
         var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
         for b in 0..<blocks {
             let block0 = row0 + b * blockBytes, block1 = row1 + b * blockBytes
-            let w0 = unpackSignedBytes256(block0 + 2), w1 = unpackSignedBytes256(block1 + 2)
+            let w0 = x.0.opaque(unpackSignedBytes256(block0 + 2)), w1 = x.0.opaque(unpackSignedBytes256(block1 + 2))
             let d0 = x.0.scaleF16(block0, 0), d1 = x.0.scaleF16(block1, 0)
+            let scale0 = SIMD8(repeating: d0), scale1 = SIMD8(repeating: d1)  // d·d_x as in `dot`, one product per lane
             @inline(__always)
             func token(_ x: Q8Row, _ acc0: inout SIMD8<Float>, _ acc1: inout SIMD8<Float>) {
-                let lanes = x.blockLanes(b), s = x.scales[b]
-                acc0.addProduct(exactFloat(multiplyAddPairs(w0.0, lanes.0, w0.1, lanes.1)), d0 * s)
-                acc1.addProduct(exactFloat(multiplyAddPairs(w1.0, lanes.0, w1.1, lanes.1)), d1 * s)
+                let lanes = x.blockLanes(b), s = SIMD8(repeating: x.scales[b])
+                acc0.addProduct(exactFloat(multiplyAddPairs(w0.0, lanes.0, w0.1, lanes.1)), scale0 * s)
+                acc1.addProduct(exactFloat(multiplyAddPairs(w1.0, lanes.0, w1.1, lanes.1)), scale1 * s)
             }
             token(x.0, &a00, &a10)
             token(x.1, &a01, &a11)
