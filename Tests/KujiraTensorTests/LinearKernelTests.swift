@@ -89,9 +89,9 @@ final class LinearKernelTests: XCTestCase {
         }
     }
 
-    /// The prefill tiles (2 rows × 4 tokens over chunks of 16 rows, per-row `dot4`/`dot` for what is left)
-    /// give every (row, token) bit for bit the 1-token result: rows and tokens that are and are not
-    /// multiples of the tile, more rows than a chunk, 1 and 2 threads.
+    /// The prefill path (chunks of 16 rows × token quads through `dot4`, `dot` for the leftover tokens) gives
+    /// every (row, token) bit for bit the 1-token result: token counts that are and are not multiples of 4,
+    /// fewer and more rows than a chunk (and not a multiple of it), 1 and 2 threads.
     func testPrefillTilesMatchSingleTokenDots() {
         var rng = SplitMix64(seed: 5)
         let pool = ThreadPool.shared

@@ -51,40 +51,30 @@ public enum Linear {
         let blocks = cols / w.data.dtype.blockElements
         let activations = Q8Scratch.activations(x, n: n, cols: cols)
         let base = w.data.bytes.baseAddress!
-        let rowChunk = 16  // rows per prefill chunk: 16 rows of a 2048-column Q8_0 matrix are 35 KB, about L1
+        let rowChunk = 16  // rows per prefill chunk: 16 rows of a 2048-column Q8_0 matrix are 35 KB, about L1 (4 and 64: same speed)
         let output = out.baseAddress!
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
             if n == 1 {
                 Format.rowDots(range, base: base, rowBytes: rowBytes, activations.row(0), blocks: blocks, out: output)
                 return
             }
-            // Prefill: tiles of 2 rows × 4 tokens over a chunk of rows that stays in L1 while the token
-            // quads stream past; leftover rows and tokens take the 4-token and 1-token dots.
+            // Prefill: a chunk of rows (in L1) against every token quad (4.6 KB of activations per quad at
+            // 576 columns), so the activations are read from L2 once per chunk instead of once per row; the
+            // micro-kernel is the one-row, four-token `dot4` (a 2-row × 4-token tile needs 8 accumulators
+            // plus 4 weight vectors and spilled: 10–25% slower, measured). Leftover tokens use `dot`.
+            let quads = n / 4
             var first = range.lowerBound
-            if n >= 4 {
-                let quads = n / 4
-                while first + 2 <= range.upperBound {
-                    let chunkEnd = first + min(rowChunk, (range.upperBound - first) / 2 * 2)
-                    for q in 0..<quads {
-                        let t = 4 * q
-                        let x4 = (activations.row(t), activations.row(t + 1), activations.row(t + 2), activations.row(t + 3))
-                        Format.tiles(first..<chunkEnd, base: base, rowBytes: rowBytes, x4, blocks: blocks, out: output + t * rows, stride: rows)
-                    }
-                    for t in (4 * quads)..<n {
-                        Format.rowDots(first..<chunkEnd, base: base, rowBytes: rowBytes, activations.row(t), blocks: blocks, out: output + t * rows)
-                    }
-                    first = chunkEnd
+            while first < range.upperBound {
+                let chunkEnd = min(range.upperBound, first + rowChunk)
+                for q in 0..<quads {
+                    let t = 4 * q
+                    let x4 = (activations.row(t), activations.row(t + 1), activations.row(t + 2), activations.row(t + 3))
+                    Format.quads(first..<chunkEnd, base: base, rowBytes: rowBytes, x4, blocks: blocks, out: output + t * rows, stride: rows)
                 }
-            }
-            for r in first..<range.upperBound {
-                let row = base + r * rowBytes
-                var t = 0
-                while t + 4 <= n {
-                    let four = Format.fourTokens(row, (activations.row(t), activations.row(t + 1), activations.row(t + 2), activations.row(t + 3)), blocks: blocks)
-                    for k in 0..<4 { out[(t + k) * rows + r] = four[k] }
-                    t += 4
+                for t in (4 * quads)..<n {
+                    Format.rowDots(first..<chunkEnd, base: base, rowBytes: rowBytes, activations.row(t), blocks: blocks, out: output + t * rows)
                 }
-                Format.rowDots(r..<(r + 1), base: base, rowBytes: rowBytes, activations, tokens: t..<n, blocks: blocks, out: output + r, stride: rows)
+                first = chunkEnd
             }
         }
     }
@@ -207,9 +197,6 @@ protocol QuantizedDot {
     static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float
     /// Four tokens at once (prefill), each bit for bit equal to `dot`; formats without a dedicated one call `dot` 4 times.
     static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float>
-    /// Two rows × four tokens (prefill tile), each result bit for bit equal to `dot`; formats without a
-    /// dedicated one call `dot4` twice.
-    static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>)
 }
 
 extension QuantizedDot {
@@ -219,16 +206,9 @@ extension QuantizedDot {
     }
 }
 
-extension QuantizedDot {
-    @inline(__always)
-    static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>) {
-        (dot4(row0, x, blocks: blocks), dot4(row1, x, blocks: blocks))
-    }
-}
-
-/// The kernels as separate (not inlined) functions: inside one huge inlined closure the compiler left the
-/// widening conversions of `multiplyAddPairs` as generic calls (no `vpmaddwd`, many times slower); in a
-/// function of one kernel they are inlined. A call per row or per tile costs little next to its work.
+/// The kernels run in separate (not inlined) functions per row range and token quad: inlined into one large
+/// closure the optimizer left generic conversion calls in them (measured, 7x slower in an earlier round); a
+/// call per range costs nothing next to its work.
 extension QuantizedDot {
     /// `out[r] = dot(row r, x)` for the rows in `range`.
     @inline(never)
@@ -236,33 +216,13 @@ extension QuantizedDot {
         for r in range { out[r] = dot(base + r * rowBytes, x, blocks: blocks) }
     }
 
-    /// `out[t * stride] = dot(row, token t)` for the tokens in `tokens` (leftovers of the 4-token loop).
+    /// `dot4` of every row in `range` with one token quad: token k of row r goes to `out[k * stride + r]`.
     @inline(never)
-    static func rowDots(_ range: Range<Int>, base: UnsafeRawPointer, rowBytes: Int, _ x: Q8Activations, tokens: Range<Int>, blocks: Int,
-                        out: UnsafeMutablePointer<Float>, stride: Int) {
-        for r in range {
-            for t in tokens { out[(r - range.lowerBound) + t * stride] = dot(base + r * rowBytes, x.row(t), blocks: blocks) }
-        }
-    }
-
-    /// `dot4` of one row.
-    @inline(never)
-    static func fourTokens(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
-        dot4(row, x, blocks: blocks)
-    }
-
-    /// 2 × 4 tiles over the row pairs of `range` (even length): token k of row r goes to `out[k * stride + r]`.
-    @inline(never)
-    static func tiles(_ range: Range<Int>, base: UnsafeRawPointer, rowBytes: Int, _ x: Q8Rows4, blocks: Int,
+    static func quads(_ range: Range<Int>, base: UnsafeRawPointer, rowBytes: Int, _ x: Q8Rows4, blocks: Int,
                       out: UnsafeMutablePointer<Float>, stride: Int) {
-        var r = range.lowerBound
-        while r + 2 <= range.upperBound {
-            let (four0, four1) = dot2x4(base + r * rowBytes, base + (r + 1) * rowBytes, x, blocks: blocks)
-            for k in 0..<4 {
-                out[k * stride + r] = four0[k]
-                out[k * stride + r + 1] = four1[k]
-            }
-            r += 2
+        for r in range {
+            let four = dot4(base + r * rowBytes, x, blocks: blocks)
+            for k in 0..<4 { out[k * stride + r] = four[k] }
         }
     }
 }

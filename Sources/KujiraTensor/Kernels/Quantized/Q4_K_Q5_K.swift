@@ -147,50 +147,6 @@ extension KQuantScaledRuns {
     }
 }
 
-extension KQuantScaledRuns {
-    /// Two rows × four tokens (prefill tile), bit for bit `runsDot` per (row, token).
-    @inline(__always)
-    static func runsDot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>) {
-        var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>(), a03 = SIMD8<Float>()
-        var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
-        for b in 0..<blocks {
-            let block0 = row0 + b * blockBytes, block1 = row1 + b * blockBytes
-            let (scales0, mins0) = KQuantScaleMin.unpackFloat(block0 + 4), (scales1, mins1) = KQuantScaleMin.unpackFloat(block1 + 4)
-            let weightScales0 = scales0 * x.0.scaleF16(block0, 0), weightMins0 = mins0 * -x.0.scaleF16(block0, 2)
-            let weightScales1 = scales1 * x.0.scaleF16(block1, 0), weightMins1 = mins1 * -x.0.scaleF16(block1, 2)
-            @inline(__always)
-            func mins(_ x: Q8Row, _ acc0: inout SIMD8<Float>, _ acc1: inout SIMD8<Float>) {
-                let sums = x.runScaledSums(superBlock: b)
-                acc0.addProduct(weightMins0, sums)
-                acc1.addProduct(weightMins1, sums)
-            }
-            mins(x.0, &a00, &a10)
-            mins(x.1, &a01, &a11)
-            mins(x.2, &a02, &a12)
-            mins(x.3, &a03, &a13)
-            for c in 0..<4 {
-                let q0 = runPair(block0, c, x.0), q1 = runPair(block1, c, x.0), r = 8 * b + 2 * c
-                let low0 = SIMD8(repeating: weightScales0[2 * c]), high0 = SIMD8(repeating: weightScales0[2 * c + 1])
-                let low1 = SIMD8(repeating: weightScales1[2 * c]), high1 = SIMD8(repeating: weightScales1[2 * c + 1])
-                @inline(__always)
-                func token(_ x: Q8Row, _ acc0: inout SIMD8<Float>, _ acc1: inout SIMD8<Float>) {
-                    let lanesLow = x.blockLanes(r), lanesHigh = x.blockLanes(r + 1)
-                    let scaleLow = SIMD8(repeating: x.scales[r]), scaleHigh = SIMD8(repeating: x.scales[r + 1])
-                    acc0.addProduct(exactFloat(multiplyAddPairs(q0.low.0, lanesLow.0, q0.low.1, lanesLow.1)), low0 * scaleLow)
-                    acc0.addProduct(exactFloat(multiplyAddPairs(q0.high.0, lanesHigh.0, q0.high.1, lanesHigh.1)), high0 * scaleHigh)
-                    acc1.addProduct(exactFloat(multiplyAddPairs(q1.low.0, lanesLow.0, q1.low.1, lanesLow.1)), low1 * scaleLow)
-                    acc1.addProduct(exactFloat(multiplyAddPairs(q1.high.0, lanesHigh.0, q1.high.1, lanesHigh.1)), high1 * scaleHigh)
-                }
-                token(x.0, &a00, &a10)
-                token(x.1, &a01, &a11)
-                token(x.2, &a02, &a12)
-                token(x.3, &a03, &a13)
-            }
-        }
-        return (SIMD4(treeSum(a00), treeSum(a01), treeSum(a02), treeSum(a03)), SIMD4(treeSum(a10), treeSum(a11), treeSum(a12), treeSum(a13)))
-    }
-}
-
 extension Q4_K: KQuantScaledRuns {
     @inline(__always)
     static func runPair(_ block: UnsafeRawPointer, _ c: Int, _ x: Q8Row) -> (low: (SIMD16<Int16>, SIMD16<Int16>), high: (SIMD16<Int16>, SIMD16<Int16>)) {
@@ -206,12 +162,6 @@ extension Q4_K: KQuantScaledRuns {
     /// `dot` for four tokens at once (nibbles and scales unpacked once), bit for bit the same per token.
     @inline(__always)
     public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> { runsDot4(row, x, blocks: blocks) }
-
-    /// Two rows × four tokens (prefill tile), bit for bit `dot` per (row, token).
-    @inline(__always)
-    public static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>) {
-        runsDot2x4(row0, row1, x, blocks: blocks)
-    }
 }
 
 extension Q5_K: KQuantScaledRuns {
@@ -237,10 +187,4 @@ extension Q5_K: KQuantScaledRuns {
     /// `dot` for four tokens at once (5-bit values and scales unpacked once), bit for bit the same per token.
     @inline(__always)
     public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> { runsDot4(row, x, blocks: blocks) }
-
-    /// Two rows × four tokens (prefill tile), bit for bit `dot` per (row, token).
-    @inline(__always)
-    public static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>) {
-        runsDot2x4(row0, row1, x, blocks: blocks)
-    }
 }

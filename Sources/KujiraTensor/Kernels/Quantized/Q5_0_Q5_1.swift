@@ -93,36 +93,6 @@ extension Q5_0 {
         }
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3)) - 16 * offset
     }
-
-    /// Two rows × four tokens (prefill tile), bit for bit `dot` per (row, token).
-    @inline(__always)
-    public static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>) {
-        var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>(), a03 = SIMD8<Float>()
-        var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
-        var offset0 = SIMD4<Float>(), offset1 = SIMD4<Float>()
-        for b in 0..<blocks {
-            let block0 = row0 + b * blockBytes, block1 = row1 + b * blockBytes
-            let q0 = x.0.opaque(unpackQ5Block256(block0 + 6, qh: block0.loadUnaligned(fromByteOffset: 2, as: UInt32.self)))
-            let q1 = x.0.opaque(unpackQ5Block256(block1 + 6, qh: block1.loadUnaligned(fromByteOffset: 2, as: UInt32.self)))
-            let d0 = x.0.scaleF16(block0, 0), d1 = x.0.scaleF16(block1, 0)
-            let scale0 = SIMD8(repeating: d0), scale1 = SIMD8(repeating: d1)  // d·d_x as in `dot`, one product per lane
-            @inline(__always)
-            func token(_ x: Q8Row, _ acc0: inout SIMD8<Float>, _ acc1: inout SIMD8<Float>) {
-                let lanes = x.blockLanes(b), s = SIMD8(repeating: x.scales[b])
-                acc0.addProduct(exactFloat(multiplyAddPairs(q0.0, lanes.0, q0.1, lanes.1)), scale0 * s)
-                acc1.addProduct(exactFloat(multiplyAddPairs(q1.0, lanes.0, q1.1, lanes.1)), scale1 * s)
-            }
-            token(x.0, &a00, &a10)
-            token(x.1, &a01, &a11)
-            token(x.2, &a02, &a12)
-            token(x.3, &a03, &a13)
-            let sums = SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b])
-            offset0.addProduct(SIMD4(repeating: d0), sums)
-            offset1.addProduct(SIMD4(repeating: d1), sums)
-        }
-        return (SIMD4(treeSum(a00), treeSum(a01), treeSum(a02), treeSum(a03)) - 16 * offset0,
-                SIMD4(treeSum(a10), treeSum(a11), treeSum(a12), treeSum(a13)) - 16 * offset1)
-    }
 }
 
 extension Q5_1 {

@@ -74,29 +74,4 @@ extension Q6_K {
         }
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3))
     }
-
-    /// Two rows × four tokens (prefill tile), bit for bit `dot` per (row, token).
-    @inline(__always)
-    public static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>) {
-        var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>(), a03 = SIMD8<Float>()
-        var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
-        for b in 0..<blocks {
-            let block0 = row0 + b * blockBytes, block1 = row1 + b * blockBytes
-            let d0 = SIMD8(repeating: x.0.scaleF16(block0, 208)), d1 = SIMD8(repeating: x.0.scaleF16(block1, 208))
-            for r in 0..<8 {
-                let w0 = scaledRun(block0, r), w1 = scaledRun(block1, r), a = 8 * b + r
-                @inline(__always)
-                func token(_ x: Q8Row, _ acc0: inout SIMD8<Float>, _ acc1: inout SIMD8<Float>) {
-                    let lanes = x.blockLanes(a), scale = SIMD8(repeating: x.scales[a])
-                    acc0.addProduct(exactFloat(multiplyAddPairs(w0.0, lanes.0, w0.1, lanes.1)), d0 * scale)
-                    acc1.addProduct(exactFloat(multiplyAddPairs(w1.0, lanes.0, w1.1, lanes.1)), d1 * scale)
-                }
-                token(x.0, &a00, &a10)
-                token(x.1, &a01, &a11)
-                token(x.2, &a02, &a12)
-                token(x.3, &a03, &a13)
-            }
-        }
-        return (SIMD4(treeSum(a00), treeSum(a01), treeSum(a02), treeSum(a03)), SIMD4(treeSum(a10), treeSum(a11), treeSum(a12), treeSum(a13)))
-    }
 }

@@ -163,37 +163,11 @@ public struct Q8Row {
         halves[Int(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))]
     }
 
-    /// Products of 16 weights (unsigned, < 128, as bytes in element order) with group `g`, paired into int16 lanes.
-    @inline(__always)
-    func products(unsigned w: SIMD16<UInt8>, group g: Int) -> SIMD8<Int16> {
-        products(unsignedPairs: unsafeBitCast(w, to: SIMD8<UInt16>.self), group: g)
-    }
-
-    /// As `products(unsigned:)`, with the 16 bytes viewed as 8 little-endian 16-bit lanes (byte 2k low, 2k+1 high).
+    /// Products of 16 unsigned weights (< 128) with group `g`, the 16 bytes viewed as 8 little-endian 16-bit lanes
+    /// (byte 2k low, 2k+1 high), paired into int16 lanes.
     @inline(__always)
     func products(unsignedPairs v: SIMD8<UInt16>, group g: Int) -> SIMD8<Int16> {
         unsafeBitCast(v & 0x00FF, to: SIMD8<Int16>.self) &* lanes[2 * g] &+ unsafeBitCast(v &>> 8, to: SIMD8<Int16>.self) &* lanes[2 * g + 1]
-    }
-
-    /// Products of 16 signed int8 weights (element order) with group `g`.
-    @inline(__always)
-    func products(signed w: SIMD16<Int8>, group g: Int) -> SIMD8<Int16> {
-        let v = unsafeBitCast(w, to: SIMD8<Int16>.self)
-        return ((v &<< 8) &>> 8) &* lanes[2 * g] &+ (v &>> 8) &* lanes[2 * g + 1]
-    }
-
-    /// Products of the low nibbles of 16 packed bytes (element order) with group `g`.
-    @inline(__always)
-    func products(lowNibbles p: SIMD8<UInt16>, group g: Int) -> SIMD8<Int16> {
-        unsafeBitCast(p & 0x000F, to: SIMD8<Int16>.self) &* lanes[2 * g]
-            &+ unsafeBitCast((p &>> 8) & 0x000F, to: SIMD8<Int16>.self) &* lanes[2 * g + 1]
-    }
-
-    /// Products of the high nibbles of 16 packed bytes (element order) with group `g`.
-    @inline(__always)
-    func products(highNibbles p: SIMD8<UInt16>, group g: Int) -> SIMD8<Int16> {
-        unsafeBitCast((p &>> 4) & 0x000F, to: SIMD8<Int16>.self) &* lanes[2 * g]
-            &+ unsafeBitCast(p &>> 12, to: SIMD8<Int16>.self) &* lanes[2 * g + 1]
     }
 }
 
@@ -218,14 +192,6 @@ func horizontalSum(_ p: SIMD8<Int16>) -> Int32 {
     return (((v &<< 16) &>> 16) &+ (v &>> 16)).wrappedSum()
 }
 
-/// The int16 lanes summed in pairs and converted to Float exactly (valid while every pair sum is below 2^22).
-@inline(__always)
-func pairSumsAsFloat(_ p: SIMD8<Int16>) -> SIMD4<Float> {
-    let v = unsafeBitCast(p, to: SIMD4<Int32>.self)
-    let pairs = ((v &<< 16) &>> 16) &+ (v &>> 16)
-    return unsafeBitCast(pairs &+ 0x4B40_0000, to: SIMD4<Float>.self) - 12_582_912
-}
-
 /// Every IEEE half code decoded to Float (256 KB, built once on first use, read-only afterwards, never freed).
 struct HalfToFloatTable: @unchecked Sendable {
     static let shared = HalfToFloatTable()
@@ -248,14 +214,6 @@ extension Q8Row {
         let p = UnsafeRawPointer(lanes + 4 * b)
         return (p.loadUnaligned(as: SIMD16<Int16>.self), p.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self))
     }
-
-    /// Products of a block's weights unpacked to match `blockLanes` (`unpackNibbles256`, `unpackSignedBytes256`)
-    /// with block `b`: 16 int16 lanes, each the sum of two products (exact while |w| ≤ 128).
-    @inline(__always)
-    func products(nibbles256 w: (SIMD16<Int16>, SIMD16<Int16>), block b: Int) -> SIMD16<Int16> {
-        let x = blockLanes(b)
-        return w.0 &* x.0 &+ w.1 &* x.1
-    }
 }
 
 extension Q8Row {
@@ -273,8 +231,8 @@ extension Q8Row {
 
 /// Exact products of two pairs of 16-lane vectors summed per adjacent lane pair: lane j of the result is
 /// `a0[2j]·b0[2j] + a0[2j+1]·b0[2j+1] + a1[2j]·b1[2j] + a1[2j+1]·b1[2j+1]` (two `vpmaddwd` and a `vpaddd`).
-/// The same integers as `pairSumsAsFloat(a0 &* b0 &+ a1 &* b1)` without the int16 intermediate (so no
-/// 2^15 limit on the pair sums), in 3 instructions instead of 7.
+/// The previous kernels computed the same integers with two 16-bit multiplies, an add and a 4-instruction pair
+/// sum (and a 2^15 limit on the int16 intermediate).
 @inline(__always)
 func multiplyAddPairs(_ a0: SIMD16<Int16>, _ b0: SIMD16<Int16>, _ a1: SIMD16<Int16>, _ b1: SIMD16<Int16>) -> SIMD8<Int32> {
     multiplyAddPairs(a0, b0) &+ multiplyAddPairs(a1, b1)
@@ -301,7 +259,7 @@ func exactFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> {
 
 extension Q8Row {
     /// Block `b`'s products with weights unpacked to match `blockLanes`, as 8 exact Float lanes (adjacent
-    /// lanes of both halves summed: the same numbers as `pairSumsAsFloat(products(nibbles256:block:))`).
+    /// lanes of both halves summed, exact).
     @inline(__always)
     func blockDot(_ w: (SIMD16<Int16>, SIMD16<Int16>), block b: Int) -> SIMD8<Float> {
         let x = blockLanes(b)
@@ -315,14 +273,6 @@ extension Q8Row {
 func unpackNibbles256(_ packed: SIMD8<UInt16>) -> (SIMD16<Int16>, SIMD16<Int16>) {
     let q = SIMD16<UInt16>(lowHalf: packed, highHalf: packed &>> 8)
     return (unsafeBitCast(q & 0x000F, to: SIMD16<Int16>.self), unsafeBitCast((q &>> 4) & 0x000F, to: SIMD16<Int16>.self))
-}
-
-/// The 16 int16 lanes summed in pairs and converted to Float exactly (valid while every pair sum is below 2^22).
-@inline(__always)
-func pairSumsAsFloat(_ p: SIMD16<Int16>) -> SIMD8<Float> {
-    let v = unsafeBitCast(p, to: SIMD8<Int32>.self)
-    let pairs = ((v &<< 16) &>> 16) &+ (v &>> 16)
-    return unsafeBitCast(pairs &+ 0x4B40_0000, to: SIMD8<Float>.self) - 12_582_912
 }
 
 /// Sum of 8 float lanes as a tree (halves, then quarters): 3 dependent adds instead of the 7 of `sum()`.

@@ -55,31 +55,3 @@ extension Q8_0 {
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3))
     }
 }
-
-extension Q8_0 {
-    /// Two rows × four tokens (prefill tile): each weight block is unpacked once for four tokens and each
-    /// activation block loaded once for two rows. Per (row, token) the same float operations in the same order
-    /// as `dot`, so the results are bit for bit `dot`'s.
-    @inline(__always)
-    public static func dot2x4(_ row0: UnsafeRawPointer, _ row1: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> (SIMD4<Float>, SIMD4<Float>) {
-        var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>(), a03 = SIMD8<Float>()
-        var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
-        for b in 0..<blocks {
-            let block0 = row0 + b * blockBytes, block1 = row1 + b * blockBytes
-            let w0 = x.0.opaque(unpackSignedBytes256(block0 + 2)), w1 = x.0.opaque(unpackSignedBytes256(block1 + 2))
-            let d0 = x.0.scaleF16(block0, 0), d1 = x.0.scaleF16(block1, 0)
-            let scale0 = SIMD8(repeating: d0), scale1 = SIMD8(repeating: d1)  // d·d_x as in `dot`, one product per lane
-            @inline(__always)
-            func token(_ x: Q8Row, _ acc0: inout SIMD8<Float>, _ acc1: inout SIMD8<Float>) {
-                let lanes = x.blockLanes(b), s = SIMD8(repeating: x.scales[b])
-                acc0.addProduct(exactFloat(multiplyAddPairs(w0.0, lanes.0, w0.1, lanes.1)), scale0 * s)
-                acc1.addProduct(exactFloat(multiplyAddPairs(w1.0, lanes.0, w1.1, lanes.1)), scale1 * s)
-            }
-            token(x.0, &a00, &a10)
-            token(x.1, &a01, &a11)
-            token(x.2, &a02, &a12)
-            token(x.3, &a03, &a13)
-        }
-        return (SIMD4(treeSum(a00), treeSum(a01), treeSum(a02), treeSum(a03)), SIMD4(treeSum(a10), treeSum(a11), treeSum(a12), treeSum(a13)))
-    }
-}
