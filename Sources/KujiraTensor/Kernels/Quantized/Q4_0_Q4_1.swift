@@ -47,7 +47,7 @@ extension Q4_0 {
             let block = row + b * blockBytes
             let q = x.opaque(unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self)))
             let d = x.scaleF16(block, 0)
-            acc.addProduct(x.blockDot(q, block: b), d * x.scales[b])
+            acc.addProduct(x.blockDot(q, block: b), x.blockScale(b, times: d))
             offset = offset.addingProduct(d, x.scaledSums[b])
         }
         return treeSum(acc) - 8 * offset
@@ -63,7 +63,7 @@ extension Q4_1 {
         for b in 0..<blocks {
             let block = row + b * blockBytes
             let q = x.opaque(unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self)))
-            acc.addProduct(x.blockDot(q, block: b), x.scaleF16(block, 0) * x.scales[b])
+            acc.addProduct(x.blockDot(q, block: b), x.blockScale(b, times: x.scaleF16(block, 0)))
             offset = offset.addingProduct(x.scaleF16(block, 2), x.scaledSums[b])
         }
         return treeSum(acc) + offset
@@ -83,10 +83,10 @@ extension Q4_0 {
             let block = row + b * blockBytes
             let q = x.0.opaque(unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self)))
             let d = x.0.scaleF16(block, 0)
-            acc0.addProduct(x.0.blockDot(q, block: b), d * x.0.scales[b])
-            acc1.addProduct(x.1.blockDot(q, block: b), d * x.1.scales[b])
-            acc2.addProduct(x.2.blockDot(q, block: b), d * x.2.scales[b])
-            acc3.addProduct(x.3.blockDot(q, block: b), d * x.3.scales[b])
+            acc0.addProduct(x.0.blockDot(q, block: b), x.0.blockScale(b, times: d))
+            acc1.addProduct(x.1.blockDot(q, block: b), x.1.blockScale(b, times: d))
+            acc2.addProduct(x.2.blockDot(q, block: b), x.2.blockScale(b, times: d))
+            acc3.addProduct(x.3.blockDot(q, block: b), x.3.blockScale(b, times: d))
             offset.addProduct(SIMD4(repeating: d), SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b]))
         }
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3)) - 8 * offset
@@ -103,10 +103,10 @@ extension Q4_1 {
             let block = row + b * blockBytes
             let q = x.0.opaque(unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self)))
             let d = x.0.scaleF16(block, 0), m = x.0.scaleF16(block, 2)
-            acc0.addProduct(x.0.blockDot(q, block: b), d * x.0.scales[b])
-            acc1.addProduct(x.1.blockDot(q, block: b), d * x.1.scales[b])
-            acc2.addProduct(x.2.blockDot(q, block: b), d * x.2.scales[b])
-            acc3.addProduct(x.3.blockDot(q, block: b), d * x.3.scales[b])
+            acc0.addProduct(x.0.blockDot(q, block: b), x.0.blockScale(b, times: d))
+            acc1.addProduct(x.1.blockDot(q, block: b), x.1.blockScale(b, times: d))
+            acc2.addProduct(x.2.blockDot(q, block: b), x.2.blockScale(b, times: d))
+            acc3.addProduct(x.3.blockDot(q, block: b), x.3.blockScale(b, times: d))
             offset.addProduct(SIMD4(repeating: m), SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b]))
         }
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3)) + offset

@@ -76,12 +76,6 @@ extension KQuantScaleMin {
 }
 
 extension Q8Row {
-    /// The activation scales of super-block `b`'s 8 runs of 32 (K-quants).
-    @inline(__always)
-    func runScales(superBlock b: Int) -> SIMD8<Float> {
-        UnsafeRawPointer(scales + 8 * b).loadUnaligned(as: SIMD8<Float>.self)
-    }
-
     /// The dequantized sums of super-block `b`'s 8 runs of 32 (K-quants).
     @inline(__always)
     func runScaledSums(superBlock b: Int) -> SIMD8<Float> {
@@ -110,8 +104,8 @@ extension KQuantScaledRuns {
             acc.addProduct(mins * -x.scaleF16(block, 2), x.runScaledSums(superBlock: b))
             for c in 0..<4 {
                 let q = runPair(block, c, x), r = 8 * b + 2 * c
-                acc.addProduct(x.blockDot(q.low, block: r), SIMD8(repeating: weightScales[2 * c]) * SIMD8(repeating: x.scales[r]))
-                acc.addProduct(x.blockDot(q.high, block: r + 1), SIMD8(repeating: weightScales[2 * c + 1]) * SIMD8(repeating: x.scales[r + 1]))
+                acc.addProduct(x.blockDot(q.low, block: r), x.blockScale(r, times: weightScales[2 * c]))
+                acc.addProduct(x.blockDot(q.high, block: r + 1), x.blockScale(r + 1, times: weightScales[2 * c + 1]))
             }
         }
         return treeSum(acc)
@@ -134,8 +128,8 @@ extension KQuantScaledRuns {
                 let lowScale = SIMD8(repeating: weightScales[2 * c]), highScale = SIMD8(repeating: weightScales[2 * c + 1])
                 @inline(__always)
                 func token(_ x: Q8Row, _ acc: inout SIMD8<Float>) {
-                    acc.addProduct(x.blockDot(q.low, block: r), lowScale * SIMD8(repeating: x.scales[r]))
-                    acc.addProduct(x.blockDot(q.high, block: r + 1), highScale * SIMD8(repeating: x.scales[r + 1]))
+                    acc.addProduct(x.blockDot(q.low, block: r), lowScale * x.scaleVectors[r])
+                    acc.addProduct(x.blockDot(q.high, block: r + 1), highScale * x.scaleVectors[r + 1])
                 }
                 token(x.0, &acc0)
                 token(x.1, &acc1)

@@ -47,9 +47,9 @@ extension Q6_K {
         var acc = SIMD8<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let runScales = x.scaleF16(block, 208) * x.runScales(superBlock: b)
+            let d = x.scaleF16(block, 208)
             for r in 0..<8 {
-                acc.addProduct(x.blockDot(scaledRun(block, r), block: 8 * b + r), SIMD8(repeating: runScales[r]))
+                acc.addProduct(x.blockDot(scaledRun(block, r), block: 8 * b + r), x.blockScale(8 * b + r, times: d))
             }
         }
         return treeSum(acc)
@@ -62,14 +62,13 @@ extension Q6_K {
         for b in 0..<blocks {
             let block = row + b * blockBytes
             let d = x.0.scaleF16(block, 208)
-            let s0 = d * x.0.runScales(superBlock: b), s1 = d * x.1.runScales(superBlock: b)
-            let s2 = d * x.2.runScales(superBlock: b), s3 = d * x.3.runScales(superBlock: b)
+            let dw = SIMD8(repeating: d)
             for r in 0..<8 {
                 let w = scaledRun(block, r), a = 8 * b + r
-                acc0.addProduct(x.0.blockDot(w, block: a), SIMD8(repeating: s0[r]))
-                acc1.addProduct(x.1.blockDot(w, block: a), SIMD8(repeating: s1[r]))
-                acc2.addProduct(x.2.blockDot(w, block: a), SIMD8(repeating: s2[r]))
-                acc3.addProduct(x.3.blockDot(w, block: a), SIMD8(repeating: s3[r]))
+                acc0.addProduct(x.0.blockDot(w, block: a), dw * x.0.scaleVectors[a])
+                acc1.addProduct(x.1.blockDot(w, block: a), dw * x.1.scaleVectors[a])
+                acc2.addProduct(x.2.blockDot(w, block: a), dw * x.2.scaleVectors[a])
+                acc3.addProduct(x.3.blockDot(w, block: a), dw * x.3.scaleVectors[a])
             }
         }
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3))

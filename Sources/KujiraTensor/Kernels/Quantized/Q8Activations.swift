@@ -19,6 +19,7 @@ public final class Q8Activations: @unchecked Sendable {
     private var scales: UnsafeMutablePointer<Float>
     private var sums: UnsafeMutablePointer<Int32>
     private var scaledSums: UnsafeMutablePointer<Float>
+    private var scaleVectors: UnsafeMutablePointer<SIMD8<Float>>
     private let halves = HalfToFloatTable.shared.values
     /// 1, read at run time (see `Q8Row.opaque`).
     private let unit: Int16 = 1
@@ -29,6 +30,7 @@ public final class Q8Activations: @unchecked Sendable {
         scales = storage.pointer.bindMemory(to: Float.self, capacity: 0)
         scaledSums = scales
         sums = storage.pointer.bindMemory(to: Int32.self, capacity: 0)
+        scaleVectors = storage.pointer.bindMemory(to: SIMD8<Float>.self, capacity: 0)
         quantize(x, n: n, cols: cols)
     }
 
@@ -39,12 +41,14 @@ public final class Q8Activations: @unchecked Sendable {
         count = n
         self.cols = cols
         let groups = n * cols / 16, blocks = n * cols / 32
-        let bytes = groups * 32 + blocks * 8 + groups * 4
+        let bytes = groups * 32 + blocks * 32 + blocks * 8 + groups * 4
         if storage.count < bytes { storage = OwnedBytes(count: bytes) }
         lanes = storage.pointer.bindMemory(to: SIMD8<Int16>.self, capacity: groups * 2)
-        scales = (storage.pointer + groups * 32).bindMemory(to: Float.self, capacity: blocks)
-        scaledSums = (storage.pointer + groups * 32 + blocks * 4).bindMemory(to: Float.self, capacity: blocks)
-        sums = (storage.pointer + groups * 32 + blocks * 8).bindMemory(to: Int32.self, capacity: groups)
+        let vectors = storage.pointer + groups * 32, floats = vectors + blocks * 32
+        scaleVectors = vectors.bindMemory(to: SIMD8<Float>.self, capacity: blocks)
+        scales = floats.bindMemory(to: Float.self, capacity: blocks)
+        scaledSums = (floats + blocks * 4).bindMemory(to: Float.self, capacity: blocks)
+        sums = (floats + blocks * 8).bindMemory(to: Int32.self, capacity: groups)
         let source = x.baseAddress!
         for b in 0..<blocks {
             let values = source + b * 32
@@ -80,6 +84,7 @@ public final class Q8Activations: @unchecked Sendable {
                 sums[g] = sum
             }
             scaledSums[b] = scales[b] * Float(sums[2 * b] + sums[2 * b + 1])
+            scaleVectors[b] = SIMD8(repeating: scales[b])
         }
     }
 
@@ -94,7 +99,7 @@ public final class Q8Activations: @unchecked Sendable {
     @inline(__always)
     public func row(_ t: Int) -> Q8Row {
         let groups = cols / 16
-        return Q8Row(lanes: lanes + t * groups * 2, scales: scales + t * cols / 32, scaledSums: scaledSums + t * cols / 32, sums: sums + t * groups,
+        return Q8Row(lanes: lanes + t * groups * 2, scales: scales + t * cols / 32, scaleVectors: scaleVectors + t * cols / 32, scaledSums: scaledSums + t * cols / 32, sums: sums + t * groups,
                      halves: halves, unit: unit)
     }
 
@@ -149,6 +154,9 @@ enum Q8Scratch {
 public struct Q8Row {
     public let lanes: UnsafePointer<SIMD8<Int16>>
     public let scales: UnsafePointer<Float>
+    /// `scales[b]` in all 8 lanes (a loaded vector is not known to be a splat, so `d_w·d_x` stays one `vmulps`
+    /// with a memory operand instead of a scalar multiply and a register broadcast).
+    let scaleVectors: UnsafePointer<SIMD8<Float>>
     public let scaledSums: UnsafePointer<Float>
     public let sums: UnsafePointer<Int32>
     /// `HalfToFloatTable` (carried here so the dot loops index it without a lazy-global check per block).
@@ -258,6 +266,12 @@ func exactFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> {
 }
 
 extension Q8Row {
+    /// `w · scales[b]` in 8 lanes (the float scale of block `b`'s products; the same product in every lane).
+    @inline(__always)
+    func blockScale(_ b: Int, times w: Float) -> SIMD8<Float> {
+        SIMD8(repeating: w) * scaleVectors[b]
+    }
+
     /// Block `b`'s products with weights unpacked to match `blockLanes`, as 8 exact Float lanes (adjacent
     /// lanes of both halves summed, exact).
     @inline(__always)

@@ -34,7 +34,7 @@ extension Q8_0 {
         for b in 0..<blocks {
             let block = row + b * blockBytes
             let w = x.opaque(unpackSignedBytes256(block + 2))
-            acc.addProduct(x.blockDot(w, block: b), x.scaleF16(block, 0) * x.scales[b])
+            acc.addProduct(x.blockDot(w, block: b), x.blockScale(b, times: x.scaleF16(block, 0)))
         }
         return treeSum(acc)
     }
@@ -47,10 +47,10 @@ extension Q8_0 {
             let block = row + b * blockBytes
             let w = x.0.opaque(unpackSignedBytes256(block + 2))
             let d = x.0.scaleF16(block, 0)
-            acc0.addProduct(x.0.blockDot(w, block: b), d * x.0.scales[b])
-            acc1.addProduct(x.1.blockDot(w, block: b), d * x.1.scales[b])
-            acc2.addProduct(x.2.blockDot(w, block: b), d * x.2.scales[b])
-            acc3.addProduct(x.3.blockDot(w, block: b), d * x.3.scales[b])
+            acc0.addProduct(x.0.blockDot(w, block: b), x.0.blockScale(b, times: d))
+            acc1.addProduct(x.1.blockDot(w, block: b), x.1.blockScale(b, times: d))
+            acc2.addProduct(x.2.blockDot(w, block: b), x.2.blockScale(b, times: d))
+            acc3.addProduct(x.3.blockDot(w, block: b), x.3.blockScale(b, times: d))
         }
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3))
     }
