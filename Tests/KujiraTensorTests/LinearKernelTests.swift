@@ -118,6 +118,23 @@ final class LinearKernelTests: XCTestCase {
         }
     }
 
+    /// The per-thread activation buffer (`Q8Scratch`) is reused across calls of other sizes: after a call that
+    /// grows it and a smaller one, the first call's inputs give the same bits again; and the activations a call
+    /// quantized equal a fresh `Q8Activations` of the same input.
+    func testReusedActivationBufferGivesSameResults() {
+        var rng = SplitMix64(seed: 6)
+        let w = KernelTestData.randomWeight(.q4_K, rows: 9, cols: 512, rng: &rng)
+        let big = KernelTestData.randomWeight(.q8_0, rows: 5, cols: 1024, rng: &rng)
+        let x = KernelTestData.randomActivations(5 * 512, rng: &rng)
+        let first = Linear.forward(w, x, n: 5)
+        _ = Linear.forward(big, KernelTestData.randomActivations(40 * 1024, rng: &rng), n: 40)
+        _ = Linear.forward(w, Array(x[0..<512]), n: 1)
+        XCTAssertEqual(Linear.forward(w, x, n: 5), first)
+        let reused = x.withUnsafeBufferPointer { Q8Scratch.activations($0, n: 5, cols: 512) }
+        let fresh = x.withUnsafeBufferPointer { Q8Activations($0, n: 5, cols: 512) }
+        for t in 0..<5 { XCTAssertEqual(reused.dequantized(t), fresh.dequantized(t), "token \(t)") }
+    }
+
     /// F32/F16/BF16/FP8 fast dots decode exactly, so they differ from the reference only by summation order:
     /// within cols·ε·Σ|w·x| (the classic bound for summing cols terms).
     func testFloatFormatsMatchReference() {
