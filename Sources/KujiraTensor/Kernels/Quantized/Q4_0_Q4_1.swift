@@ -37,7 +37,7 @@ public enum Q4_1 {
 
 extension Q4_0 {
     /// Fused dot of one row (`blocks` blocks) with Q8 activations: sum_b d_w d_x (q·a) - 8 d_w (d_x sum a).
-    /// Integer block sums are exact (256-bit int16 products); they are accumulated as 8 float lanes scaled
+    /// Integer block sums are exact (256-bit `vpmaddwd` products); they are accumulated as 8 float lanes scaled
     /// per block with FMA (no per-block reduction).
     @inline(__always)
     public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {

@@ -26,8 +26,8 @@ func unpackSignedBytes256(_ block: UnsafeRawPointer) -> (SIMD16<Int16>, SIMD16<I
 }
 
 extension Q8_0 {
-    /// Fused dot with Q8 activations: sum_b d_w d_x (q·a). Each int16 lane of the 256-bit products holds two
-    /// products (|·| ≤ 2·128·127 < 2^15), pair sums stay below 2^17, so the float conversion is exact.
+    /// Fused dot with Q8 activations: sum_b d_w d_x (q·a). Each int32 lane of the block product (`vpmaddwd`)
+    /// sums four products (|·| ≤ 4·128·127 < 2^17), so the float conversion is exact.
     @inline(__always)
     public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
         var acc = SIMD8<Float>()
