@@ -61,7 +61,11 @@ let package = Package(
         .testTarget(name: "KujiraTensorTests", dependencies: ["KujiraTensor"]),
         .testTarget(name: "KujiraFormatsTests", dependencies: ["KujiraFormats"]),
         .testTarget(name: "KujiraTokenizerTests", dependencies: ["KujiraTokenizer"]),
-        .testTarget(name: "KujiraModelsTests", dependencies: ["KujiraModels"]),
+        // Test support: counts heap allocations by interposing malloc & co. (exported from the test executable).
+        .target(name: "AllocationCounting", path: "Tests/AllocationCounting"),
+        .testTarget(name: "KujiraModelsTests", dependencies: ["KujiraModels", "AllocationCounting"],
+                    linkerSettings: [.unsafeFlags(["malloc", "calloc", "realloc", "memalign", "aligned_alloc", "posix_memalign"]
+                        .flatMap { ["-Xlinker", "--export-dynamic-symbol=\($0)"] })]),
         .testTarget(name: "KujiraGenerationTests", dependencies: ["KujiraGeneration"]),
         .testTarget(
             name: "KujiraServerTests",

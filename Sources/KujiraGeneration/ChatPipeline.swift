@@ -82,8 +82,8 @@ public final class TextPipeline: Sendable {
     }
 
     /// Loads model, tokenizer and chat template from a model directory or a `.gguf` file.
-    public static func load(path: String, contextLength: Int? = nil) throws -> TextPipeline {
-        let model = try ModelRegistry.load(directory: path)
+    public static func load(path: String, contextLength: Int? = nil, cachePrecision: KVCachePrecision = .float32) throws -> TextPipeline {
+        let model = try ModelRegistry.load(directory: path, cachePrecision: cachePrecision)
         let tokenizer = try Tokenizer.load(path: path)
         let source = tokenizer.chatTemplate ?? fallbackTemplate
         let template: ChatTemplate

@@ -125,6 +125,17 @@ public struct LogitProcessor {
         return TokenLogprob(token: token, logprob: value, top: best)
     }
 
+    /// The next token of a plain generation loop: penalties (when configured), then `choose`, then `record`. A row
+    /// whose every logit is -inf (only a masked row can be) falls back to the argmax.
+    public mutating func next(_ logits: [Float]) -> Int {
+        let c = configuration
+        var row = logits
+        if c.repetitionPenalty != 1 || c.presencePenalty != 0 || c.frequencyPenalty != 0 { applyPenalties(&row) }
+        let token = choose(row) ?? Sampler.argmax(row)
+        record(token)
+        return token
+    }
+
     /// Picks a token from already-penalised, already-masked logits: argmax at temperature 0, else a seeded draw
     /// after temperature, top-k, top-p and min-p. Returns nil only when every logit is -inf.
     public mutating func choose(_ logits: [Float]) -> Int? {

@@ -7,13 +7,12 @@ public enum CausalAttention {
     /// For each new token t (position `start + t`) and head h: out = softmax(scale · q·kᵢ) · vᵢ over i ≤ position.
     ///
     /// `score(h, t, i)` returns q·k for head h, new token t, cached position i; `accumulate(h, t, i, p)` adds p · vᵢ
-    /// to the output of head h, token t. Scores use a scratch row reused across heads.
+    /// to the output of head h, token t. Scores use `scratch` (≥ start + n floats), reused across heads.
     @inline(__always)
-    public static func run(heads: Int, n: Int, start: Int, scale: Float,
+    public static func run(heads: Int, n: Int, start: Int, scale: Float, scratch: UnsafeMutableBufferPointer<Float>,
                            score: (_ head: Int, _ token: Int, _ position: Int) -> Float,
                            accumulate: (_ head: Int, _ token: Int, _ position: Int, _ weight: Float) -> Void) {
-        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: start + n)
-        defer { scratch.deallocate() }
+        precondition(scratch.count >= start + n, "attention scratch too small")
         for t in 0..<n {
             let visible = start + t + 1
             let row = UnsafeMutableBufferPointer(rebasing: scratch[0..<visible])
@@ -54,54 +53,49 @@ public struct GroupedQueryAttention: TokenMixer {
         [qProj, kProj, vProj, oProj].reduce(0) { $0 + $1.rows * $1.cols } + (qBias?.count ?? 0) + (kBias?.count ?? 0) + (vBias?.count ?? 0)
     }
 
-    public func forward(_ x: [Float], n: Int, cache: KVCache, layer: Int) -> [Float] {
+    public var outputWidth: Int { oProj.rows }
+
+    public func forward(_ x: UnsafeBufferPointer<Float>, n: Int, cache: KVCache, layer: Int, into result: UnsafeMutableBufferPointer<Float>) {
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim
-        var q = Linear.forward(qProj, x, n: n)
-        var k = Linear.forward(kProj, x, n: n)
-        var v = Linear.forward(vProj, x, n: n)
-        addBias(&q, qBias, width: qWidth)
-        addBias(&k, kBias, width: kvWidth)
-        addBias(&v, vBias, width: kvWidth)
+        let workspace = cache.workspace
+        let q = workspace.buffer(.query, n * qWidth), k = workspace.buffer(.key, n * kvWidth), v = workspace.buffer(.value, n * kvWidth)
+        Linear.forward(qProj, x, n: n, into: q)
+        Linear.forward(kProj, x, n: n, into: k)
+        Linear.forward(vProj, x, n: n, into: v)
+        addBias(q, qBias, width: qWidth)
+        addBias(k, kBias, width: kvWidth)
+        addBias(v, vBias, width: kvWidth)
         let start = cache.length
-        let table = UnsafeMutableBufferPointer<Float>.allocate(capacity: headDim)
-        defer { table.deallocate() }
+        let table = UnsafeBufferPointer(workspace.buffer(.ropeTable, headDim))
         // Rotate and append this chunk's keys and values: cache row = [K | V].
-        q.withUnsafeMutableBufferPointer { qb in
-            k.withUnsafeMutableBufferPointer { kb in
-                for t in 0..<n {
-                    rope.angles(position: cache.positionOffset + start + t, into: table)
-                    rope.rotate(qb.baseAddress! + t * qWidth, count: heads, stride: headDim, table: UnsafeBufferPointer(table))
-                    rope.rotate(kb.baseAddress! + t * kvWidth, count: kvHeads, stride: headDim, table: UnsafeBufferPointer(table))
-                    let row = cache.row(layer: layer, position: start + t)
-                    row.update(from: kb.baseAddress! + t * kvWidth, count: kvWidth)
-                    v.withUnsafeBufferPointer { (row + kvWidth).update(from: $0.baseAddress! + t * kvWidth, count: kvWidth) }
-                }
-            }
+        for t in 0..<n {
+            rope.angles(position: cache.positionOffset + start + t, into: UnsafeMutableBufferPointer(mutating: table))
+            rope.rotate(q.baseAddress! + t * qWidth, count: heads, stride: headDim, table: table)
+            rope.rotate(k.baseAddress! + t * kvWidth, count: kvHeads, stride: headDim, table: table)
+            let row = cache.staging
+            row.update(from: k.baseAddress! + t * kvWidth, count: kvWidth)
+            (row + kvWidth).update(from: v.baseAddress! + t * kvWidth, count: kvWidth)
+            cache.write(row, layer: layer, position: start + t)
         }
         let group = heads / kvHeads
-        let stride = cacheRowWidth
-        let base = cache.storage(layer: layer)
-        var out = [Float](repeating: 0, count: n * qWidth)
-        q.withUnsafeBufferPointer { qb in
-            out.withUnsafeMutableBufferPointer { ob in
-                CausalAttention.run(heads: heads, n: n, start: start, scale: 1 / Float(headDim).squareRoot(),
-                    score: { h, t, i in
-                        let qh = UnsafeBufferPointer(start: qb.baseAddress! + t * qWidth + h * headDim, count: headDim)
-                        let kh = UnsafeBufferPointer(start: base + i * stride + (h / group) * headDim, count: headDim)
-                        return Linear.dot(qh, kh)
-                    },
-                    accumulate: { h, t, i, p in
-                        let vh = base + i * stride + kvWidth + (h / group) * headDim
-                        let oh = ob.baseAddress! + t * qWidth + h * headDim
-                        for d in 0..<headDim { oh[d] += p * vh[d] }
-                    })
-            }
-        }
-        return Linear.forward(oProj, out, n: n)
+        let view = cache.layerView(layer)
+        let out = workspace.zeroed(.attention, n * qWidth)
+        let qb = UnsafePointer(q.baseAddress!), ob = out.baseAddress!
+        CausalAttention.run(heads: heads, n: n, start: start, scale: 1 / Float(headDim).squareRoot(),
+                            scratch: workspace.buffer(.scores, start + n),
+            score: { h, t, i in
+                view.dot(qb + t * qWidth + h * headDim, position: i, offset: (h / group) * headDim, count: headDim)
+            },
+            accumulate: { h, t, i, p in
+                view.addScaled(position: i, offset: kvWidth + (h / group) * headDim, count: headDim, weight: p, into: ob + t * qWidth + h * headDim)
+            })
+        Linear.forward(oProj, UnsafeBufferPointer(out), n: n, into: result)
     }
 
-    private func addBias(_ x: inout [Float], _ bias: [Float]?, width: Int) {
+    private func addBias(_ x: UnsafeMutableBufferPointer<Float>, _ bias: [Float]?, width: Int) {
         guard let bias else { return }
-        for i in 0..<x.count { x[i] += bias[i % width] }
+        bias.withUnsafeBufferPointer { b in
+            for i in 0..<x.count { x[i] += b[i % width] }
+        }
     }
 }

@@ -4,26 +4,54 @@ import KujiraTensor
 /// A sequence-mixing block (attention) that reads and extends the layer's slice of the KV cache.
 public protocol TokenMixer: Sendable {
     /// out (n, hidden) = attention over cached tokens + x (n, hidden), whose positions start at `cache.length`.
-    func forward(_ x: [Float], n: Int, cache: KVCache, layer: Int) -> [Float]
+    /// Scratch comes from `cache.workspace`; `x` and `out` must not overlap.
+    func forward(_ x: UnsafeBufferPointer<Float>, n: Int, cache: KVCache, layer: Int, into out: UnsafeMutableBufferPointer<Float>)
     /// Floats this block stores per token in the cache.
     var cacheRowWidth: Int { get }
     /// Number of weights in the block.
     var parameterCount: Int { get }
+    /// Width of the output rows (hidden size).
+    var outputWidth: Int { get }
+}
+
+extension TokenMixer {
+    /// Array convenience (allocates the result).
+    public func forward(_ x: [Float], n: Int, cache: KVCache, layer: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: n * outputWidth)
+        x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { forward(xb, n: n, cache: cache, layer: layer, into: $0) } }
+        return out
+    }
 }
 
 /// A position-wise block (dense MLP or mixture of experts).
 public protocol FeedForward: Sendable {
-    /// out (n, hidden) = f(x (n, hidden)).
-    func forward(_ x: [Float], n: Int) -> [Float]
-    /// The same, inside a sequence: blocks with per-sequence statistics (expert load) record them in `cache`.
-    func forward(_ x: [Float], n: Int, cache: KVCache, layer: Int) -> [Float]
+    /// out (n, hidden) = f(x (n, hidden)), with scratch from `workspace`; blocks with per-sequence statistics
+    /// (expert load) record them in `load`. `x` and `out` must not overlap.
+    func forward(_ x: UnsafeBufferPointer<Float>, n: Int, workspace: ForwardWorkspace, load: ExpertLoad?, layer: Int,
+                 into out: UnsafeMutableBufferPointer<Float>)
     /// Parameters touched per token (for the active-parameter count).
     var activeParameters: Int { get }
     var totalParameters: Int { get }
 }
 
 extension FeedForward {
-    public func forward(_ x: [Float], n: Int, cache: KVCache, layer: Int) -> [Float] { forward(x, n: n) }
+    /// Array convenience (allocates a workspace and the result).
+    public func forward(_ x: [Float], n: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { forward(xb, n: n, workspace: ForwardWorkspace(), load: nil, layer: 0, into: $0) }
+        }
+        return out
+    }
+
+    /// The same inside a sequence: scratch from the cache's workspace, expert load recorded in the cache.
+    public func forward(_ x: [Float], n: Int, cache: KVCache, layer: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { forward(xb, n: n, workspace: cache.workspace, load: cache.expertLoad, layer: layer, into: $0) }
+        }
+        return out
+    }
 }
 
 /// SwiGLU feed-forward: down(silu(gate(x)) * up(x)).
@@ -45,11 +73,13 @@ public struct GatedMLP: FeedForward {
         down = try weights.linear("\(prefix).down_proj.weight", rows: hidden, cols: intermediate, blockSize: blockSize)
     }
 
-    public func forward(_ x: [Float], n: Int) -> [Float] {
-        var g = Linear.forward(gate, x, n: n)
-        let u = Linear.forward(up, x, n: n)
-        g.withUnsafeMutableBufferPointer { gb in u.withUnsafeBufferPointer { Elementwise.swiglu(gate: gb, up: $0) } }
-        return Linear.forward(down, g, n: n)
+    public func forward(_ x: UnsafeBufferPointer<Float>, n: Int, workspace: ForwardWorkspace, load: ExpertLoad?, layer: Int,
+                        into out: UnsafeMutableBufferPointer<Float>) {
+        let g = workspace.buffer(.gate, n * gate.rows), u = workspace.buffer(.up, n * up.rows)
+        Linear.forward(gate, x, n: n, into: g)
+        Linear.forward(up, x, n: n, into: u)
+        Elementwise.swiglu(gate: g, up: UnsafeBufferPointer(u))
+        Linear.forward(down, UnsafeBufferPointer(g), n: n, into: out)
     }
 
     public var totalParameters: Int { gate.rows * gate.cols + up.rows * up.cols + down.rows * down.cols }
@@ -70,12 +100,21 @@ public struct DecoderLayer: Sendable {
         self.feedForward = feedForward
     }
 
-    /// Applies the layer to x (n, hidden) in place.
+    /// Applies the layer to x (n, hidden) in place; scratch from `cache.workspace`.
+    public func forward(_ x: UnsafeMutableBufferPointer<Float>, n: Int, eps: Float, cache: KVCache, layer: Int) {
+        let workspace = cache.workspace
+        let normed = workspace.buffer(.normed, x.count), update = workspace.buffer(.mixerOut, x.count)
+        inputNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: normed) }
+        mixer.forward(UnsafeBufferPointer(normed), n: n, cache: cache, layer: layer, into: update)
+        Elementwise.add(UnsafeBufferPointer(update), into: x)
+        postAttentionNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: normed) }
+        feedForward.forward(UnsafeBufferPointer(normed), n: n, workspace: workspace, load: cache.expertLoad, layer: layer, into: update)
+        Elementwise.add(UnsafeBufferPointer(update), into: x)
+    }
+
+    /// Array convenience of `forward(_:n:eps:cache:layer:)`.
     public func forward(_ x: inout [Float], n: Int, eps: Float, cache: KVCache, layer: Int) {
-        let attention = mixer.forward(Elementwise.rmsNorm(x, weight: inputNorm, eps: eps), n: n, cache: cache, layer: layer)
-        for i in 0..<x.count { x[i] += attention[i] }
-        let mlp = feedForward.forward(Elementwise.rmsNorm(x, weight: postAttentionNorm, eps: eps), n: n, cache: cache, layer: layer)
-        for i in 0..<x.count { x[i] += mlp[i] }
+        x.withUnsafeMutableBufferPointer { forward($0, n: n, eps: eps, cache: cache, layer: layer) }
     }
 }
 
@@ -116,20 +155,57 @@ public struct DecoderStack: Sendable {
 
     /// Final hidden states (after the final norm) for `tokens`, extending `cache`.
     public func hiddenStates(_ tokens: [Int], cache: KVCache) -> [Float] {
-        let n = tokens.count
+        Array(hiddenStates(count: tokens.count, cache: cache) { t in tokens[t] })
+    }
+
+    /// Final hidden states of `count` tokens (`token(t)` gives the t-th) in `cache.workspace` (slot `finalHidden`,
+    /// valid until the next forward pass of this sequence), extending `cache`. Does not allocate once the
+    /// workspace and cache have grown to the chunk and context size.
+    @inline(__always)
+    public func hiddenStates(count n: Int, cache: KVCache, token: (Int) -> Int) -> UnsafeMutableBufferPointer<Float> {
         cache.reserve(cache.length + n)
-        var x = embed(tokens)
-        for (index, layer) in layers.enumerated() {
-            layer.forward(&x, n: n, eps: eps, cache: cache, layer: index)
+        let workspace = cache.workspace
+        let x = workspace.buffer(.hidden, n * hidden)
+        for t in 0..<n {
+            embedding.decodeRow(token(t), into: UnsafeMutableBufferPointer(rebasing: x[(t * hidden)..<((t + 1) * hidden)]))
+        }
+        for index in 0..<layers.count {  // an index loop: `enumerated()` boxes each element in unoptimised builds
+            layers[index].forward(x, n: n, eps: eps, cache: cache, layer: index)
         }
         cache.advance(by: n)
-        return Elementwise.rmsNorm(x, weight: finalNorm, eps: eps)
+        let out = workspace.buffer(.finalHidden, n * hidden)
+        finalNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: out) }
+        return out
+    }
+
+    /// Logits of `tokens` (every token's if `allLogits`, else the last one's), extending `cache`.
+    public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) -> [Float] {
+        let n = tokens.count
+        let h = hiddenStates(count: n, cache: cache) { tokens[$0] }
+        guard allLogits else { return Array(lastLogits(fromHidden: h, n: n, workspace: cache.workspace)) }
+        var out = [Float](repeating: 0, count: n * vocabSize)
+        out.withUnsafeMutableBufferPointer { Linear.forward(lmHead, UnsafeBufferPointer(h), n: n, into: $0) }
+        return out
+    }
+
+    /// One decoding step without allocation: the token's logits in the workspace.
+    @inline(__always)
+    public func decode(_ token: Int, cache: KVCache) -> UnsafeBufferPointer<Float> {
+        lastLogits(fromHidden: hiddenStates(count: 1, cache: cache) { _ in token }, n: 1, workspace: cache.workspace)
     }
 
     /// Logits for every token (`allLogits`) or the last one.
     public func logits(fromHidden h: [Float], n: Int, allLogits: Bool) -> [Float] {
         if allLogits { return Linear.forward(lmHead, h, n: n) }
         return Linear.forward(lmHead, Array(h[((n - 1) * hidden)..<(n * hidden)]), n: 1)
+    }
+
+    /// The last token's logits into the workspace (slot `logits`) from final hidden states (n, hidden).
+    @inline(__always)
+    public func lastLogits(fromHidden h: UnsafeMutableBufferPointer<Float>, n: Int, workspace: ForwardWorkspace) -> UnsafeBufferPointer<Float> {
+        let out = workspace.buffer(.logits, vocabSize)
+        Linear.forward(lmHead, UnsafeBufferPointer(rebasing: h[((n - 1) * hidden)..<(n * hidden)]), n: 1, into: out)
+        return UnsafeBufferPointer(out)
     }
 
     /// Count of tensors per dtype across the stack's weights (for `inspect`).

@@ -92,6 +92,9 @@ public struct DeepseekV3Configuration: Sendable {
         routedExperts != nil && i >= firstKDenseReplace && i % moeLayerFrequency == 0
     }
 
+    /// Values per int8 cache scale: c_kv and k_pe are read separately, so a group never straddles them (32 for V3).
+    public var cacheGroupSize: Int { KVCachePrecision.groupSize(segments: [kvLoraRank, qkRopeHeadDim]) }
+
     /// Softmax scale: (nope + rope)^-½, times mscale² when YaRN sets `mscale_all_dim` (V3 and V2 alike, as the goldens confirm).
     public var softmaxScale: Float {
         var scale = 1 / Double(qkNopeHeadDim + qkRopeHeadDim).squareRoot()
@@ -110,10 +113,13 @@ public final class DeepseekV3Model: LanguageModel {
     public let stack: DecoderStack
     /// The multi-token-prediction module, when the checkpoint carries one (`num_nextn_predict_layers` ≥ 1).
     public let multiTokenPrediction: MultiTokenPrediction?
+    /// How `makeCache` stores the latent rows (`--kv-bits`).
+    public let cachePrecision: KVCachePrecision
 
-    public init(config: ModelConfig, weights: any WeightStore) throws {
+    public init(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32) throws {
         let c = try DeepseekV3Configuration(config)
         self.config = config
+        self.cachePrecision = cachePrecision
         configuration = c
         let block = c.weightBlockSize
         let rope = RotaryEmbedding(config: c.rope, dim: c.qkRopeHeadDim, maxPositionEmbeddings: c.maxPositions, layout: .interleaved)
@@ -127,7 +133,8 @@ public final class DeepseekV3Model: LanguageModel {
         if c.nextTokenPredictLayers > 0 && weights.contains("model.layers.\(mtpIndex).eh_proj.weight") {
             multiTokenPrediction = try MultiTokenPrediction(
                 weights: weights, index: mtpIndex, block: try Self.loadLayer(mtpIndex, weights: weights, configuration: c, rope: rope),
-                mainEmbedding: stack.embedding, mainHead: stack.lmHead, hidden: c.hiddenSize, eps: Float(c.rmsNormEps), blockSize: block)
+                mainEmbedding: stack.embedding, mainHead: stack.lmHead, hidden: c.hiddenSize, eps: Float(c.rmsNormEps), blockSize: block,
+                cachePrecision: cachePrecision, cacheGroupSize: c.cacheGroupSize)
         } else {
             multiTokenPrediction = nil
         }
@@ -204,12 +211,18 @@ public final class DeepseekV3Model: LanguageModel {
     public var maxPositions: Int { configuration.maxPositions }
 
     public func makeCache() -> KVCache {
-        KVCache(layerCount: configuration.layers, rowWidth: configuration.kvLoraRank + configuration.qkRopeHeadDim)
+        KVCache(layerCount: configuration.layers, rowWidth: configuration.kvLoraRank + configuration.qkRopeHeadDim,
+                precision: cachePrecision, groupSize: configuration.cacheGroupSize)
     }
 
     public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float] {
-        let h = try hiddenStates(tokens, cache: cache)
-        return stack.logits(fromHidden: h, n: tokens.count, allLogits: allLogits)
+        try validate(tokens, cache: cache)
+        return stack.forward(tokens, cache: cache, allLogits: allLogits)
+    }
+
+    public func decode(_ token: Int, cache: KVCache) throws -> UnsafeBufferPointer<Float> {
+        try validate(token: token, cache: cache)
+        return stack.decode(token, cache: cache)
     }
 
     /// Final hidden states (after the final norm), (n, hidden) — what the MTP module and speculation consume.
@@ -222,6 +235,6 @@ public final class DeepseekV3Model: LanguageModel {
         let total = stack.totalParameters
         let inactive = stack.layers.reduce(0) { $0 + $1.feedForward.totalParameters - $1.feedForward.activeParameters }
         return ModelSummary(architecture: configuration.modelType, totalParameters: total, activeParameters: total - inactive, kvValuesPerTokenPerLayer: configuration.kvLoraRank + configuration.qkRopeHeadDim,
-                            layers: configuration.layers)
+                            layers: configuration.layers, kvCacheGroupSize: configuration.cacheGroupSize)
     }
 }

@@ -16,33 +16,48 @@ public enum GGUFModelAdapter {
         return (config, RenamedWeightStore(base: store, names: tensorNames(file: file)))
     }
 
+    /// GGUF name → HF name of the model-wide tensors.
+    public static let globalTensorNames = ["token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
+                                           "output.weight": "lm_head.weight", "rope_freqs.weight": RotaryEmbedding.frequencyFactorsTensor]
+    /// GGUF name → HF name of the tensors of one layer (`blk.<i>.` ↔ `model.layers.<i>.`). Routed experts are stacked
+    /// per projection (E, rows, cols) under the HF name without `.weight`.
+    public static let layerTensorNames = [
+        "attn_norm.weight": "input_layernorm.weight", "ffn_norm.weight": "post_attention_layernorm.weight",
+        "attn_q.weight": "self_attn.q_proj.weight", "attn_k.weight": "self_attn.k_proj.weight",
+        "attn_v.weight": "self_attn.v_proj.weight", "attn_output.weight": "self_attn.o_proj.weight",
+        "attn_q.bias": "self_attn.q_proj.bias", "attn_k.bias": "self_attn.k_proj.bias", "attn_v.bias": "self_attn.v_proj.bias",
+        "attn_q_a.weight": "self_attn.q_a_proj.weight", "attn_q_a_norm.weight": "self_attn.q_a_layernorm.weight",
+        "attn_q_b.weight": "self_attn.q_b_proj.weight", "attn_kv_a_mqa.weight": "self_attn.kv_a_proj_with_mqa.weight",
+        "attn_kv_a_norm.weight": "self_attn.kv_a_layernorm.weight", "attn_kv_b.weight": "self_attn.kv_b_proj.weight",
+        "attn_k_b.weight": "self_attn.k_b_proj.weight", "attn_v_b.weight": "self_attn.v_b_proj.weight",
+        "ffn_gate.weight": "mlp.gate_proj.weight", "ffn_up.weight": "mlp.up_proj.weight", "ffn_down.weight": "mlp.down_proj.weight",
+        "ffn_gate_inp.weight": "mlp.gate.weight", "exp_probs_b.bias": "mlp.gate.e_score_correction_bias",
+        "ffn_gate_exps.weight": "mlp.experts.gate_proj", "ffn_up_exps.weight": "mlp.experts.up_proj",
+        "ffn_down_exps.weight": "mlp.experts.down_proj",
+        "ffn_gate_shexp.weight": "mlp.shared_experts.gate_proj.weight", "ffn_up_shexp.weight": "mlp.shared_experts.up_proj.weight",
+        "ffn_down_shexp.weight": "mlp.shared_experts.down_proj.weight",
+    ]
+    private static let layerTensorNamesFromHF = Dictionary(uniqueKeysWithValues: layerTensorNames.map { ($1, $0) })
+    private static let globalTensorNamesFromHF = Dictionary(uniqueKeysWithValues: globalTensorNames.map { ($1, $0) })
+
+    /// The GGUF name of an HF tensor name (the inverse of the tables above), or nil when GGUF has no such tensor.
+    public static func ggufName(ofHF name: String) -> String? {
+        if let global = globalTensorNamesFromHF[name] { return global }
+        let parts = name.split(separator: ".", maxSplits: 3)
+        guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]),
+              let suffix = layerTensorNamesFromHF[String(parts[3])] else { return nil }
+        return "blk.\(layer).\(suffix)"
+    }
+
     /// HF name → GGUF name for every tensor the adapter understands (others stay unreachable).
     static func tensorNames(file: GGUFFile) -> [String: String] {
-        let global = ["token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
-                      "output.weight": "lm_head.weight", "rope_freqs.weight": RotaryEmbedding.frequencyFactorsTensor]
-        let perLayer = [
-            "attn_norm.weight": "input_layernorm.weight", "ffn_norm.weight": "post_attention_layernorm.weight",
-            "attn_q.weight": "self_attn.q_proj.weight", "attn_k.weight": "self_attn.k_proj.weight",
-            "attn_v.weight": "self_attn.v_proj.weight", "attn_output.weight": "self_attn.o_proj.weight",
-            "attn_q.bias": "self_attn.q_proj.bias", "attn_k.bias": "self_attn.k_proj.bias", "attn_v.bias": "self_attn.v_proj.bias",
-            "attn_q_a.weight": "self_attn.q_a_proj.weight", "attn_q_a_norm.weight": "self_attn.q_a_layernorm.weight",
-            "attn_q_b.weight": "self_attn.q_b_proj.weight", "attn_kv_a_mqa.weight": "self_attn.kv_a_proj_with_mqa.weight",
-            "attn_kv_a_norm.weight": "self_attn.kv_a_layernorm.weight", "attn_kv_b.weight": "self_attn.kv_b_proj.weight",
-            "attn_k_b.weight": "self_attn.k_b_proj.weight", "attn_v_b.weight": "self_attn.v_b_proj.weight",
-            "ffn_gate.weight": "mlp.gate_proj.weight", "ffn_up.weight": "mlp.up_proj.weight", "ffn_down.weight": "mlp.down_proj.weight",
-            "ffn_gate_inp.weight": "mlp.gate.weight", "exp_probs_b.bias": "mlp.gate.e_score_correction_bias",
-            "ffn_gate_exps.weight": "mlp.experts.gate_proj", "ffn_up_exps.weight": "mlp.experts.up_proj",
-            "ffn_down_exps.weight": "mlp.experts.down_proj",
-            "ffn_gate_shexp.weight": "mlp.shared_experts.gate_proj.weight", "ffn_up_shexp.weight": "mlp.shared_experts.up_proj.weight",
-            "ffn_down_shexp.weight": "mlp.shared_experts.down_proj.weight",
-        ]
         var names: [String: String] = [:]
         for info in file.tensorInfos {
-            if let hf = global[info.name] {
+            if let hf = globalTensorNames[info.name] {
                 names[hf] = info.name
             } else if info.name.hasPrefix("blk.") {
                 let parts = info.name.split(separator: ".", maxSplits: 2)
-                if parts.count == 3, let layer = Int(parts[1]), let hf = perLayer[String(parts[2])] {
+                if parts.count == 3, let layer = Int(parts[1]), let hf = layerTensorNames[String(parts[2])] {
                     names["model.layers.\(layer).\(hf)"] = info.name
                 }
             }

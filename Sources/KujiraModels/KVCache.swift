@@ -1,21 +1,84 @@
+import KujiraTensor
+
+/// How a `KVCache` stores its rows: 32-bit floats, or int8 codes with one Float scale per group of values.
+public enum KVCachePrecision: Int, Sendable, CaseIterable, CustomStringConvertible {
+    case float32 = 32
+    case int8 = 8
+
+    /// The precision for `--kv-bits`, or nil for an unsupported width.
+    public init?(bits: Int) { self.init(rawValue: bits) }
+
+    /// The precision for `--kv-bits`, or an error naming the supported widths.
+    public static func parse(bits: Int) throws -> KVCachePrecision {
+        guard let precision = KVCachePrecision(bits: bits) else { throw KVCacheError.unsupportedBits(bits) }
+        return precision
+    }
+
+    public var bits: Int { rawValue }
+    public var description: String { "\(rawValue)-bit" }
+
+    /// Values that share one scale in an int8 row: the largest divisor of 32 that also divides every segment a
+    /// model reads separately (MLA: kv_lora_rank and qk_rope_head_dim; GQA: head_dim). 32 for DeepSeek-V3.
+    public static func groupSize(segments: [Int]) -> Int {
+        segments.reduce(32) { gcd($0, $1) }
+    }
+
+    /// Bytes one token occupies in one layer: 4 per value at float32; 1 per value plus a 4-byte scale per group at int8.
+    public func bytesPerRow(width: Int, groupSize: Int) -> Int {
+        switch self {
+        case .float32: return width * 4
+        case .int8: return width + 4 * ((width + groupSize - 1) / groupSize)
+        }
+    }
+
+    private static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+}
+
+/// A cache setting the engine does not support.
+public enum KVCacheError: Error, Equatable, CustomStringConvertible {
+    case unsupportedBits(Int)
+
+    public var description: String {
+        switch self {
+        case let .unsupportedBits(bits):
+            return "--kv-bits \(bits) is not supported: use 32 (float) or 8 (int8 with a scale per group of values)"
+        }
+    }
+}
+
 /// What a model keeps per token per layer so decoding never recomputes the past.
 ///
-/// Each layer stores one row of `rowWidth` floats per token. Standard attention stores
+/// Each layer stores one row of `rowWidth` values per token. Standard attention stores
 /// `[K (kvHeads·headDim) | V (kvHeads·valueDim)]`; MLA stores its compressed latent
 /// `[c_kv (kv_lora_rank) | k_pe (qk_rope_head_dim)]` — 576 values per token for DeepSeek-V3
 /// instead of 128 heads × (192 + 128).
 ///
+/// Rows are written with `write` (from a float row, e.g. `staging`) and read through `layerView`, whose `dot` and
+/// `addScaled` dequantize int8 rows inside the loop — the cache is never expanded to floats.
 /// A cache belongs to one sequence and one task at a time (it is not `Sendable`).
 public final class KVCache {
-    /// Floats stored per token per layer.
+    /// Values stored per token per layer.
     public let rowWidth: Int
     /// Number of layers with a cache.
     public let layerCount: Int
+    /// Storage of the rows.
+    public let precision: KVCachePrecision
+    /// Values sharing one scale (int8); `rowWidth` at float32.
+    public let groupSize: Int
     /// Tokens stored so far (the next token's position).
     public private(set) var length: Int = 0
     /// Tokens that fit before the buffers must grow.
     public private(set) var capacity: Int = 0
-    private var layers: [UnsafeMutablePointer<Float>]
+    /// Per layer: float rows (float32) or int8 codes (int8).
+    private var values: [UnsafeMutableRawPointer] = []
+    /// Per layer: one scale per group per token (int8 only).
+    private var scales: [UnsafeMutablePointer<Float>] = []
+    private let groupsPerRow: Int
+    /// A row of floats the model composes before `write` (reused by every layer and token).
+    public let staging: UnsafeMutablePointer<Float>
+
+    /// Scratch buffers of this sequence's forward passes (so decoding does not allocate).
+    public let workspace = ForwardWorkspace()
 
     /// Tokens routed to each expert, per MoE layer, when the caller asks for it (`kujira bench`); nil otherwise.
     public var expertLoad: ExpertLoad?
@@ -23,44 +86,99 @@ public final class KVCache {
     /// RoPE position of cache entry 0 (the MTP module's entry i sits at position i + 1).
     public let positionOffset: Int
 
-    public init(layerCount: Int, rowWidth: Int, initialCapacity: Int = 64, positionOffset: Int = 0) {
+    public init(layerCount: Int, rowWidth: Int, initialCapacity: Int = 64, positionOffset: Int = 0,
+                precision: KVCachePrecision = .float32, groupSize: Int = 32) {
+        precondition(precision == .float32 || (groupSize > 0 && rowWidth % groupSize == 0),
+                     "int8 KV cache: group size \(groupSize) must divide the row width \(rowWidth)")
         self.layerCount = layerCount
         self.rowWidth = rowWidth
         self.positionOffset = positionOffset
-        self.layers = []
+        self.precision = precision
+        self.groupSize = precision == .float32 ? max(rowWidth, 1) : groupSize
+        groupsPerRow = precision == .float32 ? 0 : rowWidth / groupSize
+        staging = .allocate(capacity: max(rowWidth, 1))
         reserve(initialCapacity)
     }
 
     deinit {
-        for p in layers { p.deallocate() }
+        for p in values { p.deallocate() }
+        for p in scales { p.deallocate() }
+        staging.deallocate()
     }
+
+    private var valueBytes: Int { precision == .float32 ? 4 : 1 }
 
     /// Ensures room for `tokens` tokens in total, growing geometrically.
     public func reserve(_ tokens: Int) {
         guard tokens > capacity else { return }
         let newCapacity = max(tokens, capacity * 2, 16)
-        var grown: [UnsafeMutablePointer<Float>] = []
         for l in 0..<layerCount {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * rowWidth)
-            if l < layers.count {
-                p.update(from: layers[l], count: length * rowWidth)
-                layers[l].deallocate()
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(newCapacity * rowWidth * valueBytes, 1), alignment: 64)
+            if l < values.count {
+                p.copyMemory(from: values[l], byteCount: length * rowWidth * valueBytes)
+                values[l].deallocate()
+                values[l] = p
+            } else {
+                values.append(p)
             }
-            grown.append(p)
+            guard precision == .int8 else { continue }
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: max(newCapacity * groupsPerRow, 1))
+            if l < scales.count {
+                s.update(from: scales[l], count: length * groupsPerRow)
+                scales[l].deallocate()
+                scales[l] = s
+            } else {
+                scales.append(s)
+            }
         }
-        layers = grown
         capacity = newCapacity
     }
 
-    /// The row of token `position` in `layer` (valid for positions < length + reserved tokens).
-    @inline(__always)
-    public func row(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        layers[layer] + position * rowWidth
+    /// Stores `row` (`rowWidth` floats) as token `position` of `layer` (position < capacity), quantizing at int8:
+    /// per group d = max|x| / 127, code = round(x / d), so every value is within d / 2 of what was written.
+    public func write(_ row: UnsafePointer<Float>, layer: Int, position: Int) {
+        precondition(position < capacity, "KV cache written past its reserved capacity")
+        switch precision {
+        case .float32:
+            values[layer].assumingMemoryBound(to: Float.self).advanced(by: position * rowWidth).update(from: row, count: rowWidth)
+        case .int8:
+            let codes = values[layer].assumingMemoryBound(to: Int8.self) + position * rowWidth
+            let rowScales = scales[layer] + position * groupsPerRow
+            for g in 0..<groupsPerRow {
+                let x = row + g * groupSize
+                var amax: Float = 0
+                for i in 0..<groupSize { amax = max(amax, abs(x[i])) }
+                let inverse: Float = amax > 0 ? 127 / amax : 0
+                rowScales[g] = amax.isFinite ? amax / 127 : .nan
+                for i in 0..<groupSize {
+                    let q = (x[i] * inverse).rounded(.toNearestOrEven)
+                    codes[g * groupSize + i] = q.isFinite ? Int8(max(-127, min(127, q))) : 0
+                }
+            }
+        }
     }
 
-    /// Start of `layer`'s storage; token t's row is at `t * rowWidth`.
+    /// The stored value `index` of token `position` in `layer`, dequantized (tests and tools; kernels use `layerView`).
+    public func value(layer: Int, position: Int, index: Int) -> Float {
+        let view = layerView(layer)
+        switch precision {
+        case .float32: return view.floats![position * rowWidth + index]
+        case .int8: return Float(view.codes![position * rowWidth + index]) * view.scales![position * groupsPerRow + index / groupSize]
+        }
+    }
+
+    /// Read access to `layer`'s rows for the attention loops.
     @inline(__always)
-    public func storage(layer: Int) -> UnsafeMutablePointer<Float> { layers[layer] }
+    public func layerView(_ layer: Int) -> KVCacheLayerView {
+        switch precision {
+        case .float32:
+            return KVCacheLayerView(floats: UnsafePointer(values[layer].assumingMemoryBound(to: Float.self)), codes: nil, scales: nil,
+                                    rowWidth: rowWidth, groupSize: groupSize, groupsPerRow: groupsPerRow)
+        case .int8:
+            return KVCacheLayerView(floats: nil, codes: UnsafePointer(values[layer].assumingMemoryBound(to: Int8.self)),
+                                    scales: UnsafePointer(scales[layer]), rowWidth: rowWidth, groupSize: groupSize, groupsPerRow: groupsPerRow)
+        }
+    }
 
     /// Marks `count` more tokens as stored (after every layer wrote their rows).
     public func advance(by count: Int) {
@@ -73,8 +191,38 @@ public final class KVCache {
         length = min(max(newLength, 0), length)
     }
 
-    /// Bytes held per token across all layers at 32-bit storage.
-    public var bytesPerToken: Int { layerCount * rowWidth * MemoryLayout<Float>.size }
+    /// Bytes held per token across all layers in this cache's precision (codes plus scales at int8).
+    public var bytesPerToken: Int { layerCount * precision.bytesPerRow(width: rowWidth, groupSize: groupSize) }
+}
+
+/// One layer of a `KVCache` as the attention loops read it: float rows, or int8 codes and per-group scales.
+public struct KVCacheLayerView {
+    let floats: UnsafePointer<Float>?
+    let codes: UnsafePointer<Int8>?
+    let scales: UnsafePointer<Float>?
+    let rowWidth: Int, groupSize: Int, groupsPerRow: Int
+
+    /// q · row[offset ..< offset + count] of token `position`; offset and count are whole groups.
+    @inline(__always)
+    public func dot(_ q: UnsafePointer<Float>, position: Int, offset: Int, count: Int) -> Float {
+        if let floats {
+            return Linear.dot(UnsafeBufferPointer(start: q, count: count), UnsafeBufferPointer(start: floats + position * rowWidth + offset, count: count))
+        }
+        return Int8RowDots.dot(q, codes! + position * rowWidth + offset, scales: scales! + position * groupsPerRow + offset / groupSize,
+                               groupSize: groupSize, count: count)
+    }
+
+    /// out[0 ..< count] += weight · row[offset ..< offset + count] of token `position`.
+    @inline(__always)
+    public func addScaled(position: Int, offset: Int, count: Int, weight: Float, into out: UnsafeMutablePointer<Float>) {
+        if let floats {
+            Elementwise.addScaled(UnsafeBufferPointer(start: floats + position * rowWidth + offset, count: count), weight,
+                                  into: UnsafeMutableBufferPointer(start: out, count: count))
+            return
+        }
+        Int8RowDots.addScaled(codes! + position * rowWidth + offset, scales: scales! + position * groupsPerRow + offset / groupSize,
+                              groupSize: groupSize, count: count, weight: weight, into: out)
+    }
 }
 
 /// Tokens per expert per MoE layer, gathered while a sequence runs.

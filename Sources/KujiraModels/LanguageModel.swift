@@ -16,6 +16,10 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// Runs `tokens` at positions `cache.length ..< cache.length + tokens.count`, appends them to the cache and
     /// returns logits: one row of `vocabSize` per token if `allLogits`, else only the last token's row.
     func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float]
+    /// One decoding step: runs `token` at position `cache.length`, appends it and returns its logits in the cache's
+    /// workspace (valid until the next call on this cache). The built-in architectures do not allocate here once the
+    /// cache's buffers have grown to the context (`ForwardWorkspace`).
+    func decode(_ token: Int, cache: KVCache) throws -> UnsafeBufferPointer<Float>
     /// Parameter counts and storage facts for `kujira inspect`.
     var summary: ModelSummary { get }
 }
@@ -29,6 +33,16 @@ public struct ModelSummary: Sendable {
     /// KV-cache values stored per token per layer.
     public var kvValuesPerTokenPerLayer: Int
     public var layers: Int
+    /// Values per scale in an int8 cache row (`KVCachePrecision.groupSize`).
+    public var kvCacheGroupSize: Int = 32
+
+    /// KV-cache bytes per token over all layers at `bits` (16: two bytes a value, as a reference point; 32 and 8 as
+    /// `KVCache` stores them, int8 with its per-group scales).
+    public func kvBytesPerToken(bits: Int) -> Int {
+        if bits == 16 { return kvValuesPerTokenPerLayer * layers * 2 }
+        let precision = KVCachePrecision(bits: bits) ?? .float32
+        return precision.bytesPerRow(width: kvValuesPerTokenPerLayer, groupSize: kvCacheGroupSize) * layers
+    }
 }
 
 /// Errors while running a model on user input.
@@ -49,20 +63,21 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 /// Builds models by `model_type`.
 public enum ModelRegistry {
     /// A constructor from a config and its weights.
-    public typealias Builder = @Sendable (ModelConfig, any WeightStore) throws -> any LanguageModel
+    public typealias Builder = @Sendable (ModelConfig, any WeightStore, KVCachePrecision) throws -> any LanguageModel
 
     /// Architectures Kujira runs, keyed by `model_type`.
     public static let builders: [String: Builder] = [
-        "deepseek_v3": { try DeepseekV3Model(config: $0, weights: $1) },
-        "deepseek_v2": { try DeepseekV3Model(config: $0, weights: $1) },
-        "qwen2": { try LlamaModel(config: $0, weights: $1) },
-        "llama": { try LlamaModel(config: $0, weights: $1) },
+        "deepseek_v3": { try DeepseekV3Model(config: $0, weights: $1, cachePrecision: $2) },
+        "deepseek_v2": { try DeepseekV3Model(config: $0, weights: $1, cachePrecision: $2) },
+        "qwen2": { try LlamaModel(config: $0, weights: $1, cachePrecision: $2) },
+        "llama": { try LlamaModel(config: $0, weights: $1, cachePrecision: $2) },
     ]
 
-    /// Loads a model: a Hugging Face directory (`config.json` + safetensors) or a `.gguf` file.
-    public static func load(directory path: String) throws -> any LanguageModel {
+    /// Loads a model: a Hugging Face directory (`config.json` + safetensors) or a `.gguf` file. `cachePrecision` is how
+    /// the caches it makes store K/V (or MLA's latent) rows.
+    public static func load(directory path: String, cachePrecision: KVCachePrecision = .float32) throws -> any LanguageModel {
         let (config, weights) = try open(path)
-        return try build(config: config, weights: weights)
+        return try build(config: config, weights: weights, cachePrecision: cachePrecision)
     }
 
     /// The config and weights at `path` without building the model.
@@ -75,18 +90,32 @@ public enum ModelRegistry {
     }
 
     /// Builds the architecture named by the config's `model_type`.
-    public static func build(config: ModelConfig, weights: any WeightStore) throws -> any LanguageModel {
+    public static func build(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32) throws -> any LanguageModel {
         let type = try config.modelType
         guard let builder = builders[type] else {
             throw ConfigError.unsupportedModelType(path: config.path, modelType: type, supported: builders.keys.sorted())
         }
-        return try builder(config, weights)
+        return try builder(config, weights, cachePrecision)
     }
 }
 
 extension LanguageModel {
     /// `eos_token_id` of the config (one id or a list).
     public var eosTokenIds: [Int] { (try? config.intList("eos_token_id")) ?? [] }
+
+    /// `forward` of one token, copied into the cache's workspace (models without an allocation-free path).
+    public func decode(_ token: Int, cache: KVCache) throws -> UnsafeBufferPointer<Float> {
+        let logits = try forward([token], cache: cache, allLogits: false)
+        let out = cache.workspace.buffer(.logits, logits.count)
+        _ = out.initialize(from: logits)
+        return UnsafeBufferPointer(out)
+    }
+
+    /// Checks one token and the context length before a decoding step (without building an array).
+    public func validate(token: Int, cache: KVCache) throws {
+        guard token >= 0 && token < vocabSize else { throw ModelError.tokenOutOfRange(token: token, vocabSize: vocabSize) }
+        guard cache.length + 1 <= maxPositions else { throw ModelError.contextTooLong(requested: cache.length + 1, maximum: maxPositions) }
+    }
 
     /// Checks ids and context length before a forward pass.
     public func validate(_ tokens: [Int], cache: KVCache) throws {

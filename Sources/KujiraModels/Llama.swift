@@ -48,10 +48,13 @@ public final class LlamaModel: LanguageModel {
     public let config: ModelConfig
     public let configuration: LlamaConfiguration
     public let stack: DecoderStack
+    /// How `makeCache` stores K and V (`--kv-bits`).
+    public let cachePrecision: KVCachePrecision
 
-    public init(config: ModelConfig, weights: any WeightStore) throws {
+    public init(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32) throws {
         let c = try LlamaConfiguration(config)
         self.config = config
+        self.cachePrecision = cachePrecision
         configuration = c
         let factors = weights.contains(RotaryEmbedding.frequencyFactorsTensor)
             ? try weights.floats(RotaryEmbedding.frequencyFactorsTensor, shape: [c.headDim / 2]) : nil
@@ -76,18 +79,23 @@ public final class LlamaModel: LanguageModel {
     public var maxPositions: Int { configuration.maxPositions }
 
     public func makeCache() -> KVCache {
-        KVCache(layerCount: configuration.layers, rowWidth: stack.layers.first?.mixer.cacheRowWidth ?? 0)
+        KVCache(layerCount: configuration.layers, rowWidth: stack.layers.first?.mixer.cacheRowWidth ?? 0,
+                precision: cachePrecision, groupSize: KVCachePrecision.groupSize(segments: [configuration.headDim]))
     }
 
     public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float] {
         try validate(tokens, cache: cache)
-        let h = stack.hiddenStates(tokens, cache: cache)
-        return stack.logits(fromHidden: h, n: tokens.count, allLogits: allLogits)
+        return stack.forward(tokens, cache: cache, allLogits: allLogits)
+    }
+
+    public func decode(_ token: Int, cache: KVCache) throws -> UnsafeBufferPointer<Float> {
+        try validate(token: token, cache: cache)
+        return stack.decode(token, cache: cache)
     }
 
     public var summary: ModelSummary {
         let total = stack.totalParameters
         return ModelSummary(architecture: (try? config.modelType) ?? "llama", totalParameters: total, activeParameters: total, kvValuesPerTokenPerLayer: stack.layers.first?.mixer.cacheRowWidth ?? 0,
-                            layers: configuration.layers)
+                            layers: configuration.layers, kvCacheGroupSize: KVCachePrecision.groupSize(segments: [configuration.headDim]))
     }
 }

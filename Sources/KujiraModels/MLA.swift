@@ -56,60 +56,56 @@ public struct MultiHeadLatentAttention: TokenMixer {
             + latentProjections.parameterCount
     }
 
-    public func forward(_ x: [Float], n: Int, cache: KVCache, layer: Int) -> [Float] {
+    public var outputWidth: Int { oProj.rows }
+
+    public func forward(_ x: UnsafeBufferPointer<Float>, n: Int, cache: KVCache, layer: Int, into result: UnsafeMutableBufferPointer<Float>) {
         let qHeadDim = nopeDim + ropeDim, rank = kvLoraRank, width = cacheRowWidth
+        let workspace = cache.workspace
         // q (n, heads·(nope+rope))
-        var q: [Float]
+        let q = workspace.buffer(.query, n * heads * qHeadDim)
         if let qA, let qANorm, let qB {
-            q = Linear.forward(qB, Elementwise.rmsNorm(Linear.forward(qA, x, n: n), weight: qANorm, eps: Self.latentNormEps), n: n)
+            let a = workspace.buffer(.queryLatent, n * qA.rows)
+            Linear.forward(qA, x, n: n, into: a)
+            qANorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(a), weight: $0, eps: Self.latentNormEps, n: n, into: a) }
+            Linear.forward(qB, UnsafeBufferPointer(a), n: n, into: q)
         } else {
-            q = Linear.forward(qProj!, x, n: n)
+            Linear.forward(qProj!, x, n: n, into: q)
         }
         // [c_kv | k_pe] (n, rank + rope): normalise the latent, rotate k_pe and the queries' rope parts, append to cache.
-        let compressed = Linear.forward(kvA, x, n: n)
+        let compressed = workspace.buffer(.compressed, n * width)
+        Linear.forward(kvA, x, n: n, into: compressed)
         let start = cache.length
-        let table = UnsafeMutableBufferPointer<Float>.allocate(capacity: ropeDim)
-        defer { table.deallocate() }
+        let table = workspace.buffer(.ropeTable, ropeDim)
+        let cb = compressed.baseAddress!, qb = q.baseAddress!
         kvANorm.withUnsafeBufferPointer { normWeight in
-            compressed.withUnsafeBufferPointer { cb in
-                q.withUnsafeMutableBufferPointer { qb in
-                    for t in 0..<n {
-                        let row = cache.row(layer: layer, position: start + t)
-                        Elementwise.rmsNorm(UnsafeBufferPointer(start: cb.baseAddress! + t * width, count: rank), weight: normWeight,
-                                            eps: Self.latentNormEps, n: 1, into: UnsafeMutableBufferPointer(start: row, count: rank))
-                        (row + rank).update(from: cb.baseAddress! + t * width + rank, count: ropeDim)
-                        rope.angles(position: cache.positionOffset + start + t, into: table)
-                        rope.rotate(row + rank, count: 1, stride: ropeDim, table: UnsafeBufferPointer(table))
-                        rope.rotate(qb.baseAddress! + t * heads * qHeadDim + nopeDim, count: heads, stride: qHeadDim, table: UnsafeBufferPointer(table))
-                    }
-                }
+            for t in 0..<n {
+                let row = cache.staging
+                Elementwise.rmsNorm(UnsafeBufferPointer(start: cb + t * width, count: rank), weight: normWeight,
+                                    eps: Self.latentNormEps, n: 1, into: UnsafeMutableBufferPointer(start: row, count: rank))
+                (row + rank).update(from: cb + t * width + rank, count: ropeDim)
+                rope.angles(position: cache.positionOffset + start + t, into: table)
+                rope.rotate(row + rank, count: 1, stride: ropeDim, table: UnsafeBufferPointer(table))
+                cache.write(row, layer: layer, position: start + t)
+                rope.rotate(qb + t * heads * qHeadDim + nopeDim, count: heads, stride: qHeadDim, table: UnsafeBufferPointer(table))
             }
         }
-        let qLatent = latentProjections.absorbQuery(q, n: n, heads: heads, queryHeadDim: qHeadDim)
-        var outLatent = [Float](repeating: 0, count: n * heads * rank)
+        let qLatent = workspace.zeroed(.absorbedQuery, n * heads * rank)
+        latentProjections.absorbQuery(UnsafeBufferPointer(q), n: n, heads: heads, queryHeadDim: qHeadDim, into: qLatent, workspace: workspace)
+        let outLatent = workspace.zeroed(.latentOut, n * heads * rank)
         // Scores against the latent cache: q_lat · c_kv + q_pe · k_pe; outputs accumulate in latent space.
-        let base = UnsafePointer(cache.storage(layer: layer))
-        q.withUnsafeBufferPointer { qb in
-            qLatent.withUnsafeBufferPointer { ql in
-                outLatent.withUnsafeMutableBufferPointer { ol in
-                    CausalAttention.run(heads: heads, n: n, start: start, scale: softmaxScale,
-                        score: { h, t, i in
-                            let row = base + i * width
-                            let latentScore = Linear.dot(UnsafeBufferPointer(start: ql.baseAddress! + (t * heads + h) * rank, count: rank),
-                                                         UnsafeBufferPointer(start: row, count: rank))
-                            let ropeScore = Linear.dot(UnsafeBufferPointer(start: qb.baseAddress! + t * heads * qHeadDim + h * qHeadDim + nopeDim, count: ropeDim),
-                                                       UnsafeBufferPointer(start: row + rank, count: ropeDim))
-                            return latentScore + ropeScore
-                        },
-                        accumulate: { h, t, i, p in
-                            Elementwise.addScaled(UnsafeBufferPointer(start: base + i * width, count: rank), p,
-                                                  into: UnsafeMutableBufferPointer(start: ol.baseAddress! + (t * heads + h) * rank, count: rank))
-                        })
-                }
-            }
-        }
-        let values = latentProjections.expandValues(outLatent, n: n, heads: heads)
-        return Linear.forward(oProj, values, n: n)
+        let view = cache.layerView(layer)
+        let ql = UnsafePointer(qLatent.baseAddress!), qr = UnsafePointer(qb), ol = outLatent.baseAddress!
+        CausalAttention.run(heads: heads, n: n, start: start, scale: softmaxScale, scratch: workspace.buffer(.scores, start + n),
+            score: { h, t, i in
+                view.dot(ql + (t * heads + h) * rank, position: i, offset: 0, count: rank)
+                    + view.dot(qr + t * heads * qHeadDim + h * qHeadDim + nopeDim, position: i, offset: rank, count: ropeDim)
+            },
+            accumulate: { h, t, i, p in
+                view.addScaled(position: i, offset: 0, count: rank, weight: p, into: ol + (t * heads + h) * rank)
+            })
+        let values = workspace.buffer(.expandedValues, n * heads * valueDim)
+        latentProjections.expandValues(UnsafeBufferPointer(outLatent), n: n, heads: heads, into: values, workspace: workspace)
+        Linear.forward(oProj, UnsafeBufferPointer(values), n: n, into: result)
     }
 }
 
@@ -140,72 +136,64 @@ public enum LatentProjections: Sendable {
         }
     }
 
-    /// q_lat (n, heads, rank) = W_UKᵀ q_nope for every token and head; q is (n, heads, queryHeadDim) with nope first.
-    func absorbQuery(_ q: [Float], n: Int, heads: Int, queryHeadDim: Int) -> [Float] {
+    /// q_lat (n, heads, rank) += W_UKᵀ q_nope for every token and head (`qLatent` zeroed by the caller); q is
+    /// (n, heads, queryHeadDim) with nope first.
+    func absorbQuery(_ q: UnsafeBufferPointer<Float>, n: Int, heads: Int, queryHeadDim: Int, into qLatent: UnsafeMutableBufferPointer<Float>,
+                     workspace: ForwardWorkspace) {
         switch self {
         case let .fused(kvB, nopeDim, valueDim):
             // Σ_i q_nope[t, h, i] · (row h·(nope+v) + i of kv_b): decode each row once, use it for every token.
             let rank = kvB.cols
-            var qLatent = [Float](repeating: 0, count: n * heads * rank)
-            let row = UnsafeMutableBufferPointer<Float>.allocate(capacity: rank)
-            defer { row.deallocate() }
-            qLatent.withUnsafeMutableBufferPointer { ql in
-                for h in 0..<heads {
-                    for i in 0..<nopeDim {
-                        kvB.decodeRow(h * (nopeDim + valueDim) + i, into: row)
-                        for t in 0..<n {
-                            Elementwise.addScaled(UnsafeBufferPointer(row), q[t * heads * queryHeadDim + h * queryHeadDim + i],
-                                                  into: UnsafeMutableBufferPointer(rebasing: ql[((t * heads + h) * rank)..<((t * heads + h + 1) * rank)]))
-                        }
+            let row = workspace.buffer(.decodedRow, rank)
+            for h in 0..<heads {
+                for i in 0..<nopeDim {
+                    kvB.decodeRow(h * (nopeDim + valueDim) + i, into: row)
+                    for t in 0..<n {
+                        Elementwise.addScaled(UnsafeBufferPointer(row), q[t * heads * queryHeadDim + h * queryHeadDim + i],
+                                              into: UnsafeMutableBufferPointer(rebasing: qLatent[((t * heads + h) * rank)..<((t * heads + h + 1) * rank)]))
                     }
                 }
             }
-            return qLatent
         case let .split(keys, _):
-            return Self.projectPerHead(q, n: n, headStride: queryHeadDim, weights: keys)
+            Self.projectPerHead(q, n: n, headStride: queryHeadDim, weights: keys, into: qLatent, workspace: workspace)
         }
     }
 
     /// v (n, heads, valueDim) = W_UV out_lat for every token and head; outLatent is (n, heads, rank).
-    func expandValues(_ outLatent: [Float], n: Int, heads: Int) -> [Float] {
+    func expandValues(_ outLatent: UnsafeBufferPointer<Float>, n: Int, heads: Int, into values: UnsafeMutableBufferPointer<Float>,
+                      workspace: ForwardWorkspace) {
         switch self {
         case let .fused(kvB, nopeDim, valueDim):
             let rank = kvB.cols
-            var values = [Float](repeating: 0, count: n * heads * valueDim)
-            let row = UnsafeMutableBufferPointer<Float>.allocate(capacity: rank)
-            defer { row.deallocate() }
-            outLatent.withUnsafeBufferPointer { ol in
-                for h in 0..<heads {
-                    for j in 0..<valueDim {
-                        kvB.decodeRow(h * (nopeDim + valueDim) + nopeDim + j, into: row)
-                        for t in 0..<n {
-                            values[(t * heads + h) * valueDim + j] = Linear.dot(UnsafeBufferPointer(row),
-                                                                                UnsafeBufferPointer(rebasing: ol[((t * heads + h) * rank)..<((t * heads + h + 1) * rank)]))
-                        }
+            let row = workspace.buffer(.decodedRow, rank)
+            for h in 0..<heads {
+                for j in 0..<valueDim {
+                    kvB.decodeRow(h * (nopeDim + valueDim) + nopeDim + j, into: row)
+                    for t in 0..<n {
+                        values[(t * heads + h) * valueDim + j] = Linear.dot(UnsafeBufferPointer(row),
+                                                                            UnsafeBufferPointer(rebasing: outLatent[((t * heads + h) * rank)..<((t * heads + h + 1) * rank)]))
                     }
                 }
             }
-            return values
         case let .split(_, valueWeights):
-            return Self.projectPerHead(outLatent, n: n, headStride: valueWeights[0].cols, weights: valueWeights)
+            Self.projectPerHead(outLatent, n: n, headStride: valueWeights[0].cols, weights: valueWeights, into: values, workspace: workspace)
         }
     }
 
     /// out (n, heads, rows) with out[t, h] = W[h] (rows, cols) @ x[t, h·headStride ..< h·headStride + cols], where x is
     /// (n, heads, headStride): each head's slice is gathered across tokens so W[h] is read once per call.
-    static func projectPerHead(_ x: [Float], n: Int, headStride: Int, weights: [LinearWeight]) -> [Float] {
+    static func projectPerHead(_ x: UnsafeBufferPointer<Float>, n: Int, headStride: Int, weights: [LinearWeight],
+                               into out: UnsafeMutableBufferPointer<Float>, workspace: ForwardWorkspace) {
         let heads = weights.count, rows = weights[0].rows, cols = weights[0].cols
-        var out = [Float](repeating: 0, count: n * heads * rows)
-        var slice = [Float](repeating: 0, count: n * cols)
+        let slice = workspace.buffer(.headSlice, n * cols), projected = workspace.buffer(.headProjected, n * rows)
         for h in 0..<heads {
             for t in 0..<n {
                 for i in 0..<cols { slice[t * cols + i] = x[(t * heads + h) * headStride + i] }
             }
-            let projected = Linear.forward(weights[h], slice, n: n)
+            Linear.forward(weights[h], UnsafeBufferPointer(slice), n: n, into: projected)
             for t in 0..<n {
                 for j in 0..<rows { out[(t * heads + h) * rows + j] = projected[t * rows + j] }
             }
         }
-        return out
     }
 }

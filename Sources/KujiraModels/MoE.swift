@@ -87,6 +87,75 @@ public struct Router: Sendable {
     static func topIndices(_ values: [Float], k: Int) -> [Int] {
         Array(values.indices.sorted { values[$0] != values[$1] ? values[$0] > values[$1] : $0 < $1 }.prefix(k))
     }
+
+    /// Routes n tokens (x is (n, hidden)) without allocating: `chosen[t·k + j]` and `weights[t·k + j]` are token t's
+    /// j-th expert and its weight — the same choices, order and weights as `route(logits:)`.
+    public func route(_ x: UnsafeBufferPointer<Float>, n: Int, workspace: ForwardWorkspace,
+                      chosen: UnsafeMutableBufferPointer<Int>, weights: UnsafeMutableBufferPointer<Float>) {
+        let s = settings, e = s.experts, k = s.topK
+        let logits = workspace.buffer(.routerLogits, n * e)
+        Linear.forward(weight, x, n: n, into: logits)
+        let scores = workspace.buffer(.routerScores, e), choice = workspace.buffer(.routerChoice, e)
+        for t in 0..<n {
+            for i in 0..<e { scores[i] = logits[t * e + i] }
+            switch s.scoring {
+            case .sigmoid: for i in 0..<e { scores[i] = Elementwise.sigmoid(scores[i]) }
+            case .softmax: Elementwise.softmax(scores)
+            }
+            for i in 0..<e { choice[i] = scores[i] }
+            if s.method == .noauxTC, let bias = scoreCorrectionBias {
+                bias.withUnsafeBufferPointer { b in for i in 0..<e { choice[i] += b[i] } }
+            }
+            if s.method != .greedy && s.groups > 1 {
+                let perGroup = e / s.groups
+                let groupScores = workspace.buffer(.groupScores, s.groups)
+                for g in 0..<s.groups {
+                    var first = -Float.infinity, second = -Float.infinity
+                    for i in (g * perGroup)..<((g + 1) * perGroup) {
+                        let v = choice[i]
+                        if v > first { second = first; first = v } else if v > second { second = v }
+                    }
+                    groupScores[g] = s.method == .noauxTC ? (perGroup > 1 ? first + second : first) : first
+                }
+                let kept = workspace.ints(.keptGroups, s.topKGroups)
+                Self.selectTop(UnsafeBufferPointer(groupScores), k: s.topKGroups, into: kept)
+                for g in 0..<s.groups where !kept.contains(g) {
+                    for i in (g * perGroup)..<((g + 1) * perGroup) { choice[i] = -.infinity }
+                }
+            }
+            let mine = UnsafeMutableBufferPointer(rebasing: chosen[(t * k)..<((t + 1) * k)])
+            Self.selectTop(UnsafeBufferPointer(choice), k: k, into: mine)
+            var sum: Float = 0
+            for j in 0..<k {
+                weights[t * k + j] = scores[mine[j]]
+                sum += weights[t * k + j]
+            }
+            sum += 1e-20
+            for j in 0..<k {
+                if s.normalize && k > 1 {
+                    weights[t * k + j] /= sum
+                    if !s.scaleOnlyWithoutNormalize { weights[t * k + j] *= s.scalingFactor }
+                } else {
+                    weights[t * k + j] *= s.scalingFactor
+                }
+            }
+        }
+    }
+
+    /// `topIndices` without allocating: the k largest, largest first, ties to the lower index.
+    @inline(__always)
+    static func selectTop(_ values: UnsafeBufferPointer<Float>, k: Int, into out: UnsafeMutableBufferPointer<Int>) {
+        for r in 0..<k {
+            var best = -1
+            for i in 0..<values.count {
+                var taken = false
+                for q in 0..<r where out[q] == i { taken = true }
+                if taken { continue }
+                if best < 0 || values[i] > values[best] { best = i }
+            }
+            out[r] = best
+        }
+    }
 }
 
 /// DeepSeekMoE: shared experts for every token plus the top-k routed experts, weighted by the router.
@@ -101,36 +170,43 @@ public struct MixtureOfExperts: FeedForward {
         self.sharedExperts = sharedExperts
     }
 
-    public func forward(_ x: [Float], n: Int) -> [Float] { forward(x, n: n, routings: router.route(x, n: n)) }
-
-    /// Records how many tokens each expert received when the sequence collects expert load.
-    public func forward(_ x: [Float], n: Int, cache: KVCache, layer: Int) -> [Float] {
-        let routings = router.route(x, n: n)
-        if let load = cache.expertLoad {
-            for routing in routings { load.record(layer: layer, experts: routing.experts, expertCount: experts.count) }
+    /// Only the routed experts run, and each once over all of its tokens (prefill groups tokens by expert, in token
+    /// order); scratch from `workspace`, so decoding does not allocate (unless `load` records expert statistics).
+    public func forward(_ x: UnsafeBufferPointer<Float>, n: Int, workspace: ForwardWorkspace, load: ExpertLoad?, layer: Int,
+                        into out: UnsafeMutableBufferPointer<Float>) {
+        let hidden = router.weight.cols, k = router.settings.topK, e = experts.count
+        let chosen = workspace.ints(.chosenExperts, n * k), weights = workspace.buffer(.routerWeights, n * k)
+        router.route(x, n: n, workspace: workspace, chosen: chosen, weights: weights)
+        if let load {
+            for t in 0..<n { load.record(layer: layer, experts: Array(chosen[(t * k)..<((t + 1) * k)]), expertCount: e) }
         }
-        return forward(x, n: n, routings: routings)
-    }
-
-    /// Only the routed experts run, and each once over all of its tokens (prefill groups tokens by expert).
-    func forward(_ x: [Float], n: Int, routings: [Routing]) -> [Float] {
-        let hidden = x.count / n
-        var out = sharedExperts?.forward(x, n: n) ?? [Float](repeating: 0, count: x.count)
-        var tokensOfExpert = [[(token: Int, weight: Float)]](repeating: [], count: experts.count)
-        for (t, routing) in routings.enumerated() {
-            for (e, w) in zip(routing.experts, routing.weights) { tokensOfExpert[e].append((t, w)) }
+        if let sharedExperts {
+            sharedExperts.forward(x, n: n, workspace: workspace, load: nil, layer: layer, into: out)
+        } else {
+            out.baseAddress!.update(repeating: 0, count: n * hidden)
         }
-        for (e, assigned) in tokensOfExpert.enumerated() where !assigned.isEmpty {
-            var gathered = [Float](repeating: 0, count: assigned.count * hidden)
-            for (row, a) in assigned.enumerated() {
-                for i in 0..<hidden { gathered[row * hidden + i] = x[a.token * hidden + i] }
+        // Counting sort of the (token, choice) pairs by expert; stable, so each expert sees its tokens in order.
+        let ends = workspace.ints(.expertCounts, e), order = workspace.ints(.expertOrder, n * k)
+        ends.baseAddress!.update(repeating: 0, count: e)
+        for i in 0..<(n * k) { ends[chosen[i]] += 1 }
+        var running = 0
+        for c in 0..<e { let count = ends[c]; ends[c] = running; running += count }
+        for i in 0..<(n * k) { order[ends[chosen[i]]] = i; ends[chosen[i]] += 1 }
+        var start = 0
+        for c in 0..<e {
+            let end = ends[c], m = end - start
+            defer { start = end }
+            guard m > 0 else { continue }
+            let gathered = workspace.buffer(.gathered, m * hidden), y = workspace.buffer(.expertOut, m * hidden)
+            for r in 0..<m {
+                (gathered.baseAddress! + r * hidden).update(from: x.baseAddress! + order[start + r] / k * hidden, count: hidden)
             }
-            let y = experts[e].forward(gathered, n: assigned.count)
-            for (row, a) in assigned.enumerated() {
-                for i in 0..<hidden { out[a.token * hidden + i] += a.weight * y[row * hidden + i] }
+            experts[c].forward(UnsafeBufferPointer(gathered), n: m, workspace: workspace, load: nil, layer: layer, into: y)
+            for r in 0..<m {
+                let token = order[start + r] / k, w = weights[order[start + r]]
+                for i in 0..<hidden { out[token * hidden + i] += w * y[r * hidden + i] }
             }
         }
-        return out
     }
 
     public var totalParameters: Int {

@@ -5,7 +5,13 @@ import KujiraTensor
 /// Writes a randomly initialised model in Hugging Face layout (`config.json` + `model.safetensors`).
 public enum ModelInitializer {
     /// Stored precision of the written weights.
-    public enum StorageType: String, Sendable, CaseIterable { case f32, bf16 }
+    /// `fp8` is DeepSeek-V3's checkpoint format: 2-D projection weights in float8 e4m3fn with one F32 `weight_scale_inv`
+    /// per 128×128 block (w = fp8 · scale_inv), everything else (embeddings, head, router, norms) in bf16, and a
+    /// `quantization_config` in config.json.
+    public enum StorageType: String, Sendable, CaseIterable { case f32, bf16, fp8 }
+
+    /// FP8 block edge (`quantization_config.weight_block_size`), as DeepSeek-V3 ships.
+    public static let fp8BlockSize = 128
 
     /// Creates `directory` with the config's architecture, weights ~ N(0, initializer_range), norms 1, biases 0.
     /// Deterministic for a seed. Files are written atomically.
@@ -24,7 +30,11 @@ public enum ModelInitializer {
             case .ones: values = [Float](repeating: 1, count: count)
             case .zeros: break
             }
-            if storage == .bf16 {
+            if storage == .fp8 && isFP8Projection(entry) {
+                let (codes, scales, grid) = FP8BlockQuantizer.quantize(values, rows: entry.shape[0], cols: entry.shape[1], block: fp8BlockSize)
+                tensors.append(SafeTensorsWriter.Tensor(name: entry.name, dtype: .f8e4m3, shape: entry.shape, bytes: codes))
+                tensors.append(.float32(entry.name + "_scale_inv", shape: grid, values: scales))
+            } else if storage != .f32 {
                 var bytes = [UInt8](repeating: 0, count: count * 2)
                 for (i, v) in values.enumerated() {
                     let bits = FloatConversion.floatToBF16(v)
@@ -38,9 +48,57 @@ public enum ModelInitializer {
             progress(index + 1, entries.count)
         }
         var configValues = config.values
-        if storage == .bf16 { configValues["torch_dtype"] = .string("bfloat16") }
+        if storage != .f32 { configValues["torch_dtype"] = .string("bfloat16") }
+        if storage == .fp8 {
+            configValues["quantization_config"] = .object([
+                "activation_scheme": .string("dynamic"), "fmt": .string("e4m3"), "quant_method": .string("fp8"),
+                "weight_block_size": .array([.integer(fp8BlockSize), .integer(fp8BlockSize)]),
+            ])
+        }
         let configData = JSONValue.object(configValues).serialized()
         try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: (directory as NSString).appendingPathComponent("model.safetensors"))
         try AtomicFile.write(configData, to: (directory as NSString).appendingPathComponent("config.json"))
+    }
+
+    /// DeepSeek-V3 keeps embeddings, the LM head and the router gate in bf16; every other matrix is FP8.
+    static func isFP8Projection(_ entry: ParameterLayout.Entry) -> Bool {
+        entry.shape.count == 2 && entry.name.hasSuffix(".weight") && !entry.name.hasSuffix("embed_tokens.weight")
+            && !entry.name.hasSuffix("lm_head.weight") && !entry.name.hasSuffix("mlp.gate.weight")
+    }
+}
+
+/// Float → float8 e4m3fn with per-block scales (DeepSeek-V3's `weight_scale_inv`: max |w| of the block / 448).
+public enum FP8BlockQuantizer {
+    /// Positive finite e4m3fn values in increasing order with their codes (0x00 ... 0x7E; 0x7F is NaN).
+    static let positive: [(value: Float, code: UInt8)] = (0..<0x7F).map { (FloatConversion.decodeF8E4M3(UInt8($0)), UInt8($0)) }
+
+    /// The e4m3fn code nearest to x (saturating at ±448).
+    public static func encode(_ x: Float) -> UInt8 {
+        let magnitude = min(abs(x), 448)
+        var low = 0, high = positive.count - 1
+        while high - low > 1 {
+            let mid = (low + high) / 2
+            if positive[mid].value <= magnitude { low = mid } else { high = mid }
+        }
+        let code = magnitude - positive[low].value <= positive[high].value - magnitude ? positive[low].code : positive[high].code
+        return x < 0 && code != 0 ? code | 0x80 : code
+    }
+
+    /// Codes (rows·cols bytes), scales and the scale grid [ceil(rows/block), ceil(cols/block)] of a row-major matrix.
+    public static func quantize(_ w: [Float], rows: Int, cols: Int, block: Int) -> (codes: [UInt8], scales: [Float], grid: [Int]) {
+        let grid = [(rows + block - 1) / block, (cols + block - 1) / block]
+        var scales = [Float](repeating: 0, count: grid[0] * grid[1])
+        for r in 0..<rows {
+            for c in 0..<cols {
+                let s = r / block * grid[1] + c / block
+                scales[s] = max(scales[s], abs(w[r * cols + c]))
+            }
+        }
+        for i in scales.indices { scales[i] = scales[i] > 0 ? scales[i] / 448 : 1 }
+        var codes = [UInt8](repeating: 0, count: rows * cols)
+        for r in 0..<rows {
+            for c in 0..<cols { codes[r * cols + c] = encode(w[r * cols + c] / scales[r / block * grid[1] + c / block]) }
+        }
+        return (codes, scales, grid)
     }
 }

@@ -16,13 +16,16 @@ public struct MultiTokenPrediction: Sendable {
     public let sharedHeadNorm: [Float]
     public let head: LinearWeight
     public let eps: Float
+    /// Storage of the module's cache (the main model's `--kv-bits`).
+    public let cachePrecision: KVCachePrecision, cacheGroupSize: Int
 
     public var hidden: Int { enorm.count }
 
     /// Loads `model.layers.<index>.*`; the module's own `embed_tokens` / `shared_head.head` copies are used when
     /// present, else the main model's (they are shared in DeepSeek-V3).
     public init(weights: any WeightStore, index: Int, block: DecoderLayer, mainEmbedding: LinearWeight, mainHead: LinearWeight,
-                hidden: Int, eps: Float, blockSize: [Int]?) throws {
+                hidden: Int, eps: Float, blockSize: [Int]?,
+                cachePrecision: KVCachePrecision = .float32, cacheGroupSize: Int = 32) throws {
         let prefix = "model.layers.\(index)"
         enorm = try weights.floats("\(prefix).enorm.weight", shape: [hidden])
         hnorm = try weights.floats("\(prefix).hnorm.weight", shape: [hidden])
@@ -34,11 +37,13 @@ public struct MultiTokenPrediction: Sendable {
             ? try weights.linear("\(prefix).shared_head.head.weight", rows: mainHead.rows, cols: hidden, blockSize: blockSize) : mainHead
         self.block = block
         self.eps = eps
+        self.cachePrecision = cachePrecision
+        self.cacheGroupSize = cacheGroupSize
     }
 
     /// A cache for the module's one block; entry i sits at RoPE position i + 1.
     public func makeCache() -> KVCache {
-        KVCache(layerCount: 1, rowWidth: block.mixer.cacheRowWidth, positionOffset: 1)
+        KVCache(layerCount: 1, rowWidth: block.mixer.cacheRowWidth, positionOffset: 1, precision: cachePrecision, groupSize: cacheGroupSize)
     }
 
     /// Module outputs h' (n, hidden) for pairs (mainHidden[i], nextTokens[i]), appended to `cache`.

@@ -114,11 +114,13 @@ extension ModelSummary {
         var inactive = 0
         var kvValues = 0
         var layers = 0
+        var groupSize = 32
         switch try config.modelType {
         case "deepseek_v3", "deepseek_v2":
             let c = try DeepseekV3Configuration(config)
             layers = c.layers
             kvValues = c.kvLoraRank + c.qkRopeHeadDim
+            groupSize = c.cacheGroupSize
             let perExpert = 3 * c.hiddenSize * c.moeIntermediateSize
             if let router = c.router {
                 let moeLayers = (0..<c.layers).filter(c.isMoELayer).count
@@ -130,7 +132,9 @@ extension ModelSummary {
             let c = try LlamaConfiguration(config)
             layers = c.layers
             kvValues = 2 * c.kvHeads * c.headDim
+            groupSize = KVCachePrecision.groupSize(segments: [c.headDim])
         }
-        self.init(architecture: try config.modelType, totalParameters: total, activeParameters: total - inactive, kvValuesPerTokenPerLayer: kvValues, layers: layers)
+        self.init(architecture: try config.modelType, totalParameters: total, activeParameters: total - inactive, kvValuesPerTokenPerLayer: kvValues, layers: layers,
+                  kvCacheGroupSize: groupSize)
     }
 }

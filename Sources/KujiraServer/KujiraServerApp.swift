@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KujiraGeneration
+import enum KujiraModels.KVCachePrecision
 import Logging
 
 /// Settings of `kujira serve`.
@@ -13,6 +14,8 @@ public struct ServerConfiguration: Sendable {
     public var maxQueue = 16
     /// Context length (`--ctx`); nil = the model's maximum.
     public var contextLength: Int?
+    /// KV-cache storage of every sequence (`--kv-bits`).
+    public var cachePrecision = KVCachePrecision.float32
     public var maxBodyBytes = ServerConfiguration.defaultMaxBodyBytes
 
     public static let defaultMaxBodyBytes = 4 << 20
@@ -76,7 +79,8 @@ public enum KujiraServer {
                               logger: logger)
         let loader = Thread {
             do {
-                let pipeline = try TextPipeline.load(path: modelPath, contextLength: configuration.contextLength)
+                let pipeline = try TextPipeline.load(path: modelPath, contextLength: configuration.contextLength,
+                                                       cachePrecision: configuration.cachePrecision)
                 let scheduler = GenerationScheduler(pipeline: pipeline, maxConcurrent: configuration.maxConcurrent,
                                                     maxQueue: configuration.maxQueue, metrics: metrics)
                 host.setReady(scheduler)

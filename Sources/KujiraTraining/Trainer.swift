@@ -153,7 +153,7 @@ public final class Trainer: @unchecked Sendable {
         for problem in set {
             let prompt = try tokenizer.encode(CharacterTokenizer.beginOfSentence + CharacterTokenizer.user + problem.question + CharacterTokenizer.assistant)
             let budget = min(model.configuration.maxPositions - prompt.count, problem.reply.count + 8)
-            let output = try generator.generate(prompt: prompt, maxTokens: budget, sampling: SamplingParameters(), stopTokens: [tokenizer.eosId])
+            let output = try generator.generate(prompt: prompt, maxTokens: budget, sampling: SamplingConfiguration(), stopTokens: [tokenizer.eosId])
             if problem.isCorrect(tokenizer.decode(output)) { correct += 1 }
         }
         let accuracy = Double(correct) / Double(max(1, set.count))

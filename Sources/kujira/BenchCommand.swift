@@ -35,6 +35,8 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         let model = try modelOptions.load()
+        let rssAfterLoad = residentMemory()
+        let fileBytes = (try? modelFileBytes(modelOptions.model)) ?? 0
         guard promptTokens + generatedTokens + 8 <= model.maxPositions else {
             throw ValidationError("-p + -n exceed the model's \(model.maxPositions) positions")
         }
@@ -54,15 +56,19 @@ struct BenchCommand: ParsableCommand {
             var token = prompt[8]
             let start = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<generatedTokens {
-                token = Sampler.argmax(try model.forward([token], cache: cache, allLogits: false))
+                token = Sampler.argmax(try model.decode(token, cache: cache))
             }
             return Double(generatedTokens) / seconds(since: start)
         }
-        // One extra pass that records which experts the router picks (MoE models).
+        // One extra pass (prefill + generation) that records which experts the router picks (MoE models).
         let load = ExpertLoad()
         let statsCache = model.makeCache()
         statsCache.expertLoad = load
-        _ = try model.forward(prompt, cache: statsCache, allLogits: false)
+        var statsToken = Sampler.argmax(try model.forward(prompt, cache: statsCache, allLogits: false))
+        let rssAfterPrefill = residentMemory()
+        for _ in 0..<generatedTokens { statsToken = Sampler.argmax(try model.decode(statsToken, cache: statsCache)) }
+        let rssAfterDecode = residentMemory()
+        let experts = ExpertBytes(model: model, load: load)
         _ = try promptProcessing()
         _ = try generation()
         let pp = median(try (0..<repeats).map { _ in try promptProcessing() })
@@ -71,7 +77,10 @@ struct BenchCommand: ParsableCommand {
         if json {
             print("{\"engine\": \"kujira\", \"model\": \"\(modelOptions.model)\", \"threads\": \(threadOptions.effectiveThreads), "
                 + "\"p\": \(promptTokens), \"n\": \(generatedTokens), \"pp_tok_s\": \(round2(pp)), \"tg_tok_s\": \(round2(tg)), "
-                + "\"peak_rss_bytes\": \(rss.peak)"
+                + "\"peak_rss_bytes\": \(rss.peak), \"rss_after_load_bytes\": \(rssAfterLoad.current), \"rss_anon_after_load_bytes\": \(rssAfterLoad.anonymous), "
+                + "\"rss_after_prefill_bytes\": \(rssAfterPrefill.current), \"rss_after_decode_bytes\": \(rssAfterDecode.current), "
+                + "\"rss_anon_after_decode_bytes\": \(rssAfterDecode.anonymous), \"file_bytes\": \(fileBytes), \"kv_bits\": \(modelOptions.kvBits)"
+                + (experts.total == 0 ? "" : ", \"expert_bytes_total\": \(experts.total), \"expert_bytes_touched\": \(experts.touched)")
                 + (load.counts.isEmpty ? "" : ", \"expert_load_max_over_mean\": \(round2(load.maxOverMean)), \"experts_touched\": \(load.touched.used), \"experts_total\": \(load.touched.total)")
                 + "}")
         } else {
@@ -79,9 +88,14 @@ struct BenchCommand: ParsableCommand {
             print("threads    \(threadOptions.effectiveThreads)")
             print("pp\(promptTokens)      \(round2(pp)) tok/s")
             print("tg\(generatedTokens)       \(round2(tg)) tok/s")
-            print("peak RSS   \(rss.peak / 1_048_576) MiB")
+            print("peak RSS   \(rss.peak / 1_048_576) MiB; weight files \(fileBytes / 1_048_576) MiB mapped")
+            print("RSS (MiB)  after load \(describeResident(rssAfterLoad)), after one \(promptTokens)-token prefill \(describeResident(rssAfterPrefill)), "
+                + "after its \(generatedTokens) decode steps \(describeResident(rssAfterDecode))")
+            if experts.total > 0 {
+                print("expert weights touched \(experts.touched / 1_048_576) of \(experts.total / 1_048_576) MiB")
+            }
             if !load.counts.isEmpty {
-                print("experts    \(load.touched.used)/\(load.touched.total) touched by the \(promptTokens)-token prompt; max/mean load \(round2(load.maxOverMean))")
+                print("experts    \(load.touched.used)/\(load.touched.total) touched by the \(promptTokens)-token prompt and \(generatedTokens) generated tokens; max/mean load \(round2(load.maxOverMean))")
                 for layer in load.counts.keys.sorted() {
                     print("  layer \(layer): tokens per expert \(load.counts[layer]!.map(String.init).joined(separator: " "))")
                 }
@@ -94,12 +108,36 @@ struct BenchCommand: ParsableCommand {
     func round2(_ v: Double) -> Double { (v * 100).rounded() / 100 }
 }
 
-/// Current and peak resident memory of this process, from /proc/self/status (0 where unavailable).
-func residentMemory() -> (current: Int, peak: Int) {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+/// Resident memory of this process from /proc/self/status (0 where unavailable): current and peak, and the current
+/// split into anonymous pages (allocations: copies would show here) and file pages (the mapped weights).
+func residentMemory() -> (current: Int, peak: Int, anonymous: Int, file: Int) {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0, 0, 0) }
     func kilobytes(_ key: String) -> Int {
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return 0 }
         return (Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0) * 1024
     }
-    return (kilobytes("VmRSS:"), kilobytes("VmHWM:"))
+    return (kilobytes("VmRSS:"), kilobytes("VmHWM:"), kilobytes("RssAnon:"), kilobytes("RssFile:"))
+}
+
+/// "total (anon A, file F)" in MiB.
+func describeResident(_ r: (current: Int, peak: Int, anonymous: Int, file: Int)) -> String {
+    "\(r.current / 1_048_576) (anon \(r.anonymous / 1_048_576), file \(r.file / 1_048_576))"
+}
+
+/// Bytes of routed-expert weights in the model and in the experts the recorded load touched (what paging-in costs).
+struct ExpertBytes {
+    var total = 0, touched = 0
+
+    init(model: any LanguageModel, load: ExpertLoad) {
+        guard let deepseek = model as? DeepseekV3Model else { return }
+        for (index, layer) in deepseek.stack.layers.enumerated() {
+            guard let moe = layer.feedForward as? MixtureOfExperts else { continue }
+            let counts = load.counts[index] ?? []
+            for (e, expert) in moe.experts.enumerated() {
+                let bytes = [expert.gate, expert.up, expert.down].reduce(0) { $0 + $1.data.bytes.count }
+                total += bytes
+                if e < counts.count && counts[e] > 0 { touched += bytes }
+            }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KujiraGeneration
+import KujiraModels
 import KujiraTokenizer
 
 /// Sampling flags shared by `kujira run` and `kujira chat`.
@@ -114,7 +115,8 @@ struct RunCommand: ParsableCommand {
     var prompt: String
 
     func run() throws {
-        let pipeline = try TextPipeline.load(path: modelOptions.model, contextLength: samplingOptions.ctx)
+        let pipeline = try TextPipeline.load(path: modelOptions.model, contextLength: samplingOptions.ctx,
+                                              cachePrecision: modelOptions.cachePrecision)
         var messages: [JinjaValue] = []
         if let system = samplingOptions.system { messages.append(["role": "system", "content": .string(system)]) }
         messages.append(["role": "user", "content": .string(prompt)])
@@ -136,7 +138,8 @@ struct ChatCommand: ParsableCommand {
     var prompt: String?
 
     func run() throws {
-        let pipeline = try TextPipeline.load(path: modelOptions.model, contextLength: samplingOptions.ctx)
+        let pipeline = try TextPipeline.load(path: modelOptions.model, contextLength: samplingOptions.ctx,
+                                              cachePrecision: modelOptions.cachePrecision)
         let printer = ChatPrinter(pipeline: pipeline, sampling: samplingOptions)
         var messages: [JinjaValue] = []
         if let system = samplingOptions.system { messages.append(["role": "system", "content": .string(system)]) }

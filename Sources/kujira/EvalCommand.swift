@@ -73,7 +73,7 @@ struct EvalCommand: ParsableCommand {
         var start = DispatchTime.now().uptimeNanoseconds
         var plainOutputs: [[Int]] = []
         for prompt in prompts {
-            let out = try generator.generate(prompt: prompt, maxTokens: 64, sampling: SamplingParameters(), stopTokens: stops)
+            let out = try generator.generate(prompt: prompt, maxTokens: 64, sampling: SamplingConfiguration(), stopTokens: stops)
             plainTokens += out.count; plainOutputs.append(out)
         }
         let plainSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

@@ -44,7 +44,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let prompt = try parseTokenList(tokens)
         let model = try modelOptions.load()
-        let parameters = SamplingParameters(temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, seed: sampling.seed)
+        let parameters = SamplingConfiguration(temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, seed: sampling.seed)
         let stops: Set<Int>? = ignoreEOS ? [] : nil
         if speculative != nil {
             guard let deepseek = model as? DeepseekV3Model else { throw ValidationError("--speculative mtp needs a DeepSeek-V3 model") }

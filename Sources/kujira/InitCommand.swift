@@ -18,11 +18,14 @@ struct InitCommand: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
-    @Option(help: "Stored precision: f32 or bf16.")
+    @Option(help: "Stored precision: f32, bf16, or fp8 (DeepSeek-V3's e4m3 weights with 128x128 block scales; deepseek configs).")
     var dtype: String = "f32"
 
+    @Option(help: "A directory whose tokenizer files (tokenizer.json, tokenizer_config.json) are copied beside the model.")
+    var tokenizer: String?
+
     func validate() throws {
-        guard ModelInitializer.StorageType(rawValue: dtype) != nil else { throw ValidationError("--dtype must be f32 or bf16") }
+        guard ModelInitializer.StorageType(rawValue: dtype) != nil else { throw ValidationError("--dtype must be f32, bf16 or fp8") }
     }
 
     func run() throws {
@@ -34,6 +37,14 @@ struct InitCommand: ParsableCommand {
             }
         }
         FileHandle.standardError.write(Data("\n".utf8))
+        if let tokenizer {
+            let files = ["tokenizer.json", "tokenizer_config.json"].filter { FileManager.default.fileExists(atPath: (tokenizer as NSString).appendingPathComponent($0)) }
+            guard files.contains("tokenizer.json") else { throw ValidationError("\(tokenizer) has no tokenizer.json") }
+            for name in files {
+                let data = try Data(contentsOf: URL(fileURLWithPath: (tokenizer as NSString).appendingPathComponent(name)))
+                try AtomicFile.write(data, to: (out as NSString).appendingPathComponent(name))
+            }
+        }
         let model = try ModelRegistry.load(directory: out)
         print("wrote \(out): \(model.summary.architecture), \(model.summary.totalParameters) parameters")
     }

@@ -23,18 +23,6 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
-    /// Size on disk of the model's weight files (what gets memory-mapped).
-    func fileBytes(_ path: String) throws -> Int {
-        let fm = FileManager.default
-        var isDirectory: ObjCBool = false
-        guard fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            return (try fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        }
-        return try fm.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".safetensors") || $0.hasSuffix(".gguf") }.reduce(0) {
-            $0 + ((try fm.attributesOfItem(atPath: (path as NSString).appendingPathComponent($1))[.size] as? Int) ?? 0)
-        }
-    }
-
     func run() throws {
         let summary: ModelSummary
         var dtypes: [String: Int] = [:]
@@ -46,10 +34,9 @@ struct InspectCommand: ParsableCommand {
             let (modelConfig, weights) = try ModelRegistry.open(path)
             summary = try ModelRegistry.build(config: modelConfig, weights: weights).summary
             for name in weights.tensorNames { dtypes[try weights.tensor(name).dtype.rawValue, default: 0] += 1 }
-            fileSize = try fileBytes(path)
+            fileSize = try modelFileBytes(path)
         }
         let kvValues = summary.kvValuesPerTokenPerLayer
-        let kvBytes16 = kvValues * summary.layers * 2
         let facts: [(String, String)] = [
             ("architecture", summary.architecture),
             ("layers", "\(summary.layers)"),
@@ -58,8 +45,10 @@ struct InspectCommand: ParsableCommand {
             ("dtypes", dtypes.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")),
             ("file_bytes", "\(fileSize)"),
             ("kv_values_per_token_per_layer", "\(kvValues)"),
-            ("kv_bytes_per_token_16bit", "\(kvBytes16)"),
-            ("kv_bytes_per_token_32bit", "\(kvBytes16 * 2)"),
+            ("kv_bytes_per_token_16bit", "\(summary.kvBytesPerToken(bits: 16))"),
+            ("kv_bytes_per_token_32bit", "\(summary.kvBytesPerToken(bits: 32))"),
+            ("kv_bytes_per_token_8bit", "\(summary.kvBytesPerToken(bits: 8))"),
+            ("kv_cache_group_size_8bit", "\(summary.kvCacheGroupSize)"),
         ]
         if json {
             var object: [String: Any] = [:]
@@ -70,5 +59,17 @@ struct InspectCommand: ParsableCommand {
         } else {
             for (key, value) in facts { print("\(key.padding(toLength: 30, withPad: " ", startingAt: 0)) \(value)") }
         }
+    }
+}
+
+/// Size on disk of a model's weight files (what gets memory-mapped): a .gguf file, or a directory's *.safetensors.
+func modelFileBytes(_ path: String) throws -> Int {
+    let fm = FileManager.default
+    var isDirectory: ObjCBool = false
+    guard fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        return (try fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    }
+    return try fm.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".safetensors") || $0.hasSuffix(".gguf") }.reduce(0) {
+        $0 + ((try fm.attributesOfItem(atPath: (path as NSString).appendingPathComponent($1))[.size] as? Int) ?? 0)
     }
 }

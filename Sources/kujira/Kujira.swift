@@ -22,6 +22,7 @@ struct Kujira: AsyncParsableCommand {
             TrainCommand.self,
             EvalCommand.self,
             ExportCommand.self,
+            ConvertCommand.self,
             GRPOCommand.self,
             DistillCommand.self,
         ]

@@ -9,11 +9,19 @@ struct ModelOptions: ParsableArguments {
             help: "Model: a directory (config.json + *.safetensors) or a .gguf file (default: $KUJIRA_MODEL, else the embedded Models/kujira-arith).")
     var modelArgument: String?
 
+    @Option(name: .customLong("kv-bits"),
+            help: "KV-cache storage: 32 (float) or 8 (int8 codes with one scale per 32 values; MLA latent or K/V rows).")
+    var kvBits: Int = 32
+
+    /// The cache storage `--kv-bits` names (checked in `validate`).
+    var cachePrecision: KVCachePrecision { KVCachePrecision(bits: kvBits) ?? .float32 }
+
     /// The model path: `--model`, else `DefaultModel.directory()` (validated before `run()`, so this never falls
     /// through to a missing path in a command).
     var model: String { (try? DefaultModel.resolve(modelArgument)) ?? modelArgument ?? DefaultModel.embeddedDirectory }
 
     func validate() throws {
+        do { _ = try KVCachePrecision.parse(bits: kvBits) } catch { throw ValidationError("\(error)") }
         do { try Self.check(try DefaultModel.resolve(modelArgument)) } catch let error as DefaultModelError {
             throw ValidationError(error.description)
         }
@@ -30,7 +38,7 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
-    func load() throws -> any LanguageModel { try ModelRegistry.load(directory: model) }
+    func load() throws -> any LanguageModel { try ModelRegistry.load(directory: model, cachePrecision: cachePrecision) }
 
 }
 

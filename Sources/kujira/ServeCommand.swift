@@ -46,6 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxConcurrent = maxConcurrent
         configuration.maxQueue = maxQueue
         configuration.contextLength = ctx
+        configuration.cachePrecision = modelOptions.cachePrecision
         var logger = Logger(label: "kujira.serve")
         logger.logLevel = .info
         logger.info("serving \(modelOptions.model) on http://\(host):\(port) (API key \(configuration.apiKey == nil ? "off" : "on"))")

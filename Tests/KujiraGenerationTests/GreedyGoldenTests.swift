@@ -19,7 +19,7 @@ final class GreedyGoldenTests: XCTestCase {
                 let greedy = (c["greedy"] as! [NSNumber]).map(\.intValue)
                 XCTAssertFalse(greedy.isEmpty)
                 let generated = try Generator(model: model).generate(prompt: tokens, maxTokens: greedy.count,
-                                                                     sampling: SamplingParameters(temperature: 0), stopTokens: [])
+                                                                     sampling: SamplingConfiguration(temperature: 0), stopTokens: [])
                 XCTAssertEqual(generated, greedy, "\(name) case \(index)")
             }
         }
@@ -27,7 +27,7 @@ final class GreedyGoldenTests: XCTestCase {
 
     func testSamplingIsDeterministicPerSeed() throws {
         let model = try ModelRegistry.load(directory: Self.models.appendingPathComponent("llama-tiny").path)
-        let sampling = SamplingParameters(temperature: 1.0, topK: 50, topP: 0.9, seed: 7)
+        let sampling = SamplingConfiguration(temperature: 1.0, topK: 50, topP: 0.9, seed: 7)
         let a = try Generator(model: model).generate(prompt: [1, 2, 3], maxTokens: 12, sampling: sampling, stopTokens: [])
         let b = try Generator(model: model).generate(prompt: [1, 2, 3], maxTokens: 12, sampling: sampling, stopTokens: [])
         XCTAssertEqual(a, b)
@@ -38,9 +38,9 @@ final class GreedyGoldenTests: XCTestCase {
         XCTAssertNotEqual(a, c)
     }
 
-    func testInvalidSamplingParametersAreRejected() throws {
-        XCTAssertThrowsError(try Sampler(SamplingParameters(temperature: -1)))
-        XCTAssertThrowsError(try Sampler(SamplingParameters(temperature: 1, topP: 0)))
-        XCTAssertThrowsError(try Sampler(SamplingParameters(temperature: 1, topK: -3)))
+    func testInvalidSamplingConfigurationsAreRejected() throws {
+        XCTAssertThrowsError(try LogitProcessor(SamplingConfiguration(temperature: -1)))
+        XCTAssertThrowsError(try LogitProcessor(SamplingConfiguration(temperature: 1, topP: 0)))
+        XCTAssertThrowsError(try LogitProcessor(SamplingConfiguration(temperature: 1, topK: -3)))
     }
 }

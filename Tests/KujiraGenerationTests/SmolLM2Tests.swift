@@ -32,7 +32,7 @@ final class SmolLM2Tests: XCTestCase {
             // flash attention — docs/inference.md), which reorders near-ties such as the 5th and 6th candidates.
             let ours = Set(logits.indices.sorted { logits[$0] > logits[$1] }.prefix(8))
             XCTAssertTrue(Set(top5.map(\.token)).isSubset(of: ours), "case \(index): llama.cpp's top 5 \(top5.map(\.token)) not in our top 8")
-            let generated = try Generator(model: model).generate(prompt: promptTokens, maxTokens: 4, sampling: SamplingParameters(), stopTokens: [])
+            let generated = try Generator(model: model).generate(prompt: promptTokens, maxTokens: 4, sampling: SamplingConfiguration(), stopTokens: [])
             XCTAssertEqual(generated, Array(greedy.prefix(4)), "case \(index): first greedy tokens")
             XCTAssertFalse(tokenizer.decode(generated).isEmpty)
         }

@@ -12,7 +12,7 @@ final class SpeculativeDecodingTests: XCTestCase {
         let prompts = [[5, 17, 200, 3], [1], [100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111]]
         var totalAccepted = 0
         for prompt in prompts {
-            let plain = try Generator(model: model).generate(prompt: prompt, maxTokens: 40, sampling: SamplingParameters(), stopTokens: [])
+            let plain = try Generator(model: model).generate(prompt: prompt, maxTokens: 40, sampling: SamplingConfiguration(), stopTokens: [])
             for k in 1...3 {
                 let (tokens, stats) = try SpeculativeDecoder(model: model, draftTokens: k).generate(prompt: prompt, maxTokens: 40, stopTokens: [])
                 XCTAssertEqual(tokens, plain, "prompt \(prompt) k \(k)")
@@ -31,7 +31,7 @@ final class SpeculativeDecodingTests: XCTestCase {
         let config = try ModelConfig(path: GreedyGoldenTests.models.appendingPathComponent("deepseek-v3-tiny-mtp").path)
         try ModelInitializer.write(config: config, to: out.path, seed: 11)
         let model = try XCTUnwrap(try ModelRegistry.load(directory: out.path) as? DeepseekV3Model)
-        let plain = try Generator(model: model).generate(prompt: [3, 1, 4, 1, 5], maxTokens: 32, sampling: SamplingParameters(), stopTokens: [])
+        let plain = try Generator(model: model).generate(prompt: [3, 1, 4, 1, 5], maxTokens: 32, sampling: SamplingConfiguration(), stopTokens: [])
         for k in [1, 2, 4] {
             let (tokens, _) = try SpeculativeDecoder(model: model, draftTokens: k).generate(prompt: [3, 1, 4, 1, 5], maxTokens: 32, stopTokens: [])
             XCTAssertEqual(tokens, plain, "k \(k)")
@@ -41,7 +41,7 @@ final class SpeculativeDecodingTests: XCTestCase {
     func testStopsAtStopTokenAndLengthLimit() throws {
         let dir = GreedyGoldenTests.models.appendingPathComponent("deepseek-v3-tiny-mtp").path
         let model = try XCTUnwrap(try ModelRegistry.load(directory: dir) as? DeepseekV3Model)
-        let plain = try Generator(model: model).generate(prompt: [7, 8, 9], maxTokens: 30, sampling: SamplingParameters(), stopTokens: [])
+        let plain = try Generator(model: model).generate(prompt: [7, 8, 9], maxTokens: 30, sampling: SamplingConfiguration(), stopTokens: [])
         let stop = plain[5]
         let expected = Array(plain.prefix(through: plain.firstIndex(of: stop)!))
         let (tokens, _) = try SpeculativeDecoder(model: model, draftTokens: 3).generate(prompt: [7, 8, 9], maxTokens: 30, stopTokens: [stop])

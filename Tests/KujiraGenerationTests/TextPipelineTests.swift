@@ -48,7 +48,7 @@ final class TextPipelineTests: XCTestCase {
         let options = GenerationOptions(maxTokens: 12, stopTokens: [])
         let run = try collect(pipeline, prompt, options)
         let reference = try Generator(model: pipeline.model).generate(prompt: prompt.tokens, maxTokens: 12,
-                                                                      sampling: SamplingParameters(), stopTokens: [])
+                                                                      sampling: SamplingConfiguration(), stopTokens: [])
         XCTAssertEqual(run.result.tokens, reference)
         XCTAssertEqual(run.result.finishReason, .length)
         XCTAssertEqual(run.result.usage.completionTokens, 12)

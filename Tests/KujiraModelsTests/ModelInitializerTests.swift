@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import KujiraFormats
 import KujiraModels
+import KujiraTensor
 
 /// `kujira init` writes loadable, deterministic models whose tensors are exactly the architecture's layout.
 final class ModelInitializerTests: XCTestCase {
@@ -59,5 +60,43 @@ final class ModelInitializerTests: XCTestCase {
         try ModelInitializer.write(config: config, to: directory.path, seed: 4)
         let model = try XCTUnwrap(try ModelRegistry.load(directory: directory.path) as? DeepseekV3Model)
         XCTAssertNotNil(model.multiTokenPrediction)
+    }
+
+    /// `--dtype fp8` writes DeepSeek-V3's layout: e4m3 projections with 128×128 `weight_scale_inv`, bf16 embeddings,
+    /// head and router, and a `quantization_config`; every weight is the f32 init's within e4m3's rounding.
+    func testFP8InitFollowsDeepSeekV3Layout() throws {
+        let config = try ModelConfig(path: FixturePaths.model("deepseek-v3-tiny"))
+        let f32 = directory.appendingPathComponent("f32").path, fp8 = directory.appendingPathComponent("fp8").path
+        try ModelInitializer.write(config: config, to: f32, seed: 5)
+        try ModelInitializer.write(config: config, to: fp8, seed: 5, storage: .fp8)
+        let written = try ModelConfig(path: fp8)
+        guard case let .object(quantization)? = written.values["quantization_config"] else { return XCTFail("no quantization_config") }
+        XCTAssertEqual(quantization["weight_block_size"], .array([.integer(128), .integer(128)]))
+        XCTAssertEqual(quantization["quant_method"], .string("fp8"))
+        let (_, exact) = try ModelRegistry.open(f32), (_, quantized) = try ModelRegistry.open(fp8)
+        XCTAssertEqual(try quantized.tensor("model.embed_tokens.weight").dtype, .bf16)
+        XCTAssertEqual(try quantized.tensor("model.layers.1.mlp.gate.weight").dtype, .bf16)
+        for name in ["model.layers.0.self_attn.kv_b_proj.weight", "model.layers.1.mlp.experts.3.down_proj.weight"] {
+            let t = try quantized.tensor(name)
+            XCTAssertEqual(t.dtype, .f8e4m3, name)
+            let weight = try quantized.linear(name, rows: t.shape[0], cols: t.shape[1], blockSize: [128, 128])
+            let scale = try XCTUnwrap(weight.blockScales).values.max()!
+            for (a, b) in zip(try exact.tensor(name).toFloatArray(), weight.toFloatArray()) {
+                // 3 mantissa bits: half a step is ≤ 1/16 of the value; below e4m3's normal range the step is 2^-9 · scale.
+                XCTAssertLessThanOrEqual(abs(a - b), max(abs(a) / 16, scale / 512) * 1.0001, name)
+            }
+        }
+        let model = try ModelRegistry.load(directory: fp8)
+        XCTAssertTrue(try model.forward([1, 2, 3], cache: model.makeCache(), allLogits: true).allSatisfy(\.isFinite))
+    }
+
+    func testFP8EncoderRoundsToTheNearestCode() {
+        for code in UInt8(0)..<0x7F {
+            let value = FloatConversion.decodeF8E4M3(code)
+            XCTAssertEqual(FP8BlockQuantizer.encode(value), code)
+            if code > 0 { XCTAssertEqual(FP8BlockQuantizer.encode(-value), code | 0x80) }
+        }
+        XCTAssertEqual(FP8BlockQuantizer.encode(1000), 0x7E)  // saturates at 448
+        XCTAssertEqual(FloatConversion.decodeF8E4M3(FP8BlockQuantizer.encode(1.06)), 1.0)  // 1, 1.125: nearest is 1
     }
 }

@@ -11,6 +11,10 @@ final class ModelSummaryTests: XCTestCase {
         // MLA caches c_kv (512) + k_pe (64) per layer: 576 values, 70,272 bytes per token at 16-bit over 61 layers.
         XCTAssertEqual(summary.kvValuesPerTokenPerLayer, 576)
         XCTAssertEqual(summary.kvValuesPerTokenPerLayer * summary.layers * 2, 70_272)
+        XCTAssertEqual(summary.kvBytesPerToken(bits: 16), 70_272)
+        // --kv-bits 8: 576 int8 codes + 18 four-byte scales (groups of 32) per layer = 648 bytes; 39,528 over 61 layers.
+        XCTAssertEqual(summary.kvCacheGroupSize, 32)
+        XCTAssertEqual(summary.kvBytesPerToken(bits: 8), 39_528)
         // DeepSeek reports 671B main-model parameters, 37B activated per token, and 685B in the HF checkpoint, whose
         // MTP layer also stores its own copies of the embedding and the output head.
         let mtp = try ParameterLayout.entries(for: config).filter { $0.name.hasPrefix("model.layers.61.") }.reduce(0) { $0 + $1.shape.reduce(1, *) }

@@ -118,7 +118,7 @@ final class LinearKernelTests: XCTestCase {
         }
     }
 
-    /// The per-thread activation buffer (`Q8Scratch`) is reused across calls of other sizes: after a call that
+    /// The per-thread activation buffer (`LinearScratch`) is reused across calls of other sizes: after a call that
     /// grows it and a smaller one, the first call's inputs give the same bits again; and the activations a call
     /// quantized equal a fresh `Q8Activations` of the same input.
     func testReusedActivationBufferGivesSameResults() {
@@ -130,7 +130,7 @@ final class LinearKernelTests: XCTestCase {
         _ = Linear.forward(big, KernelTestData.randomActivations(40 * 1024, rng: &rng), n: 40)
         _ = Linear.forward(w, Array(x[0..<512]), n: 1)
         XCTAssertEqual(Linear.forward(w, x, n: 5), first)
-        let reused = x.withUnsafeBufferPointer { Q8Scratch.activations($0, n: 5, cols: 512) }
+        let reused = x.withUnsafeBufferPointer { LinearScratch.current.activations($0, n: 5, cols: 512) }
         let fresh = x.withUnsafeBufferPointer { Q8Activations($0, n: 5, cols: 512) }
         for t in 0..<5 { XCTAssertEqual(reused.dequantized(t), fresh.dequantized(t), "token \(t)") }
     }

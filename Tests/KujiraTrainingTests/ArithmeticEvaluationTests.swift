@@ -56,7 +56,7 @@ final class ArithmeticEvaluationTests: XCTestCase {
         // Phrased as a user would ask it.
         let p = ArithmeticProblem(a: 123, b: 45, operation: .addition)
         let ids = try evaluator.prompt("What is 123+45?")
-        let out = try Generator(model: evaluator.model).generate(prompt: ids, maxTokens: 40, sampling: SamplingParameters(), stopTokens: [1])
+        let out = try Generator(model: evaluator.model).generate(prompt: ids, maxTokens: 40, sampling: SamplingConfiguration(), stopTokens: [1])
         XCTAssertTrue(p.isCorrect(evaluator.tokenizer.decode(out)), evaluator.tokenizer.decode(out))
     }
 }

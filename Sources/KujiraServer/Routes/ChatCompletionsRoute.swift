@@ -43,8 +43,8 @@ extension Routes {
         let created = Self.now
         let tokenizer = pipeline.tokenizer
         if chat.stream {
-            return streamChat(handle, id: id, created: created, model: pipeline.modelName, includeUsage: chat.includeUsage,
-                              tokenizer: tokenizer)
+            return ServerSentEvents.response(handle, encoder: ChatStreamEncoder(
+                id: id, created: created, model: pipeline.modelName, includeUsage: chat.includeUsage, tokenizer: tokenizer))
         }
         let startsInReasoning = prompt.startsInReasoning
         let wantLogprobs = chat.logprobs
@@ -86,60 +86,53 @@ extension Routes {
         })
     }
 
-    /// SSE: a role chunk, one chunk per text piece, a finish chunk, the usage chunk if asked, `[DONE]`.
-    private func streamChat(_ handle: GenerationHandle, id: String, created: Int, model: String, includeUsage: Bool,
-                            tokenizer: Tokenizer) -> Response {
-        @Sendable func chunk(_ delta: [(String, ResponseJSON)], finish: FinishReason? = nil, logprobs: [ResponseJSON]? = nil) -> ResponseJSON {
-            let choice: ResponseJSON = .object([
-                ("index", .int(0)), ("delta", .object(delta)),
-                ("logprobs", logprobs.map { .object([("content", .array($0))]) } ?? .null),
-                ("finish_reason", finish.map { .string($0.rawValue) } ?? .null),
-            ])
-            return .object([("id", .string(id)), ("object", .string("chat.completion.chunk")), ("created", .int(created)),
-                            ("model", .string(model)), ("system_fingerprint", .string("kujira")), ("choices", .array([choice]))])
+}
+
+/// Chat SSE chunks: a role chunk, one chunk per text piece (logprobs ride on the next one), a finish chunk, the usage
+/// chunk if asked.
+struct ChatStreamEncoder: StreamChunkEncoder {
+    let id: String, created: Int, model: String, includeUsage: Bool
+    let tokenizer: Tokenizer
+    private var pendingLogprobs: [ResponseJSON] = []
+
+    init(id: String, created: Int, model: String, includeUsage: Bool, tokenizer: Tokenizer) {
+        self.id = id
+        self.created = created
+        self.model = model
+        self.includeUsage = includeUsage
+        self.tokenizer = tokenizer
+    }
+
+    private func envelope(_ choices: [ResponseJSON], usage: GenerationUsage? = nil) -> ResponseJSON {
+        var fields: [(String, ResponseJSON)] = [("id", .string(id)), ("object", .string("chat.completion.chunk")),
+                                             ("created", .int(created)), ("model", .string(model)),
+                                             ("system_fingerprint", .string("kujira")), ("choices", .array(choices))]
+        if let usage { fields.append(("usage", Routes.usage(usage))) }
+        return .object(fields)
+    }
+
+    private mutating func chunk(_ delta: [(String, ResponseJSON)], finish: FinishReason? = nil) -> ResponseJSON {
+        let logprobs = pendingLogprobs
+        pendingLogprobs.removeAll()
+        return envelope([.object([
+            ("index", .int(0)), ("delta", .object(delta)),
+            ("logprobs", logprobs.isEmpty ? .null : .object([("content", .array(logprobs))])),
+            ("finish_reason", finish.map { .string($0.rawValue) } ?? .null),
+        ])])
+    }
+
+    mutating func opening() -> [ResponseJSON] { [chunk([("role", .string("assistant")), ("content", .string(""))])] }
+
+    mutating func chunks(for event: GenerationEvent) -> [ResponseJSON] {
+        switch event {
+        case .logprob(let lp): pendingLogprobs.append(Routes.logprobEntry(lp, tokenizer: tokenizer)); return []
+        case .content(let text): return [chunk([("content", .string(text))])]
+        case .reasoning(let text): return [chunk([("reasoning_content", .string(text))])]
+        case .toolCalls(let calls): return [chunk([("tool_calls", Routes.toolCallsJSON(calls, withIndex: true))])]
         }
-        let body = ResponseBody { writer in
-            do {
-                try await writer.write(ServerSentEvents.event(chunk([("role", .string("assistant")), ("content", .string(""))])))
-                var pendingLogprobs: [ResponseJSON] = []
-                stream: for await output in handle.stream {
-                    switch output {
-                    case .events(let events):
-                        for event in events {
-                            var delta: [(String, ResponseJSON)]
-                            switch event {
-                            case .logprob(let lp): pendingLogprobs.append(Self.logprobEntry(lp, tokenizer: tokenizer)); continue
-                            case .content(let text): delta = [("content", .string(text))]
-                            case .reasoning(let text): delta = [("reasoning_content", .string(text))]
-                            case .toolCalls(let calls): delta = [("tool_calls", Self.toolCallsJSON(calls, withIndex: true))]
-                            }
-                            try await writer.write(ServerSentEvents.event(chunk(delta, logprobs: pendingLogprobs.isEmpty ? nil : pendingLogprobs)))
-                            pendingLogprobs.removeAll()
-                        }
-                    case .finished(let reason, let usage):
-                        try await writer.write(ServerSentEvents.event(chunk([], finish: reason, logprobs: pendingLogprobs.isEmpty ? nil : pendingLogprobs)))
-                        if includeUsage {
-                            let usageChunk: ResponseJSON = .object([
-                                ("id", .string(id)), ("object", .string("chat.completion.chunk")), ("created", .int(created)),
-                                ("model", .string(model)), ("system_fingerprint", .string("kujira")), ("choices", .array([])),
-                                ("usage", Self.usage(usage)),
-                            ])
-                            try await writer.write(ServerSentEvents.event(usageChunk))
-                        }
-                        break stream
-                    case .failed(let error):
-                        try await writer.write(ServerSentEvents.event(error.json))
-                        break stream
-                    }
-                }
-                try await writer.write(ServerSentEvents.done)
-                try await writer.finish(nil)
-            } catch {
-                // The client went away: stop generating and free the slot.
-                handle.cancel()
-                throw error
-            }
-        }
-        return Response(status: .ok, headers: ServerSentEvents.headers, body: body)
+    }
+
+    mutating func closing(reason: FinishReason, usage: GenerationUsage) -> [ResponseJSON] {
+        [chunk([], finish: reason)] + (includeUsage ? [envelope([], usage: usage)] : [])
     }
 }

@@ -34,80 +34,23 @@ extension Routes {
         options.topLogprobs = completion.logprobs ?? 0
         options.maxTokens = try Self.budget(prompt: prompt, requested: completion.maxTokens, pipeline: pipeline)
         let handle = try scheduler.submit(prompt: prompt, options: options)
-        let id = Self.newID("cmpl-")
-        let created = Self.now
-        let model = pipeline.modelName
-        let tokenizer = pipeline.tokenizer
-        let echo = completion.echo ? prompt.text : ""
-        @Sendable func choice(_ text: String, finish: FinishReason?, logprobs: [TokenLogprob]?, offset: Int) -> ResponseJSON {
-            .object([
-                ("text", .string(text)), ("index", .int(0)),
-                ("logprobs", logprobs.map { Self.legacyLogprobs($0, tokenizer: tokenizer, offset: offset) } ?? .null),
-                ("finish_reason", finish.map { .string($0.rawValue) } ?? .null),
-            ])
-        }
-        @Sendable func envelope(_ choices: [ResponseJSON], usage: GenerationUsage?) -> ResponseJSON {
-            var fields: [(String, ResponseJSON)] = [("id", .string(id)), ("object", .string("text_completion")),
-                                                 ("created", .int(created)), ("model", .string(model)),
-                                                 ("system_fingerprint", .string("kujira")), ("choices", .array(choices))]
-            if let usage { fields.append(("usage", Self.usage(usage))) }
-            return .object(fields)
-        }
-        if !completion.stream {
-            let wantLogprobs = options.logprobs
-            return try await Self.jsonWhenDone(handle) { events, reason, usage in
-                var text = echo
-                var logprobs: [TokenLogprob] = []
-                for event in events {
-                    switch event {
-                    case .content(let piece), .reasoning(let piece): text += piece
-                    case .logprob(let lp): logprobs.append(lp)
-                    case .toolCalls: break
-                    }
+        let encoder = CompletionStreamEncoder(id: Self.newID("cmpl-"), created: Self.now, model: pipeline.modelName,
+                                              tokenizer: pipeline.tokenizer, echo: completion.echo ? prompt.text : "",
+                                              wantLogprobs: options.logprobs, includeUsage: completion.includeUsage)
+        if completion.stream { return ServerSentEvents.response(handle, encoder: encoder) }
+        return try await Self.jsonWhenDone(handle) { events, reason, usage in
+            var text = encoder.echo
+            var logprobs: [TokenLogprob] = []
+            for event in events {
+                switch event {
+                case .content(let piece), .reasoning(let piece): text += piece
+                case .logprob(let lp): logprobs.append(lp)
+                case .toolCalls: break
                 }
-                return envelope([choice(text, finish: reason, logprobs: wantLogprobs ? logprobs : nil, offset: echo.utf8.count)],
-                                usage: usage)
             }
+            return encoder.envelope([encoder.choice(text, finish: reason, logprobs: logprobs, offset: encoder.echo.utf8.count)],
+                                    usage: usage)
         }
-        let includeUsage = completion.includeUsage
-        let wantLogprobs = options.logprobs
-        let body = ResponseBody { writer in
-            do {
-                if !echo.isEmpty { try await writer.write(ServerSentEvents.event(envelope([choice(echo, finish: nil, logprobs: nil, offset: 0)], usage: nil))) }
-                var pending: [TokenLogprob] = []
-                var offset = echo.utf8.count
-                stream: for await output in handle.stream {
-                    switch output {
-                    case .events(let events):
-                        for event in events {
-                            switch event {
-                            case .logprob(let lp): pending.append(lp)
-                            case .content(let text), .reasoning(let text):
-                                try await writer.write(ServerSentEvents.event(envelope(
-                                    [choice(text, finish: nil, logprobs: wantLogprobs ? pending : nil, offset: offset)], usage: nil)))
-                                offset += text.utf8.count
-                                pending.removeAll()
-                            case .toolCalls: break
-                            }
-                        }
-                    case .finished(let reason, let usage):
-                        try await writer.write(ServerSentEvents.event(envelope(
-                            [choice("", finish: reason, logprobs: wantLogprobs ? pending : nil, offset: offset)], usage: nil)))
-                        if includeUsage { try await writer.write(ServerSentEvents.event(envelope([], usage: usage))) }
-                        break stream
-                    case .failed(let error):
-                        try await writer.write(ServerSentEvents.event(error.json))
-                        break stream
-                    }
-                }
-                try await writer.write(ServerSentEvents.done)
-                try await writer.finish(nil)
-            } catch {
-                handle.cancel()
-                throw error
-            }
-        }
-        return Response(status: .ok, headers: ServerSentEvents.headers, body: body)
     }
 
     /// The legacy completions `logprobs` object: tokens, token_logprobs, top_logprobs, text_offset.
@@ -130,5 +73,67 @@ extension Routes {
         }
         return .object([("tokens", .array(tokens)), ("token_logprobs", .array(values)), ("top_logprobs", .array(tops)),
                         ("text_offset", .array(offsets))])
+    }
+}
+
+/// Legacy completions chunks (`text_completion` objects): the echoed prompt if asked, one chunk per text piece with its
+/// logprobs, a finish chunk, the usage chunk if asked. The non-streaming response uses the same envelope.
+struct CompletionStreamEncoder: StreamChunkEncoder {
+    let id: String, created: Int, model: String
+    let tokenizer: Tokenizer
+    let echo: String
+    let wantLogprobs: Bool, includeUsage: Bool
+    private var pending: [TokenLogprob] = []
+    private var offset = 0
+
+    init(id: String, created: Int, model: String, tokenizer: Tokenizer, echo: String, wantLogprobs: Bool, includeUsage: Bool) {
+        self.id = id
+        self.created = created
+        self.model = model
+        self.tokenizer = tokenizer
+        self.echo = echo
+        self.wantLogprobs = wantLogprobs
+        self.includeUsage = includeUsage
+    }
+
+    /// One choice; `logprobs` is ignored unless the request asked for them (the echo chunk carries none).
+    func choice(_ text: String, finish: FinishReason?, logprobs: [TokenLogprob]?, offset: Int) -> ResponseJSON {
+        .object([
+            ("text", .string(text)), ("index", .int(0)),
+            ("logprobs", wantLogprobs ? logprobs.map { Routes.legacyLogprobs($0, tokenizer: tokenizer, offset: offset) } ?? .null : .null),
+            ("finish_reason", finish.map { .string($0.rawValue) } ?? .null),
+        ])
+    }
+
+    func envelope(_ choices: [ResponseJSON], usage: GenerationUsage?) -> ResponseJSON {
+        var fields: [(String, ResponseJSON)] = [("id", .string(id)), ("object", .string("text_completion")),
+                                             ("created", .int(created)), ("model", .string(model)),
+                                             ("system_fingerprint", .string("kujira")), ("choices", .array(choices))]
+        if let usage { fields.append(("usage", Routes.usage(usage))) }
+        return .object(fields)
+    }
+
+    private mutating func textChunk(_ text: String, finish: FinishReason?) -> ResponseJSON {
+        let chunk = envelope([choice(text, finish: finish, logprobs: pending, offset: offset)], usage: nil)
+        offset += text.utf8.count
+        pending.removeAll()
+        return chunk
+    }
+
+    mutating func opening() -> [ResponseJSON] {
+        offset = echo.utf8.count
+        return echo.isEmpty ? [] : [envelope([choice(echo, finish: nil, logprobs: nil, offset: 0)], usage: nil)]
+    }
+
+    mutating func chunks(for event: GenerationEvent) -> [ResponseJSON] {
+        switch event {
+        case .logprob(let lp): pending.append(lp); return []
+        case .content(let text), .reasoning(let text): return [textChunk(text, finish: nil)]
+        case .toolCalls: return []
+        }
+    }
+
+    mutating func closing(reason: FinishReason, usage: GenerationUsage) -> [ResponseJSON] {
+        [textChunk("", finish: reason)] + (includeUsage ? [envelope([], usage: usage)] : [])
     }
 }

@@ -5,9 +5,10 @@ struct PhaseSplitActivations {
     let storage: OwnedBytes
     let values: UnsafeMutablePointer<Float>
 
-    /// Rearranges `n` tokens of `cols` values (chunks restart at every token; a tail under 16 stays in order).
-    init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, phases: Int) {
-        storage = OwnedBytes(count: n * cols * 4)
+    /// Rearranges `n` tokens of `cols` values (chunks restart at every token; a tail under 16 stays in order),
+    /// into `reusing` when it holds n · cols floats (no allocation), else into a new buffer.
+    init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, phases: Int, reusing: OwnedBytes? = nil) {
+        storage = reusing.flatMap { $0.count >= n * cols * 4 ? $0 : nil } ?? OwnedBytes(count: n * cols * 4)
         values = storage.pointer.bindMemory(to: Float.self, capacity: n * cols)
         let chunks = cols / 16
         let perPhase = 16 / phases

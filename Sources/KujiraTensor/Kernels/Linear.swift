@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Matrix products with weights in their stored format (the hot path of every model).
 public enum Linear {
     /// out (n, rows) = x (n, cols) @ W (rows, cols)^T, for n tokens.
@@ -49,7 +53,7 @@ public enum Linear {
                                                 out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
         let blocks = cols / w.data.dtype.blockElements
-        let activations = Q8Scratch.activations(x, n: n, cols: cols)
+        let activations = LinearScratch.current.activations(x, n: n, cols: cols)
         let base = w.data.bytes.baseAddress!
         let rowChunk = 16  // rows per prefill chunk: 16 rows of a 2048-column Q8_0 matrix are 35 KB, about L1 (4 and 64: same speed)
         let output = out.baseAddress!
@@ -83,7 +87,7 @@ public enum Linear {
     /// reused, so the per-token work is a float dot with the same accumulation as the fused 1-token dot.
     static func halfPrecision(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
-        let split = PhaseSplitActivations(x, n: n, cols: cols, phases: 2)
+        let split = PhaseSplitActivations(x, n: n, cols: cols, phases: 2, reusing: LinearScratch.current.floats(n * cols))
         let base = w.data.bytes.baseAddress!, xs = UnsafePointer(split.values)
         let isF16 = w.data.dtype == .f16
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
@@ -113,7 +117,7 @@ public enum Linear {
         guard w.blockScales.map({ $0.blockCols % 16 == 0 }) ?? true else {
             return referenceForward(w, x, n: n, into: out)
         }
-        let split = PhaseSplitActivations(x, n: n, cols: cols, phases: 4)
+        let split = PhaseSplitActivations(x, n: n, cols: cols, phases: 4, reusing: LinearScratch.current.floats(n * cols))
         let base = w.data.bytes.baseAddress!, xs = UnsafePointer(split.values)
         let scales = w.blockScales
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
@@ -237,3 +241,42 @@ extension Q3_K: QuantizedDot {}
 extension Q4_K: QuantizedDot {}
 extension Q5_K: QuantizedDot {}
 extension Q6_K: QuantizedDot {}
+
+/// The calling thread's activation buffers for `Linear.forward` (quantized or phase-split activations), reused across
+/// calls so that decoding does not allocate; they grow to the largest call. One per thread (pthread key), so
+/// concurrent callers never share one; the pool's workers only read the caller's buffers during its call.
+final class LinearScratch {
+    private var quantized: Q8Activations?
+    private var split = OwnedBytes(count: 0)
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { if let p = $0 { Unmanaged<LinearScratch>.fromOpaque(p).release() } }
+        return key
+    }()
+
+    /// This thread's scratch.
+    static var current: LinearScratch {
+        if let p = pthread_getspecific(key) { return Unmanaged<LinearScratch>.fromOpaque(p).takeUnretainedValue() }
+        let scratch = LinearScratch()
+        pthread_setspecific(key, Unmanaged.passRetained(scratch).toOpaque())
+        return scratch
+    }
+
+    /// `x` quantized into the reused `Q8Activations`.
+    func activations(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) -> Q8Activations {
+        guard let quantized else {
+            let fresh = Q8Activations(x, n: n, cols: cols)
+            self.quantized = fresh
+            return fresh
+        }
+        quantized.quantize(x, n: n, cols: cols)
+        return quantized
+    }
+
+    /// A buffer of at least `count` floats.
+    func floats(_ count: Int) -> OwnedBytes {
+        if split.count < count * 4 { split = OwnedBytes(count: max(count * 4, 2 * split.count)) }
+        return split
+    }
+}

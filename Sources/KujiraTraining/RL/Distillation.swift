@@ -24,7 +24,7 @@ public enum Distillation {
         for (i, problem) in problems.enumerated() {
             var kept = Set<String>()
             for j in 0..<samples {
-                let sampling = SamplingParameters(temperature: temperature, seed: seed &+ UInt64(i) &* 7919 &+ UInt64(j))
+                let sampling = SamplingConfiguration(temperature: temperature, seed: seed &+ UInt64(i) &* 7919 &+ UInt64(j))
                 var text = try evaluator.complete(problem, sampling: sampling).text
                 sampled += 1
                 guard problem.isCorrect(text), ReplyFormat.isWellFormed(text) else { continue }

@@ -116,10 +116,10 @@ public final class GRPOTrainer: @unchecked Sendable {
         var completions: [[Int]] = []
         for _ in 0..<settings.groupSize {
             cache.truncate(to: prompt.count)
-            var sampler = try Sampler(SamplingParameters(temperature: settings.temperature, seed: random.next()))
+            var sampler = try LogitProcessor(SamplingConfiguration(temperature: settings.temperature, seed: random.next()))
             var logits = first, out: [Int] = []
             while out.count < budget {
-                let token = sampler.sample(logits[...])
+                let token = sampler.next(logits)
                 out.append(token)
                 if token == tokenizer.eosId || out.count == budget { break }
                 logits = try model.forward([token], cache: cache, allLogits: false)

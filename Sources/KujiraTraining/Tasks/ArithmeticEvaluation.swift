@@ -51,7 +51,7 @@ public struct ArithmeticEvaluator {
     }
 
     /// One completion (decoded text and token count) of `problem`.
-    public func complete(_ problem: ArithmeticProblem, sampling: SamplingParameters) throws -> (text: String, tokens: Int) {
+    public func complete(_ problem: ArithmeticProblem, sampling: SamplingConfiguration) throws -> (text: String, tokens: Int) {
         let ids = try prompt(problem.question)
         let budget = max(0, min(model.maxPositions - ids.count, problem.reply.count + 16))
         let output = try Generator(model: model).generate(prompt: ids, maxTokens: budget, sampling: sampling, stopTokens: [tokenizer.eosId])
@@ -64,13 +64,13 @@ public struct ArithmeticEvaluator {
         guard k == 0 || temperature > 0 else { throw TrainingError.invalidInput("sampling k > 0 completions needs a temperature > 0") }
         var greedyCorrect = 0, sampledCorrect = 0, anyCorrect = 0, wellFormed = 0, completions = 0, tokens = 0
         for (index, problem) in problems.enumerated() {
-            let greedy = try complete(problem, sampling: SamplingParameters())
+            let greedy = try complete(problem, sampling: SamplingConfiguration())
             if problem.isCorrect(greedy.text) { greedyCorrect += 1 }
             if ReplyFormat.isWellFormed(greedy.text) { wellFormed += 1 }
             completions += 1; tokens += greedy.tokens
             var solved = false
             for j in 0..<k {
-                let sampling = SamplingParameters(temperature: temperature, seed: seed &+ UInt64(index) &* 1_000_003 &+ UInt64(j))
+                let sampling = SamplingConfiguration(temperature: temperature, seed: seed &+ UInt64(index) &* 1_000_003 &+ UInt64(j))
                 let sample = try complete(problem, sampling: sampling)
                 if problem.isCorrect(sample.text) { sampledCorrect += 1; solved = true }
                 if ReplyFormat.isWellFormed(sample.text) { wellFormed += 1 }

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Activations quantized to int8 in blocks of 32 (one Float scale per block), laid out for the fused
 /// integer dots: every 16 values are stored as two `SIMD8<Int16>` vectors, the even-indexed values and the
 /// odd-indexed values, so a weight row's bytes viewed as `SIMD8<Int16>` meet their activations without shuffles.
@@ -34,15 +28,15 @@ public final class Q8Activations: @unchecked Sendable {
         quantize(x, n: n, cols: cols)
     }
 
-    /// Quantizes `n` rows of `cols` values into this instance's storage, which grows only when it is too
-    /// small (the decode loop reuses one instance per thread: no allocation per call).
+    /// Quantizes new activations into this object's storage, growing it only when they do not fit (so a caller that
+    /// keeps one object, like `Linear`'s per-thread scratch, does not allocate per call).
     public func quantize(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) {
         precondition(cols % 32 == 0 && x.count >= n * cols, "Q8Activations: \(cols) columns is not a multiple of 32")
         count = n
         self.cols = cols
         let groups = n * cols / 16, blocks = n * cols / 32
         let bytes = groups * 32 + blocks * 32 + blocks * 8 + groups * 4
-        if storage.count < bytes { storage = OwnedBytes(count: bytes) }
+        if bytes > storage.count { storage = OwnedBytes(count: max(bytes, 2 * storage.count)) }
         lanes = storage.pointer.bindMemory(to: SIMD8<Int16>.self, capacity: groups * 2)
         let vectors = storage.pointer + groups * 32, floats = vectors + blocks * 32
         scaleVectors = vectors.bindMemory(to: SIMD8<Float>.self, capacity: blocks)
@@ -115,36 +109,6 @@ public final class Q8Activations: @unchecked Sendable {
             }
         }
         return out
-    }
-}
-
-/// One reusable `Q8Activations` per thread (a pthread key), so `Linear.forward` allocates nothing per call
-/// once the buffer has grown to the largest (tokens × columns) seen on that thread.
-enum Q8Scratch {
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        #if os(Linux)
-        let status = pthread_key_create(&key) { pointer in
-            if let pointer { Unmanaged<Q8Activations>.fromOpaque(pointer).release() }
-        }
-        #else
-        let status = pthread_key_create(&key) { pointer in Unmanaged<Q8Activations>.fromOpaque(pointer).release() }
-        #endif
-        precondition(status == 0, "Q8Scratch: pthread_key_create failed (\(status))")
-        return key
-    }()
-
-    /// This thread's activations, quantized from `x`. Valid until the next call on the same thread.
-    static func activations(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) -> Q8Activations {
-        let key = self.key
-        if let pointer = pthread_getspecific(key) {
-            let activations = Unmanaged<Q8Activations>.fromOpaque(pointer).takeUnretainedValue()
-            activations.quantize(x, n: n, cols: cols)
-            return activations
-        }
-        let activations = Q8Activations(x, n: n, cols: cols)
-        pthread_setspecific(key, Unmanaged.passRetained(activations).toOpaque())
-        return activations
     }
 }
 
