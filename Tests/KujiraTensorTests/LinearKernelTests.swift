@@ -89,6 +89,52 @@ final class LinearKernelTests: XCTestCase {
         }
     }
 
+    /// The prefill path (chunks of 16 rows × token quads through `dot4`, `dot` for the leftover tokens) gives
+    /// every (row, token) bit for bit the 1-token result: token counts that are and are not multiples of 4,
+    /// fewer and more rows than a chunk (and not a multiple of it), 1 and 2 threads.
+    func testPrefillTilesMatchSingleTokenDots() {
+        var rng = SplitMix64(seed: 5)
+        let pool = ThreadPool.shared
+        let saved = pool.activeThreads
+        defer { pool.setActiveThreads(saved) }
+        for dtype in Self.quantizedTypes {
+            let blocks = dtype.blockElements == 32 ? 5 : 2
+            for rows in [2, 3, 17, 40] {
+                let cols = blocks * dtype.blockElements
+                let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
+                let n = rows == 40 ? 13 : (rows == 17 ? 8 : 5)
+                let x = KernelTestData.randomActivations(n * cols, rng: &rng)
+                var single = [Float]()
+                for t in 0..<n { single += Linear.forward(w, Array(x[(t * cols)..<((t + 1) * cols)]), n: 1) }
+                for threads in [1, 2] {
+                    pool.setActiveThreads(threads)
+                    let all = Linear.forward(w, x, n: n)
+                    for t in 0..<n {
+                        XCTAssertEqual(Array(all[(t * rows)..<((t + 1) * rows)]), Array(single[(t * rows)..<((t + 1) * rows)]),
+                                       "\(dtype.rawValue) rows \(rows) n \(n) token \(t) threads \(threads)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The per-thread activation buffer (`LinearScratch`) is reused across calls of other sizes: after a call that
+    /// grows it and a smaller one, the first call's inputs give the same bits again; and the activations a call
+    /// quantized equal a fresh `Q8Activations` of the same input.
+    func testReusedActivationBufferGivesSameResults() {
+        var rng = SplitMix64(seed: 6)
+        let w = KernelTestData.randomWeight(.q4_K, rows: 9, cols: 512, rng: &rng)
+        let big = KernelTestData.randomWeight(.q8_0, rows: 5, cols: 1024, rng: &rng)
+        let x = KernelTestData.randomActivations(5 * 512, rng: &rng)
+        let first = Linear.forward(w, x, n: 5)
+        _ = Linear.forward(big, KernelTestData.randomActivations(40 * 1024, rng: &rng), n: 40)
+        _ = Linear.forward(w, Array(x[0..<512]), n: 1)
+        XCTAssertEqual(Linear.forward(w, x, n: 5), first)
+        let reused = x.withUnsafeBufferPointer { LinearScratch.current.activations($0, n: 5, cols: 512) }
+        let fresh = x.withUnsafeBufferPointer { Q8Activations($0, n: 5, cols: 512) }
+        for t in 0..<5 { XCTAssertEqual(reused.dequantized(t), fresh.dequantized(t), "token \(t)") }
+    }
+
     /// F32/F16/BF16/FP8 fast dots decode exactly, so they differ from the reference only by summation order:
     /// within cols·ε·Σ|w·x| (the classic bound for summing cols terms).
     func testFloatFormatsMatchReference() {

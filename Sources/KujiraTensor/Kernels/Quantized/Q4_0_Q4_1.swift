@@ -37,7 +37,7 @@ public enum Q4_1 {
 
 extension Q4_0 {
     /// Fused dot of one row (`blocks` blocks) with Q8 activations: sum_b d_w d_x (q·a) - 8 d_w (d_x sum a).
-    /// Integer block sums are exact (256-bit int16 products); they are accumulated as 8 float lanes scaled
+    /// Integer block sums are exact (256-bit `vpmaddwd` products); they are accumulated as 8 float lanes scaled
     /// per block with FMA (no per-block reduction).
     @inline(__always)
     public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
@@ -45,9 +45,9 @@ extension Q4_0 {
         var offset: Float = 0
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
+            let q = x.opaque(unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self)))
             let d = x.scaleF16(block, 0)
-            acc.addProduct(pairSumsAsFloat(x.products(nibbles256: q, block: b)), d * x.scales[b])
+            acc.addProduct(x.blockDot(q, block: b), x.blockScale(b, times: d))
             offset = offset.addingProduct(d, x.scaledSums[b])
         }
         return treeSum(acc) - 8 * offset
@@ -62,8 +62,8 @@ extension Q4_1 {
         var offset: Float = 0
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
-            acc.addProduct(pairSumsAsFloat(x.products(nibbles256: q, block: b)), x.scaleF16(block, 0) * x.scales[b])
+            let q = x.opaque(unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self)))
+            acc.addProduct(x.blockDot(q, block: b), x.blockScale(b, times: x.scaleF16(block, 0)))
             offset = offset.addingProduct(x.scaleF16(block, 2), x.scaledSums[b])
         }
         return treeSum(acc) + offset
@@ -73,22 +73,6 @@ extension Q4_1 {
 /// Four tokens' activations for the 4-token dots (prefill): each weight block is unpacked once for all four.
 public typealias Q8Rows4 = (Q8Row, Q8Row, Q8Row, Q8Row)
 
-/// The four nibble vectors of a packed 16-byte Q4 block (low/high nibble × even/odd byte), as int16 lanes.
-@inline(__always)
-func unpackNibbles(_ packed: SIMD8<UInt16>) -> (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>) {
-    (unsafeBitCast(packed & 0x000F, to: SIMD8<Int16>.self), unsafeBitCast((packed &>> 8) & 0x000F, to: SIMD8<Int16>.self),
-     unsafeBitCast((packed &>> 4) & 0x000F, to: SIMD8<Int16>.self), unsafeBitCast(packed &>> 12, to: SIMD8<Int16>.self))
-}
-
-extension Q8Row {
-    /// Products of an unpacked Q4 block (see `unpackNibbles`) with block `b` (integer sums: same as the
-    /// `lowNibbles` + `highNibbles` products).
-    @inline(__always)
-    func products(nibbles q: (SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>, SIMD8<Int16>), block b: Int) -> SIMD8<Int16> {
-        q.0 &* lanes[4 * b] &+ q.1 &* lanes[4 * b + 1] &+ q.2 &* lanes[4 * b + 2] &+ q.3 &* lanes[4 * b + 3]
-    }
-}
-
 extension Q4_0 {
     /// `dot` for four tokens at once, bit for bit the same per token (same float operations in the same order).
     @inline(__always)
@@ -97,12 +81,12 @@ extension Q4_0 {
         var offset = SIMD4<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))
+            let q = x.0.opaque(unpackNibbles256(block.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self)))
             let d = x.0.scaleF16(block, 0)
-            acc0.addProduct(pairSumsAsFloat(x.0.products(nibbles256: q, block: b)), d * x.0.scales[b])
-            acc1.addProduct(pairSumsAsFloat(x.1.products(nibbles256: q, block: b)), d * x.1.scales[b])
-            acc2.addProduct(pairSumsAsFloat(x.2.products(nibbles256: q, block: b)), d * x.2.scales[b])
-            acc3.addProduct(pairSumsAsFloat(x.3.products(nibbles256: q, block: b)), d * x.3.scales[b])
+            acc0.addProduct(x.0.blockDot(q, block: b), x.0.blockScale(b, times: d))
+            acc1.addProduct(x.1.blockDot(q, block: b), x.1.blockScale(b, times: d))
+            acc2.addProduct(x.2.blockDot(q, block: b), x.2.blockScale(b, times: d))
+            acc3.addProduct(x.3.blockDot(q, block: b), x.3.blockScale(b, times: d))
             offset.addProduct(SIMD4(repeating: d), SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b]))
         }
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3)) - 8 * offset
@@ -117,12 +101,12 @@ extension Q4_1 {
         var offset = SIMD4<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let q = unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
+            let q = x.0.opaque(unpackNibbles256(block.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self)))
             let d = x.0.scaleF16(block, 0), m = x.0.scaleF16(block, 2)
-            acc0.addProduct(pairSumsAsFloat(x.0.products(nibbles256: q, block: b)), d * x.0.scales[b])
-            acc1.addProduct(pairSumsAsFloat(x.1.products(nibbles256: q, block: b)), d * x.1.scales[b])
-            acc2.addProduct(pairSumsAsFloat(x.2.products(nibbles256: q, block: b)), d * x.2.scales[b])
-            acc3.addProduct(pairSumsAsFloat(x.3.products(nibbles256: q, block: b)), d * x.3.scales[b])
+            acc0.addProduct(x.0.blockDot(q, block: b), x.0.blockScale(b, times: d))
+            acc1.addProduct(x.1.blockDot(q, block: b), x.1.blockScale(b, times: d))
+            acc2.addProduct(x.2.blockDot(q, block: b), x.2.blockScale(b, times: d))
+            acc3.addProduct(x.3.blockDot(q, block: b), x.3.blockScale(b, times: d))
             offset.addProduct(SIMD4(repeating: m), SIMD4(x.0.scaledSums[b], x.1.scaledSums[b], x.2.scaledSums[b], x.3.scaledSums[b]))
         }
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3)) + offset

@@ -17,17 +17,6 @@ enum KQuantScaleMin {
         }
         return (scales, mins)
     }
-
-    /// Scale and min of sub-block `j` as scalars (the fused dots use these: no vector built lane by lane).
-    @inline(__always)
-    static func pair(_ b: UnsafeRawPointer, _ j: Int) -> (scale: Int32, min: Int32) {
-        if j < 4 {
-            return (Int32(b.load(fromByteOffset: j, as: UInt8.self) & 63), Int32(b.load(fromByteOffset: j + 4, as: UInt8.self) & 63))
-        }
-        let packed = b.load(fromByteOffset: j + 4, as: UInt8.self)
-        return (Int32((packed & 0x0F) | ((b.load(fromByteOffset: j - 4, as: UInt8.self) >> 6) << 4)),
-                Int32((packed >> 4) | ((b.load(fromByteOffset: j, as: UInt8.self) >> 6) << 4)))
-    }
 }
 
 /// GGML Q4_K: 256 weights per 144-byte super-block, 8 sub-blocks of 32 with 6-bit scale and min.
@@ -70,127 +59,126 @@ public enum Q5_K {
     }
 }
 
-extension Q4_K {
-    /// Fused dot with Q8 activations: sum_r d_x[r] (d scale_r (q·a)_r - dmin min_r sum(a)_r) over the 8 runs of 32.
+extension KQuantScaleMin {
+    /// The 8 scales and 8 mins as exact Float lanes (ggml's 32-bit word shuffle, then one variable shift per lane).
     @inline(__always)
-    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
-        var acc: Float = 0
-        for b in 0..<blocks {
-            let block = row + b * blockBytes
-            let d = x.scaleF16(block, 0), dmin = x.scaleF16(block, 2)
-            var sumf: Float = 0
-            for c in 0..<4 {
-                let p0 = block.loadUnaligned(fromByteOffset: 16 + 32 * c, as: SIMD8<UInt16>.self)
-                let p1 = block.loadUnaligned(fromByteOffset: 32 + 32 * c, as: SIMD8<UInt16>.self)
-                let g = 16 * b + 4 * c, r = 2 * c
-                let lowDot = horizontalSum(x.products(lowNibbles: p0, group: g) &+ x.products(lowNibbles: p1, group: g + 1))
-                let highDot = horizontalSum(x.products(highNibbles: p0, group: g + 2) &+ x.products(highNibbles: p1, group: g + 3))
-                let (s0, m0) = KQuantScaleMin.pair(block + 4, r), (s1, m1) = KQuantScaleMin.pair(block + 4, r + 1)
-                sumf += x.scales[8 * b + r] * (d * Float(s0 &* lowDot) - dmin * Float(m0 &* (x.sums[g] &+ x.sums[g + 1])))
-                sumf += x.scales[8 * b + r + 1] * (d * Float(s1 &* highDot) - dmin * Float(m1 &* (x.sums[g + 2] &+ x.sums[g + 3])))
-            }
-            acc += sumf
-        }
-        return acc
+    static func unpackFloat(_ b: UnsafeRawPointer) -> (scales: SIMD8<Float>, mins: SIMD8<Float>) {
+        let w0 = b.loadUnaligned(as: UInt32.self), w1 = b.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        let w2 = b.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+        let scalesLow = w0 & 0x3F3F_3F3F, minsLow = w1 & 0x3F3F_3F3F
+        let scalesHigh = (w2 & 0x0F0F_0F0F) | (((w0 >> 6) & 0x0303_0303) << 4)
+        let minsHigh = ((w2 >> 4) & 0x0F0F_0F0F) | (((w1 >> 6) & 0x0303_0303) << 4)
+        let shifts = SIMD8<UInt32>(0, 8, 16, 24, 0, 8, 16, 24)
+        let scales = (SIMD8<UInt32>(lowHalf: SIMD4(repeating: scalesLow), highHalf: SIMD4(repeating: scalesHigh)) &>> shifts) & 0xFF
+        let mins = (SIMD8<UInt32>(lowHalf: SIMD4(repeating: minsLow), highHalf: SIMD4(repeating: minsHigh)) &>> shifts) & 0xFF
+        return (exactFloat(unsafeBitCast(scales, to: SIMD8<Int32>.self)), exactFloat(unsafeBitCast(mins, to: SIMD8<Int32>.self)))
     }
 }
 
-extension Q5_K {
-    /// Fused dot with Q8 activations; as Q4_K with q = low nibble | fifth bit << 4.
+extension Q8Row {
+    /// The dequantized sums of super-block `b`'s 8 runs of 32 (K-quants).
     @inline(__always)
-    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
-        var acc: Float = 0
-        for b in 0..<blocks {
-            let block = row + b * blockBytes
-            let d = x.scaleF16(block, 0), dmin = x.scaleF16(block, 2)
-            let h0 = block.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt16>.self)
-            let h1 = block.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt16>.self)
-            var sumf: Float = 0
-            for c in 0..<4 {
-                let p0 = block.loadUnaligned(fromByteOffset: 48 + 32 * c, as: SIMD8<UInt16>.self)
-                let p1 = block.loadUnaligned(fromByteOffset: 64 + 32 * c, as: SIMD8<UInt16>.self)
-                let g = 16 * b + 4 * c, r = 2 * c
-                let lowBit = UInt16(r), highBit = UInt16(r + 1)
-                let lowDot = horizontalSum(x.products(unsignedPairs: (p0 & 0x0F0F) | (((h0 &>> lowBit) & 0x0101) &<< 4), group: g)
-                    &+ x.products(unsignedPairs: (p1 & 0x0F0F) | (((h1 &>> lowBit) & 0x0101) &<< 4), group: g + 1))
-                let highDot = horizontalSum(x.products(unsignedPairs: ((p0 &>> 4) & 0x0F0F) | (((h0 &>> highBit) & 0x0101) &<< 4), group: g + 2)
-                    &+ x.products(unsignedPairs: ((p1 &>> 4) & 0x0F0F) | (((h1 &>> highBit) & 0x0101) &<< 4), group: g + 3))
-                let (s0, m0) = KQuantScaleMin.pair(block + 4, r), (s1, m1) = KQuantScaleMin.pair(block + 4, r + 1)
-                sumf += x.scales[8 * b + r] * (d * Float(s0 &* lowDot) - dmin * Float(m0 &* (x.sums[g] &+ x.sums[g + 1])))
-                sumf += x.scales[8 * b + r + 1] * (d * Float(s1 &* highDot) - dmin * Float(m1 &* (x.sums[g + 2] &+ x.sums[g + 3])))
-            }
-            acc += sumf
-        }
-        return acc
+    func runScaledSums(superBlock b: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(scaledSums + 8 * b).loadUnaligned(as: SIMD8<Float>.self)
     }
 }
 
-extension Q4_K {
+/// Q4_K and Q5_K: 8 runs of 32 values per super-block with 6-bit scales and mins; the dots differ only in
+/// how a pair of runs is unpacked.
+protocol KQuantScaledRuns {
+    static var blockBytes: Int { get }
+    /// Runs `2c` and `2c + 1` as 16-lane vectors matching `Q8Row.blockLanes` (unsigned values, through `x.opaque`).
+    static func runPair(_ block: UnsafeRawPointer, _ c: Int, _ x: Q8Row) -> (low: (SIMD16<Int16>, SIMD16<Int16>), high: (SIMD16<Int16>, SIMD16<Int16>))
+}
+
+extension KQuantScaledRuns {
+    /// Per super-block: Σ_r (d·scale_r)·d_x[r]·(q·a)_r (256-bit block products, scaled in float lanes) and
+    /// −dmin·min_r·(d_x Σa)_r (one 8-lane FMA into the same accumulator, first), reduced as a tree at the end.
+    @inline(__always)
+    static func runsDot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
+        var acc = SIMD8<Float>()
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let (scales, mins) = KQuantScaleMin.unpackFloat(block + 4)
+            let weightScales = scales * x.scaleF16(block, 0)
+            acc.addProduct(mins * -x.scaleF16(block, 2), x.runScaledSums(superBlock: b))
+            for c in 0..<4 {
+                let q = runPair(block, c, x), r = 8 * b + 2 * c
+                acc.addProduct(x.blockDot(q.low, block: r), x.blockScale(r, times: weightScales[2 * c]))
+                acc.addProduct(x.blockDot(q.high, block: r + 1), x.blockScale(r + 1, times: weightScales[2 * c + 1]))
+            }
+        }
+        return treeSum(acc)
+    }
+
+    /// `runsDot` for four tokens at once, bit for bit the same per token.
+    @inline(__always)
+    static func runsDot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
+        for b in 0..<blocks {
+            let block = row + b * blockBytes
+            let (scales, mins) = KQuantScaleMin.unpackFloat(block + 4)
+            let weightScales = scales * x.0.scaleF16(block, 0), weightMins = mins * -x.0.scaleF16(block, 2)
+            acc0.addProduct(weightMins, x.0.runScaledSums(superBlock: b))
+            acc1.addProduct(weightMins, x.1.runScaledSums(superBlock: b))
+            acc2.addProduct(weightMins, x.2.runScaledSums(superBlock: b))
+            acc3.addProduct(weightMins, x.3.runScaledSums(superBlock: b))
+            for c in 0..<4 {
+                let q = runPair(block, c, x.0), r = 8 * b + 2 * c
+                let lowScale = SIMD8(repeating: weightScales[2 * c]), highScale = SIMD8(repeating: weightScales[2 * c + 1])
+                @inline(__always)
+                func token(_ x: Q8Row, _ acc: inout SIMD8<Float>) {
+                    acc.addProduct(x.blockDot(q.low, block: r), lowScale * x.scaleVectors[r])
+                    acc.addProduct(x.blockDot(q.high, block: r + 1), highScale * x.scaleVectors[r + 1])
+                }
+                token(x.0, &acc0)
+                token(x.1, &acc1)
+                token(x.2, &acc2)
+                token(x.3, &acc3)
+            }
+        }
+        return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3))
+    }
+}
+
+extension Q4_K: KQuantScaledRuns {
+    @inline(__always)
+    static func runPair(_ block: UnsafeRawPointer, _ c: Int, _ x: Q8Row) -> (low: (SIMD16<Int16>, SIMD16<Int16>), high: (SIMD16<Int16>, SIMD16<Int16>)) {
+        let q0 = unpackNibbles256(block.loadUnaligned(fromByteOffset: 16 + 32 * c, as: SIMD8<UInt16>.self))
+        let q1 = unpackNibbles256(block.loadUnaligned(fromByteOffset: 32 + 32 * c, as: SIMD8<UInt16>.self))
+        return (x.opaque((q0.0, q1.0)), x.opaque((q0.1, q1.1)))
+    }
+
+    /// Fused dot with Q8 activations (see `KQuantScaledRuns.runsDot`).
+    @inline(__always)
+    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float { runsDot(row, x, blocks: blocks) }
+
     /// `dot` for four tokens at once (nibbles and scales unpacked once), bit for bit the same per token.
     @inline(__always)
-    public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
-        var acc = SIMD4<Float>()
-        for b in 0..<blocks {
-            let block = row + b * blockBytes
-            let d = x.0.scaleF16(block, 0), dmin = x.0.scaleF16(block, 2)
-            var sumf = SIMD4<Float>()
-            for c in 0..<4 {
-                let q0 = unpackNibbles(block.loadUnaligned(fromByteOffset: 16 + 32 * c, as: SIMD8<UInt16>.self))
-                let q1 = unpackNibbles(block.loadUnaligned(fromByteOffset: 32 + 32 * c, as: SIMD8<UInt16>.self))
-                let g = 16 * b + 4 * c, r = 2 * c
-                let (s0, m0) = KQuantScaleMin.pair(block + 4, r), (s1, m1) = KQuantScaleMin.pair(block + 4, r + 1)
-                // The two run terms of one token, added to its sum in the same order as `dot`.
-                @inline(__always)
-                func terms(_ x: Q8Row) -> (Float, Float) {
-                    let lowDot = horizontalSum(q0.0 &* x.lanes[2 * g] &+ q0.1 &* x.lanes[2 * g + 1] &+ q1.0 &* x.lanes[2 * g + 2] &+ q1.1 &* x.lanes[2 * g + 3])
-                    let highDot = horizontalSum(q0.2 &* x.lanes[2 * g + 4] &+ q0.3 &* x.lanes[2 * g + 5] &+ q1.2 &* x.lanes[2 * g + 6] &+ q1.3 &* x.lanes[2 * g + 7])
-                    return (x.scales[8 * b + r] * (d * Float(s0 &* lowDot) - dmin * Float(m0 &* (x.sums[g] &+ x.sums[g + 1]))),
-                            x.scales[8 * b + r + 1] * (d * Float(s1 &* highDot) - dmin * Float(m1 &* (x.sums[g + 2] &+ x.sums[g + 3]))))
-                }
-                let t0 = terms(x.0), t1 = terms(x.1), t2 = terms(x.2), t3 = terms(x.3)
-                sumf += SIMD4(t0.0, t1.0, t2.0, t3.0)
-                sumf += SIMD4(t0.1, t1.1, t2.1, t3.1)
-            }
-            acc += sumf
-        }
-        return acc
-    }
+    public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> { runsDot4(row, x, blocks: blocks) }
 }
 
-extension Q5_K {
+extension Q5_K: KQuantScaledRuns {
+    /// Runs `2c`, `2c + 1`: low nibbles as Q4_K or-ed with the fifth bits (bit `run` of qh[value]) times 16.
+    @inline(__always)
+    static func runPair(_ block: UnsafeRawPointer, _ c: Int, _ x: Q8Row) -> (low: (SIMD16<Int16>, SIMD16<Int16>), high: (SIMD16<Int16>, SIMD16<Int16>)) {
+        let q0 = unpackNibbles256(block.loadUnaligned(fromByteOffset: 48 + 32 * c, as: SIMD8<UInt16>.self))
+        let q1 = unpackNibbles256(block.loadUnaligned(fromByteOffset: 64 + 32 * c, as: SIMD8<UInt16>.self))
+        // qh bytes of values 0..<16 and 16..<32, split into even/odd elements like the nibbles.
+        let h0 = block.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt16>.self), h1 = block.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt16>.self)
+        let fifth0 = SIMD16(lowHalf: h0, highHalf: h0 &>> 8), fifth1 = SIMD16(lowHalf: h1, highHalf: h1 &>> 8)
+        @inline(__always)
+        func bit(_ h: SIMD16<UInt16>, _ run: Int) -> SIMD16<Int16> {
+            unsafeBitCast(((h &>> UInt16(run)) & 1) &<< 4, to: SIMD16<Int16>.self)
+        }
+        return (x.opaque((q0.0 | bit(fifth0, 2 * c), q1.0 | bit(fifth1, 2 * c))), x.opaque((q0.1 | bit(fifth0, 2 * c + 1), q1.1 | bit(fifth1, 2 * c + 1))))
+    }
+
+    /// Fused dot with Q8 activations; as Q4_K with q = low nibble | fifth bit << 4.
+    @inline(__always)
+    public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float { runsDot(row, x, blocks: blocks) }
+
     /// `dot` for four tokens at once (5-bit values and scales unpacked once), bit for bit the same per token.
     @inline(__always)
-    public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
-        var acc = SIMD4<Float>()
-        for b in 0..<blocks {
-            let block = row + b * blockBytes
-            let d = x.0.scaleF16(block, 0), dmin = x.0.scaleF16(block, 2)
-            let h0 = block.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt16>.self)
-            let h1 = block.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt16>.self)
-            var sumf = SIMD4<Float>()
-            for c in 0..<4 {
-                let p0 = block.loadUnaligned(fromByteOffset: 48 + 32 * c, as: SIMD8<UInt16>.self)
-                let p1 = block.loadUnaligned(fromByteOffset: 64 + 32 * c, as: SIMD8<UInt16>.self)
-                let g = 16 * b + 4 * c, r = 2 * c
-                let lowBit = UInt16(r), highBit = UInt16(r + 1)
-                let w0 = splitPairs((p0 & 0x0F0F) | (((h0 &>> lowBit) & 0x0101) &<< 4))
-                let w1 = splitPairs((p1 & 0x0F0F) | (((h1 &>> lowBit) & 0x0101) &<< 4))
-                let w2 = splitPairs(((p0 &>> 4) & 0x0F0F) | (((h0 &>> highBit) & 0x0101) &<< 4))
-                let w3 = splitPairs(((p1 &>> 4) & 0x0F0F) | (((h1 &>> highBit) & 0x0101) &<< 4))
-                let (s0, m0) = KQuantScaleMin.pair(block + 4, r), (s1, m1) = KQuantScaleMin.pair(block + 4, r + 1)
-                @inline(__always)
-                func terms(_ x: Q8Row) -> (Float, Float) {
-                    let lowDot = horizontalSum(x.products(split: w0, group: g) &+ x.products(split: w1, group: g + 1))
-                    let highDot = horizontalSum(x.products(split: w2, group: g + 2) &+ x.products(split: w3, group: g + 3))
-                    return (x.scales[8 * b + r] * (d * Float(s0 &* lowDot) - dmin * Float(m0 &* (x.sums[g] &+ x.sums[g + 1]))),
-                            x.scales[8 * b + r + 1] * (d * Float(s1 &* highDot) - dmin * Float(m1 &* (x.sums[g + 2] &+ x.sums[g + 3]))))
-                }
-                let t0 = terms(x.0), t1 = terms(x.1), t2 = terms(x.2), t3 = terms(x.3)
-                sumf += SIMD4(t0.0, t1.0, t2.0, t3.0)
-                sumf += SIMD4(t0.1, t1.1, t2.1, t3.1)
-            }
-            acc += sumf
-        }
-        return acc
-    }
+    public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> { runsDot4(row, x, blocks: blocks) }
 }

@@ -20,69 +20,57 @@ public enum Q6_K {
 }
 
 extension Q6_K {
-    /// Fused dot with Q8 activations: q = u - 32 with u in 0...63, so (q·a) = (u·a) - 32 sum(a) per 16-group.
+    /// Run `r` (values 32r..<32r+32) of a super-block as two 16-lane vectors matching `Q8Row.blockLanes`,
+    /// with the offset and the two 16-value scales applied in int16: `(u - 32)·scale`, |·| ≤ 32·128.
+    /// Each 16-byte half is paired with itself shifted by a byte before the bits are extracted (see
+    /// `unpackSignedBytes256` for why the regrouping comes first).
+    @inline(__always)
+    static func scaledRun(_ block: UnsafeRawPointer, _ r: Int) -> (SIMD16<Int16>, SIMD16<Int16>) {
+        let h = r >> 2, j = r & 3
+        let lowShift = UInt16(4 * (j >> 1)), highShift = UInt16(2 * j)
+        @inline(__always)
+        func group(_ half: Int) -> SIMD16<Int16> {
+            let low = block.loadUnaligned(fromByteOffset: 64 * h + 32 * (j & 1) + 16 * half, as: SIMD8<UInt16>.self)
+            let high = block.loadUnaligned(fromByteOffset: 128 + 32 * h + 16 * half, as: SIMD8<UInt16>.self)
+            let lowPairs = SIMD16<UInt16>(lowHalf: low, highHalf: low &>> 8), highPairs = SIMD16<UInt16>(lowHalf: high, highHalf: high &>> 8)
+            let u = ((lowPairs &>> lowShift) & 0x000F) | (((highPairs &>> highShift) & 0x0003) &<< 4)
+            let scale = Int16(block.load(fromByteOffset: 192 + 2 * r + half, as: Int8.self))
+            return (unsafeBitCast(u, to: SIMD16<Int16>.self) &- 32) &* SIMD16(repeating: scale)
+        }
+        return (group(0), group(1))
+    }
+
+    /// Fused dot with Q8 activations: per run of 32, (d·d_x) times the exact integer Σ scale·(u − 32)·a
+    /// (256-bit products; every int32 lane ≤ 4·4096·127 < 2^22, so the float conversion is exact).
     @inline(__always)
     public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
-        var acc: Float = 0
+        var acc = SIMD8<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            var sumf: Float = 0
-            for h in 0..<2 {
-                let high0 = block.loadUnaligned(fromByteOffset: 128 + 32 * h, as: SIMD8<UInt16>.self)
-                let high1 = block.loadUnaligned(fromByteOffset: 144 + 32 * h, as: SIMD8<UInt16>.self)
-                for j in 0..<4 {
-                    let lowOffset = 64 * h + 32 * (j & 1), lowShift = UInt16(4 * (j >> 1)), highShift = UInt16(2 * j)
-                    let u0 = ((block.loadUnaligned(fromByteOffset: lowOffset, as: SIMD8<UInt16>.self) &>> lowShift) & 0x0F0F)
-                        | (((high0 &>> highShift) & 0x0303) &<< 4)
-                    let u1 = ((block.loadUnaligned(fromByteOffset: lowOffset + 16, as: SIMD8<UInt16>.self) &>> lowShift) & 0x0F0F)
-                        | (((high1 &>> highShift) & 0x0303) &<< 4)
-                    let r = 4 * h + j, g = 16 * b + 2 * r
-                    let dot0 = horizontalSum(x.products(unsignedPairs: u0, group: g)) &- 32 &* x.sums[g]
-                    let dot1 = horizontalSum(x.products(unsignedPairs: u1, group: g + 1)) &- 32 &* x.sums[g + 1]
-                    let s0 = Int32(block.load(fromByteOffset: 192 + 2 * r, as: Int8.self))
-                    let s1 = Int32(block.load(fromByteOffset: 193 + 2 * r, as: Int8.self))
-                    sumf += x.scales[8 * b + r] * Float(s0 &* dot0 &+ s1 &* dot1)
-                }
+            let d = x.scaleF16(block, 208)
+            for r in 0..<8 {
+                acc.addProduct(x.blockDot(scaledRun(block, r), block: 8 * b + r), x.blockScale(8 * b + r, times: d))
             }
-            acc += x.scaleF16(block, 208) * sumf
         }
-        return acc
+        return treeSum(acc)
     }
-}
 
-extension Q6_K {
     /// `dot` for four tokens at once (6-bit values and scales unpacked once), bit for bit the same per token.
     @inline(__always)
     public static func dot4(_ row: UnsafeRawPointer, _ x: Q8Rows4, blocks: Int) -> SIMD4<Float> {
-        var acc = SIMD4<Float>()
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            var sumf = SIMD4<Float>()
-            for h in 0..<2 {
-                let high0 = block.loadUnaligned(fromByteOffset: 128 + 32 * h, as: SIMD8<UInt16>.self)
-                let high1 = block.loadUnaligned(fromByteOffset: 144 + 32 * h, as: SIMD8<UInt16>.self)
-                for j in 0..<4 {
-                    let lowOffset = 64 * h + 32 * (j & 1), lowShift = UInt16(4 * (j >> 1)), highShift = UInt16(2 * j)
-                    let u0 = ((block.loadUnaligned(fromByteOffset: lowOffset, as: SIMD8<UInt16>.self) &>> lowShift) & 0x0F0F)
-                        | (((high0 &>> highShift) & 0x0303) &<< 4)
-                    let u1 = ((block.loadUnaligned(fromByteOffset: lowOffset + 16, as: SIMD8<UInt16>.self) &>> lowShift) & 0x0F0F)
-                        | (((high1 &>> highShift) & 0x0303) &<< 4)
-                    let w0 = (unsafeBitCast(u0 & 0x00FF, to: SIMD8<Int16>.self), unsafeBitCast(u0 &>> 8, to: SIMD8<Int16>.self))
-                    let w1 = (unsafeBitCast(u1 & 0x00FF, to: SIMD8<Int16>.self), unsafeBitCast(u1 &>> 8, to: SIMD8<Int16>.self))
-                    let r = 4 * h + j, g = 16 * b + 2 * r
-                    let s0 = Int32(block.load(fromByteOffset: 192 + 2 * r, as: Int8.self))
-                    let s1 = Int32(block.load(fromByteOffset: 193 + 2 * r, as: Int8.self))
-                    @inline(__always)
-                    func term(_ x: Q8Row) -> Float {
-                        let dot0 = horizontalSum(w0.0 &* x.lanes[2 * g] &+ w0.1 &* x.lanes[2 * g + 1]) &- 32 &* x.sums[g]
-                        let dot1 = horizontalSum(w1.0 &* x.lanes[2 * g + 2] &+ w1.1 &* x.lanes[2 * g + 3]) &- 32 &* x.sums[g + 1]
-                        return x.scales[8 * b + r] * Float(s0 &* dot0 &+ s1 &* dot1)
-                    }
-                    sumf += SIMD4(term(x.0), term(x.1), term(x.2), term(x.3))
-                }
+            let d = x.0.scaleF16(block, 208)
+            let dw = SIMD8(repeating: d)
+            for r in 0..<8 {
+                let w = scaledRun(block, r), a = 8 * b + r
+                acc0.addProduct(x.0.blockDot(w, block: a), dw * x.0.scaleVectors[a])
+                acc1.addProduct(x.1.blockDot(w, block: a), dw * x.1.scaleVectors[a])
+                acc2.addProduct(x.2.blockDot(w, block: a), dw * x.2.scaleVectors[a])
+                acc3.addProduct(x.3.blockDot(w, block: a), dw * x.3.scaleVectors[a])
             }
-            acc += x.0.scaleF16(block, 208) * sumf
         }
-        return acc
+        return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3))
     }
 }

@@ -13,7 +13,10 @@ public final class Q8Activations: @unchecked Sendable {
     private var scales: UnsafeMutablePointer<Float>
     private var sums: UnsafeMutablePointer<Int32>
     private var scaledSums: UnsafeMutablePointer<Float>
+    private var scaleVectors: UnsafeMutablePointer<SIMD8<Float>>
     private let halves = HalfToFloatTable.shared.values
+    /// 1, read at run time (see `Q8Row.opaque`).
+    private let unit: Int16 = 1
 
     /// Quantizes `n` rows of `cols` values (`cols` a multiple of 32).
     public init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) {
@@ -21,6 +24,7 @@ public final class Q8Activations: @unchecked Sendable {
         scales = storage.pointer.bindMemory(to: Float.self, capacity: 0)
         scaledSums = scales
         sums = storage.pointer.bindMemory(to: Int32.self, capacity: 0)
+        scaleVectors = storage.pointer.bindMemory(to: SIMD8<Float>.self, capacity: 0)
         quantize(x, n: n, cols: cols)
     }
 
@@ -31,12 +35,14 @@ public final class Q8Activations: @unchecked Sendable {
         count = n
         self.cols = cols
         let groups = n * cols / 16, blocks = n * cols / 32
-        let bytes = groups * 32 + blocks * 8 + groups * 4
+        let bytes = groups * 32 + blocks * 32 + blocks * 8 + groups * 4
         if bytes > storage.count { storage = OwnedBytes(count: max(bytes, 2 * storage.count)) }
         lanes = storage.pointer.bindMemory(to: SIMD8<Int16>.self, capacity: groups * 2)
-        scales = (storage.pointer + groups * 32).bindMemory(to: Float.self, capacity: blocks)
-        scaledSums = (storage.pointer + groups * 32 + blocks * 4).bindMemory(to: Float.self, capacity: blocks)
-        sums = (storage.pointer + groups * 32 + blocks * 8).bindMemory(to: Int32.self, capacity: groups)
+        let vectors = storage.pointer + groups * 32, floats = vectors + blocks * 32
+        scaleVectors = vectors.bindMemory(to: SIMD8<Float>.self, capacity: blocks)
+        scales = floats.bindMemory(to: Float.self, capacity: blocks)
+        scaledSums = (floats + blocks * 4).bindMemory(to: Float.self, capacity: blocks)
+        sums = (floats + blocks * 8).bindMemory(to: Int32.self, capacity: groups)
         let source = x.baseAddress!
         for b in 0..<blocks {
             let values = source + b * 32
@@ -72,6 +78,7 @@ public final class Q8Activations: @unchecked Sendable {
                 sums[g] = sum
             }
             scaledSums[b] = scales[b] * Float(sums[2 * b] + sums[2 * b + 1])
+            scaleVectors[b] = SIMD8(repeating: scales[b])
         }
     }
 
@@ -86,8 +93,8 @@ public final class Q8Activations: @unchecked Sendable {
     @inline(__always)
     public func row(_ t: Int) -> Q8Row {
         let groups = cols / 16
-        return Q8Row(lanes: lanes + t * groups * 2, scales: scales + t * cols / 32, scaledSums: scaledSums + t * cols / 32, sums: sums + t * groups,
-                     halves: halves)
+        return Q8Row(lanes: lanes + t * groups * 2, scales: scales + t * cols / 32, scaleVectors: scaleVectors + t * cols / 32, scaledSums: scaledSums + t * cols / 32, sums: sums + t * groups,
+                     halves: halves, unit: unit)
     }
 
     /// Token `t` dequantized (`q * d`): what the fused dots effectively multiply with (tests compare against it).
@@ -111,10 +118,15 @@ public final class Q8Activations: @unchecked Sendable {
 public struct Q8Row {
     public let lanes: UnsafePointer<SIMD8<Int16>>
     public let scales: UnsafePointer<Float>
+    /// `scales[b]` in all 8 lanes (a loaded vector is not known to be a splat, so `d_w·d_x` stays one `vmulps`
+    /// with a memory operand instead of a scalar multiply and a register broadcast).
+    let scaleVectors: UnsafePointer<SIMD8<Float>>
     public let scaledSums: UnsafePointer<Float>
     public let sums: UnsafePointer<Int32>
     /// `HalfToFloatTable` (carried here so the dot loops index it without a lazy-global check per block).
     let halves: UnsafePointer<Float>
+    /// 1, loaded from the activations object so the compiler cannot see its value (see `opaque`).
+    let unit: Int16
 
     /// Half-precision block scale at `p + offset` to Float (exact): one load from `HalfToFloatTable`.
     /// Measured 25–35% faster for Q4_1 than converting with integer ops.
@@ -123,37 +135,11 @@ public struct Q8Row {
         halves[Int(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))]
     }
 
-    /// Products of 16 weights (unsigned, < 128, as bytes in element order) with group `g`, paired into int16 lanes.
-    @inline(__always)
-    func products(unsigned w: SIMD16<UInt8>, group g: Int) -> SIMD8<Int16> {
-        products(unsignedPairs: unsafeBitCast(w, to: SIMD8<UInt16>.self), group: g)
-    }
-
-    /// As `products(unsigned:)`, with the 16 bytes viewed as 8 little-endian 16-bit lanes (byte 2k low, 2k+1 high).
+    /// Products of 16 unsigned weights (< 128) with group `g`, the 16 bytes viewed as 8 little-endian 16-bit lanes
+    /// (byte 2k low, 2k+1 high), paired into int16 lanes.
     @inline(__always)
     func products(unsignedPairs v: SIMD8<UInt16>, group g: Int) -> SIMD8<Int16> {
         unsafeBitCast(v & 0x00FF, to: SIMD8<Int16>.self) &* lanes[2 * g] &+ unsafeBitCast(v &>> 8, to: SIMD8<Int16>.self) &* lanes[2 * g + 1]
-    }
-
-    /// Products of 16 signed int8 weights (element order) with group `g`.
-    @inline(__always)
-    func products(signed w: SIMD16<Int8>, group g: Int) -> SIMD8<Int16> {
-        let v = unsafeBitCast(w, to: SIMD8<Int16>.self)
-        return ((v &<< 8) &>> 8) &* lanes[2 * g] &+ (v &>> 8) &* lanes[2 * g + 1]
-    }
-
-    /// Products of the low nibbles of 16 packed bytes (element order) with group `g`.
-    @inline(__always)
-    func products(lowNibbles p: SIMD8<UInt16>, group g: Int) -> SIMD8<Int16> {
-        unsafeBitCast(p & 0x000F, to: SIMD8<Int16>.self) &* lanes[2 * g]
-            &+ unsafeBitCast((p &>> 8) & 0x000F, to: SIMD8<Int16>.self) &* lanes[2 * g + 1]
-    }
-
-    /// Products of the high nibbles of 16 packed bytes (element order) with group `g`.
-    @inline(__always)
-    func products(highNibbles p: SIMD8<UInt16>, group g: Int) -> SIMD8<Int16> {
-        unsafeBitCast((p &>> 4) & 0x000F, to: SIMD8<Int16>.self) &* lanes[2 * g]
-            &+ unsafeBitCast(p &>> 12, to: SIMD8<Int16>.self) &* lanes[2 * g + 1]
     }
 }
 
@@ -178,14 +164,6 @@ func horizontalSum(_ p: SIMD8<Int16>) -> Int32 {
     return (((v &<< 16) &>> 16) &+ (v &>> 16)).wrappedSum()
 }
 
-/// The int16 lanes summed in pairs and converted to Float exactly (valid while every pair sum is below 2^22).
-@inline(__always)
-func pairSumsAsFloat(_ p: SIMD8<Int16>) -> SIMD4<Float> {
-    let v = unsafeBitCast(p, to: SIMD4<Int32>.self)
-    let pairs = ((v &<< 16) &>> 16) &+ (v &>> 16)
-    return unsafeBitCast(pairs &+ 0x4B40_0000, to: SIMD4<Float>.self) - 12_582_912
-}
-
 /// Every IEEE half code decoded to Float (256 KB, built once on first use, read-only afterwards, never freed).
 struct HalfToFloatTable: @unchecked Sendable {
     static let shared = HalfToFloatTable()
@@ -208,13 +186,62 @@ extension Q8Row {
         let p = UnsafeRawPointer(lanes + 4 * b)
         return (p.loadUnaligned(as: SIMD16<Int16>.self), p.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self))
     }
+}
 
-    /// Products of a block's weights unpacked to match `blockLanes` (`unpackNibbles256`, `unpackSignedBytes256`)
-    /// with block `b`: 16 int16 lanes, each the sum of two products (exact while |w| ≤ 128).
+extension Q8Row {
+    /// Unpacked weights multiplied by 1 (`vpmullw` with a value the compiler does not know). Without this
+    /// the optimizer tracks that the weights are bytes or nibbles, rewrites their even/odd extraction into
+    /// byte shuffles and widens `multiplyAddPairs` into four one-product `vpmaddwd` plus ~20 shuffles per
+    /// block instead of two `vpmaddwd` (measured in the Q4_0/Q8_0 kernels' assembly). Q6_K's scale multiply
+    /// does the same job there. Costs 2 instructions per unpacked block, shared by every token of a tile.
     @inline(__always)
-    func products(nibbles256 w: (SIMD16<Int16>, SIMD16<Int16>), block b: Int) -> SIMD16<Int16> {
+    func opaque(_ w: (SIMD16<Int16>, SIMD16<Int16>)) -> (SIMD16<Int16>, SIMD16<Int16>) {
+        let one = SIMD16<Int16>(repeating: unit)
+        return (w.0 &* one, w.1 &* one)
+    }
+}
+
+/// Exact products of two pairs of 16-lane vectors summed per adjacent lane pair: lane j of the result is
+/// `a0[2j]·b0[2j] + a0[2j+1]·b0[2j+1] + a1[2j]·b1[2j] + a1[2j+1]·b1[2j+1]` (two `vpmaddwd` and a `vpaddd`).
+/// The previous kernels computed the same integers with two 16-bit multiplies, an add and a 4-instruction pair
+/// sum (and a 2^15 limit on the int16 intermediate).
+@inline(__always)
+func multiplyAddPairs(_ a0: SIMD16<Int16>, _ b0: SIMD16<Int16>, _ a1: SIMD16<Int16>, _ b1: SIMD16<Int16>) -> SIMD8<Int32> {
+    multiplyAddPairs(a0, b0) &+ multiplyAddPairs(a1, b1)
+}
+
+/// `a[2j]·b[2j] + a[2j+1]·b[2j+1]` for the 8 lane pairs: LLVM turns the unrolled lane loop into one `vpmaddwd`.
+/// Written with lane subscripts (transparent builtins) on purpose: the stdlib's generic widening conversion
+/// (`SIMD8<Int32>(truncatingIfNeeded:)`) stayed an out-of-line call inside the large kernels.
+@inline(__always)
+func multiplyAddPairs(_ a: SIMD16<Int16>, _ b: SIMD16<Int16>) -> SIMD8<Int32> {
+    var r = SIMD8<Int32>()
+    for i in 0..<8 { r[i] = Int32(a[2 &* i]) &* Int32(b[2 &* i]) &+ Int32(a[2 &* i &+ 1]) &* Int32(b[2 &* i &+ 1]) }
+    return r
+}
+
+/// Int32 lanes to Float (`vcvtdq2ps`; exact for |v| < 2^24, which every block sum here is). A lane loop,
+/// like `multiplyAddPairs`, so no generic conversion call is left in the kernels.
+@inline(__always)
+func exactFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> {
+    var r = SIMD8<Float>()
+    for i in 0..<8 { r[i] = Float(v[i]) }
+    return r
+}
+
+extension Q8Row {
+    /// `w · scales[b]` in 8 lanes (the float scale of block `b`'s products; the same product in every lane).
+    @inline(__always)
+    func blockScale(_ b: Int, times w: Float) -> SIMD8<Float> {
+        SIMD8(repeating: w) * scaleVectors[b]
+    }
+
+    /// Block `b`'s products with weights unpacked to match `blockLanes`, as 8 exact Float lanes (adjacent
+    /// lanes of both halves summed, exact).
+    @inline(__always)
+    func blockDot(_ w: (SIMD16<Int16>, SIMD16<Int16>), block b: Int) -> SIMD8<Float> {
         let x = blockLanes(b)
-        return w.0 &* x.0 &+ w.1 &* x.1
+        return exactFloat(multiplyAddPairs(w.0, x.0, w.1, x.1))
     }
 }
 
@@ -224,14 +251,6 @@ extension Q8Row {
 func unpackNibbles256(_ packed: SIMD8<UInt16>) -> (SIMD16<Int16>, SIMD16<Int16>) {
     let q = SIMD16<UInt16>(lowHalf: packed, highHalf: packed &>> 8)
     return (unsafeBitCast(q & 0x000F, to: SIMD16<Int16>.self), unsafeBitCast((q &>> 4) & 0x000F, to: SIMD16<Int16>.self))
-}
-
-/// The 16 int16 lanes summed in pairs and converted to Float exactly (valid while every pair sum is below 2^22).
-@inline(__always)
-func pairSumsAsFloat(_ p: SIMD16<Int16>) -> SIMD8<Float> {
-    let v = unsafeBitCast(p, to: SIMD8<Int32>.self)
-    let pairs = ((v &<< 16) &>> 16) &+ (v &>> 16)
-    return unsafeBitCast(pairs &+ 0x4B40_0000, to: SIMD8<Float>.self) - 12_582_912
 }
 
 /// Sum of 8 float lanes as a tree (halves, then quarters): 3 dependent adds instead of the 7 of `sum()`.

@@ -14,24 +14,27 @@ public enum Q8_0 {
 }
 
 /// A Q8_0 block's 32 signed bytes as two 16-lane vectors matching `Q8Row.blockLanes`: [even | odd] values
-/// of 0..<16 and of 16..<32 (sign-extended from the bytes, then the 128-bit halves regrouped).
+/// of 0..<16 and of 16..<32. Each 16-byte half is first paired with itself shifted by a byte (one
+/// `vinserti128`) and then sign-extended in place, like the nibbles of `unpackNibbles256`: regrouping after
+/// the sign extension instead made LLVM fold the shuffle into `multiplyAddPairs`' operands and miss `vpmaddwd`.
 @inline(__always)
 func unpackSignedBytes256(_ block: UnsafeRawPointer) -> (SIMD16<Int16>, SIMD16<Int16>) {
-    let v = block.loadUnaligned(as: SIMD16<Int16>.self)
-    let even = (v &<< 8) &>> 8, odd = v &>> 8
-    return (SIMD16(lowHalf: even.lowHalf, highHalf: odd.lowHalf), SIMD16(lowHalf: even.highHalf, highHalf: odd.highHalf))
+    let v0 = block.loadUnaligned(as: SIMD8<UInt16>.self), v1 = block.loadUnaligned(fromByteOffset: 16, as: SIMD8<UInt16>.self)
+    let q0 = unsafeBitCast(SIMD16<UInt16>(lowHalf: v0, highHalf: v0 &>> 8), to: SIMD16<Int16>.self)
+    let q1 = unsafeBitCast(SIMD16<UInt16>(lowHalf: v1, highHalf: v1 &>> 8), to: SIMD16<Int16>.self)
+    return ((q0 &<< 8) &>> 8, (q1 &<< 8) &>> 8)
 }
 
 extension Q8_0 {
-    /// Fused dot with Q8 activations: sum_b d_w d_x (q·a). Each int16 lane of the 256-bit products holds two
-    /// products (|·| ≤ 2·128·127 < 2^15), pair sums stay below 2^17, so the float conversion is exact.
+    /// Fused dot with Q8 activations: sum_b d_w d_x (q·a). Each int32 lane of the block product (`vpmaddwd`)
+    /// sums four products (|·| ≤ 4·128·127 < 2^17), so the float conversion is exact.
     @inline(__always)
     public static func dot(_ row: UnsafeRawPointer, _ x: Q8Row, blocks: Int) -> Float {
         var acc = SIMD8<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let w = unpackSignedBytes256(block + 2)
-            acc.addProduct(pairSumsAsFloat(x.products(nibbles256: w, block: b)), x.scaleF16(block, 0) * x.scales[b])
+            let w = x.opaque(unpackSignedBytes256(block + 2))
+            acc.addProduct(x.blockDot(w, block: b), x.blockScale(b, times: x.scaleF16(block, 0)))
         }
         return treeSum(acc)
     }
@@ -42,12 +45,12 @@ extension Q8_0 {
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
         for b in 0..<blocks {
             let block = row + b * blockBytes
-            let w = unpackSignedBytes256(block + 2)
+            let w = x.0.opaque(unpackSignedBytes256(block + 2))
             let d = x.0.scaleF16(block, 0)
-            acc0.addProduct(pairSumsAsFloat(x.0.products(nibbles256: w, block: b)), d * x.0.scales[b])
-            acc1.addProduct(pairSumsAsFloat(x.1.products(nibbles256: w, block: b)), d * x.1.scales[b])
-            acc2.addProduct(pairSumsAsFloat(x.2.products(nibbles256: w, block: b)), d * x.2.scales[b])
-            acc3.addProduct(pairSumsAsFloat(x.3.products(nibbles256: w, block: b)), d * x.3.scales[b])
+            acc0.addProduct(x.0.blockDot(w, block: b), x.0.blockScale(b, times: d))
+            acc1.addProduct(x.1.blockDot(w, block: b), x.1.blockScale(b, times: d))
+            acc2.addProduct(x.2.blockDot(w, block: b), x.2.blockScale(b, times: d))
+            acc3.addProduct(x.3.blockDot(w, block: b), x.3.blockScale(b, times: d))
         }
         return SIMD4(treeSum(acc0), treeSum(acc1), treeSum(acc2), treeSum(acc3))
     }
