@@ -8,11 +8,16 @@ final class BatchedDecodeTests: XCTestCase {
     /// Five sequences of different lengths: the kernels' 4-token path and a 1-token tail both run.
     static let prompts = [[1, 2, 3], [7, 5, 3, 2, 9, 4, 11], [12, 4, 8, 15, 16, 23, 42, 8, 4, 2, 1, 6], [5], [3, 3, 3, 3, 3]]
 
-    /// Largest |batched − alone| over every row of `steps` batched steps (greedy tokens from the single-sequence rows).
+    /// Largest |batched − alone| over every row of `steps` batched steps (greedy tokens from the single-sequence
+    /// rows), for batches of the first 2, 3 and all 5 prompts.
     func maxDifference(_ model: any LanguageModel, steps: Int = 5) throws -> Float {
-        let alone = Self.prompts.map { _ in model.makeCache() }, batched = Self.prompts.map { _ in model.makeCache() }
+        try [2, 3, Self.prompts.count].map { try maxDifference(model, prompts: Array(Self.prompts.prefix($0)), steps: steps) }.max()!
+    }
+
+    func maxDifference(_ model: any LanguageModel, prompts: [[Int]], steps: Int) throws -> Float {
+        let alone = prompts.map { _ in model.makeCache() }, batched = prompts.map { _ in model.makeCache() }
         var tokens: [Int] = []
-        for (b, prompt) in Self.prompts.enumerated() {
+        for (b, prompt) in prompts.enumerated() {
             let first = try model.forward(prompt, cache: alone[b], allLogits: false)
             XCTAssertEqual(try model.forward(prompt, cache: batched[b], allLogits: false), first)
             tokens.append(argmax(first[...]))
