@@ -192,11 +192,19 @@ public final class TextSequence {
         return lastToken.map { [$0] } ?? []
     }
 
+    /// The token a decoding step runs next (the prompt is fully fed and the sequence is not finished), else nil (a
+    /// prefill chunk is next, or nothing). A scheduler runs these for many sequences as one `decodeBatch` and hands
+    /// each its row through `consumeDecoded`.
+    public var pendingDecodeToken: Int? {
+        guard !isFinished, promptCursor >= prompt.tokens.count else { return nil }
+        return lastToken
+    }
+
     /// Runs `nextInput()` through the model on `slot` and consumes the logits. A decoding step goes through
     /// `LanguageModel.decode` and the sequence's reused logits row, so the model part of the step does not allocate.
     public func step(model: any LanguageModel, slot: SequenceSlot) throws -> [GenerationEvent] {
         guard !isFinished else { return [] }
-        if promptCursor >= prompt.tokens.count, let token = lastToken {
+        if let token = pendingDecodeToken {
             let logits: UnsafeBufferPointer<Float>
             do {
                 logits = try model.decode(token, cache: slot.cache)
@@ -204,10 +212,7 @@ public final class TextSequence {
                 slot.reset()
                 throw error
             }
-            slot.didFeed(token: token)
-            if row.count != logits.count { row = [Float](repeating: 0, count: logits.count) }
-            row.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: logits) }
-            return consumeRow()
+            return consumeDecoded(logits: logits, slot: slot)
         }
         let input = nextInput()
         let logits: [Float]
@@ -223,6 +228,16 @@ public final class TextSequence {
             if promptCursor < prompt.tokens.count { return [] }
         }
         return consume(logits: logits)
+    }
+
+    /// Takes the logits of `pendingDecodeToken`, which a decoding step (`decode`, or row b of `decodeBatch`) has just
+    /// appended to `slot.cache`: records the token in the slot, chooses the next one and returns the events.
+    public func consumeDecoded(logits: UnsafeBufferPointer<Float>, slot: SequenceSlot) -> [GenerationEvent] {
+        guard let token = pendingDecodeToken else { return [] }
+        slot.didFeed(token: token)
+        if row.count != logits.count { row = [Float](repeating: 0, count: logits.count) }
+        row.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: logits) }
+        return consumeRow()
     }
 
     /// Chooses the next token from the last row of logits and returns the events it completes.

@@ -55,9 +55,9 @@ public struct GroupedQueryAttention: TokenMixer {
 
     public var outputWidth: Int { oProj.rows }
 
-    public func forward(_ x: UnsafeBufferPointer<Float>, n: Int, cache: KVCache, layer: Int, into result: UnsafeMutableBufferPointer<Float>) {
+    public func forward(_ x: UnsafeBufferPointer<Float>, n: Int, batch: SequenceBatch, layer: Int, into result: UnsafeMutableBufferPointer<Float>) {
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim
-        let workspace = cache.workspace
+        let workspace = batch.workspace
         let q = workspace.buffer(.query, n * qWidth), k = workspace.buffer(.key, n * kvWidth), v = workspace.buffer(.value, n * kvWidth)
         Linear.forward(qProj, x, n: n, into: q)
         Linear.forward(kProj, x, n: n, into: k)
@@ -65,30 +65,33 @@ public struct GroupedQueryAttention: TokenMixer {
         addBias(q, qBias, width: qWidth)
         addBias(k, kBias, width: kvWidth)
         addBias(v, vBias, width: kvWidth)
-        let start = cache.length
         let table = UnsafeBufferPointer(workspace.buffer(.ropeTable, headDim))
-        // Rotate and append this chunk's keys and values: cache row = [K | V].
-        for t in 0..<n {
-            rope.angles(position: cache.positionOffset + start + t, into: UnsafeMutableBufferPointer(mutating: table))
-            rope.rotate(q.baseAddress! + t * qWidth, count: heads, stride: headDim, table: table)
-            rope.rotate(k.baseAddress! + t * kvWidth, count: kvHeads, stride: headDim, table: table)
-            let row = cache.staging
-            row.update(from: k.baseAddress! + t * kvWidth, count: kvWidth)
-            (row + kvWidth).update(from: v.baseAddress! + t * kvWidth, count: kvWidth)
-            cache.write(row, layer: layer, position: start + t)
-        }
         let group = heads / kvHeads
-        let view = cache.layerView(layer)
         let out = workspace.zeroed(.attention, n * qWidth)
-        let qb = UnsafePointer(q.baseAddress!), ob = out.baseAddress!
-        CausalAttention.run(heads: heads, n: n, start: start, scale: 1 / Float(headDim).squareRoot(),
-                            scratch: workspace.buffer(.scores, start + n),
-            score: { h, t, i in
-                view.dot(qb + t * qWidth + h * headDim, position: i, offset: (h / group) * headDim, count: headDim)
-            },
-            accumulate: { h, t, i, p in
-                view.addScaled(position: i, offset: kvWidth + (h / group) * headDim, count: headDim, weight: p, into: ob + t * qWidth + h * headDim)
-            })
+        for s in 0..<batch.count {
+            // Each sequence: rotate and append its rows' keys and values (cache row = [K | V]), then attend over its cache.
+            let cache = batch.cache(s), (first, m) = batch.rows(s, n: n), start = cache.length
+            for t in first..<(first + m) {
+                let position = start + t - first
+                rope.angles(position: cache.positionOffset + position, into: UnsafeMutableBufferPointer(mutating: table))
+                rope.rotate(q.baseAddress! + t * qWidth, count: heads, stride: headDim, table: table)
+                rope.rotate(k.baseAddress! + t * kvWidth, count: kvHeads, stride: headDim, table: table)
+                let row = cache.staging
+                row.update(from: k.baseAddress! + t * kvWidth, count: kvWidth)
+                (row + kvWidth).update(from: v.baseAddress! + t * kvWidth, count: kvWidth)
+                cache.write(row, layer: layer, position: position)
+            }
+            let view = cache.layerView(layer)
+            let qb = UnsafePointer(q.baseAddress! + first * qWidth), ob = out.baseAddress! + first * qWidth
+            CausalAttention.run(heads: heads, n: m, start: start, scale: 1 / Float(headDim).squareRoot(),
+                                scratch: workspace.buffer(.scores, start + m),
+                score: { h, t, i in
+                    view.dot(qb + t * qWidth + h * headDim, position: i, offset: (h / group) * headDim, count: headDim)
+                },
+                accumulate: { h, t, i, p in
+                    view.addScaled(position: i, offset: kvWidth + (h / group) * headDim, count: headDim, weight: p, into: ob + t * qWidth + h * headDim)
+                })
+        }
         Linear.forward(oProj, UnsafeBufferPointer(out), n: n, into: result)
     }
 

@@ -3,9 +3,10 @@ import KujiraTensor
 
 /// A sequence-mixing block (attention) that reads and extends the layer's slice of the KV cache.
 public protocol TokenMixer: Sendable {
-    /// out (n, hidden) = attention over cached tokens + x (n, hidden), whose positions start at `cache.length`.
-    /// Scratch comes from `cache.workspace`; `x` and `out` must not overlap.
-    func forward(_ x: UnsafeBufferPointer<Float>, n: Int, cache: KVCache, layer: Int, into out: UnsafeMutableBufferPointer<Float>)
+    /// out (n, hidden) = attention of x (n, hidden) over its own sequence's cached tokens: each segment of `batch`
+    /// writes its rows into its cache at positions from that cache's `length` and attends over that cache only.
+    /// Scratch comes from `batch.workspace`; `x` and `out` must not overlap.
+    func forward(_ x: UnsafeBufferPointer<Float>, n: Int, batch: SequenceBatch, layer: Int, into out: UnsafeMutableBufferPointer<Float>)
     /// Floats this block stores per token in the cache.
     var cacheRowWidth: Int { get }
     /// Number of weights in the block.
@@ -15,6 +16,12 @@ public protocol TokenMixer: Sendable {
 }
 
 extension TokenMixer {
+    /// `forward` of n tokens of one sequence, whose positions start at `cache.length`.
+    @inline(__always)
+    public func forward(_ x: UnsafeBufferPointer<Float>, n: Int, cache: KVCache, layer: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        forward(x, n: n, batch: .single(cache), layer: layer, into: out)
+    }
+
     /// Array convenience (allocates the result).
     public func forward(_ x: [Float], n: Int, cache: KVCache, layer: Int) -> [Float] {
         var out = [Float](repeating: 0, count: n * outputWidth)
@@ -100,16 +107,23 @@ public struct DecoderLayer: Sendable {
         self.feedForward = feedForward
     }
 
-    /// Applies the layer to x (n, hidden) in place; scratch from `cache.workspace`.
-    public func forward(_ x: UnsafeMutableBufferPointer<Float>, n: Int, eps: Float, cache: KVCache, layer: Int) {
-        let workspace = cache.workspace
+    /// Applies the layer to x (n, hidden) in place; the rows belong to the sequences of `batch`, scratch from
+    /// `batch.workspace`.
+    @inline(__always)
+    public func forward(_ x: UnsafeMutableBufferPointer<Float>, n: Int, eps: Float, batch: SequenceBatch, layer: Int) {
+        let workspace = batch.workspace
         let normed = workspace.buffer(.normed, x.count), update = workspace.buffer(.mixerOut, x.count)
         inputNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: normed) }
-        mixer.forward(UnsafeBufferPointer(normed), n: n, cache: cache, layer: layer, into: update)
+        mixer.forward(UnsafeBufferPointer(normed), n: n, batch: batch, layer: layer, into: update)
         Elementwise.add(UnsafeBufferPointer(update), into: x)
         postAttentionNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: normed) }
-        feedForward.forward(UnsafeBufferPointer(normed), n: n, workspace: workspace, load: cache.expertLoad, layer: layer, into: update)
+        feedForward.forward(UnsafeBufferPointer(normed), n: n, workspace: workspace, load: batch.expertLoad, layer: layer, into: update)
         Elementwise.add(UnsafeBufferPointer(update), into: x)
+    }
+
+    /// Applies the layer to n tokens of one sequence in place; scratch from `cache.workspace`.
+    public func forward(_ x: UnsafeMutableBufferPointer<Float>, n: Int, eps: Float, cache: KVCache, layer: Int) {
+        forward(x, n: n, eps: eps, batch: .single(cache), layer: layer)
     }
 
     /// Array convenience of `forward(_:n:eps:cache:layer:)`.
@@ -163,16 +177,26 @@ public struct DecoderStack: Sendable {
     /// workspace and cache have grown to the chunk and context size.
     @inline(__always)
     public func hiddenStates(count n: Int, cache: KVCache, token: (Int) -> Int) -> UnsafeMutableBufferPointer<Float> {
-        cache.reserve(cache.length + n)
-        let workspace = cache.workspace
+        hiddenStates(count: n, batch: .single(cache), token: token)
+    }
+
+    /// Final hidden states of `count` rows belonging to the sequences of `batch` (`token(t)` gives row t's id) in
+    /// `batch.workspace` (slot `finalHidden`), extending every cache of the batch by its rows.
+    @inline(__always)
+    public func hiddenStates(count n: Int, batch: SequenceBatch, token: (Int) -> Int) -> UnsafeMutableBufferPointer<Float> {
+        for s in 0..<batch.count {
+            let cache = batch.cache(s)
+            cache.reserve(cache.length + batch.rows(s, n: n).count)
+        }
+        let workspace = batch.workspace
         let x = workspace.buffer(.hidden, n * hidden)
         for t in 0..<n {
             embedding.decodeRow(token(t), into: UnsafeMutableBufferPointer(rebasing: x[(t * hidden)..<((t + 1) * hidden)]))
         }
         for index in 0..<layers.count {  // an index loop: `enumerated()` boxes each element in unoptimised builds
-            layers[index].forward(x, n: n, eps: eps, cache: cache, layer: index)
+            layers[index].forward(x, n: n, eps: eps, batch: batch, layer: index)
         }
-        cache.advance(by: n)
+        for s in 0..<batch.count { batch.cache(s).advance(by: batch.rows(s, n: n).count) }
         let out = workspace.buffer(.finalHidden, n * hidden)
         finalNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: out) }
         return out
@@ -192,6 +216,19 @@ public struct DecoderStack: Sendable {
     @inline(__always)
     public func decode(_ token: Int, cache: KVCache) -> UnsafeBufferPointer<Float> {
         lastLogits(fromHidden: hiddenStates(count: 1, cache: cache) { _ in token }, n: 1, workspace: cache.workspace)
+    }
+
+    /// One decoding step of several sequences as one pass: row b is `tokens[b]` at position `caches[b].length`; the
+    /// projections, feed-forward and LM head read their weights once for all rows, attention runs per sequence over
+    /// its own cache. Returns (B, vocab) logits in `caches[0].workspace` (slot `batchLogits`), valid until the next
+    /// forward pass on `caches[0]`. Caches must be distinct.
+    public func decodeBatch(_ tokens: [Int], caches: [KVCache]) -> UnsafeBufferPointer<Float> {
+        precondition(tokens.count == caches.count && !caches.isEmpty, "decodeBatch needs one token per cache")
+        let n = tokens.count
+        let h = hiddenStates(count: n, batch: .tokens(caches)) { tokens[$0] }
+        let out = caches[0].workspace.buffer(.batchLogits, n * vocabSize)
+        Linear.forward(lmHead, UnsafeBufferPointer(h), n: n, into: out)
+        return UnsafeBufferPointer(out)
     }
 
     /// Logits for every token (`allLogits`) or the last one.

@@ -225,6 +225,11 @@ public final class DeepseekV3Model: LanguageModel {
         return stack.decode(token, cache: cache)
     }
 
+    public func decodeBatch(_ tokens: [Int], caches: [KVCache]) throws -> UnsafeBufferPointer<Float> {
+        try validateBatch(tokens, caches: caches)
+        return stack.decodeBatch(tokens, caches: caches)
+    }
+
     /// Final hidden states (after the final norm), (n, hidden) — what the MTP module and speculation consume.
     public func hiddenStates(_ tokens: [Int], cache: KVCache) throws -> [Float] {
         try validate(tokens, cache: cache)

@@ -20,6 +20,12 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// workspace (valid until the next call on this cache). The built-in architectures do not allocate here once the
     /// cache's buffers have grown to the context (`ForwardWorkspace`).
     func decode(_ token: Int, cache: KVCache) throws -> UnsafeBufferPointer<Float>
+    /// One decoding step of B sequences at once (continuous batching): `tokens[b]` runs at position
+    /// `caches[b].length` and is appended to `caches[b]`. Returns B rows of `vocabSize` logits (row b for sequence b)
+    /// in `caches[0].workspace` (slot `batchLogits`), valid until the next call on `caches[0]`. The caches must be
+    /// distinct. Row b equals what `decode(tokens[b], cache: caches[b])` returns (the built-in architectures read
+    /// every weight once for all B tokens; see docs/inference.md for the exactness bound).
+    func decodeBatch(_ tokens: [Int], caches: [KVCache]) throws -> UnsafeBufferPointer<Float>
     /// Parameter counts and storage facts for `kujira inspect`.
     var summary: ModelSummary { get }
 }
@@ -49,12 +55,16 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case tokenOutOfRange(token: Int, vocabSize: Int)
     case contextTooLong(requested: Int, maximum: Int)
     case emptyInput
+    case batchMismatch(tokens: Int, caches: Int)
+    case duplicateCacheInBatch(index: Int)
 
     public var description: String {
         switch self {
         case let .tokenOutOfRange(token, vocabSize): return "token id \(token) is outside the vocabulary (0..<\(vocabSize))"
         case let .contextTooLong(requested, maximum): return "sequence of \(requested) tokens exceeds the model's maximum of \(maximum) positions"
         case .emptyInput: return "no input tokens"
+        case let .batchMismatch(tokens, caches): return "batched decoding got \(tokens) tokens for \(caches) caches (one token per cache)"
+        case let .duplicateCacheInBatch(index): return "batched decoding: cache \(index) appears twice (each sequence needs its own cache)"
         }
     }
 }
@@ -108,6 +118,29 @@ extension LanguageModel {
         let out = cache.workspace.buffer(.logits, logits.count)
         _ = out.initialize(from: logits)
         return UnsafeBufferPointer(out)
+    }
+
+    /// `decode` per sequence, each row copied into `caches[0].workspace` (models without a batched path).
+    public func decodeBatch(_ tokens: [Int], caches: [KVCache]) throws -> UnsafeBufferPointer<Float> {
+        try validateBatch(tokens, caches: caches)
+        let out = caches[0].workspace.buffer(.batchLogits, tokens.count * vocabSize)
+        for b in 0..<tokens.count {
+            let row = try decode(tokens[b], cache: caches[b])
+            UnsafeMutableBufferPointer(rebasing: out[(b * vocabSize)..<((b + 1) * vocabSize)]).baseAddress!
+                .update(from: row.baseAddress!, count: vocabSize)
+        }
+        return UnsafeBufferPointer(out)
+    }
+
+    /// Checks a batched decoding step: one token per cache, at least one, distinct caches, and each token and context
+    /// length as `validate(token:cache:)` does.
+    public func validateBatch(_ tokens: [Int], caches: [KVCache]) throws {
+        guard !tokens.isEmpty else { throw ModelError.emptyInput }
+        guard tokens.count == caches.count else { throw ModelError.batchMismatch(tokens: tokens.count, caches: caches.count) }
+        for b in 0..<caches.count {
+            try validate(token: tokens[b], cache: caches[b])
+            for other in 0..<b where caches[other] === caches[b] { throw ModelError.duplicateCacheInBatch(index: b) }
+        }
     }
 
     /// Checks one token and the context length before a decoding step (without building an array).

@@ -93,6 +93,11 @@ public final class LlamaModel: LanguageModel {
         return stack.decode(token, cache: cache)
     }
 
+    public func decodeBatch(_ tokens: [Int], caches: [KVCache]) throws -> UnsafeBufferPointer<Float> {
+        try validateBatch(tokens, caches: caches)
+        return stack.decodeBatch(tokens, caches: caches)
+    }
+
     public var summary: ModelSummary {
         let total = stack.totalParameters
         return ModelSummary(architecture: (try? config.modelType) ?? "llama", totalParameters: total, activeParameters: total, kvValuesPerTokenPerLayer: stack.layers.first?.mixer.cacheRowWidth ?? 0,

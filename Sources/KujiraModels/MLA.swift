@@ -58,9 +58,9 @@ public struct MultiHeadLatentAttention: TokenMixer {
 
     public var outputWidth: Int { oProj.rows }
 
-    public func forward(_ x: UnsafeBufferPointer<Float>, n: Int, cache: KVCache, layer: Int, into result: UnsafeMutableBufferPointer<Float>) {
+    public func forward(_ x: UnsafeBufferPointer<Float>, n: Int, batch: SequenceBatch, layer: Int, into result: UnsafeMutableBufferPointer<Float>) {
         let qHeadDim = nopeDim + ropeDim, rank = kvLoraRank, width = cacheRowWidth
-        let workspace = cache.workspace
+        let workspace = batch.workspace
         // q (n, heads·(nope+rope))
         let q = workspace.buffer(.query, n * heads * qHeadDim)
         if let qA, let qANorm, let qB {
@@ -71,38 +71,46 @@ public struct MultiHeadLatentAttention: TokenMixer {
         } else {
             Linear.forward(qProj!, x, n: n, into: q)
         }
-        // [c_kv | k_pe] (n, rank + rope): normalise the latent, rotate k_pe and the queries' rope parts, append to cache.
+        // [c_kv | k_pe] (n, rank + rope): normalise the latent, rotate k_pe and the queries' rope parts, append each row
+        // to its sequence's cache at that sequence's next position.
         let compressed = workspace.buffer(.compressed, n * width)
         Linear.forward(kvA, x, n: n, into: compressed)
-        let start = cache.length
         let table = workspace.buffer(.ropeTable, ropeDim)
         let cb = compressed.baseAddress!, qb = q.baseAddress!
         kvANorm.withUnsafeBufferPointer { normWeight in
-            for t in 0..<n {
-                let row = cache.staging
-                Elementwise.rmsNorm(UnsafeBufferPointer(start: cb + t * width, count: rank), weight: normWeight,
-                                    eps: Self.latentNormEps, n: 1, into: UnsafeMutableBufferPointer(start: row, count: rank))
-                (row + rank).update(from: cb + t * width + rank, count: ropeDim)
-                rope.angles(position: cache.positionOffset + start + t, into: table)
-                rope.rotate(row + rank, count: 1, stride: ropeDim, table: UnsafeBufferPointer(table))
-                cache.write(row, layer: layer, position: start + t)
-                rope.rotate(qb + t * heads * qHeadDim + nopeDim, count: heads, stride: qHeadDim, table: UnsafeBufferPointer(table))
+            for s in 0..<batch.count {
+                let cache = batch.cache(s), (first, m) = batch.rows(s, n: n), start = cache.length
+                for t in first..<(first + m) {
+                    let position = start + t - first
+                    let row = cache.staging
+                    Elementwise.rmsNorm(UnsafeBufferPointer(start: cb + t * width, count: rank), weight: normWeight,
+                                        eps: Self.latentNormEps, n: 1, into: UnsafeMutableBufferPointer(start: row, count: rank))
+                    (row + rank).update(from: cb + t * width + rank, count: ropeDim)
+                    rope.angles(position: cache.positionOffset + position, into: table)
+                    rope.rotate(row + rank, count: 1, stride: ropeDim, table: UnsafeBufferPointer(table))
+                    cache.write(row, layer: layer, position: position)
+                    rope.rotate(qb + t * heads * qHeadDim + nopeDim, count: heads, stride: qHeadDim, table: UnsafeBufferPointer(table))
+                }
             }
         }
         let qLatent = workspace.zeroed(.absorbedQuery, n * heads * rank)
         latentProjections.absorbQuery(UnsafeBufferPointer(q), n: n, heads: heads, queryHeadDim: qHeadDim, into: qLatent, workspace: workspace)
         let outLatent = workspace.zeroed(.latentOut, n * heads * rank)
-        // Scores against the latent cache: q_lat · c_kv + q_pe · k_pe; outputs accumulate in latent space.
-        let view = cache.layerView(layer)
-        let ql = UnsafePointer(qLatent.baseAddress!), qr = UnsafePointer(qb), ol = outLatent.baseAddress!
-        CausalAttention.run(heads: heads, n: n, start: start, scale: softmaxScale, scratch: workspace.buffer(.scores, start + n),
-            score: { h, t, i in
-                view.dot(ql + (t * heads + h) * rank, position: i, offset: 0, count: rank)
-                    + view.dot(qr + t * heads * qHeadDim + h * qHeadDim + nopeDim, position: i, offset: rank, count: ropeDim)
-            },
-            accumulate: { h, t, i, p in
-                view.addScaled(position: i, offset: 0, count: rank, weight: p, into: ol + (t * heads + h) * rank)
-            })
+        // Scores against each sequence's latent cache: q_lat · c_kv + q_pe · k_pe; outputs accumulate in latent space.
+        for s in 0..<batch.count {
+            let cache = batch.cache(s), (first, m) = batch.rows(s, n: n), start = cache.length
+            let view = cache.layerView(layer)
+            let ql = UnsafePointer(qLatent.baseAddress! + first * heads * rank), qr = UnsafePointer(qb + first * heads * qHeadDim)
+            let ol = outLatent.baseAddress! + first * heads * rank
+            CausalAttention.run(heads: heads, n: m, start: start, scale: softmaxScale, scratch: workspace.buffer(.scores, start + m),
+                score: { h, t, i in
+                    view.dot(ql + (t * heads + h) * rank, position: i, offset: 0, count: rank)
+                        + view.dot(qr + t * heads * qHeadDim + h * qHeadDim + nopeDim, position: i, offset: rank, count: ropeDim)
+                },
+                accumulate: { h, t, i, p in
+                    view.addScaled(position: i, offset: 0, count: rank, weight: p, into: ol + (t * heads + h) * rank)
+                })
+        }
         let values = workspace.buffer(.expandedValues, n * heads * valueDim)
         latentProjections.expandValues(UnsafeBufferPointer(outLatent), n: n, heads: heads, into: values, workspace: workspace)
         Linear.forward(oProj, UnsafeBufferPointer(values), n: n, into: result)

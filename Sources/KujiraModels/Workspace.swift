@@ -8,6 +8,8 @@ public final class ForwardWorkspace {
     public enum Slot: Int, CaseIterable, Sendable {
         /// The residual stream (n, hidden) and the normalised copy the blocks read.
         case hidden, normed, mixerOut, feedForwardOut, finalHidden, logits
+        /// Batched decoding: one logits row per sequence (`LanguageModel.decodeBatch`).
+        case batchLogits
         /// Attention: projections, per-head output, RoPE angles, softmax row.
         case query, key, value, attention, ropeTable, scores
         /// MLA: q-LoRA, compressed latent, absorbed queries, latent outputs, expanded values, one decoded row.

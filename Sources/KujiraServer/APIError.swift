@@ -91,6 +91,7 @@ public struct APIError: Error, HTTPResponseError, Equatable, CustomStringConvert
             case .contextTooLong: return .contextTooLong(e.description)
             case .tokenOutOfRange: return .badRequest("\(e.description): the prompt holds ids this model cannot read", param: "prompt")
             case .emptyInput: return .badRequest(e.description, param: "prompt")
+            case .batchMismatch, .duplicateCacheInBatch: return .internalError(e.description)
             }
         case let e as HTTPError where e.status == .contentTooLarge:
             return .tooLarge(limit: ServerConfiguration.defaultMaxBodyBytes)

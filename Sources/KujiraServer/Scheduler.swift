@@ -39,12 +39,9 @@ final class GenerationJob: @unchecked Sendable {
 }
 
 /// Owns the model: one dedicated thread runs every forward pass (off the NIO event loops), at most
-/// `maxConcurrent` sequences are active, each in its own KV-cache slot, and their decode steps are interleaved
-/// round-robin, one token each. Requests past `maxQueue` waiting are refused (429).
-///
-/// Batching: `runRound` gathers one step per active sequence; replacing its loop body by a single
-/// `forward(batch:)` over every sequence's `nextInput()` (then `consume(logits:)` per sequence) is all a
-/// continuous-batching model API would need.
+/// `maxConcurrent` sequences are active, each in its own KV-cache slot. Each round gives every sequence still
+/// prefilling one prompt chunk, then runs all generating sequences' next tokens as one batched decoding step
+/// (continuous batching: sequences join and leave between rounds). Requests past `maxQueue` waiting are refused (429).
 public final class GenerationScheduler: @unchecked Sendable {
     public let pipeline: TextPipeline
     public let maxConcurrent: Int
@@ -56,6 +53,7 @@ public final class GenerationScheduler: @unchecked Sendable {
     private var stopped = false
     private var paused = false
     private var peak = 0
+    private var largestBatch = 0
     /// Slots (KV caches) live on the scheduler thread only; `slotBusy` is guarded by `condition`.
     private var slots: [SequenceSlot]
     private var slotBusy: [Bool]
@@ -105,6 +103,8 @@ public final class GenerationScheduler: @unchecked Sendable {
     public var activeCount: Int { condition.withLock { active.count } }
     /// Most sequences that were ever interleaved in one round.
     public var peakActiveCount: Int { condition.withLock { peak } }
+    /// Most sequences that ever decoded together in one batched step.
+    public var largestDecodeBatch: Int { condition.withLock { largestBatch } }
 
     /// Queues a request; the stream yields its output. Throws 429 when the queue is full. Ending iteration of the
     /// stream (client gone) cancels the request; it leaves its slot before the next token.
@@ -162,8 +162,11 @@ public final class GenerationScheduler: @unchecked Sendable {
         return best
     }
 
-    /// One step (one token, or one prefill chunk) of every active sequence, in order.
+    /// One step of every active sequence: a prefill chunk for each sequence still reading its prompt (in order), then
+    /// ONE batched decoding step (`LanguageModel.decodeBatch`) for all sequences that are generating, so each weight
+    /// is read once per round instead of once per sequence.
     private func runRound(_ jobs: [GenerationJob]) {
+        var decoding: [(job: GenerationJob, sequence: TextSequence, token: Int)] = []
         for job in jobs {
             let slot = slots[job.slotIndex]
             if job.isCancelled {
@@ -181,20 +184,53 @@ public final class GenerationScheduler: @unchecked Sendable {
                     job.sequence = sequence
                     job.started = Date()
                 }
-                let before = sequence.usage.completionTokens
-                let events = try sequence.step(model: pipeline.model, slot: slot)
-                metrics?.generatedTokens.increment(by: Int64(sequence.usage.completionTokens - before))
-                // Yielded even when empty: a heartbeat per step lets a waiting handler notice a client that left.
-                job.continuation.yield(.events(events))
-                if let reason = sequence.finishReason {
-                    metrics?.promptTokens.increment(by: Int64(sequence.usage.promptTokens))
-                    let seconds = Date().timeIntervalSince(job.started)
-                    if seconds > 0 { metrics?.tokensPerSecond.set(Double(sequence.usage.completionTokens) / seconds) }
-                    release(job, output: .finished(reason, sequence.usage))
+                if let token = sequence.pendingDecodeToken {
+                    do {
+                        try pipeline.model.validate(token: token, cache: slot.cache)
+                    } catch {
+                        slot.reset()
+                        throw error
+                    }
+                    decoding.append((job, sequence, token))
+                    continue
                 }
+                let before = sequence.usage.completionTokens
+                deliver(job, sequence, events: try sequence.step(model: pipeline.model, slot: slot), before: before)
             } catch {
                 release(job, output: .failed(APIError.from(error)))
             }
+        }
+        guard !decoding.isEmpty else { return }
+        condition.withLock { largestBatch = max(largestBatch, decoding.count) }
+        let logits: UnsafeBufferPointer<Float>
+        do {
+            logits = try pipeline.model.decodeBatch(decoding.map(\.token), caches: decoding.map { slots[$0.job.slotIndex].cache })
+        } catch {
+            // The caches' contents are unknown after a failed pass.
+            for entry in decoding {
+                slots[entry.job.slotIndex].reset()
+                release(entry.job, output: .failed(APIError.from(error)))
+            }
+            return
+        }
+        let vocab = logits.count / decoding.count
+        for (b, entry) in decoding.enumerated() {
+            let before = entry.sequence.usage.completionTokens
+            let row = UnsafeBufferPointer(rebasing: logits[(b * vocab)..<((b + 1) * vocab)])
+            deliver(entry.job, entry.sequence, events: entry.sequence.consumeDecoded(logits: row, slot: slots[entry.job.slotIndex]), before: before)
+        }
+    }
+
+    /// Sends one step's events (a heartbeat when empty) and finishes the job when its sequence ended.
+    private func deliver(_ job: GenerationJob, _ sequence: TextSequence, events: [GenerationEvent], before: Int) {
+        metrics?.generatedTokens.increment(by: Int64(sequence.usage.completionTokens - before))
+        // Yielded even when empty: a heartbeat per step lets a waiting handler notice a client that left.
+        job.continuation.yield(.events(events))
+        if let reason = sequence.finishReason {
+            metrics?.promptTokens.increment(by: Int64(sequence.usage.promptTokens))
+            let seconds = Date().timeIntervalSince(job.started)
+            if seconds > 0 { metrics?.tokensPerSecond.set(Double(sequence.usage.completionTokens) / seconds) }
+            release(job, output: .finished(reason, sequence.usage))
         }
     }
 

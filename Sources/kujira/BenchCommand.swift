@@ -18,6 +18,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customShort("n"), help: "Tokens generated one at a time.")
     var generatedTokens: Int = 64
 
+    @Option(help: "Sequences decoding together in tg (one batched step for all per token, as `kujira serve` runs concurrent requests); tg is then their aggregate tokens/s.")
+    var batch: Int = 1
+
     @Option(help: "Repetitions; the median is reported (after one warm-up).")
     var repeats: Int = 3
 
@@ -30,6 +33,7 @@ struct BenchCommand: ParsableCommand {
         guard promptTokens >= 9 else { throw ValidationError("-p must be ≥ 9 (generation starts after 8 prompt tokens)") }
         guard generatedTokens >= 1 else { throw ValidationError("-n must be ≥ 1") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be ≥ 1") }
+        guard batch >= 1 else { throw ValidationError("--batch must be ≥ 1") }
     }
 
     func run() throws {
@@ -50,7 +54,21 @@ struct BenchCommand: ParsableCommand {
             _ = try model.forward(prompt, cache: cache, allLogits: false)
             return Double(promptTokens) / seconds(since: start)
         }
+        func batchedGeneration() throws -> Double {
+            // Sequence b starts from its own 8-token window of the prompt, so the batch holds different sequences.
+            let starts = (0..<batch).map { $0 % (promptTokens - 8) }
+            let caches = starts.map { _ in model.makeCache() }
+            for (b, s) in starts.enumerated() { _ = try model.forward(Array(prompt[s..<(s + 8)]), cache: caches[b], allLogits: false) }
+            var tokens = starts.map { prompt[$0 + 8] }
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<generatedTokens {
+                let logits = try model.decodeBatch(tokens, caches: caches)
+                for b in 0..<batch { tokens[b] = Sampler.argmax(UnsafeBufferPointer(rebasing: logits[(b * vocab)..<((b + 1) * vocab)])) }
+            }
+            return Double(generatedTokens * batch) / seconds(since: start)
+        }
         func generation() throws -> Double {
+            if batch > 1 { return try batchedGeneration() }
             let cache = model.makeCache()
             _ = try model.forward(Array(prompt[..<8]), cache: cache, allLogits: false)
             var token = prompt[8]
@@ -76,7 +94,7 @@ struct BenchCommand: ParsableCommand {
         let rss = residentMemory()
         if json {
             print("{\"engine\": \"kujira\", \"model\": \"\(modelOptions.model)\", \"threads\": \(threadOptions.effectiveThreads), "
-                + "\"p\": \(promptTokens), \"n\": \(generatedTokens), \"pp_tok_s\": \(round2(pp)), \"tg_tok_s\": \(round2(tg)), "
+                + "\"p\": \(promptTokens), \"n\": \(generatedTokens), \"batch\": \(batch), \"pp_tok_s\": \(round2(pp)), \"tg_tok_s\": \(round2(tg)), "
                 + "\"peak_rss_bytes\": \(rss.peak), \"rss_after_load_bytes\": \(rssAfterLoad.current), \"rss_anon_after_load_bytes\": \(rssAfterLoad.anonymous), "
                 + "\"rss_after_prefill_bytes\": \(rssAfterPrefill.current), \"rss_after_decode_bytes\": \(rssAfterDecode.current), "
                 + "\"rss_anon_after_decode_bytes\": \(rssAfterDecode.anonymous), \"file_bytes\": \(fileBytes), \"kv_bits\": \(modelOptions.kvBits)"
@@ -87,7 +105,7 @@ struct BenchCommand: ParsableCommand {
             print("model      \(modelOptions.model)")
             print("threads    \(threadOptions.effectiveThreads)")
             print("pp\(promptTokens)      \(round2(pp)) tok/s")
-            print("tg\(generatedTokens)       \(round2(tg)) tok/s")
+            print("tg\(generatedTokens)       \(round2(tg)) tok/s" + (batch > 1 ? " (aggregate of \(batch) sequences decoding together; \(round2(tg / Double(batch))) each)" : ""))
             print("peak RSS   \(rss.peak / 1_048_576) MiB; weight files \(fileBytes / 1_048_576) MiB mapped")
             print("RSS (MiB)  after load \(describeResident(rssAfterLoad)), after one \(promptTokens)-token prefill \(describeResident(rssAfterPrefill)), "
                 + "after its \(generatedTokens) decode steps \(describeResident(rssAfterDecode))")

@@ -57,6 +57,34 @@ final class DecodeAllocationTests: XCTestCase {
         }
     }
 
+    /// A batched step of 3 sequences (`decodeBatch`) reuses the first cache's workspace: no allocation either.
+    func testBatchedDecodeStepsDoNotAllocate() throws {
+        let gguf = FixturePaths.root.appendingPathComponent("gguf")
+        for path in [FixturePaths.model("deepseek-v3-tiny"), FixturePaths.model("qwen2-tiny"), gguf.appendingPathComponent("qwen2-tiny-q8_0.gguf").path] {
+            let model = try ModelRegistry.load(directory: path)
+            let caches = (0..<3).map { _ in model.makeCache() }
+            for (b, cache) in caches.enumerated() {
+                cache.reserve(128)
+                _ = try model.forward(Array(1...(3 + 2 * b)), cache: cache, allLogits: false)
+            }
+            var tokens = [9, 10, 11]
+            func step() throws -> Float {
+                let logits = try model.decodeBatch(tokens, caches: caches)
+                for b in 0..<tokens.count {
+                    tokens[b] = argmax(UnsafeBufferPointer(rebasing: logits[(b * model.vocabSize)..<((b + 1) * model.vocabSize)]))
+                }
+                return logits[0]
+            }
+            for _ in 0..<4 { _ = try step() }  // the workspace grows to the n = 3 sizes
+            var checksum: Float = 0
+            let count = try countAllocations {
+                for _ in 0..<16 { checksum += try step() }
+            }
+            XCTAssertTrue(checksum.isFinite)
+            XCTAssertEqual(count, 0, "\(path): allocations in 16 batched decode steps of 3 sequences")
+        }
+    }
+
     /// The counter itself sees allocations (so a zero above is a measurement, not a dead hook).
     func testCounterSeesAllocations() throws {
         let model = try ModelRegistry.load(directory: FixturePaths.model("llama-tiny"))

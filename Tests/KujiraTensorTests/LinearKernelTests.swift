@@ -79,12 +79,14 @@ final class LinearKernelTests: XCTestCase {
         for dtype in Self.quantizedTypes + [.f32, .f16, .bf16, .f8e4m3] {
             let rows = 23, cols = dtype.isQuantized ? 2 * dtype.blockElements : 80
             let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
-            let n = 33
-            let x = KernelTestData.randomActivations(n * cols, rng: &rng)
-            let all = Linear.forward(w, x, n: n)
-            for t in [0, 16, 32] {
-                let single = Linear.forward(w, Array(x[(t * cols)..<((t + 1) * cols)]), n: 1)
-                XCTAssertEqual(single, Array(all[(t * rows)..<((t + 1) * rows)]), "\(dtype.rawValue) token \(t)")
+            // 2, 3, 6, 7: the padded 4-token tail (batched decoding of 2–3 sequences); 33: 4-token dots + a 1-token tail.
+            for n in [2, 3, 6, 7, 33] {
+                let x = KernelTestData.randomActivations(n * cols, rng: &rng)
+                let all = Linear.forward(w, x, n: n)
+                for t in 0..<n {
+                    let single = Linear.forward(w, Array(x[(t * cols)..<((t + 1) * cols)]), n: 1)
+                    XCTAssertEqual(single, Array(all[(t * rows)..<((t + 1) * rows)]), "\(dtype.rawValue) n \(n) token \(t)")
+                }
             }
         }
     }
