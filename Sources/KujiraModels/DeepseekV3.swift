@@ -107,7 +107,7 @@ public struct DeepseekV3Configuration: Sendable {
 }
 
 /// DeepSeek-V3/R1 and DeepSeek-V2: MLA attention, `first_k_dense_replace` dense layers, then DeepSeekMoE.
-public final class DeepseekV3Model: LanguageModel {
+public final class DeepseekV3Model: DecoderStackModel {
     public let config: ModelConfig
     public let configuration: DeepseekV3Configuration
     public let stack: DecoderStack
@@ -213,21 +213,6 @@ public final class DeepseekV3Model: LanguageModel {
     public func makeCache() -> KVCache {
         KVCache(layerCount: configuration.layers, rowWidth: configuration.kvLoraRank + configuration.qkRopeHeadDim,
                 precision: cachePrecision, groupSize: configuration.cacheGroupSize)
-    }
-
-    public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float] {
-        try validate(tokens, cache: cache)
-        return stack.forward(tokens, cache: cache, allLogits: allLogits)
-    }
-
-    public func decode(_ token: Int, cache: KVCache) throws -> UnsafeBufferPointer<Float> {
-        try validate(token: token, cache: cache)
-        return stack.decode(token, cache: cache)
-    }
-
-    public func decodeBatch(_ tokens: [Int], caches: [KVCache]) throws -> UnsafeBufferPointer<Float> {
-        try validateBatch(tokens, caches: caches)
-        return stack.decodeBatch(tokens, caches: caches)
     }
 
     /// Final hidden states (after the final norm), (n, hidden) — what the MTP module and speculation consume.

@@ -158,3 +158,26 @@ extension LanguageModel {
         }
     }
 }
+
+/// A model whose whole pass is one `DecoderStack` (every built-in architecture): `forward`, `decode` and
+/// `decodeBatch` check their input, then run the stack (the allocation-free and batched paths).
+public protocol DecoderStackModel: LanguageModel {
+    var stack: DecoderStack { get }
+}
+
+extension DecoderStackModel {
+    public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float] {
+        try validate(tokens, cache: cache)
+        return stack.forward(tokens, cache: cache, allLogits: allLogits)
+    }
+
+    public func decode(_ token: Int, cache: KVCache) throws -> UnsafeBufferPointer<Float> {
+        try validate(token: token, cache: cache)
+        return stack.decode(token, cache: cache)
+    }
+
+    public func decodeBatch(_ tokens: [Int], caches: [KVCache]) throws -> UnsafeBufferPointer<Float> {
+        try validateBatch(tokens, caches: caches)
+        return stack.decodeBatch(tokens, caches: caches)
+    }
+}

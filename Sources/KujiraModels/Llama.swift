@@ -44,7 +44,7 @@ public struct LlamaConfiguration: Sendable {
 }
 
 /// Llama / Qwen2 causal LM.
-public final class LlamaModel: LanguageModel {
+public final class LlamaModel: DecoderStackModel {
     public let config: ModelConfig
     public let configuration: LlamaConfiguration
     public let stack: DecoderStack
@@ -81,21 +81,6 @@ public final class LlamaModel: LanguageModel {
     public func makeCache() -> KVCache {
         KVCache(layerCount: configuration.layers, rowWidth: stack.layers.first?.mixer.cacheRowWidth ?? 0,
                 precision: cachePrecision, groupSize: KVCachePrecision.groupSize(segments: [configuration.headDim]))
-    }
-
-    public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) throws -> [Float] {
-        try validate(tokens, cache: cache)
-        return stack.forward(tokens, cache: cache, allLogits: allLogits)
-    }
-
-    public func decode(_ token: Int, cache: KVCache) throws -> UnsafeBufferPointer<Float> {
-        try validate(token: token, cache: cache)
-        return stack.decode(token, cache: cache)
-    }
-
-    public func decodeBatch(_ tokens: [Int], caches: [KVCache]) throws -> UnsafeBufferPointer<Float> {
-        try validateBatch(tokens, caches: caches)
-        return stack.decodeBatch(tokens, caches: caches)
     }
 
     public var summary: ModelSummary {

@@ -1,4 +1,5 @@
 import Foundation
+import KujiraModels
 
 /// Locates the test fixtures copied into `Tests/Fixtures`.
 enum FixturePaths {
@@ -23,5 +24,36 @@ enum Golden {
                        logits: ((c["logits"] as? [[NSNumber]]) ?? []).map { $0.map(\.floatValue) },
                        greedy: ((c["greedy"] as? [NSNumber]) ?? []).map(\.intValue))
         }
+    }
+}
+
+/// Token-by-token decoding that records each step's logits and each token's expert choices (per MoE layer, the
+/// tokens each expert received at that step), so cache-precision tests can stop comparing once routing flips.
+enum RoutedRun {
+    static func run(_ model: any LanguageModel, tokens: [Int]) throws -> (logits: [[Float]], routing: [[Int: [Int]]]) {
+        let cache = model.makeCache()
+        cache.expertLoad = ExpertLoad()
+        var logits: [[Float]] = [], routing: [[Int: [Int]]] = []
+        var before = cache.expertLoad!.counts
+        for token in tokens {
+            logits.append(try model.forward([token], cache: cache, allLogits: true))
+            let after = cache.expertLoad!.counts
+            routing.append(after.reduce(into: [:]) { step, layer in
+                step[layer.key] = zip(layer.value, before[layer.key] ?? layer.value.map { _ in 0 }).map { $0 - $1 }
+            })
+            before = after
+        }
+        return (logits, routing)
+    }
+
+    /// Largest |Δlogit| over the positions before the first routing difference, and how many positions that is.
+    static func compare(_ a: (logits: [[Float]], routing: [[Int: [Int]]]), _ b: (logits: [[Float]], routing: [[Int: [Int]]])) -> (maxError: Float, compared: Int) {
+        var maxError: Float = 0, compared = 0
+        for t in a.logits.indices {
+            guard a.routing[...t] == b.routing[...t] else { break }
+            maxError = max(maxError, zip(a.logits[t], b.logits[t]).map { abs($0 - $1) }.max()!)
+            compared += 1
+        }
+        return (maxError, compared)
     }
 }

@@ -28,25 +28,10 @@ final class KVCacheHalfTests: XCTestCase {
             XCTAssertEqual(halfModel.makeCache().bytesPerToken * 2, floatModel.makeCache().bytesPerToken, name)
             XCTAssertEqual(halfModel.summary.kvBytesPerToken(bits: 16), halfModel.makeCache().bytesPerToken, name)
             let tokens = try Golden.load(dir)[0].tokens
-            func run(_ model: any LanguageModel) throws -> (logits: [[Float]], routing: [[Int: [Int]]]) {
-                let cache = model.makeCache()
-                cache.expertLoad = ExpertLoad()
-                var logits: [[Float]] = [], routing: [[Int: [Int]]] = []
-                for token in tokens {
-                    logits.append(try model.forward([token], cache: cache, allLogits: true))
-                    routing.append(cache.expertLoad!.counts)
-                }
-                return (logits, routing)
-            }
-            let reference = try run(floatModel), half = try run(halfModel)
+            let reference = try RoutedRun.run(floatModel, tokens: tokens), half = try RoutedRun.run(halfModel, tokens: tokens)
             let range = reference.logits.joined().map(abs).max()!
             let bound = 2 * Float(floatModel.summary.layers) / 2048 * range
-            var maxError: Float = 0, compared = 0
-            for t in tokens.indices {
-                guard reference.routing[t] == half.routing[t] else { break }
-                maxError = max(maxError, zip(reference.logits[t], half.logits[t]).map { abs($0 - $1) }.max()!)
-                compared += 1
-            }
+            let (maxError, compared) = RoutedRun.compare(reference, half)
             print("f16 cache, \(name): max |Δlogit| \(maxError) over \(compared) of \(tokens.count) positions (bound \(bound))")
             XCTAssertGreaterThanOrEqual(compared, tokens.count / 2, "\(name): routing flipped early")
             XCTAssertGreaterThan(maxError, 0, "\(name): the f16 cache changed nothing")

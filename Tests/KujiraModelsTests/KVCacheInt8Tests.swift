@@ -82,31 +82,10 @@ final class KVCacheInt8Tests: XCTestCase {
             let floatModel = try ModelRegistry.load(directory: dir)
             let int8Model = try ModelRegistry.load(directory: dir, cachePrecision: .int8)
             let tokens = try Golden.load(dir)[0].tokens
-            /// Logits and each token's expert choices (counts per layer after that token minus before).
-            func run(_ model: any LanguageModel) throws -> (logits: [[Float]], routing: [[Int: [Int]]]) {
-                let cache = model.makeCache()
-                cache.expertLoad = ExpertLoad()
-                var logits: [[Float]] = [], routing: [[Int: [Int]]] = []
-                var before = cache.expertLoad!.counts
-                for token in tokens {
-                    logits.append(try model.forward([token], cache: cache, allLogits: true))
-                    let after = cache.expertLoad!.counts
-                    routing.append(after.reduce(into: [:]) { step, layer in
-                        step[layer.key] = zip(layer.value, before[layer.key] ?? layer.value.map { _ in 0 }).map { $0 - $1 }
-                    })
-                    before = after
-                }
-                return (logits, routing)
-            }
-            let reference = try run(floatModel), quantized = try run(int8Model)
+            let reference = try RoutedRun.run(floatModel, tokens: tokens), quantized = try RoutedRun.run(int8Model, tokens: tokens)
             let range = reference.logits.joined().map(abs).max()!
             let bound = 2 * Float(floatModel.summary.layers) / 254 * range
-            var maxError: Float = 0, compared = 0
-            for t in tokens.indices {
-                guard reference.routing[...t] == quantized.routing[...t] else { break }
-                maxError = max(maxError, zip(reference.logits[t], quantized.logits[t]).map { abs($0 - $1) }.max()!)
-                compared += 1
-            }
+            let (maxError, compared) = RoutedRun.compare(reference, quantized)
             print("int8 cache, \(name): max |Δlogit| \(maxError) over \(compared) of \(tokens.count) positions (bound \(bound))")
             XCTAssertGreaterThanOrEqual(compared, tokens.count / 2, "\(name): routing flipped early")
             XCTAssertGreaterThan(maxError, 0, "\(name): the int8 cache changed nothing")
