@@ -1,0 +1,107 @@
+// AVX-512 VNNI integer block dots (see include/CKujiraVNNI.h and docs/kernels.md, "vnni").
+#include "CKujiraVNNI.h"
+
+static const unsigned char block_order[32] = {
+    0, 2, 16, 18, 4, 6, 20, 22, 8, 10, 24, 26, 12, 14, 28, 30,
+    1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13, 15, 29, 31,
+};
+
+int kujira_vnni_block_order(int position) { return block_order[position & 31]; }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define KUJIRA_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
+
+int kujira_vnni_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi");
+}
+
+// Swift's treeSum: halves, then quarters, then the last two lanes.
+KUJIRA_VNNI static inline float tree_sum(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(q) + _mm_cvtss_f32(_mm_shuffle_ps(q, q, 1));
+}
+
+// One block's weights permuted to the activation order, and -128 * (sum of each lane's four weights): a token's
+// exact lane sums are then one vpdpbusd starting from that value ((q + 128)·w − 128·Σw = q·w).
+KUJIRA_VNNI static inline void load_block(const unsigned char *block, __m256i order, __m256i *w, __m256i *bias, float *d) {
+    *w = _mm256_permutexvar_epi8(order, _mm256_loadu_si256((const __m256i *)(block + 2)));
+    *bias = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), *w));
+    *d = _cvtsh_ss(*(const unsigned short *)block);
+}
+
+// One token's block term, as the Swift kernels: acc += Float(lanes) * splat(d_w * d_x) (one rounding each).
+#define KUJIRA_TERM(acc, t) do { \
+    __m256i lanes = _mm256_dpbusd_epi32(bias, _mm256_loadu_si256((const __m256i *)(act + (size_t)(t) * act_stride + (size_t)b * 32)), w); \
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(_mm256_set1_ps(d), _mm256_set1_ps(act_scales[(size_t)(t) * blocks + b])), acc); \
+} while (0)
+
+KUJIRA_VNNI static void row_quad(const unsigned char *row, int blocks, const uint8_t *act, size_t act_stride, const float *act_scales,
+                                 float *out, int out_stride) {
+    const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int b = 0; b < blocks; b++) {
+        __m256i w, bias;
+        float d;
+        load_block(row + (size_t)b * 34, order, &w, &bias, &d);
+        KUJIRA_TERM(a0, 0);
+        KUJIRA_TERM(a1, 1);
+        KUJIRA_TERM(a2, 2);
+        KUJIRA_TERM(a3, 3);
+    }
+    out[0] = tree_sum(a0);
+    out[out_stride] = tree_sum(a1);
+    out[2 * out_stride] = tree_sum(a2);
+    out[3 * out_stride] = tree_sum(a3);
+}
+
+KUJIRA_VNNI static float row_single(const unsigned char *row, int blocks, const uint8_t *act, const float *act_scales) {
+    const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
+    const size_t act_stride = 0;
+    __m256 a0 = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        __m256i w, bias;
+        float d;
+        load_block(row + (size_t)b * 34, order, &w, &bias, &d);
+        KUJIRA_TERM(a0, 0);
+    }
+    (void)act_stride;
+    return tree_sum(a0);
+}
+
+void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                          const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
+    const unsigned char *base = (const unsigned char *)rows;
+    const size_t act_stride = (size_t)blocks * 32;
+    const int quads = ntok / 4;
+    // A chunk of 16 rows (in L1) against every token quad, then the leftover tokens, as Linear.quantized does.
+    for (int first = row_begin; first < row_end; first += 16) {
+        int end = first + 16 < row_end ? first + 16 : row_end;
+        for (int q = 0; q < quads; q++) {
+            int t = 4 * q;
+            for (int r = first; r < end; r++)
+                row_quad(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride, act_scales + (size_t)t * blocks,
+                         out + (size_t)t * out_stride + r, out_stride);
+        }
+        for (int t = 4 * quads; t < ntok; t++)
+            for (int r = first; r < end; r++)
+                out[(size_t)t * out_stride + r] = row_single(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride,
+                                                             act_scales + (size_t)t * blocks);
+    }
+}
+
+#else
+
+int kujira_vnni_available(void) { return 0; }
+
+void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                          const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
+    (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)ntok; (void)out;
+    (void)out_stride;
+}
+
+#endif
