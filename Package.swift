@@ -36,7 +36,7 @@ let package = Package(
     targets: [
         // The one C target: AVX-512 VNNI `vpdpbusd`, which Swift cannot emit (per-function target attributes; compiles to
         // stubs off x86-64). KujiraTensor's Swift kernels are the fallback; see docs/kernels.md, "vnni".
-        .target(name: "CKujiraVNNI"),
+        .target(name: "CKujiraVNNI", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .target(name: "KujiraTensor", dependencies: ["CKujiraVNNI"], swiftSettings: kernelSettings),
         .target(name: "KujiraFormats", dependencies: ["KujiraTensor"]),
         .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),

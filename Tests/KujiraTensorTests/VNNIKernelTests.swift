@@ -2,7 +2,7 @@ import CKujiraVNNI
 import XCTest
 @testable import KujiraTensor
 
-/// The C `vpdpbusd` kernels (`VNNIKernels`) against the Swift kernels (bit for bit) and the plain reference.
+/// The C `vpdpbusd` kernels (`VNNIKernels`: Q8_0, Q4_0, Q4_1) against the Swift kernels (bit for bit) and the plain reference.
 final class VNNIKernelTests: XCTestCase {
     override func setUpWithError() throws {
         try XCTSkipUnless(VNNIKernels.available, "CPU without AVX-512 F/BW/VL/VNNI/VBMI: the C kernels are not used here")
@@ -10,21 +10,27 @@ final class VNNIKernelTests: XCTestCase {
 
     /// Same bits as the Swift Q8_0 kernels for rows that are and are not multiples of the 16-row chunk, token counts
     /// around the 4-token quads, 1 and 2 threads (random weight bytes include −128; activations have outliers).
-    func testQ8_0MatchesSwiftKernelsBitForBit() {
+    func testMatchesSwiftKernelsBitForBit() {
+        for dtype in VNNIKernelTests.formats { checkBitEquality(dtype) }
+    }
+
+    static let formats: [DType] = [.q8_0, .q4_0, .q4_1]
+
+    func checkBitEquality(_ dtype: DType) {
         var rng = SplitMix64(seed: 41)
         let pool = ThreadPool.shared
         let saved = pool.activeThreads
         defer { pool.setActiveThreads(saved) }
         for (rows, blocks) in [(1, 1), (3, 5), (17, 2), (40, 7), (33, 18)] {
             let cols = blocks * 32
-            let w = KernelTestData.randomWeight(.q8_0, rows: rows, cols: cols, rng: &rng)
+            let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
             for n in [1, 3, 4, 5, 13, 33] {
                 let x = KernelTestData.randomActivations(n * cols, rng: &rng)
                 for threads in [1, 2] {
                     pool.setActiveThreads(threads)
                     let swift = Linear.forward(w, x, n: n, vnni: false)
                     let vnni = Linear.forward(w, x, n: n, vnni: true)
-                    XCTAssertEqual(vnni.map(\.bitPattern), swift.map(\.bitPattern), "rows \(rows) cols \(cols) n \(n) threads \(threads)")
+                    XCTAssertEqual(vnni.map(\.bitPattern), swift.map(\.bitPattern), "\(dtype.rawValue) rows \(rows) cols \(cols) n \(n) threads \(threads)")
                 }
             }
         }
@@ -32,10 +38,14 @@ final class VNNIKernelTests: XCTestCase {
 
     /// Within the activation-rounding bound of the plain float reference (the bound of
     /// `testQuantizedFastPathWithinActivationRoundingOfFloatReference`), independently of the Swift kernels.
-    func testQ8_0WithinActivationRoundingOfFloatReference() {
+    func testWithinActivationRoundingOfFloatReference() {
+        for dtype in VNNIKernelTests.formats { checkReferenceBound(dtype) }
+    }
+
+    func checkReferenceBound(_ dtype: DType) {
         var rng = SplitMix64(seed: 42)
         let rows = 21, cols = 96
-        let w = KernelTestData.randomWeight(.q8_0, rows: rows, cols: cols, rng: &rng)
+        let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
         let weights = w.toFloatArray()
         for n in [1, 5] {
             let x = KernelTestData.randomActivations(n * cols, rng: &rng)
@@ -52,7 +62,7 @@ final class VNNIKernelTests: XCTestCase {
                         magnitude += Double(abs(weights[r * cols + c] * x[t * cols + c]))
                     }
                     bound += Double(cols) * Double(Float.ulpOfOne) * (magnitude + bound)
-                    XCTAssertLessThanOrEqual(abs(Double(fast[t * rows + r]) - Double(reference[t * rows + r])), bound, "n \(n) token \(t) row \(r)")
+                    XCTAssertLessThanOrEqual(abs(Double(fast[t * rows + r]) - Double(reference[t * rows + r])), bound, "\(dtype.rawValue) n \(n) token \(t) row \(r)")
                 }
             }
         }

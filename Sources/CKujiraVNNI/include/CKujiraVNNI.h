@@ -21,4 +21,9 @@ int kujira_vnni_block_order(int position);
 void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                           const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride);
 
+/// Q4_0 (`has_min` 0, 18-byte blocks) or Q4_1 (`has_min` 1, 20-byte blocks) rows, as `kujira_q8_0_dot_rows`;
+/// `act_sums`: per token `blocks` floats, d_x·Σq of each block (`Q8Row.scaledSums`). Bit for bit the Swift kernels.
+void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                        const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
+
 #endif

@@ -17,6 +17,20 @@ enum VNNIKernels {
         return f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni && f.avx512vbmi && kujira_vnni_available() != 0
     }()
 
+    /// Q4_0 / Q4_1 `out (n, rows) = x · Wᵀ` through `kujira_q4_dot_rows`, rows split over the pool like `Linear.quantized`.
+    static func q4(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
+        let blocks = cols / 32, hasMin: Int32 = w.data.dtype == .q4_1 ? 1 : 0
+        let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
+        let first = activations.row(0)
+        let values = UnsafePointer(activations.vnniValues!), scales = first.scales, sums = first.scaledSums
+        let base = w.data.bytes.baseAddress!, output = out.baseAddress!
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            kujira_q4_dot_rows(hasMin, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
+                               values, scales, sums, Int32(n), output, Int32(rows))
+        }
+    }
+
     /// Q8_0 `out (n, rows) = x · Wᵀ` through `kujira_q8_0_dot_rows`, rows split over the pool like `Linear.quantized`.
     static func q8_0(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
