@@ -34,7 +34,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
-        .target(name: "KujiraTensor", swiftSettings: kernelSettings),
+        // The one C target: AVX-512 VNNI `vpdpbusd`, which Swift cannot emit (per-function target attributes; compiles to
+        // stubs off x86-64). KujiraTensor's Swift kernels are the fallback; see docs/kernels.md, "vnni".
+        .target(name: "CKujiraVNNI", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
+        .target(name: "KujiraTensor", dependencies: ["CKujiraVNNI"], swiftSettings: kernelSettings),
         .target(name: "KujiraFormats", dependencies: ["KujiraTensor"]),
         .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),
         .target(name: "KujiraModels", dependencies: ["KujiraTensor", "KujiraFormats"]),
@@ -58,7 +61,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "KujiraTensorTests", dependencies: ["KujiraTensor"]),
+        .testTarget(name: "KujiraTensorTests", dependencies: ["KujiraTensor", "CKujiraVNNI"]),
         .testTarget(name: "KujiraFormatsTests", dependencies: ["KujiraFormats"]),
         .testTarget(name: "KujiraTokenizerTests", dependencies: ["KujiraTokenizer"]),
         // Test support: counts heap allocations by interposing malloc & co. (exported from the test executable).

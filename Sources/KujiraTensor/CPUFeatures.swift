@@ -2,8 +2,8 @@ import Foundation
 
 /// SIMD features of the CPU, detected at run time (Linux: the `flags` line of /proc/cpuinfo).
 ///
-/// Swift has no per-function target attributes, so kernels are compiled for the build's baseline ISA;
-/// these flags are reported by `kujira bench-kernels` and decide nothing at run time yet (see docs/kernels.md).
+/// Swift has no per-function target attributes, so the Swift kernels are compiled for the build's baseline ISA;
+/// these flags are reported by `kujira bench-kernels` and select the C `vpdpbusd` kernels (`VNNIKernels`, docs/kernels.md).
 public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
     public var avx2 = false
     public var fma = false
@@ -12,6 +12,7 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
     public var avx512bw = false
     public var avx512vl = false
     public var avx512vnni = false
+    public var avx512vbmi = false
     public var avx512bf16 = false
     /// Logical cores available to this process.
     public var coreCount = 1
@@ -33,6 +34,7 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
         features.avx512bw = flags.contains("avx512bw")
         features.avx512vl = flags.contains("avx512vl")
         features.avx512vnni = flags.contains("avx512_vnni")
+        features.avx512vbmi = flags.contains("avx512vbmi")
         features.avx512bf16 = flags.contains("avx512_bf16")
         return features
     }
@@ -47,7 +49,8 @@ public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         let names: [(Bool, String)] = [(avx2, "AVX2"), (fma, "FMA"), (f16c, "F16C"), (avx512f, "AVX-512F"), (avx512bw, "AVX-512BW"),
-                                       (avx512vl, "AVX-512VL"), (avx512vnni, "AVX-512VNNI"), (avx512bf16, "AVX-512BF16")]
+                                       (avx512vl, "AVX-512VL"), (avx512vnni, "AVX-512VNNI"),
+                                       (avx512vbmi, "AVX-512VBMI"), (avx512bf16, "AVX-512BF16")]
         let present = names.filter(\.0).map(\.1)
         return "\(coreCount) cores; " + (present.isEmpty ? "no AVX" : present.joined(separator: " "))
     }

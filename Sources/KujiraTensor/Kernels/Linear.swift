@@ -12,6 +12,11 @@ public enum Linear {
     /// weights are decoded in registers and dotted with the float activations. A token's result does not
     /// depend on n.
     public static func forward(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        forward(w, x, n: n, into: out, vnni: VNNIKernels.enabled)
+    }
+
+    /// `forward` with the VNNI C kernels on or off (`vnni` true requires `VNNIKernels.available`; tests compare both).
+    static func forward(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, into out: UnsafeMutableBufferPointer<Float>, vnni: Bool) {
         let rows = w.rows, cols = w.cols
         precondition(x.count >= n * cols && out.count >= n * rows, "linear: buffers too small")
         guard n > 0, rows > 0 else { return }
@@ -21,11 +26,14 @@ public enum Linear {
         }
         let grain = max(1, 32768 / max(1, cols * n))
         switch w.data.dtype {
-        case .q4_0: quantized(Q4_0.self, w, x, n: n, out: out, grain: grain)
-        case .q4_1: quantized(Q4_1.self, w, x, n: n, out: out, grain: grain)
+        case .q4_0:
+            if vnni { VNNIKernels.q4(w, x, n: n, out: out, grain: grain) } else { quantized(Q4_0.self, w, x, n: n, out: out, grain: grain) }
+        case .q4_1:
+            if vnni { VNNIKernels.q4(w, x, n: n, out: out, grain: grain) } else { quantized(Q4_1.self, w, x, n: n, out: out, grain: grain) }
         case .q5_0: quantized(Q5_0.self, w, x, n: n, out: out, grain: grain)
         case .q5_1: quantized(Q5_1.self, w, x, n: n, out: out, grain: grain)
-        case .q8_0: quantized(Q8_0.self, w, x, n: n, out: out, grain: grain)
+        case .q8_0:
+            if vnni { VNNIKernels.q8_0(w, x, n: n, out: out, grain: grain) } else { quantized(Q8_0.self, w, x, n: n, out: out, grain: grain) }
         case .q2_K: quantized(Q2_K.self, w, x, n: n, out: out, grain: grain)
         case .q3_K: quantized(Q3_K.self, w, x, n: n, out: out, grain: grain)
         case .q4_K: quantized(Q4_K.self, w, x, n: n, out: out, grain: grain)
@@ -174,8 +182,13 @@ public enum Linear {
 
     /// Convenience: `[Float]` in, `[Float]` out.
     public static func forward(_ w: LinearWeight, _ x: [Float], n: Int) -> [Float] {
+        forward(w, x, n: n, vnni: VNNIKernels.enabled)
+    }
+
+    /// The convenience form with the VNNI C kernels on or off (tests).
+    static func forward(_ w: LinearWeight, _ x: [Float], n: Int, vnni: Bool) -> [Float] {
         var out = [Float](repeating: 0, count: n * w.rows)
-        x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { forward(w, xb, n: n, into: $0) } }
+        x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { forward(w, xb, n: n, into: $0, vnni: vnni) } }
         return out
     }
 
@@ -263,14 +276,14 @@ final class LinearScratch {
         return scratch
     }
 
-    /// `x` quantized into the reused `Q8Activations`.
-    func activations(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) -> Q8Activations {
+    /// `x` quantized into the reused `Q8Activations` (with the VNNI plane when `vnni`).
+    func activations(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, vnni: Bool = false) -> Q8Activations {
         guard let quantized else {
-            let fresh = Q8Activations(x, n: n, cols: cols)
+            let fresh = Q8Activations(x, n: n, cols: cols, vnni: vnni)
             self.quantized = fresh
             return fresh
         }
-        quantized.quantize(x, n: n, cols: cols)
+        quantized.quantize(x, n: n, cols: cols, vnni: vnni)
         return quantized
     }
 

@@ -14,28 +14,43 @@ public final class Q8Activations: @unchecked Sendable {
     private var sums: UnsafeMutablePointer<Int32>
     private var scaledSums: UnsafeMutablePointer<Float>
     private var scaleVectors: UnsafeMutablePointer<SIMD8<Float>>
+    /// With `vnni`: every value as q + 128 (u8), 32 per block in `CKujiraVNNI`'s lane order (int32 lane j of
+    /// `vpdpbusd` sums the values of `multiplyAddPairs`' lane j: even values 2k at byte 4·(k/2) + k%2 (+2 for the
+    /// block's second 16), odd values 2k+1 at 16 bytes further); else nil.
+    private(set) var vnniValues: UnsafeMutablePointer<UInt8>?
     private let halves = HalfToFloatTable.shared.values
     /// 1, read at run time (see `Q8Row.opaque`).
     private let unit: Int16 = 1
 
     /// Quantizes `n` rows of `cols` values (`cols` a multiple of 32).
-    public init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) {
+    public convenience init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) {
+        self.init(x, n: n, cols: cols, vnni: false)
+    }
+
+    /// Also fills the VNNI plane (`vnniValues`) when `vnni` is true.
+    init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, vnni: Bool) {
         lanes = storage.pointer.bindMemory(to: SIMD8<Int16>.self, capacity: 0)
         scales = storage.pointer.bindMemory(to: Float.self, capacity: 0)
         scaledSums = scales
         sums = storage.pointer.bindMemory(to: Int32.self, capacity: 0)
         scaleVectors = storage.pointer.bindMemory(to: SIMD8<Float>.self, capacity: 0)
-        quantize(x, n: n, cols: cols)
+        quantize(x, n: n, cols: cols, vnni: vnni)
     }
 
     /// Quantizes new activations into this object's storage, growing it only when they do not fit (so a caller that
     /// keeps one object, like `Linear`'s per-thread scratch, does not allocate per call).
     public func quantize(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int) {
+        quantize(x, n: n, cols: cols, vnni: false)
+    }
+
+    /// `quantize`, also filling the VNNI plane when `vnni` is true (same values, in the same pass).
+    func quantize(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, vnni: Bool) {
         precondition(cols % 32 == 0 && x.count >= n * cols, "Q8Activations: \(cols) columns is not a multiple of 32")
         count = n
         self.cols = cols
         let groups = n * cols / 16, blocks = n * cols / 32
-        let bytes = groups * 32 + blocks * 32 + blocks * 8 + groups * 4
+        let planeOffset = groups * 32 + blocks * 32 + blocks * 8 + groups * 4
+        let bytes = planeOffset + (vnni ? blocks * 32 : 0)
         if bytes > storage.count { storage = OwnedBytes(count: max(bytes, 2 * storage.count)) }
         lanes = storage.pointer.bindMemory(to: SIMD8<Int16>.self, capacity: groups * 2)
         let vectors = storage.pointer + groups * 32, floats = vectors + blocks * 32
@@ -43,6 +58,8 @@ public final class Q8Activations: @unchecked Sendable {
         scales = floats.bindMemory(to: Float.self, capacity: blocks)
         scaledSums = (floats + blocks * 4).bindMemory(to: Float.self, capacity: blocks)
         sums = (floats + blocks * 8).bindMemory(to: Int32.self, capacity: groups)
+        vnniValues = vnni ? (storage.pointer + planeOffset).bindMemory(to: UInt8.self, capacity: blocks * 32) : nil
+        let plane = vnniValues
         let source = x.baseAddress!
         for b in 0..<blocks {
             let values = source + b * 32
@@ -71,6 +88,11 @@ public final class Q8Activations: @unchecked Sendable {
                     let o = roundToInt16(values[half * 16 + 2 * k + 1] * inverse)
                     even[k] = e
                     odd[k] = o
+                    if let plane {
+                        let base = b * 32 + (k & 1) + 2 * half
+                        plane[base + 4 * (k >> 1)] = UInt8(truncatingIfNeeded: e &+ 128)
+                        plane[base + 4 * (4 + (k >> 1))] = UInt8(truncatingIfNeeded: o &+ 128)
+                    }
                     sum += Int32(e) + Int32(o)
                 }
                 lanes[2 * g] = even

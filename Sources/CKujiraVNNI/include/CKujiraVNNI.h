@@ -1,0 +1,29 @@
+#ifndef CKUJIRA_VNNI_H
+#define CKUJIRA_VNNI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// The one instruction Swift cannot express: AVX-512 VNNI `vpdpbusd` (u8 x s8, four products summed per int32
+/// lane). Everything else in Kujira is Swift; KujiraTensor's Swift kernels are the fallback (docs/kernels.md).
+
+/// 1 when this build has the kernels and the CPU runs AVX-512 F/BW/VL/VNNI/VBMI, else 0 (always 0 off x86-64).
+int kujira_vnni_available(void);
+
+/// Byte position -> value index of the activation plane: byte 4j+i of a 32-value block holds value
+/// `kujira_vnni_block_order(4j+i)`, so int32 lane j sums the same four products as the Swift kernels' `vpmaddwd`
+/// lane j (values {4j, 4j+2, 16+4j, 18+4j} for j < 4, {4m+1, 4m+3, 17+4m, 19+4m} for j = 4+m).
+int kujira_vnni_block_order(int position);
+
+/// Q8_0 rows [row_begin, row_end) of `rows` (34-byte blocks, `row_bytes` apart) dotted with `ntok` tokens.
+/// `act`: per token `blocks * 32` bytes, each activation q + 128 (u8) in `kujira_vnni_block_order`; `act_scales`:
+/// per token `blocks` floats. Token t of row r goes to `out[t * out_stride + r]`. Bit for bit the Swift `Q8_0.dot`.
+void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                          const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride);
+
+/// Q4_0 (`has_min` 0, 18-byte blocks) or Q4_1 (`has_min` 1, 20-byte blocks) rows, as `kujira_q8_0_dot_rows`;
+/// `act_sums`: per token `blocks` floats, d_x·Σq of each block (`Q8Row.scaledSums`). Bit for bit the Swift kernels.
+void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                        const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
+
+#endif

@@ -1,0 +1,89 @@
+import CKujiraVNNI
+import XCTest
+@testable import KujiraTensor
+
+/// The C `vpdpbusd` kernels (`VNNIKernels`: Q8_0, Q4_0, Q4_1) against the Swift kernels (bit for bit) and the plain reference.
+final class VNNIKernelTests: XCTestCase {
+    override func setUpWithError() throws {
+        try XCTSkipUnless(VNNIKernels.available, "CPU without AVX-512 F/BW/VL/VNNI/VBMI: the C kernels are not used here")
+    }
+
+    /// Same bits as the Swift Q8_0 kernels for rows that are and are not multiples of the 16-row chunk, token counts
+    /// around the 4-token quads, 1 and 2 threads (random weight bytes include −128; activations have outliers).
+    func testMatchesSwiftKernelsBitForBit() {
+        for dtype in VNNIKernelTests.formats { checkBitEquality(dtype) }
+    }
+
+    static let formats: [DType] = [.q8_0, .q4_0, .q4_1]
+
+    func checkBitEquality(_ dtype: DType) {
+        var rng = SplitMix64(seed: 41)
+        let pool = ThreadPool.shared
+        let saved = pool.activeThreads
+        defer { pool.setActiveThreads(saved) }
+        for (rows, blocks) in [(1, 1), (3, 5), (17, 2), (40, 7), (33, 18)] {
+            let cols = blocks * 32
+            let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
+            for n in [1, 3, 4, 5, 13, 33] {
+                let x = KernelTestData.randomActivations(n * cols, rng: &rng)
+                for threads in [1, 2] {
+                    pool.setActiveThreads(threads)
+                    let swift = Linear.forward(w, x, n: n, vnni: false)
+                    let vnni = Linear.forward(w, x, n: n, vnni: true)
+                    XCTAssertEqual(vnni.map(\.bitPattern), swift.map(\.bitPattern), "\(dtype.rawValue) rows \(rows) cols \(cols) n \(n) threads \(threads)")
+                }
+            }
+        }
+    }
+
+    /// Within the activation-rounding bound of the plain float reference (the bound of
+    /// `testQuantizedFastPathWithinActivationRoundingOfFloatReference`), independently of the Swift kernels.
+    func testWithinActivationRoundingOfFloatReference() {
+        for dtype in VNNIKernelTests.formats { checkReferenceBound(dtype) }
+    }
+
+    func checkReferenceBound(_ dtype: DType) {
+        var rng = SplitMix64(seed: 42)
+        let rows = 21, cols = 96
+        let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
+        let weights = w.toFloatArray()
+        for n in [1, 5] {
+            let x = KernelTestData.randomActivations(n * cols, rng: &rng)
+            let fast = Linear.forward(w, x, n: n, vnni: true)
+            var reference = [Float](repeating: 0, count: n * rows)
+            x.withUnsafeBufferPointer { xb in reference.withUnsafeMutableBufferPointer { Linear.referenceForward(w, xb, n: n, into: $0) } }
+            for t in 0..<n {
+                for r in 0..<rows {
+                    var bound = 0.0, magnitude = 0.0
+                    for c in 0..<cols {
+                        let blockStart = t * cols + c / 32 * 32
+                        let amax = x[blockStart..<(blockStart + 32)].map { abs($0) }.max()!
+                        bound += Double(abs(weights[r * cols + c])) * Double(amax) * (1.0 / 254 + 0x1p-11)
+                        magnitude += Double(abs(weights[r * cols + c] * x[t * cols + c]))
+                    }
+                    bound += Double(cols) * Double(Float.ulpOfOne) * (magnitude + bound)
+                    XCTAssertLessThanOrEqual(abs(Double(fast[t * rows + r]) - Double(reference[t * rows + r])), bound, "\(dtype.rawValue) n \(n) token \(t) row \(r)")
+                }
+            }
+        }
+    }
+
+    /// The activation plane holds q + 128 of value `kujira_vnni_block_order(p)` at byte p of each block.
+    func testActivationPlaneFollowsTheCLaneOrder() throws {
+        var rng = SplitMix64(seed: 43)
+        let n = 3, cols = 64
+        let x = KernelTestData.randomActivations(n * cols, rng: &rng)
+        let activations = x.withUnsafeBufferPointer { Q8Activations($0, n: n, cols: cols, vnni: true) }
+        let plane = try XCTUnwrap(activations.vnniValues)
+        for t in 0..<n {
+            let row = activations.row(t)
+            for b in 0..<(cols / 32) {
+                for p in 0..<32 {
+                    let v = b * 32 + Int(kujira_vnni_block_order(Int32(p))), g = v / 16, u = v % 16
+                    let q = row.lanes[2 * g + u % 2][u / 2]
+                    XCTAssertEqual(Int(plane[t * cols + b * 32 + p]) - 128, Int(q), "token \(t) block \(b) byte \(p)")
+                }
+            }
+        }
+    }
+}
