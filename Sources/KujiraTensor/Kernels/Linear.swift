@@ -38,7 +38,8 @@ public enum Linear {
         case .q3_K: quantized(Q3_K.self, w, x, n: n, out: out, grain: grain)
         case .q4_K: quantized(Q4_K.self, w, x, n: n, out: out, grain: grain)
         case .q5_K: quantized(Q5_K.self, w, x, n: n, out: out, grain: grain)
-        case .q6_K: quantized(Q6_K.self, w, x, n: n, out: out, grain: grain)
+        case .q6_K:
+            if vnni { VNNIKernels.q6_K(w, x, n: n, out: out, grain: grain) } else { quantized(Q6_K.self, w, x, n: n, out: out, grain: grain) }
         case .f32:
             let base = w.data.bytes.baseAddress!, xs = x.baseAddress!, rowBytes = w.rowBytes
             ThreadPool.shared.parallelFor(rows, grain: grain) { range in

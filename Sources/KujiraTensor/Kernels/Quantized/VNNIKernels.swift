@@ -43,4 +43,17 @@ enum VNNIKernels {
                                  values, scales, Int32(n), output, Int32(rows))
         }
     }
+
+    /// Q6_K `out (n, rows) = x · Wᵀ` through `kujira_q6_k_dot_rows` (`vpdpwssd` on the int16 activation lanes).
+    static func q6_K(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
+        let blocks = cols / 256
+        let first = LinearScratch.current.activations(x, n: n, cols: cols).row(0)
+        let values = UnsafeRawPointer(first.lanes).assumingMemoryBound(to: Int16.self), scales = first.scales
+        let base = w.data.bytes.baseAddress!, output = out.baseAddress!
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            kujira_q6_k_dot_rows(base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
+                                 values, scales, Int32(n), output, Int32(rows))
+        }
+    }
 }
