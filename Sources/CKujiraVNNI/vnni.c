@@ -247,6 +247,126 @@ KUJIRA_VNNI void kujira_q6_k_dot_rows(const void *rows, size_t row_bytes, int ro
     }
 }
 
+// Q4_K: each run of 32 nibbles goes through `vpdpbusd` like a Q4_0 block (nibbles as s8 in the activation order against
+// the q + 128 plane, −128·Σw bias); the 6-bit scales/mins are unpacked as `KQuantScaleMin.unpackFloat` and the float
+// operations are `KQuantScaledRuns.runsDot`'s: per super-block the min term first, then the 8 run terms.
+KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_scales(const unsigned char *block, __m256 *scales, __m256 *mins) {
+    unsigned int w0, w1, w2;
+    __builtin_memcpy(&w0, block + 4, 4);
+    __builtin_memcpy(&w1, block + 8, 4);
+    __builtin_memcpy(&w2, block + 12, 4);
+    unsigned int scales_low = w0 & 0x3F3F3F3Fu, mins_low = w1 & 0x3F3F3F3Fu;
+    unsigned int scales_high = (w2 & 0x0F0F0F0Fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    unsigned int mins_high = ((w2 >> 4) & 0x0F0F0F0Fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    const __m256i shifts = _mm256_set_epi32(24, 16, 8, 0, 24, 16, 8, 0), byte = _mm256_set1_epi32(0xFF);
+    __m256i s = _mm256_set_epi32((int)scales_high, (int)scales_high, (int)scales_high, (int)scales_high, (int)scales_low, (int)scales_low,
+                                 (int)scales_low, (int)scales_low);
+    __m256i m = _mm256_set_epi32((int)mins_high, (int)mins_high, (int)mins_high, (int)mins_high, (int)mins_low, (int)mins_low,
+                                 (int)mins_low, (int)mins_low);
+    *scales = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srlv_epi32(s, shifts), byte));
+    *mins = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srlv_epi32(m, shifts), byte));
+}
+
+KUJIRA_VNNI static inline __attribute__((always_inline)) float half_at(const unsigned char *p) {
+    short h;
+    __builtin_memcpy(&h, p, 2);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(h)));  // not _cvtsh_ss (see load_block)
+}
+
+// One token's run term: acc += Float(lanes) * (splat(d·scale_k) * d_x).
+#define KUJIRA_Q4K_TERM(acc, t) do { \
+    __m256i lanes = _mm256_dpbusd_epi32(bias, _mm256_loadu_si256((const __m256i *)(act + (size_t)(t) * act_stride + (size_t)a * 32)), w); \
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(ws, _mm256_set1_ps(act_scales[(size_t)(t) * runs + a])), acc); \
+} while (0)
+#define KUJIRA_Q4K_MINS(acc, t) acc = _mm256_fmadd_ps(weight_mins, _mm256_loadu_ps(act_sums + (size_t)(t) * runs + 8 * (size_t)b), acc)
+
+// Run k of a super-block (c = k/2: low nibbles of qs[32c..] for even k, high for odd) in the activation order.
+KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_run(const unsigned char *block, int k, __m256i order, __m256i *w, __m256i *bias) {
+    __m256i qs = _mm256_loadu_si256((const __m256i *)(block + 16 + 32 * (k >> 1)));
+    __m256i natural = _mm256_and_si256(_mm256_srli_epi16(qs, 4 * (k & 1)), _mm256_set1_epi8(0x0F));
+    *w = _mm256_permutexvar_epi8(order, natural);
+    *bias = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), *w));
+}
+
+KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_row_quad(const unsigned char *row, int blocks, const uint8_t *act, size_t act_stride,
+                                                                         const float *act_scales, const float *act_sums, float *out, int out_stride) {
+    const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
+    const int runs = blocks * 8;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int b = 0; b < blocks; b++) {
+        const unsigned char *block = row + (size_t)b * 144;
+        __m256 scales, mins;
+        q4k_scales(block, &scales, &mins);
+        const __m256 weight_scales = _mm256_mul_ps(scales, _mm256_set1_ps(half_at(block)));
+        const __m256 weight_mins = _mm256_mul_ps(mins, _mm256_set1_ps(-half_at(block + 2)));
+        KUJIRA_Q4K_MINS(a0, 0);
+        KUJIRA_Q4K_MINS(a1, 1);
+        KUJIRA_Q4K_MINS(a2, 2);
+        KUJIRA_Q4K_MINS(a3, 3);
+#pragma clang loop unroll(full)
+        for (int k = 0; k < 8; k++) {
+            const int a = 8 * b + k;
+            __m256i w, bias;
+            q4k_run(block, k, order, &w, &bias);
+            const __m256 ws = _mm256_permutexvar_ps(_mm256_set1_epi32(k), weight_scales);
+            KUJIRA_Q4K_TERM(a0, 0);
+            KUJIRA_Q4K_TERM(a1, 1);
+            KUJIRA_Q4K_TERM(a2, 2);
+            KUJIRA_Q4K_TERM(a3, 3);
+        }
+    }
+    out[0] = tree_sum(a0);
+    out[out_stride] = tree_sum(a1);
+    out[2 * (size_t)out_stride] = tree_sum(a2);
+    out[3 * (size_t)out_stride] = tree_sum(a3);
+}
+
+KUJIRA_VNNI static inline __attribute__((always_inline)) float q4k_row_single(const unsigned char *row, int blocks, const uint8_t *act,
+                                                                            const float *act_scales, const float *act_sums) {
+    const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
+    const int runs = blocks * 8;
+    const size_t act_stride = 0;
+    __m256 a0 = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const unsigned char *block = row + (size_t)b * 144;
+        __m256 scales, mins;
+        q4k_scales(block, &scales, &mins);
+        const __m256 weight_scales = _mm256_mul_ps(scales, _mm256_set1_ps(half_at(block)));
+        const __m256 weight_mins = _mm256_mul_ps(mins, _mm256_set1_ps(-half_at(block + 2)));
+        KUJIRA_Q4K_MINS(a0, 0);
+#pragma clang loop unroll(full)
+        for (int k = 0; k < 8; k++) {
+            const int a = 8 * b + k;
+            __m256i w, bias;
+            q4k_run(block, k, order, &w, &bias);
+            const __m256 ws = _mm256_permutexvar_ps(_mm256_set1_epi32(k), weight_scales);
+            KUJIRA_Q4K_TERM(a0, 0);
+        }
+    }
+    (void)act_stride;
+    return tree_sum(a0);
+}
+
+KUJIRA_VNNI void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+                                      const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
+    const unsigned char *base = (const unsigned char *)rows;
+    const size_t act_stride = (size_t)blocks * 256;
+    const int runs = blocks * 8, quads = ntok / 4;
+    for (int first = row_begin; first < row_end; first += 16) {
+        int end = first + 16 < row_end ? first + 16 : row_end;
+        for (int q = 0; q < quads; q++) {
+            int t = 4 * q;
+            for (int r = first; r < end; r++)
+                q4k_row_quad(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride, act_scales + (size_t)t * runs,
+                             act_sums + (size_t)t * runs, out + (size_t)t * out_stride + r, out_stride);
+        }
+        for (int t = 4 * quads; t < ntok; t++)
+            for (int r = first; r < end; r++)
+                out[(size_t)t * out_stride + r] = q4k_row_single(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride,
+                                                                 act_scales + (size_t)t * runs, act_sums + (size_t)t * runs);
+    }
+}
+
 #else
 
 int kujira_vnni_available(void) { return 0; }
@@ -267,6 +387,12 @@ void kujira_q6_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int
                           const int16_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
     (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)ntok; (void)out;
     (void)out_stride;
+}
+
+void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+                          const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
+    (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)act_sums; (void)ntok;
+    (void)out; (void)out_stride;
 }
 
 #endif

@@ -32,4 +32,9 @@ void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row
 void kujira_q6_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                           const int16_t *act, const float *act_scales, int ntok, float *out, int out_stride);
 
+/// Q4_K rows (144-byte super-blocks, `blocks` per row) as `kujira_q8_0_dot_rows` (`act`: the q + 128 plane);
+/// `act_sums`: per token `blocks * 8` floats, d_x·Σq of each run of 32. Bit for bit the Swift `Q4_K.dot` / `dot4`.
+void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+                          const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
+
 #endif

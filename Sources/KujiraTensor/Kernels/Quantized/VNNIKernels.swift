@@ -56,4 +56,18 @@ enum VNNIKernels {
                                  values, scales, Int32(n), output, Int32(rows))
         }
     }
+
+    /// Q4_K `out (n, rows) = x · Wᵀ` through `kujira_q4_k_dot_rows` (`vpdpbusd` per run of 32, as Q4_0).
+    static func q4_K(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
+        let blocks = cols / 256
+        let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
+        let first = activations.row(0)
+        let values = UnsafePointer(activations.vnniValues!), scales = first.scales, sums = first.scaledSums
+        let base = w.data.bytes.baseAddress!, output = out.baseAddress!
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            kujira_q4_k_dot_rows(base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
+                                 values, scales, sums, Int32(n), output, Int32(rows))
+        }
+    }
 }
