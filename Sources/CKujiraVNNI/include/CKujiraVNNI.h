@@ -4,8 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// The one instruction Swift cannot express: AVX-512 VNNI `vpdpbusd` (u8 x s8, four products summed per int32
-/// lane). Everything else in Kujira is Swift; KujiraTensor's Swift kernels are the fallback (docs/kernels.md).
+/// The instructions Swift cannot express: AVX-512 VNNI `vpdpbusd` (u8 x s8, four products summed per int32
+/// lane), and for Q6_K the AVX-512 byte unpack (zero-masking `vpermb`) feeding `vpdpwssd`. Everything else in
+/// Kujira is Swift; KujiraTensor's Swift kernels are the fallback (docs/kernels.md).
 
 /// 1 when this build has the kernels and the CPU runs AVX-512 F/BW/VL/VNNI/VBMI, else 0 (always 0 off x86-64).
 int kujira_vnni_available(void);

@@ -1,8 +1,8 @@
 import CKujiraVNNI
 import Foundation
 
-/// Block formats whose integer dots run in the C target `CKujiraVNNI` (AVX-512 VNNI `vpdpbusd`, which Swift SIMD
-/// code cannot produce) when the CPU has it; `Linear`'s Swift kernels are the fallback and the `KUJIRA_ISA=avx2` path.
+/// Block formats whose integer dots run in the C target `CKujiraVNNI` (AVX-512 VNNI `vpdpbusd`/`vpdpwssd`, which Swift SIMD
+/// code cannot produce: Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) when the CPU has it; `Linear`'s Swift kernels are the fallback and the `KUJIRA_ISA=avx2` path.
 /// Results are bit for bit those of the Swift kernels (same int32 lane sums, same float operations in the same order).
 enum VNNIKernels {
     /// True when the CPU has AVX-512 F/BW/VL/VNNI/VBMI, this build has the C kernels, and `KUJIRA_ISA` is not `avx2`.
