@@ -145,6 +145,228 @@ KUJIRA_VNNI void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_by
     else dot_rows(Q4_0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
 }
 
+// Q6_K: per run of 32 values (sub-blocks 2r, 2r+1 of 16) the weights become int16 (u − 32)·scale in the Swift
+// kernel's lane order ([even | odd] values of each 16), exactly `Q6_K.scaledRun`; `vpdpwssd` then sums each int32
+// lane's four products (the two `vpmaddwd` and the `vpaddd` of `multiplyAddPairs`) against the int16 activation
+// lanes of `Q8Row`. Byte b of `q6_word_order[g]` is, for even b, the value (0..31 of the run) of word b/2.
+static const unsigned char q6_word_order[2][32] = {
+    {0, 0, 2, 0, 4, 0, 6, 0, 8, 0, 10, 0, 12, 0, 14, 0, 1, 0, 3, 0, 5, 0, 7, 0, 9, 0, 11, 0, 13, 0, 15, 0},
+    {16, 0, 18, 0, 20, 0, 22, 0, 24, 0, 26, 0, 28, 0, 30, 0, 17, 0, 19, 0, 21, 0, 23, 0, 25, 0, 27, 0, 29, 0, 31, 0},
+};
+
+// Run r of a super-block (values 32r..<32r+32): 6-bit u from ql/qh, then the two int16 halves (u − 32)·scale.
+KUJIRA_VNNI static inline __attribute__((always_inline)) void q6_run(const unsigned char *block, int r, __m256i order0, __m256i order1,
+                                                                   __m256i *w0, __m256i *w1) {
+    const int h = r >> 2, j = r & 3;
+    __m256i ql = _mm256_loadu_si256((const __m256i *)(block + 64 * h + 32 * (j & 1)));
+    __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * h));
+    __m256i low = _mm256_and_si256(_mm256_srli_epi16(ql, 4 * (j >> 1)), _mm256_set1_epi8(0x0F));
+    __m256i high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), _mm256_set1_epi8(0x03)), 4);
+    __m256i u = _mm256_or_si256(low, high);
+    __m256i u0 = _mm256_maskz_permutexvar_epi8(0x55555555u, order0, u), u1 = _mm256_maskz_permutexvar_epi8(0x55555555u, order1, u);
+    const signed char *scales = (const signed char *)(block + 192);
+    *w0 = _mm256_mullo_epi16(_mm256_sub_epi16(u0, _mm256_set1_epi16(32)), _mm256_set1_epi16(scales[2 * r]));
+    *w1 = _mm256_mullo_epi16(_mm256_sub_epi16(u1, _mm256_set1_epi16(32)), _mm256_set1_epi16(scales[2 * r + 1]));
+}
+
+// One token's run term, as `Q6_K.dot`: acc += Float(lanes) * (d_w * d_x).
+#define KUJIRA_Q6_TERM(acc, t) do { \
+    const int16_t *x = act + (size_t)(t) * act_stride + (size_t)a * 32; \
+    __m256i lanes = _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(_mm256_setzero_si256(), w0, _mm256_loadu_si256((const __m256i *)x)), \
+                                        w1, _mm256_loadu_si256((const __m256i *)(x + 16))); \
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(d, _mm256_set1_ps(act_scales[(size_t)(t) * runs + a])), acc); \
+} while (0)
+
+KUJIRA_VNNI static inline __attribute__((always_inline)) void q6_row_quad(const unsigned char *row, int blocks, const int16_t *act, size_t act_stride,
+                                                                        const float *act_scales, float *out, int out_stride) {
+    const __m256i order0 = _mm256_loadu_si256((const __m256i *)q6_word_order[0]), order1 = _mm256_loadu_si256((const __m256i *)q6_word_order[1]);
+    const int runs = blocks * 8;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int b = 0; b < blocks; b++) {
+        const unsigned char *block = row + (size_t)b * 210;
+        short half;
+        __builtin_memcpy(&half, block + 208, 2);
+        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16(half));
+#pragma clang loop unroll(full)
+        for (int r = 0; r < 8; r++) {
+            const int a = 8 * b + r;
+            __m256i w0, w1;
+            q6_run(block, r, order0, order1, &w0, &w1);
+            KUJIRA_Q6_TERM(a0, 0);
+            KUJIRA_Q6_TERM(a1, 1);
+            KUJIRA_Q6_TERM(a2, 2);
+            KUJIRA_Q6_TERM(a3, 3);
+        }
+    }
+    out[0] = tree_sum(a0);
+    out[out_stride] = tree_sum(a1);
+    out[2 * (size_t)out_stride] = tree_sum(a2);
+    out[3 * (size_t)out_stride] = tree_sum(a3);
+}
+
+KUJIRA_VNNI static inline __attribute__((always_inline)) float q6_row_single(const unsigned char *row, int blocks, const int16_t *act,
+                                                                           const float *act_scales) {
+    const __m256i order0 = _mm256_loadu_si256((const __m256i *)q6_word_order[0]), order1 = _mm256_loadu_si256((const __m256i *)q6_word_order[1]);
+    const int runs = blocks * 8;
+    const size_t act_stride = 0;
+    __m256 a0 = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const unsigned char *block = row + (size_t)b * 210;
+        short half;
+        __builtin_memcpy(&half, block + 208, 2);
+        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16(half));
+#pragma clang loop unroll(full)
+        for (int r = 0; r < 8; r++) {
+            const int a = 8 * b + r;
+            __m256i w0, w1;
+            q6_run(block, r, order0, order1, &w0, &w1);
+            KUJIRA_Q6_TERM(a0, 0);
+        }
+    }
+    (void)act_stride;
+    return tree_sum(a0);
+}
+
+KUJIRA_VNNI void kujira_q6_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                                      const int16_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
+    const unsigned char *base = (const unsigned char *)rows;
+    const size_t act_stride = (size_t)blocks * 256;
+    const int runs = blocks * 8, quads = ntok / 4;
+    for (int first = row_begin; first < row_end; first += 16) {
+        int end = first + 16 < row_end ? first + 16 : row_end;
+        for (int q = 0; q < quads; q++) {
+            int t = 4 * q;
+            for (int r = first; r < end; r++)
+                q6_row_quad(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride, act_scales + (size_t)t * runs,
+                            out + (size_t)t * out_stride + r, out_stride);
+        }
+        for (int t = 4 * quads; t < ntok; t++)
+            for (int r = first; r < end; r++)
+                out[(size_t)t * out_stride + r] = q6_row_single(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride,
+                                                                act_scales + (size_t)t * runs);
+    }
+}
+
+// Q4_K: each run of 32 nibbles goes through `vpdpbusd` like a Q4_0 block (nibbles as s8 in the activation order against
+// the q + 128 plane, −128·Σw bias); the 6-bit scales/mins are unpacked as `KQuantScaleMin.unpackFloat` and the float
+// operations are `KQuantScaledRuns.runsDot`'s: per super-block the min term first, then the 8 run terms.
+KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_scales(const unsigned char *block, __m256 *scales, __m256 *mins) {
+    unsigned int w0, w1, w2;
+    __builtin_memcpy(&w0, block + 4, 4);
+    __builtin_memcpy(&w1, block + 8, 4);
+    __builtin_memcpy(&w2, block + 12, 4);
+    unsigned int scales_low = w0 & 0x3F3F3F3Fu, mins_low = w1 & 0x3F3F3F3Fu;
+    unsigned int scales_high = (w2 & 0x0F0F0F0Fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    unsigned int mins_high = ((w2 >> 4) & 0x0F0F0F0Fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    const __m256i shifts = _mm256_set_epi32(24, 16, 8, 0, 24, 16, 8, 0), byte = _mm256_set1_epi32(0xFF);
+    __m256i s = _mm256_set_epi32((int)scales_high, (int)scales_high, (int)scales_high, (int)scales_high, (int)scales_low, (int)scales_low,
+                                 (int)scales_low, (int)scales_low);
+    __m256i m = _mm256_set_epi32((int)mins_high, (int)mins_high, (int)mins_high, (int)mins_high, (int)mins_low, (int)mins_low,
+                                 (int)mins_low, (int)mins_low);
+    *scales = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srlv_epi32(s, shifts), byte));
+    *mins = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srlv_epi32(m, shifts), byte));
+}
+
+KUJIRA_VNNI static inline __attribute__((always_inline)) float half_at(const unsigned char *p) {
+    short h;
+    __builtin_memcpy(&h, p, 2);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(h)));  // not _cvtsh_ss (see load_block)
+}
+
+// One token's run term: acc += Float(lanes) * (splat(d·scale_k) * d_x).
+#define KUJIRA_Q4K_TERM(acc, t) do { \
+    __m256i lanes = _mm256_dpbusd_epi32(bias, _mm256_loadu_si256((const __m256i *)(act + (size_t)(t) * act_stride + (size_t)a * 32)), w); \
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(ws, _mm256_set1_ps(act_scales[(size_t)(t) * runs + a])), acc); \
+} while (0)
+#define KUJIRA_Q4K_MINS(acc, t) acc = _mm256_fmadd_ps(weight_mins, _mm256_loadu_ps(act_sums + (size_t)(t) * runs + 8 * (size_t)b), acc)
+
+// Run k of a super-block (c = k/2: low nibbles of qs[32c..] for even k, high for odd) in the activation order.
+KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_run(const unsigned char *block, int k, __m256i order, __m256i *w, __m256i *bias) {
+    __m256i qs = _mm256_loadu_si256((const __m256i *)(block + 16 + 32 * (k >> 1)));
+    __m256i natural = _mm256_and_si256(_mm256_srli_epi16(qs, 4 * (k & 1)), _mm256_set1_epi8(0x0F));
+    *w = _mm256_permutexvar_epi8(order, natural);
+    *bias = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), *w));
+}
+
+KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_row_quad(const unsigned char *row, int blocks, const uint8_t *act, size_t act_stride,
+                                                                         const float *act_scales, const float *act_sums, float *out, int out_stride) {
+    const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
+    const int runs = blocks * 8;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int b = 0; b < blocks; b++) {
+        const unsigned char *block = row + (size_t)b * 144;
+        __m256 scales, mins;
+        q4k_scales(block, &scales, &mins);
+        const __m256 weight_scales = _mm256_mul_ps(scales, _mm256_set1_ps(half_at(block)));
+        const __m256 weight_mins = _mm256_mul_ps(mins, _mm256_set1_ps(-half_at(block + 2)));
+        KUJIRA_Q4K_MINS(a0, 0);
+        KUJIRA_Q4K_MINS(a1, 1);
+        KUJIRA_Q4K_MINS(a2, 2);
+        KUJIRA_Q4K_MINS(a3, 3);
+#pragma clang loop unroll(full)
+        for (int k = 0; k < 8; k++) {
+            const int a = 8 * b + k;
+            __m256i w, bias;
+            q4k_run(block, k, order, &w, &bias);
+            const __m256 ws = _mm256_permutexvar_ps(_mm256_set1_epi32(k), weight_scales);
+            KUJIRA_Q4K_TERM(a0, 0);
+            KUJIRA_Q4K_TERM(a1, 1);
+            KUJIRA_Q4K_TERM(a2, 2);
+            KUJIRA_Q4K_TERM(a3, 3);
+        }
+    }
+    out[0] = tree_sum(a0);
+    out[out_stride] = tree_sum(a1);
+    out[2 * (size_t)out_stride] = tree_sum(a2);
+    out[3 * (size_t)out_stride] = tree_sum(a3);
+}
+
+KUJIRA_VNNI static inline __attribute__((always_inline)) float q4k_row_single(const unsigned char *row, int blocks, const uint8_t *act,
+                                                                            const float *act_scales, const float *act_sums) {
+    const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
+    const int runs = blocks * 8;
+    const size_t act_stride = 0;
+    __m256 a0 = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const unsigned char *block = row + (size_t)b * 144;
+        __m256 scales, mins;
+        q4k_scales(block, &scales, &mins);
+        const __m256 weight_scales = _mm256_mul_ps(scales, _mm256_set1_ps(half_at(block)));
+        const __m256 weight_mins = _mm256_mul_ps(mins, _mm256_set1_ps(-half_at(block + 2)));
+        KUJIRA_Q4K_MINS(a0, 0);
+#pragma clang loop unroll(full)
+        for (int k = 0; k < 8; k++) {
+            const int a = 8 * b + k;
+            __m256i w, bias;
+            q4k_run(block, k, order, &w, &bias);
+            const __m256 ws = _mm256_permutexvar_ps(_mm256_set1_epi32(k), weight_scales);
+            KUJIRA_Q4K_TERM(a0, 0);
+        }
+    }
+    (void)act_stride;
+    return tree_sum(a0);
+}
+
+KUJIRA_VNNI void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+                                      const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
+    const unsigned char *base = (const unsigned char *)rows;
+    const size_t act_stride = (size_t)blocks * 256;
+    const int runs = blocks * 8, quads = ntok / 4;
+    for (int first = row_begin; first < row_end; first += 16) {
+        int end = first + 16 < row_end ? first + 16 : row_end;
+        for (int q = 0; q < quads; q++) {
+            int t = 4 * q;
+            for (int r = first; r < end; r++)
+                q4k_row_quad(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride, act_scales + (size_t)t * runs,
+                             act_sums + (size_t)t * runs, out + (size_t)t * out_stride + r, out_stride);
+        }
+        for (int t = 4 * quads; t < ntok; t++)
+            for (int r = first; r < end; r++)
+                out[(size_t)t * out_stride + r] = q4k_row_single(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride,
+                                                                 act_scales + (size_t)t * runs, act_sums + (size_t)t * runs);
+    }
+}
+
 #else
 
 int kujira_vnni_available(void) { return 0; }
@@ -159,6 +381,18 @@ void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row
                         const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
     (void)has_min; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales;
     (void)act_sums; (void)ntok; (void)out; (void)out_stride;
+}
+
+void kujira_q6_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                          const int16_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
+    (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)ntok; (void)out;
+    (void)out_stride;
+}
+
+void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+                          const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
+    (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)act_sums; (void)ntok;
+    (void)out; (void)out_stride;
 }
 
 #endif

@@ -2,7 +2,7 @@ import CKujiraVNNI
 import XCTest
 @testable import KujiraTensor
 
-/// The C `vpdpbusd` kernels (`VNNIKernels`: Q8_0, Q4_0, Q4_1) against the Swift kernels (bit for bit) and the plain reference.
+/// The C `vpdpbusd` kernels (`VNNIKernels`: Q8_0, Q4_0, Q4_1, Q4_K; Q6_K through `vpdpwssd`) against the Swift kernels (bit for bit) and the plain reference.
 final class VNNIKernelTests: XCTestCase {
     override func setUpWithError() throws {
         try XCTSkipUnless(VNNIKernels.available, "CPU without AVX-512 F/BW/VL/VNNI/VBMI: the C kernels are not used here")
@@ -14,15 +14,16 @@ final class VNNIKernelTests: XCTestCase {
         for dtype in VNNIKernelTests.formats { checkBitEquality(dtype) }
     }
 
-    static let formats: [DType] = [.q8_0, .q4_0, .q4_1]
+    static let formats: [DType] = [.q8_0, .q4_0, .q4_1, .q4_K, .q6_K]
 
     func checkBitEquality(_ dtype: DType) {
         var rng = SplitMix64(seed: 41)
         let pool = ThreadPool.shared
         let saved = pool.activeThreads
         defer { pool.setActiveThreads(saved) }
+        let superBlock = dtype.blockElements == 256
         for (rows, blocks) in [(1, 1), (3, 5), (17, 2), (40, 7), (33, 18)] {
-            let cols = blocks * 32
+            let cols = blocks * (superBlock ? 256 : 32)
             let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
             for n in [1, 3, 4, 5, 13, 33] {
                 let x = KernelTestData.randomActivations(n * cols, rng: &rng)
@@ -44,7 +45,7 @@ final class VNNIKernelTests: XCTestCase {
 
     func checkReferenceBound(_ dtype: DType) {
         var rng = SplitMix64(seed: 42)
-        let rows = 21, cols = 96
+        let rows = 21, cols = dtype.blockElements == 256 ? 512 : 96
         let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
         let weights = w.toFloatArray()
         for n in [1, 5] {

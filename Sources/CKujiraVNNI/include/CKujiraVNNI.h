@@ -4,8 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// The one instruction Swift cannot express: AVX-512 VNNI `vpdpbusd` (u8 x s8, four products summed per int32
-/// lane). Everything else in Kujira is Swift; KujiraTensor's Swift kernels are the fallback (docs/kernels.md).
+/// The instructions Swift cannot express: AVX-512 VNNI `vpdpbusd` (u8 x s8, four products summed per int32
+/// lane), and for Q6_K the AVX-512 byte unpack (zero-masking `vpermb`) feeding `vpdpwssd`. Everything else in
+/// Kujira is Swift; KujiraTensor's Swift kernels are the fallback (docs/kernels.md).
 
 /// 1 when this build has the kernels and the CPU runs AVX-512 F/BW/VL/VNNI/VBMI, else 0 (always 0 off x86-64).
 int kujira_vnni_available(void);
@@ -25,5 +26,16 @@ void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int
 /// `act_sums`: per token `blocks` floats, d_x·Σq of each block (`Q8Row.scaledSums`). Bit for bit the Swift kernels.
 void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                         const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
+
+/// Q6_K rows (210-byte super-blocks, `blocks` per row) as `kujira_q8_0_dot_rows`, through `vpdpwssd`; `act`: per
+/// token `blocks * 256` int16 activations in `Q8Row.lanes` order, `act_scales`: per token `blocks * 8` floats (one
+/// per 32 values). Bit for bit the Swift `Q6_K.dot` / `dot4`.
+void kujira_q6_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                          const int16_t *act, const float *act_scales, int ntok, float *out, int out_stride);
+
+/// Q4_K rows (144-byte super-blocks, `blocks` per row) as `kujira_q8_0_dot_rows` (`act`: the q + 128 plane);
+/// `act_sums`: per token `blocks * 8` floats, d_x·Σq of each run of 32. Bit for bit the Swift `Q4_K.dot` / `dot4`.
+void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+                          const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
 
 #endif

@@ -36,9 +36,11 @@ public enum Linear {
             if vnni { VNNIKernels.q8_0(w, x, n: n, out: out, grain: grain) } else { quantized(Q8_0.self, w, x, n: n, out: out, grain: grain) }
         case .q2_K: quantized(Q2_K.self, w, x, n: n, out: out, grain: grain)
         case .q3_K: quantized(Q3_K.self, w, x, n: n, out: out, grain: grain)
-        case .q4_K: quantized(Q4_K.self, w, x, n: n, out: out, grain: grain)
+        case .q4_K:
+            if vnni { VNNIKernels.q4_K(w, x, n: n, out: out, grain: grain) } else { quantized(Q4_K.self, w, x, n: n, out: out, grain: grain) }
         case .q5_K: quantized(Q5_K.self, w, x, n: n, out: out, grain: grain)
-        case .q6_K: quantized(Q6_K.self, w, x, n: n, out: out, grain: grain)
+        case .q6_K:
+            if vnni { VNNIKernels.q6_K(w, x, n: n, out: out, grain: grain) } else { quantized(Q6_K.self, w, x, n: n, out: out, grain: grain) }
         case .f32:
             let base = w.data.bytes.baseAddress!, xs = x.baseAddress!, rowBytes = w.rowBytes
             ThreadPool.shared.parallelFor(rows, grain: grain) { range in
