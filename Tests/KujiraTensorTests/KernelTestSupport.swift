@@ -51,3 +51,30 @@ enum KernelTestData {
         (0..<count).map { i in Float.random(in: -1...1, using: &rng) * (i % 50 == 7 ? 20 : 1) }
     }
 }
+
+extension KernelTestData {
+    /// Checks `fast` (n, rows) against the plain float product of `w` and `x` within the rigorous bound of 8-bit
+    /// activations: per element |w|·amax_block·(1/254 + 2⁻¹¹) (rounding to int8 plus the f16 scale), plus float
+    /// accumulation over `cols` terms.
+    static func assertWithinActivationBound(_ fast: [Float], _ w: LinearWeight, _ x: [Float], n: Int,
+                                            file: StaticString = #filePath, line: UInt = #line) {
+        let rows = w.rows, cols = w.cols
+        let weights = w.toFloatArray()
+        var reference = [Float](repeating: 0, count: n * rows)
+        x.withUnsafeBufferPointer { xb in reference.withUnsafeMutableBufferPointer { Linear.referenceForward(w, xb, n: n, into: $0) } }
+        for t in 0..<n {
+            for r in 0..<rows {
+                var bound = 0.0, magnitude = 0.0
+                for c in 0..<cols {
+                    let blockStart = t * cols + c / 32 * 32
+                    let amax = x[blockStart..<(blockStart + 32)].map { abs($0) }.max()!
+                    bound += Double(abs(weights[r * cols + c])) * Double(amax) * (1.0 / 254 + 0x1p-11)
+                    magnitude += Double(abs(weights[r * cols + c] * x[t * cols + c]))
+                }
+                bound += Double(cols) * Double(Float.ulpOfOne) * (magnitude + bound)
+                XCTAssertLessThanOrEqual(abs(Double(fast[t * rows + r]) - Double(reference[t * rows + r])), bound,
+                                         "\(w.data.dtype.rawValue) n \(n) token \(t) row \(r)", file: file, line: line)
+            }
+        }
+    }
+}

@@ -49,26 +49,10 @@ final class LinearKernelTests: XCTestCase {
         for dtype in Self.quantizedTypes {
             let rows = 19, cols = 2 * dtype.blockElements
             let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
-            let weights = w.toFloatArray()
             for n in [1, 7] {
                 let x = KernelTestData.randomActivations(n * cols, rng: &rng)
                 let fast = Linear.forward(w, x, n: n)
-                var reference = [Float](repeating: 0, count: n * rows)
-                x.withUnsafeBufferPointer { xb in reference.withUnsafeMutableBufferPointer { Linear.referenceForward(w, xb, n: n, into: $0) } }
-                for t in 0..<n {
-                    for r in 0..<rows {
-                        var bound = 0.0, magnitude = 0.0
-                        for c in 0..<cols {
-                            let blockStart = t * cols + c / 32 * 32
-                            let amax = x[blockStart..<(blockStart + 32)].map { abs($0) }.max()!
-                            bound += Double(abs(weights[r * cols + c])) * Double(amax) * (1.0 / 254 + 0x1p-11)
-                            magnitude += Double(abs(weights[r * cols + c] * x[t * cols + c]))
-                        }
-                        bound += Double(cols) * Double(Float.ulpOfOne) * (magnitude + bound)
-                        XCTAssertLessThanOrEqual(abs(Double(fast[t * rows + r]) - Double(reference[t * rows + r])), bound,
-                                                 "\(dtype.rawValue) n \(n) token \(t) row \(r)")
-                    }
-                }
+                KernelTestData.assertWithinActivationBound(fast, w, x, n: n)
             }
         }
     }
