@@ -205,11 +205,7 @@ public struct DecoderStack: Sendable {
     /// Logits of `tokens` (every token's if `allLogits`, else the last one's), extending `cache`.
     public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) -> [Float] {
         let n = tokens.count
-        let h = hiddenStates(count: n, cache: cache) { tokens[$0] }
-        guard allLogits else { return Array(lastLogits(fromHidden: h, n: n, workspace: cache.workspace)) }
-        var out = [Float](repeating: 0, count: n * vocabSize)
-        out.withUnsafeMutableBufferPointer { Linear.forward(lmHead, UnsafeBufferPointer(h), n: n, into: $0) }
-        return out
+        return logits(fromHidden: UnsafeBufferPointer(hiddenStates(count: n, cache: cache) { tokens[$0] }), n: n, allLogits: allLogits)
     }
 
     /// One decoding step without allocation: the token's logits in the workspace.
@@ -231,10 +227,19 @@ public struct DecoderStack: Sendable {
         return UnsafeBufferPointer(out)
     }
 
-    /// Logits for every token (`allLogits`) or the last one.
+    /// Logits for every token (`allLogits`) or the last one, from final hidden states (n, hidden).
+    public func logits(fromHidden h: UnsafeBufferPointer<Float>, n: Int, allLogits: Bool) -> [Float] {
+        let rows = allLogits ? n : 1
+        var out = [Float](repeating: 0, count: rows * vocabSize)
+        out.withUnsafeMutableBufferPointer {
+            Linear.forward(lmHead, UnsafeBufferPointer(rebasing: h[((n - rows) * hidden)..<(n * hidden)]), n: rows, into: $0)
+        }
+        return out
+    }
+
+    /// `logits(fromHidden:n:allLogits:)` of an array.
     public func logits(fromHidden h: [Float], n: Int, allLogits: Bool) -> [Float] {
-        if allLogits { return Linear.forward(lmHead, h, n: n) }
-        return Linear.forward(lmHead, Array(h[((n - 1) * hidden)..<(n * hidden)]), n: 1)
+        h.withUnsafeBufferPointer { logits(fromHidden: $0, n: n, allLogits: allLogits) }
     }
 
     /// The last token's logits into the workspace (slot `logits`) from final hidden states (n, hidden).

@@ -7,7 +7,7 @@ public final class ForwardWorkspace {
     /// The buffers, one per use (a block never hands its slot to a block it calls).
     public enum Slot: Int, CaseIterable, Sendable {
         /// The residual stream (n, hidden) and the normalised copy the blocks read.
-        case hidden, normed, mixerOut, feedForwardOut, finalHidden, logits
+        case hidden, normed, mixerOut, finalHidden, logits
         /// Batched decoding: one logits row per sequence (`LanguageModel.decodeBatch`).
         case batchLogits
         /// Attention: projections, per-head output, RoPE angles, softmax row.
