@@ -40,52 +40,22 @@ public struct Router: Sendable {
         self.scoreCorrectionBias = scoreCorrectionBias
     }
 
-    /// Routes each of n tokens (x is (n, hidden)).
-    public func route(_ x: [Float], n: Int) -> [Routing] {
-        let logits = Linear.forward(weight, x, n: n)
-        let e = settings.experts
-        return (0..<n).map { t in route(logits: Array(logits[(t * e)..<((t + 1) * e)])) }
-    }
-
-    /// Routing of one token from its router logits.
+    /// Routing of one token from its router logits (the training model's router calls this).
     public func route(logits: [Float]) -> Routing {
-        let s = settings, e = s.experts
-        var scores = logits
-        switch s.scoring {
-        case .sigmoid: scores = scores.map(Elementwise.sigmoid)
-        case .softmax: scores.withUnsafeMutableBufferPointer { Elementwise.softmax($0) }
-        }
-        var choice = scores
-        if s.method == .noauxTC, let bias = scoreCorrectionBias {
-            for i in 0..<e { choice[i] += bias[i] }
-        }
-        if s.method != .greedy && s.groups > 1 {
-            let perGroup = e / s.groups
-            let groupScores: [Float] = (0..<s.groups).map { g in
-                let members = choice[(g * perGroup)..<((g + 1) * perGroup)]
-                if s.method == .noauxTC { return members.sorted(by: >).prefix(2).reduce(0, +) }
-                return members.max() ?? -.infinity
-            }
-            let keptGroups = Set(Self.topIndices(groupScores, k: s.topKGroups))
-            for g in 0..<s.groups where !keptGroups.contains(g) {
-                for i in (g * perGroup)..<((g + 1) * perGroup) { choice[i] = -.infinity }
-            }
-        }
-        let chosen = Self.topIndices(choice, k: s.topK)
-        var weights = chosen.map { scores[$0] }
-        if s.normalize && s.topK > 1 {
-            let sum = weights.reduce(0, +) + 1e-20
-            weights = weights.map { $0 / sum }
-            if !s.scaleOnlyWithoutNormalize { weights = weights.map { $0 * s.scalingFactor } }
-        } else {
-            weights = weights.map { $0 * s.scalingFactor }
+        let e = settings.experts, k = settings.topK
+        var scores = [Float](repeating: 0, count: e), choice = scores, groupScores = [Float](repeating: 0, count: max(settings.groups, 1))
+        var kept = [Int](repeating: 0, count: settings.topKGroups), chosen = [Int](repeating: 0, count: k)
+        var weights = [Float](repeating: 0, count: k)
+        logits.withUnsafeBufferPointer { row in
+            scores.withUnsafeMutableBufferPointer { sb in choice.withUnsafeMutableBufferPointer { cb in
+                groupScores.withUnsafeMutableBufferPointer { gb in kept.withUnsafeMutableBufferPointer { kb in
+                    chosen.withUnsafeMutableBufferPointer { ch in weights.withUnsafeMutableBufferPointer { wb in
+                        routeToken(row, scores: sb, choice: cb, groupScores: gb, kept: kb, chosen: ch, weights: wb)
+                    } }
+                } }
+            } }
         }
         return Routing(experts: chosen, weights: weights)
-    }
-
-    /// Indices of the k largest values, largest first (ties: lower index first).
-    static func topIndices(_ values: [Float], k: Int) -> [Int] {
-        Array(values.indices.sorted { values[$0] != values[$1] ? values[$0] > values[$1] : $0 < $1 }.prefix(k))
     }
 
     /// Routes n tokens (x is (n, hidden)) without allocating: `chosen[t·k + j]` and `weights[t·k + j]` are token t's
@@ -96,48 +66,58 @@ public struct Router: Sendable {
         let logits = workspace.buffer(.routerLogits, n * e)
         Linear.forward(weight, x, n: n, into: logits)
         let scores = workspace.buffer(.routerScores, e), choice = workspace.buffer(.routerChoice, e)
+        let groupScores = workspace.buffer(.groupScores, max(s.groups, 1)), kept = workspace.ints(.keptGroups, s.topKGroups)
         for t in 0..<n {
-            for i in 0..<e { scores[i] = logits[t * e + i] }
-            switch s.scoring {
-            case .sigmoid: for i in 0..<e { scores[i] = Elementwise.sigmoid(scores[i]) }
-            case .softmax: Elementwise.softmax(scores)
-            }
-            for i in 0..<e { choice[i] = scores[i] }
-            if s.method == .noauxTC, let bias = scoreCorrectionBias {
-                bias.withUnsafeBufferPointer { b in for i in 0..<e { choice[i] += b[i] } }
-            }
-            if s.method != .greedy && s.groups > 1 {
-                let perGroup = e / s.groups
-                let groupScores = workspace.buffer(.groupScores, s.groups)
-                for g in 0..<s.groups {
-                    var first = -Float.infinity, second = -Float.infinity
-                    for i in (g * perGroup)..<((g + 1) * perGroup) {
-                        let v = choice[i]
-                        if v > first { second = first; first = v } else if v > second { second = v }
-                    }
-                    groupScores[g] = s.method == .noauxTC ? (perGroup > 1 ? first + second : first) : first
+            routeToken(UnsafeBufferPointer(rebasing: logits[(t * e)..<((t + 1) * e)]), scores: scores, choice: choice,
+                       groupScores: groupScores, kept: kept, chosen: UnsafeMutableBufferPointer(rebasing: chosen[(t * k)..<((t + 1) * k)]),
+                       weights: UnsafeMutableBufferPointer(rebasing: weights[(t * k)..<((t + 1) * k)]))
+        }
+    }
+
+    /// One token's routing from its router logits row (e values) into `chosen` / `weights` (k each): scores (sigmoid or
+    /// softmax), the bias-corrected choice values, group-limited selection, top-k, and the weights from the unbiased
+    /// scores. `scores`, `choice` (e each), `groupScores` (groups) and `kept` (topk_group) are scratch.
+    func routeToken(_ logits: UnsafeBufferPointer<Float>, scores: UnsafeMutableBufferPointer<Float>, choice: UnsafeMutableBufferPointer<Float>,
+                    groupScores: UnsafeMutableBufferPointer<Float>, kept: UnsafeMutableBufferPointer<Int>,
+                    chosen: UnsafeMutableBufferPointer<Int>, weights: UnsafeMutableBufferPointer<Float>) {
+        let s = settings, e = s.experts, k = s.topK
+        for i in 0..<e { scores[i] = logits[i] }
+        switch s.scoring {
+        case .sigmoid: for i in 0..<e { scores[i] = Elementwise.sigmoid(scores[i]) }
+        case .softmax: Elementwise.softmax(scores)
+        }
+        for i in 0..<e { choice[i] = scores[i] }
+        if s.method == .noauxTC, let bias = scoreCorrectionBias {
+            bias.withUnsafeBufferPointer { b in for i in 0..<e { choice[i] += b[i] } }
+        }
+        if s.method != .greedy && s.groups > 1 {
+            let perGroup = e / s.groups
+            for g in 0..<s.groups {
+                var first = -Float.infinity, second = -Float.infinity
+                for i in (g * perGroup)..<((g + 1) * perGroup) {
+                    let v = choice[i]
+                    if v > first { second = first; first = v } else if v > second { second = v }
                 }
-                let kept = workspace.ints(.keptGroups, s.topKGroups)
-                Self.selectTop(UnsafeBufferPointer(groupScores), k: s.topKGroups, into: kept)
-                for g in 0..<s.groups where !kept.contains(g) {
-                    for i in (g * perGroup)..<((g + 1) * perGroup) { choice[i] = -.infinity }
-                }
+                groupScores[g] = s.method == .noauxTC ? (perGroup > 1 ? first + second : first) : first
             }
-            let mine = UnsafeMutableBufferPointer(rebasing: chosen[(t * k)..<((t + 1) * k)])
-            Self.selectTop(UnsafeBufferPointer(choice), k: k, into: mine)
-            var sum: Float = 0
-            for j in 0..<k {
-                weights[t * k + j] = scores[mine[j]]
-                sum += weights[t * k + j]
+            Self.selectTop(UnsafeBufferPointer(rebasing: groupScores[0..<s.groups]), k: s.topKGroups, into: kept)
+            for g in 0..<s.groups where !kept.contains(g) {
+                for i in (g * perGroup)..<((g + 1) * perGroup) { choice[i] = -.infinity }
             }
-            sum += 1e-20
-            for j in 0..<k {
-                if s.normalize && k > 1 {
-                    weights[t * k + j] /= sum
-                    if !s.scaleOnlyWithoutNormalize { weights[t * k + j] *= s.scalingFactor }
-                } else {
-                    weights[t * k + j] *= s.scalingFactor
-                }
+        }
+        Self.selectTop(UnsafeBufferPointer(choice), k: k, into: chosen)
+        var sum: Float = 0
+        for j in 0..<k {
+            weights[j] = scores[chosen[j]]
+            sum += weights[j]
+        }
+        sum += 1e-20
+        for j in 0..<k {
+            if s.normalize && k > 1 {
+                weights[j] /= sum
+                if !s.scaleOnlyWithoutNormalize { weights[j] *= s.scalingFactor }
+            } else {
+                weights[j] *= s.scalingFactor
             }
         }
     }
