@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 import KujiraModels
 
 /// Locates the test fixtures copied into `Tests/Fixtures`.
@@ -55,5 +56,30 @@ enum RoutedRun {
             compared += 1
         }
         return (maxError, compared)
+    }
+}
+
+extension RoutedRun {
+    /// Decodes each model's golden prompt token by token with a float cache and with `precision`, and checks the
+    /// logits before the first routing flip: they must differ (the cache is really used) and stay within
+    /// 2·L·`relativeStep` of the float run's logit range (each cached value moves by at most `relativeStep` of its
+    /// scale, once for K and once for V per layer). At least half the positions must be compared.
+    static func assertCloseToFloatCache(_ precision: KVCachePrecision, relativeStep: Float, models: [String],
+                                        file: StaticString = #filePath, line: UInt = #line) throws {
+        for name in models {
+            let dir = FixturePaths.model(name)
+            let floatModel = try ModelRegistry.load(directory: dir)
+            let model = try ModelRegistry.load(directory: dir, cachePrecision: precision)
+            let tokens = try Golden.load(dir)[0].tokens
+            let reference = try run(floatModel, tokens: tokens), other = try run(model, tokens: tokens)
+            let range = reference.logits.joined().map(abs).max()!
+            let bound = 2 * Float(floatModel.summary.layers) * relativeStep * range
+            let (maxError, compared) = compare(reference, other)
+            print("\(precision) cache, \(name): max |Δlogit| \(maxError) over \(compared) of \(tokens.count) positions (bound \(bound))")
+            XCTAssertGreaterThanOrEqual(compared, tokens.count / 2, "\(name): routing flipped early", file: file, line: line)
+            XCTAssertGreaterThan(maxError, 0, "\(name): the \(precision) cache changed nothing", file: file, line: line)
+            XCTAssertLessThanOrEqual(maxError, bound, "\(name): max |Δlogit| \(maxError) over \(compared) positions, bound \(bound)",
+                                     file: file, line: line)
+        }
     }
 }

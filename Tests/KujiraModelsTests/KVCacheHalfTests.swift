@@ -21,21 +21,14 @@ final class KVCacheHalfTests: XCTestCase {
     /// (positions after a DeepSeekMoE routing flip are not compared, as in the int8 test). The logits must change
     /// (a silent float cache would not), and the cache must be half the float cache's size.
     func testHalfLogitsAreCloseToFloatLogits() throws {
-        for name in ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny"] {
+        let models = ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny"]
+        for name in models {
             let dir = FixturePaths.model(name)
-            let floatModel = try ModelRegistry.load(directory: dir)
+            let floatCache = try ModelRegistry.load(directory: dir).makeCache()
             let halfModel = try ModelRegistry.load(directory: dir, cachePrecision: .float16)
-            XCTAssertEqual(halfModel.makeCache().bytesPerToken * 2, floatModel.makeCache().bytesPerToken, name)
+            XCTAssertEqual(halfModel.makeCache().bytesPerToken * 2, floatCache.bytesPerToken, name)
             XCTAssertEqual(halfModel.summary.kvBytesPerToken(bits: 16), halfModel.makeCache().bytesPerToken, name)
-            let tokens = try Golden.load(dir)[0].tokens
-            let reference = try RoutedRun.run(floatModel, tokens: tokens), half = try RoutedRun.run(halfModel, tokens: tokens)
-            let range = reference.logits.joined().map(abs).max()!
-            let bound = 2 * Float(floatModel.summary.layers) / 2048 * range
-            let (maxError, compared) = RoutedRun.compare(reference, half)
-            print("f16 cache, \(name): max |Δlogit| \(maxError) over \(compared) of \(tokens.count) positions (bound \(bound))")
-            XCTAssertGreaterThanOrEqual(compared, tokens.count / 2, "\(name): routing flipped early")
-            XCTAssertGreaterThan(maxError, 0, "\(name): the f16 cache changed nothing")
-            XCTAssertLessThanOrEqual(maxError, bound, name)
         }
+        try RoutedRun.assertCloseToFloatCache(.float16, relativeStep: 1.0 / 2048, models: models)
     }
 }

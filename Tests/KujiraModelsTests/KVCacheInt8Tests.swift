@@ -77,20 +77,8 @@ final class KVCacheInt8Tests: XCTestCase {
     /// positions are counted and excluded (positions after a flip still see its different cache row; they are
     /// excluded from the check too). Measured errors are in docs/benchmarks.md.
     func testInt8LogitsAreCloseToFloatLogits() throws {
-        for name in ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "deepseek-v3-tiny-fp8"] {
-            let dir = FixturePaths.model(name)
-            let floatModel = try ModelRegistry.load(directory: dir)
-            let int8Model = try ModelRegistry.load(directory: dir, cachePrecision: .int8)
-            let tokens = try Golden.load(dir)[0].tokens
-            let reference = try RoutedRun.run(floatModel, tokens: tokens), quantized = try RoutedRun.run(int8Model, tokens: tokens)
-            let range = reference.logits.joined().map(abs).max()!
-            let bound = 2 * Float(floatModel.summary.layers) / 254 * range
-            let (maxError, compared) = RoutedRun.compare(reference, quantized)
-            print("int8 cache, \(name): max |Δlogit| \(maxError) over \(compared) of \(tokens.count) positions (bound \(bound))")
-            XCTAssertGreaterThanOrEqual(compared, tokens.count / 2, "\(name): routing flipped early")
-            XCTAssertGreaterThan(maxError, 0, "\(name): the int8 cache changed nothing")
-            XCTAssertLessThanOrEqual(maxError, bound, "\(name): max |Δlogit| \(maxError) over \(compared) positions, bound \(bound)")
-        }
+        try RoutedRun.assertCloseToFloatCache(.int8, relativeStep: 1.0 / 254, models: [
+            "deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "deepseek-v3-tiny-fp8"])
     }
 
     func testUnsupportedBitsAreRejectedClearly() {
