@@ -31,9 +31,11 @@ public struct GroupedQueryAttention: TokenMixer {
     public let qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
     public let heads: Int, kvHeads: Int, headDim: Int
     public let rope: RotaryEmbedding
+    /// Kujira's kernels or llama.cpp's arithmetic (`Numerics`; `.llamaCpp` needs the f16 cache).
+    public let numerics: Numerics
 
     public init(weights: any WeightStore, prefix: String, hidden: Int, heads: Int, kvHeads: Int, headDim: Int,
-                bias: Bool, rope: RotaryEmbedding, blockSize: [Int]?) throws {
+                bias: Bool, rope: RotaryEmbedding, blockSize: [Int]?, numerics: Numerics = .kujira) throws {
         qProj = try weights.linear("\(prefix).q_proj.weight", rows: heads * headDim, cols: hidden, blockSize: blockSize)
         kProj = try weights.linear("\(prefix).k_proj.weight", rows: kvHeads * headDim, cols: hidden, blockSize: blockSize)
         vProj = try weights.linear("\(prefix).v_proj.weight", rows: kvHeads * headDim, cols: hidden, blockSize: blockSize)
@@ -45,6 +47,7 @@ public struct GroupedQueryAttention: TokenMixer {
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.rope = rope
+        self.numerics = numerics
     }
 
     public var cacheRowWidth: Int { 2 * kvHeads * headDim }
@@ -59,9 +62,9 @@ public struct GroupedQueryAttention: TokenMixer {
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim
         let workspace = batch.workspace
         let q = workspace.buffer(.query, n * qWidth), k = workspace.buffer(.key, n * kvWidth), v = workspace.buffer(.value, n * kvWidth)
-        Linear.forward(qProj, x, n: n, into: q)
-        Linear.forward(kProj, x, n: n, into: k)
-        Linear.forward(vProj, x, n: n, into: v)
+        Linear.forward(qProj, x, n: n, into: q, numerics: numerics)
+        Linear.forward(kProj, x, n: n, into: k, numerics: numerics)
+        Linear.forward(vProj, x, n: n, into: v, numerics: numerics)
         addBias(q, qBias, width: qWidth)
         addBias(k, kBias, width: kvWidth)
         addBias(v, vBias, width: kvWidth)
@@ -73,9 +76,14 @@ public struct GroupedQueryAttention: TokenMixer {
             let cache = batch.cache(s), (first, m) = batch.rows(s, n: n), start = cache.length
             for t in first..<(first + m) {
                 let position = start + t - first
-                rope.angles(position: cache.positionOffset + position, into: UnsafeMutableBufferPointer(mutating: table))
-                rope.rotate(q.baseAddress! + t * qWidth, count: heads, stride: headDim, table: table)
-                rope.rotate(k.baseAddress! + t * kvWidth, count: kvHeads, stride: headDim, table: table)
+                let angles = UnsafeMutableBufferPointer(mutating: table)
+                if numerics == .llamaCpp {
+                    rope.ggmlAngles(position: cache.positionOffset + position, into: angles)
+                } else {
+                    rope.angles(position: cache.positionOffset + position, into: angles)
+                }
+                rope.rotate(q.baseAddress! + t * qWidth, count: heads, stride: headDim, table: table, numerics: numerics)
+                rope.rotate(k.baseAddress! + t * kvWidth, count: kvHeads, stride: headDim, table: table, numerics: numerics)
                 let row = cache.staging
                 row.update(from: k.baseAddress! + t * kvWidth, count: kvWidth)
                 (row + kvWidth).update(from: v.baseAddress! + t * kvWidth, count: kvWidth)
@@ -83,6 +91,11 @@ public struct GroupedQueryAttention: TokenMixer {
             }
             let view = cache.layerView(layer)
             let qb = UnsafePointer(q.baseAddress! + first * qWidth), ob = out.baseAddress! + first * qWidth
+            if numerics == .llamaCpp {
+                GGMLAttention.run(q: qb, out: ob, n: m, start: start, batchTokens: n, heads: heads, group: group, headDim: headDim, view: view,
+                                  valueOffset: kvWidth, scale: 1 / Float(headDim).squareRoot(), workspace: workspace)
+                continue
+            }
             CausalAttention.run(heads: heads, n: m, start: start, scale: 1 / Float(headDim).squareRoot(),
                                 scratch: workspace.buffer(.scores, start + m),
                 score: { h, t, i in
@@ -92,7 +105,7 @@ public struct GroupedQueryAttention: TokenMixer {
                     view.addScaled(position: i, offset: kvWidth + (h / group) * headDim, count: headDim, weight: p, into: ob + t * qWidth + h * headDim)
                 })
         }
-        Linear.forward(oProj, UnsafeBufferPointer(out), n: n, into: result)
+        Linear.forward(oProj, UnsafeBufferPointer(out), n: n, into: result, numerics: numerics)
     }
 
     private func addBias(_ x: UnsafeMutableBufferPointer<Float>, _ bias: [Float]?, width: Int) {

@@ -66,27 +66,31 @@ public struct GatedMLP: FeedForward {
     public let gate: LinearWeight
     public let up: LinearWeight
     public let down: LinearWeight
+    /// Kujira's kernels or llama.cpp's arithmetic (`Numerics`).
+    public let numerics: Numerics
 
-    public init(gate: LinearWeight, up: LinearWeight, down: LinearWeight) {
+    public init(gate: LinearWeight, up: LinearWeight, down: LinearWeight, numerics: Numerics = .kujira) {
         self.gate = gate
         self.up = up
         self.down = down
+        self.numerics = numerics
     }
 
     /// Loads `<prefix>.gate_proj/up_proj/down_proj.weight`, checking shapes.
-    public init(weights: any WeightStore, prefix: String, hidden: Int, intermediate: Int, blockSize: [Int]?) throws {
+    public init(weights: any WeightStore, prefix: String, hidden: Int, intermediate: Int, blockSize: [Int]?, numerics: Numerics = .kujira) throws {
         gate = try weights.linear("\(prefix).gate_proj.weight", rows: intermediate, cols: hidden, blockSize: blockSize)
         up = try weights.linear("\(prefix).up_proj.weight", rows: intermediate, cols: hidden, blockSize: blockSize)
         down = try weights.linear("\(prefix).down_proj.weight", rows: hidden, cols: intermediate, blockSize: blockSize)
+        self.numerics = numerics
     }
 
     public func forward(_ x: UnsafeBufferPointer<Float>, n: Int, workspace: ForwardWorkspace, load: ExpertLoad?, layer: Int,
                         into out: UnsafeMutableBufferPointer<Float>) {
         let g = workspace.buffer(.gate, n * gate.rows), u = workspace.buffer(.up, n * up.rows)
-        Linear.forward(gate, x, n: n, into: g)
-        Linear.forward(up, x, n: n, into: u)
-        Elementwise.swiglu(gate: g, up: UnsafeBufferPointer(u))
-        Linear.forward(down, UnsafeBufferPointer(g), n: n, into: out)
+        Linear.forward(gate, x, n: n, into: g, numerics: numerics)
+        Linear.forward(up, x, n: n, into: u, numerics: numerics)
+        Elementwise.swiglu(gate: g, up: UnsafeBufferPointer(u), numerics: numerics)
+        Linear.forward(down, UnsafeBufferPointer(g), n: n, into: out, numerics: numerics)
     }
 
     public var totalParameters: Int { gate.rows * gate.cols + up.rows * up.cols + down.rows * down.cols }
@@ -99,12 +103,15 @@ public struct DecoderLayer: Sendable {
     public let mixer: any TokenMixer
     public let postAttentionNorm: [Float]
     public let feedForward: any FeedForward
+    /// The arithmetic of the two norms (the mixer and feed-forward carry their own).
+    public let numerics: Numerics
 
-    public init(inputNorm: [Float], mixer: any TokenMixer, postAttentionNorm: [Float], feedForward: any FeedForward) {
+    public init(inputNorm: [Float], mixer: any TokenMixer, postAttentionNorm: [Float], feedForward: any FeedForward, numerics: Numerics = .kujira) {
         self.inputNorm = inputNorm
         self.mixer = mixer
         self.postAttentionNorm = postAttentionNorm
         self.feedForward = feedForward
+        self.numerics = numerics
     }
 
     /// Applies the layer to x (n, hidden) in place; the rows belong to the sequences of `batch`, scratch from
@@ -113,10 +120,10 @@ public struct DecoderLayer: Sendable {
     public func forward(_ x: UnsafeMutableBufferPointer<Float>, n: Int, eps: Float, batch: SequenceBatch, layer: Int) {
         let workspace = batch.workspace
         let normed = workspace.buffer(.normed, x.count), update = workspace.buffer(.mixerOut, x.count)
-        inputNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: normed) }
+        inputNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: normed, numerics: numerics) }
         mixer.forward(UnsafeBufferPointer(normed), n: n, batch: batch, layer: layer, into: update)
         Elementwise.add(UnsafeBufferPointer(update), into: x)
-        postAttentionNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: normed) }
+        postAttentionNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: normed, numerics: numerics) }
         feedForward.forward(UnsafeBufferPointer(normed), n: n, workspace: workspace, load: batch.expertLoad, layer: layer, into: update)
         Elementwise.add(UnsafeBufferPointer(update), into: x)
     }
@@ -139,12 +146,15 @@ public struct DecoderStack: Sendable {
     public let finalNorm: [Float]
     public let lmHead: LinearWeight
     public let eps: Float
+    /// The arithmetic of the final norm and the LM head.
+    public let numerics: Numerics
 
     public var hidden: Int { embedding.cols }
     public var vocabSize: Int { lmHead.rows }
 
     /// Loads `model.embed_tokens`, `model.norm` and `lm_head` (tied to the embedding when the config says so).
-    public init(config: ModelConfig, weights: any WeightStore, layers: [DecoderLayer], vocabSize: Int, hidden: Int, eps: Float, blockSize: [Int]?) throws {
+    public init(config: ModelConfig, weights: any WeightStore, layers: [DecoderLayer], vocabSize: Int, hidden: Int, eps: Float, blockSize: [Int]?,
+                numerics: Numerics = .kujira) throws {
         embedding = try weights.linear("model.embed_tokens.weight", rows: vocabSize, cols: hidden, blockSize: blockSize)
         finalNorm = try weights.floats("model.norm.weight", shape: [hidden])
         if try config.bool("tie_word_embeddings", default: false) && !weights.contains("lm_head.weight") {
@@ -154,6 +164,7 @@ public struct DecoderStack: Sendable {
         }
         self.layers = layers
         self.eps = eps
+        self.numerics = numerics
     }
 
     /// Embedding rows of `tokens`, (n, hidden).
@@ -198,7 +209,7 @@ public struct DecoderStack: Sendable {
         }
         for s in 0..<batch.count { batch.cache(s).advance(by: batch.rows(s, n: n).count) }
         let out = workspace.buffer(.finalHidden, n * hidden)
-        finalNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: out) }
+        finalNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: out, numerics: numerics) }
         return out
     }
 
@@ -223,7 +234,7 @@ public struct DecoderStack: Sendable {
         let n = tokens.count
         let h = hiddenStates(count: n, batch: .tokens(caches)) { tokens[$0] }
         let out = caches[0].workspace.buffer(.batchLogits, n * vocabSize)
-        Linear.forward(lmHead, UnsafeBufferPointer(h), n: n, into: out)
+        Linear.forward(lmHead, UnsafeBufferPointer(h), n: n, into: out, numerics: numerics)
         return UnsafeBufferPointer(out)
     }
 
@@ -232,7 +243,7 @@ public struct DecoderStack: Sendable {
         let rows = allLogits ? n : 1
         var out = [Float](repeating: 0, count: rows * vocabSize)
         out.withUnsafeMutableBufferPointer {
-            Linear.forward(lmHead, UnsafeBufferPointer(rebasing: h[((n - rows) * hidden)..<(n * hidden)]), n: rows, into: $0)
+            Linear.forward(lmHead, UnsafeBufferPointer(rebasing: h[((n - rows) * hidden)..<(n * hidden)]), n: rows, into: $0, numerics: numerics)
         }
         return out
     }
@@ -246,7 +257,7 @@ public struct DecoderStack: Sendable {
     @inline(__always)
     public func lastLogits(fromHidden h: UnsafeMutableBufferPointer<Float>, n: Int, workspace: ForwardWorkspace) -> UnsafeBufferPointer<Float> {
         let out = workspace.buffer(.logits, vocabSize)
-        Linear.forward(lmHead, UnsafeBufferPointer(rebasing: h[((n - 1) * hidden)..<(n * hidden)]), n: 1, into: out)
+        Linear.forward(lmHead, UnsafeBufferPointer(rebasing: h[((n - 1) * hidden)..<(n * hidden)]), n: 1, into: out, numerics: numerics)
         return UnsafeBufferPointer(out)
     }
 

@@ -116,7 +116,10 @@ public final class DeepseekV3Model: DecoderStackModel {
     /// How `makeCache` stores the latent rows (`--kv-bits`).
     public let cachePrecision: KVCachePrecision
 
-    public init(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32) throws {
+    public init(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32, numerics: Numerics = .kujira) throws {
+        guard numerics == .kujira else {
+            throw NumericsError.unsupported(path: config.path, detail: "emulated for llama and qwen2 models only (MLA and MoE run Kujira's arithmetic)")
+        }
         let c = try DeepseekV3Configuration(config)
         self.config = config
         self.cachePrecision = cachePrecision

@@ -72,21 +72,21 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 /// Builds models by `model_type`.
 public enum ModelRegistry {
     /// A constructor from a config and its weights.
-    public typealias Builder = @Sendable (ModelConfig, any WeightStore, KVCachePrecision) throws -> any LanguageModel
+    public typealias Builder = @Sendable (ModelConfig, any WeightStore, KVCachePrecision, Numerics) throws -> any LanguageModel
 
     /// Architectures Kujira runs, keyed by `model_type`.
     public static let builders: [String: Builder] = [
-        "deepseek_v3": { try DeepseekV3Model(config: $0, weights: $1, cachePrecision: $2) },
-        "deepseek_v2": { try DeepseekV3Model(config: $0, weights: $1, cachePrecision: $2) },
-        "qwen2": { try LlamaModel(config: $0, weights: $1, cachePrecision: $2) },
-        "llama": { try LlamaModel(config: $0, weights: $1, cachePrecision: $2) },
+        "deepseek_v3": { try DeepseekV3Model(config: $0, weights: $1, cachePrecision: $2, numerics: $3) },
+        "deepseek_v2": { try DeepseekV3Model(config: $0, weights: $1, cachePrecision: $2, numerics: $3) },
+        "qwen2": { try LlamaModel(config: $0, weights: $1, cachePrecision: $2, numerics: $3) },
+        "llama": { try LlamaModel(config: $0, weights: $1, cachePrecision: $2, numerics: $3) },
     ]
 
     /// Loads a model: a Hugging Face directory (`config.json` + safetensors) or a `.gguf` file. `cachePrecision` is how
-    /// the caches it makes store K/V (or MLA's latent) rows.
-    public static func load(directory path: String, cachePrecision: KVCachePrecision = .float32) throws -> any LanguageModel {
+    /// the caches it makes store K/V (or MLA's latent) rows; `numerics` whose arithmetic it runs.
+    public static func load(directory path: String, cachePrecision: KVCachePrecision = .float32, numerics: Numerics = .kujira) throws -> any LanguageModel {
         let (config, weights) = try open(path)
-        return try build(config: config, weights: weights, cachePrecision: cachePrecision)
+        return try build(config: config, weights: weights, cachePrecision: cachePrecision, numerics: numerics)
     }
 
     /// The config and weights at `path` without building the model.
@@ -99,12 +99,24 @@ public enum ModelRegistry {
     }
 
     /// Builds the architecture named by the config's `model_type`.
-    public static func build(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32) throws -> any LanguageModel {
+    public static func build(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32,
+                             numerics: Numerics = .kujira) throws -> any LanguageModel {
         let type = try config.modelType
         guard let builder = builders[type] else {
             throw ConfigError.unsupportedModelType(path: config.path, modelType: type, supported: builders.keys.sorted())
         }
-        return try builder(config, weights, cachePrecision)
+        return try builder(config, weights, cachePrecision, numerics)
+    }
+}
+
+/// A model that `--numerics llama.cpp` cannot emulate exactly (named, never run approximately).
+public enum NumericsError: Error, Equatable, CustomStringConvertible {
+    case unsupported(path: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case let .unsupported(path, detail): return "\(path): --numerics llama.cpp: \(detail)"
+        }
     }
 }
 

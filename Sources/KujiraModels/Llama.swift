@@ -50,9 +50,12 @@ public final class LlamaModel: DecoderStackModel {
     public let stack: DecoderStack
     /// How `makeCache` stores K and V (`--kv-bits`).
     public let cachePrecision: KVCachePrecision
+    /// Kujira's kernels, or llama.cpp's arithmetic bit for bit (`--numerics llama.cpp`).
+    public let numerics: Numerics
 
-    public init(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32) throws {
+    public init(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32, numerics: Numerics = .kujira) throws {
         let c = try LlamaConfiguration(config)
+        self.numerics = numerics
         self.config = config
         self.cachePrecision = cachePrecision
         configuration = c
@@ -64,15 +67,42 @@ public final class LlamaModel: DecoderStackModel {
         for i in 0..<c.layers {
             let prefix = "model.layers.\(i)"
             let attention = try GroupedQueryAttention(weights: weights, prefix: "\(prefix).self_attn", hidden: c.hiddenSize, heads: c.heads,
-                                                      kvHeads: c.kvHeads, headDim: c.headDim, bias: c.attentionBias, rope: rope, blockSize: nil)
-            let mlp = try GatedMLP(weights: weights, prefix: "\(prefix).mlp", hidden: c.hiddenSize, intermediate: c.intermediateSize, blockSize: nil)
+                                                      kvHeads: c.kvHeads, headDim: c.headDim, bias: c.attentionBias, rope: rope, blockSize: nil,
+                                                      numerics: numerics)
+            let mlp = try GatedMLP(weights: weights, prefix: "\(prefix).mlp", hidden: c.hiddenSize, intermediate: c.intermediateSize, blockSize: nil,
+                                   numerics: numerics)
             layers.append(DecoderLayer(inputNorm: try weights.floats("\(prefix).input_layernorm.weight", shape: [c.hiddenSize]),
                                        mixer: attention,
                                        postAttentionNorm: try weights.floats("\(prefix).post_attention_layernorm.weight", shape: [c.hiddenSize]),
-                                       feedForward: mlp))
+                                       feedForward: mlp, numerics: numerics))
         }
         stack = try DecoderStack(config: config, weights: weights, layers: layers, vocabSize: c.vocabSize, hidden: c.hiddenSize,
-                                 eps: Float(c.rmsNormEps), blockSize: nil)
+                                 eps: Float(c.rmsNormEps), blockSize: nil, numerics: numerics)
+        if numerics == .llamaCpp { try checkLlamaCppNumerics() }
+    }
+
+    /// What `--numerics llama.cpp` covers (docs/inference.md): the f16 cache, Q4_1/Q8_0 weights, head sizes that are
+    /// multiples of 16, default or linear RoPE. Anything else is refused by name rather than run approximately.
+    private func checkLlamaCppNumerics() throws {
+        let path = config.path
+        guard cachePrecision == .float16 else {
+            throw NumericsError.unsupported(path: path, detail: "needs the f16 KV cache (llama.cpp's default), got \(cachePrecision)")
+        }
+        guard configuration.headDim % 16 == 0 else {
+            throw NumericsError.unsupported(path: path, detail: "head_dim \(configuration.headDim) is not a multiple of 16")
+        }
+        guard ["default", "linear"].contains(configuration.rope.type) else {
+            throw NumericsError.unsupported(path: path, detail: "RoPE scaling '\(configuration.rope.type)' (only default and linear are emulated)")
+        }
+        var weights: [(String, LinearWeight)] = [("lm_head", stack.lmHead)]
+        for (i, layer) in stack.layers.enumerated() {
+            guard let attention = layer.mixer as? GroupedQueryAttention, let mlp = layer.feedForward as? GatedMLP else { continue }
+            weights += [("q_proj", attention.qProj), ("k_proj", attention.kProj), ("v_proj", attention.vProj), ("o_proj", attention.oProj),
+                        ("gate_proj", mlp.gate), ("up_proj", mlp.up), ("down_proj", mlp.down)].map { ("layers.\(i).\($0.0)", $0.1) }
+        }
+        for (name, weight) in weights where !GGMLLinear.supported.contains(weight.data.dtype) || weight.cols % 32 != 0 {
+            throw NumericsError.unsupported(path: path, detail: "tensor \(name) is \(weight.data.dtype); emulated: \(GGMLLinear.supported.map(\.rawValue).sorted().joined(separator: ", "))")
+        }
     }
 
     public var vocabSize: Int { configuration.vocabSize }

@@ -1,5 +1,6 @@
 import Foundation
 import KujiraFormats
+import KujiraTensor
 
 /// Rotary position embedding (RoPE) with the default, linear, YaRN and llama3 frequency schemes.
 public struct RotaryEmbedding: Sendable {
@@ -21,6 +22,8 @@ public struct RotaryEmbedding: Sendable {
     public let inverseFrequencies: [Float]
     /// Multiplier applied to cos and sin (YaRN's attention factor; 1 otherwise).
     public let attentionScaling: Float
+    /// What llama.cpp's angle recurrence needs (`ggmlAngles`): the base, the linear scale, the per-pair divisors.
+    let base: Float, frequencyScale: Float, frequencyFactors: [Float]?
 
     /// `frequencyFactors` (llama.cpp's `rope_freqs` tensor, how GGUF files carry llama3 scaling) divide the
     /// inverse frequencies pair by pair.
@@ -29,6 +32,9 @@ public struct RotaryEmbedding: Sendable {
         self.dim = dim
         self.layout = layout
         let base = config.theta
+        self.base = Float(base)
+        frequencyScale = config.type == "linear" ? Float(1 / config.factor) : 1
+        self.frequencyFactors = frequencyFactors
         // Float32 like the reference: base ** (arange(0, dim, 2) / dim).
         let positionFrequencies: [Double] = stride(from: 0, to: dim, by: 2).map { Double(Float(pow(base, Double($0) / Double(dim)))) }
         var inverse = positionFrequencies.map { 1 / $0 }
@@ -106,6 +112,37 @@ public struct RotaryEmbedding: Sendable {
             let angle = Float(position) * inverseFrequencies[i]
             table[i] = cos(angle) * attentionScaling
             table[half + i] = sin(angle) * attentionScaling
+        }
+    }
+
+    /// `angles` as ggml computes them (`ggml_rope_cache_init`, default and linear scaling): θ starts at the position
+    /// and is multiplied by powf(base, −2/dim) pair after pair, in float; cosf/sinf of freqScale · θ / factor.
+    public func ggmlAngles(position: Int, into table: UnsafeMutableBufferPointer<Float>) {
+        let half = dim / 2
+        let thetaScale = powf(base, -2 / Float(dim))
+        var theta = Float(position)
+        for i in 0..<half {
+            let angle = frequencyScale * (theta / (frequencyFactors?[i] ?? 1))
+            table[i] = cosf(angle) * attentionScaling
+            table[half + i] = sinf(angle) * attentionScaling
+            theta *= thetaScale
+        }
+    }
+
+    /// `rotate` in the arithmetic `numerics` names; llama.cpp's (`ggml_rope`) rounds as a' = fma(a, cos, −(b·sin)),
+    /// b' = fma(a, sin, b·cos).
+    public func rotate(_ x: UnsafeMutablePointer<Float>, count: Int, stride: Int, table: UnsafeBufferPointer<Float>, numerics: Numerics) {
+        guard numerics == .llamaCpp else { return rotate(x, count: count, stride: stride, table: table) }
+        let half = dim / 2
+        for v in 0..<count {
+            let p = x + v * stride
+            for i in 0..<half {
+                let c = table[i], s = table[half + i]
+                let (ia, ib) = layout == .halfSplit ? (i, i + half) : (2 * i, 2 * i + 1)
+                let a = p[ia], b = p[ib]
+                p[ia] = (-(b * s)).addingProduct(a, c)
+                p[ib] = (b * c).addingProduct(a, s)
+            }
         }
     }
 

@@ -12,6 +12,8 @@ public final class ForwardWorkspace {
         case batchLogits
         /// Attention: projections, per-head output, RoPE angles, softmax row.
         case query, key, value, attention, ropeTable, scores
+        /// llama.cpp-exact attention: the f16-rounded query and 16 partial sums per output value.
+        case ggmlAttention
         /// MLA: q-LoRA, compressed latent, absorbed queries, latent outputs, expanded values, one decoded row.
         case queryLatent, compressed, absorbedQuery, latentOut, expandedValues, decodedRow, headSlice, headProjected
         /// Feed-forward: gate and up projections; MoE: router logits, shared-expert output, gathered tokens, expert output.

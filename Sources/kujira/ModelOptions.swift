@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KujiraGeneration
 import KujiraModels
+import KujiraTensor
 
 /// `--model`: the model every inference command loads; without it, `$KUJIRA_MODEL` or the embedded default model.
 struct ModelOptions: ParsableArguments {
@@ -10,8 +11,18 @@ struct ModelOptions: ParsableArguments {
     var modelArgument: String?
 
     @Option(name: .customLong("kv-bits"),
-            help: "KV-cache storage: 32 (float), 16 (half float, llama.cpp's default) or 8 (int8 codes with one scale per 32 values); MLA latent or K/V rows.")
-    var kvBits: Int = 32
+            help: "KV-cache storage: 32 (float; the default), 16 (half float, llama.cpp's default and the default with --numerics llama.cpp) or 8 (int8 codes with one scale per 32 values); MLA latent or K/V rows.")
+    var kvBitsArgument: Int?
+
+    @Option(name: .customLong("numerics"),
+            help: "Arithmetic: kujira (default, fastest) or llama.cpp (bit-exact emulation of llama.cpp's CPU backend: same logits, same greedy tokens; llama/qwen2 GGUF with Q4_1/Q8_0 weights, f16 cache).")
+    var numericsArgument: String = Numerics.kujira.rawValue
+
+    /// The `--numerics` choice (checked in `validate`).
+    var numerics: Numerics { Numerics(rawValue: numericsArgument) ?? .kujira }
+
+    /// Cache bits: `--kv-bits`, else 16 with llama.cpp numerics and 32 otherwise.
+    var kvBits: Int { kvBitsArgument ?? (numerics == .llamaCpp ? 16 : 32) }
 
     /// The cache storage `--kv-bits` names (checked in `validate`).
     var cachePrecision: KVCachePrecision { KVCachePrecision(bits: kvBits) ?? .float32 }
@@ -22,6 +33,9 @@ struct ModelOptions: ParsableArguments {
 
     func validate() throws {
         do { _ = try KVCachePrecision.parse(bits: kvBits) } catch { throw ValidationError("\(error)") }
+        guard Numerics(rawValue: numericsArgument) != nil else {
+            throw ValidationError("--numerics: '\(numericsArgument)' is not one of \(Numerics.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         do { try Self.check(try DefaultModel.resolve(modelArgument)) } catch let error as DefaultModelError {
             throw ValidationError(error.description)
         }
@@ -38,7 +52,7 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
-    func load() throws -> any LanguageModel { try ModelRegistry.load(directory: model, cachePrecision: cachePrecision) }
+    func load() throws -> any LanguageModel { try ModelRegistry.load(directory: model, cachePrecision: cachePrecision, numerics: numerics) }
 
 }
 

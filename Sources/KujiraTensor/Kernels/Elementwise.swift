@@ -14,6 +14,13 @@ public enum Elementwise {
         }
     }
 
+    /// `rmsNorm` in the arithmetic `numerics` names (`GGMLMath.rmsNorm` for llama.cpp's).
+    @inline(__always)
+    public static func rmsNorm(_ x: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>, eps: Float, n: Int,
+                               into out: UnsafeMutableBufferPointer<Float>, numerics: Numerics) {
+        if numerics == .llamaCpp { GGMLMath.rmsNorm(x, weight: weight, eps: eps, n: n, into: out) } else { rmsNorm(x, weight: weight, eps: eps, n: n, into: out) }
+    }
+
     /// Array convenience for `rmsNorm`.
     public static func rmsNorm(_ x: [Float], weight: [Float], eps: Float) -> [Float] {
         var out = [Float](repeating: 0, count: x.count)
@@ -34,6 +41,12 @@ public enum Elementwise {
     /// SwiGLU in place: gate[i] = silu(gate[i]) * up[i].
     public static func swiglu(gate: UnsafeMutableBufferPointer<Float>, up: UnsafeBufferPointer<Float>) {
         for i in 0..<gate.count { gate[i] = silu(gate[i]) * up[i] }
+    }
+
+    /// `swiglu` in the arithmetic `numerics` names (`GGMLMath.swiglu` for llama.cpp's).
+    @inline(__always)
+    public static func swiglu(gate: UnsafeMutableBufferPointer<Float>, up: UnsafeBufferPointer<Float>, numerics: Numerics) {
+        if numerics == .llamaCpp { GGMLMath.swiglu(gate: gate, up: up) } else { swiglu(gate: gate, up: up) }
     }
 
     /// Numerically stable softmax in place over `x`.

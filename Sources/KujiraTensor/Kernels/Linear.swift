@@ -15,6 +15,12 @@ public enum Linear {
         forward(w, x, n: n, into: out, vnni: VNNIKernels.enabled)
     }
 
+    /// `forward` in the arithmetic `numerics` names: Kujira's kernels, or `GGMLLinear`'s emulation of llama.cpp.
+    @inline(__always)
+    public static func forward(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, into out: UnsafeMutableBufferPointer<Float>, numerics: Numerics) {
+        if numerics == .llamaCpp { GGMLLinear.forward(w, x, n: n, into: out) } else { forward(w, x, n: n, into: out) }
+    }
+
     /// `forward` with the VNNI C kernels on or off (`vnni` true requires `VNNIKernels.available`; tests compare both).
     static func forward(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, into out: UnsafeMutableBufferPointer<Float>, vnni: Bool) {
         let rows = w.rows, cols = w.cols
