@@ -25,6 +25,9 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Print {\"tokens\": [...]} (the new tokens only).")
     var json = false
 
+    @Flag(help: "With --json, also print \"logits\": the full row each new token was chosen from (greedy; for comparing engines).")
+    var logits = false
+
     @Option(help: "Speculative decoding: 'mtp' drafts with the model's multi-token-prediction module (greedy only).")
     var speculative: String?
 
@@ -38,6 +41,9 @@ struct GenerateCommand: ParsableCommand {
             guard speculative == "mtp" else { throw ValidationError("--speculative: '\(speculative)' is not supported (use 'mtp')") }
             guard sampling.temperature == 0 else { throw ValidationError("--speculative mtp needs --temperature 0 (greedy)") }
             guard draftTokens >= 1 else { throw ValidationError("--draft-tokens must be ≥ 1") }
+        }
+        if logits {
+            guard json, speculative == nil, sampling.temperature == 0 else { throw ValidationError("--logits needs --json and greedy decoding (--temperature 0)") }
         }
     }
 
@@ -60,6 +66,27 @@ struct GenerateCommand: ParsableCommand {
             return
         }
         let generator = Generator(model: model)
+        if logits {
+            // The prompt in one forward pass, then one decode step per token: the rows the greedy tokens come from.
+            let stopSet = stops ?? Set(model.eosTokenIds)
+            let cache = model.makeCache()
+            var row = try model.forward(prompt, cache: cache, allLogits: false)
+            var output: [Int] = [], rows: [[Float]] = []
+            while output.count < maxTokens {
+                let token = Sampler.argmax(row)
+                output.append(token)
+                rows.append(row)
+                if stopSet.contains(token) || output.count == maxTokens || cache.length >= model.maxPositions { break }
+                row = Array(try model.decode(token, cache: cache))
+            }
+            var out = "{\"tokens\": [\(output.map(String.init).joined(separator: ", "))], \"logits\": ["
+            for (i, r) in rows.enumerated() {
+                if i > 0 { out += ", " }
+                appendJSONArray(r[...], to: &out)
+            }
+            print(out + "]}")
+            return
+        }
         if json {
             let output = try generator.generate(prompt: prompt, maxTokens: maxTokens, sampling: parameters, stopTokens: stops)
             print("{\"tokens\": [\(output.map(String.init).joined(separator: ", "))]}")

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import KujiraGeneration
 import KujiraModels
+import KujiraTensor
 import KujiraTokenizer
 
 /// A real chat model end to end: SmolLM2-135M-Instruct Q4_1 (fetched by scripts/fetch-smollm2.sh, which .ci/run runs).
@@ -35,6 +36,46 @@ final class SmolLM2Tests: XCTestCase {
             let generated = try Generator(model: model).generate(prompt: promptTokens, maxTokens: 4, sampling: SamplingConfiguration(), stopTokens: [])
             XCTAssertEqual(generated, Array(greedy.prefix(4)), "case \(index): first greedy tokens")
             XCTAssertFalse(tokenizer.decode(generated).isEmpty)
+        }
+    }
+
+    /// `--numerics llama.cpp` follows llama.cpp's arithmetic bit for bit (scripts/llama-cpp-numerics-check.py: every
+    /// logit of every step equal), so its greedy path is llama.cpp's golden to the last token on every prompt and its
+    /// first-step top-5 logits are the golden's to the golden's 3 decimals.
+    func testLlamaCppNumericsReproduceTheGoldenExactly() throws {
+        guard FileManager.default.fileExists(atPath: Self.modelPath) else {
+            throw XCTSkip("SmolLM2 GGUF not found at \(Self.modelPath); run scripts/fetch-smollm2.sh")
+        }
+        let model = try ModelRegistry.load(directory: Self.modelPath, cachePrecision: .float16, numerics: .llamaCpp)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.golden)) as! [String: Any]
+        for (index, c) in (json["cases"] as! [[String: Any]]).enumerated() {
+            let promptTokens = (c["prompt_tokens"] as! [NSNumber]).map(\.intValue)
+            let greedy = (c["greedy"] as! [NSNumber]).map(\.intValue)
+            let logits = try model.forward(promptTokens, cache: model.makeCache(), allLogits: false)
+            for pair in c["first_top5"] as! [[NSNumber]] {
+                XCTAssertEqual(logits[pair[0].intValue], pair[1].floatValue, accuracy: 5e-4, "case \(index): logit of token \(pair[0])")
+            }
+            let generated = try Generator(model: model).generate(prompt: promptTokens, maxTokens: greedy.count, sampling: SamplingConfiguration(),
+                                                                 stopTokens: [])
+            XCTAssertEqual(generated, greedy, "case \(index): greedy tokens")
+        }
+    }
+
+    /// What the emulation does not cover is refused by name, never run approximately.
+    func testLlamaCppNumericsRefuseWhatTheyDoNotEmulate() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let cases = [("gguf/qwen2-tiny-q8_0.gguf", "head_dim 8"), ("gguf/llama-256-q4_k_m.gguf", "tensor lm_head is q6_K"),
+                     ("models/deepseek-v3-tiny", "llama and qwen2 models only")]
+        for (file, message) in cases {
+            let path = fixtures.appendingPathComponent(file).path
+            XCTAssertThrowsError(try ModelRegistry.load(directory: path, cachePrecision: .float16, numerics: .llamaCpp)) { error in
+                XCTAssertTrue("\(error)".contains(message) && "\(error)".contains(path), "\(file): \(error)")
+            }
+        }
+        if FileManager.default.fileExists(atPath: Self.modelPath) {
+            XCTAssertThrowsError(try ModelRegistry.load(directory: Self.modelPath, cachePrecision: .float32, numerics: .llamaCpp)) { error in
+                XCTAssertTrue("\(error)".contains("needs the f16 KV cache"), "\(error)")
+            }
         }
     }
 }

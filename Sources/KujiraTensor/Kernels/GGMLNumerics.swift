@@ -142,3 +142,40 @@ public enum GGMLMath {
         return reduce16(acc)
     }
 }
+
+extension GGMLMath {
+    /// One head of llama.cpp's attention (its default path: f16 cache, no flash attention) over `visible` cached
+    /// tokens, bit for bit: the query rounded to f16 and dotted with each f16 key (`vectorDot` for a one-token batch,
+    /// tinyBLAS `dot` otherwise), times `scale`, `softmax`, the probabilities rounded to f16 and accumulated per value
+    /// column in 16 lanes (token i in lane i mod 16; a one-token batch spreads blocks of 16 tokens over 4
+    /// accumulators, (i / 16) mod 4, as `ggml_vec_dot_f16` does), then folded and `reduce16`d.
+    /// query (headDim,); key i at keys + i·rowWidth, value i at values + i·rowWidth; scores (visible,) and
+    /// scratch (headDim + 64·headDim,) are workspace; out (headDim,).
+    public static func attendHead(query: UnsafePointer<Float>, keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>, rowWidth: Int,
+                                  visible: Int, headDim: Int, scale: Float, singleToken: Bool, scores: UnsafeMutablePointer<Float>,
+                                  scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        let accumulators = singleToken ? 4 : 1
+        let queryHalf = scratch, acc = scratch + headDim
+        for d in 0..<headDim { queryHalf[d] = Float(Float16(query[d])) }
+        for i in 0..<visible {
+            let key = keys + i * rowWidth
+            let dot = singleToken ? vectorDot(queryHalf, halves: key, count: headDim) : self.dot(queryHalf, halves: key, count: headDim)
+            scores[i] = dot * scale
+        }
+        let row = UnsafeMutableBufferPointer(start: scores, count: visible)
+        softmax(row)
+        // acc[(a · headDim + d) · 16 + lane]: accumulator a, output value d, lane.
+        acc.update(repeating: 0, count: accumulators * 16 * headDim)
+        for i in 0..<visible {
+            let p = Float(Float16(row[i])), base = ((i / 16) % accumulators) * headDim * 16 + i % 16
+            let value = values + i * rowWidth
+            for d in 0..<headDim { acc[base + 16 * d] = acc[base + 16 * d].addingProduct(p, Float(value[d])) }
+        }
+        @inline(__always) func lanes(_ a: Int, _ d: Int) -> SIMD16<Float> {
+            UnsafeRawPointer(acc + (a * headDim + d) * 16).loadUnaligned(as: SIMD16<Float>.self)
+        }
+        for d in 0..<headDim {
+            out[d] = reduce16(singleToken ? (lanes(0, d) + lanes(2, d)) + (lanes(1, d) + lanes(3, d)) : lanes(0, d))
+        }
+    }
+}
