@@ -26,10 +26,12 @@ KUJIRA_VNNI static inline float tree_sum(__m256 v) {
     return _mm_cvtss_f32(q) + _mm_cvtss_f32(_mm_shuffle_ps(q, q, 1));
 }
 
-// Block formats: 0 = Q8_0 (s8 weights), 1 = Q4_0, 2 = Q4_1 (nibbles, as s8 0..15). A compile-time constant in
-// every always-inlined kernel below, so each format gets its own loop.
-enum { Q8_0 = 0, Q4_0 = 1, Q4_1 = 2 };
-static const int block_bytes[3] = {34, 18, 20};
+// Block formats: 0 = Q8_0 (s8 weights), 1 = Q4_0, 2 = Q4_1 (nibbles, as s8 0..15), 3 = Q5_0, 4 = Q5_1 (nibbles or-ed
+// with the fifth bits of qh, as s8 0..31). A compile-time constant in every always-inlined kernel below, so each
+// format gets its own loop.
+enum { Q8_0 = 0, Q4_0 = 1, Q4_1 = 2, Q5_0 = 3, Q5_1 = 4 };
+static const int block_bytes[5] = {34, 18, 20, 22, 24};
+#define HAS_MIN(format) ((format) == Q4_1 || (format) == Q5_1)
 
 // One block's weights (natural element order) permuted to the activation order, -128 * (sum of each lane's four
 // weights), d_w in 8 lanes and the Q4_1 min: a token's exact lane sums are then one vpdpbusd starting from the
@@ -42,15 +44,21 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
     if (format == Q8_0) {
         natural = _mm256_loadu_si256((const __m256i *)(block + 2));
     } else {
-        __m128i packed = _mm_loadu_si128((const __m128i *)(block + (format == Q4_1 ? 4 : 2)));
+        static const int nibble_offset[5] = {0, 2, 4, 6, 8};
+        __m128i packed = _mm_loadu_si128((const __m128i *)(block + nibble_offset[format]));
         natural = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+        if (format == Q5_0 || format == Q5_1) {
+            unsigned int qh;  // bit i = fifth bit of value i: a byte mask (kmovd) selecting 16 into those bytes
+            __builtin_memcpy(&qh, block + (format == Q5_1 ? 4 : 2), 4);
+            natural = _mm256_or_si256(natural, _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(0x10)));
+        }
     }
     *w = _mm256_permutexvar_epi8(order, natural);
     *bias = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), *w));
     short h;
     __builtin_memcpy(&h, block, 2);
     *d = _mm256_cvtph_ps(_mm_set1_epi16(h));
-    if (format == Q4_1) {
+    if (HAS_MIN(format)) {
         __builtin_memcpy(&h, block + 2, 2);
         *m = _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(h)));
     }
@@ -62,7 +70,8 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(d, _mm256_set1_ps(act_scales[(size_t)(t) * blocks + b])), acc); \
 } while (0)
 
-// Q4_0: treeSum(acc) − 8·Σ_b fma(d_w, d_x Σa); Q4_1: treeSum(acc) + Σ_b fma(m_w, d_x Σa), as the Swift `dot`/`dot4`.
+// Q4_0 / Q5_0: treeSum(acc) − 8·Σ_b fma(d_w, d_x Σa) (16· for Q5_0); Q4_1 / Q5_1: treeSum(acc) + Σ_b fma(m_w, d_x Σa), as the
+// Swift `dot`/`dot4`.
 KUJIRA_VNNI static inline __attribute__((always_inline)) void row_quad(int format, const unsigned char *row, int blocks, const uint8_t *act,
                                                                      size_t act_stride, const float *act_scales, const float *act_sums,
                                                                      float *out, int out_stride) {
@@ -80,12 +89,13 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void row_quad(int forma
         KUJIRA_TERM(a3, 3);
         if (format != Q8_0) {
             __m128 sums = _mm_set_ps(act_sums[3 * (size_t)blocks + b], act_sums[2 * (size_t)blocks + b], act_sums[(size_t)blocks + b], act_sums[b]);
-            offset = _mm_fmadd_ps(format == Q4_1 ? _mm_set1_ps(m) : _mm256_castps256_ps128(d), sums, offset);
+            offset = _mm_fmadd_ps(HAS_MIN(format) ? _mm_set1_ps(m) : _mm256_castps256_ps128(d), sums, offset);
         }
     }
     __m128 total = _mm_set_ps(tree_sum(a3), tree_sum(a2), tree_sum(a1), tree_sum(a0));
     if (format == Q4_0) total = _mm_sub_ps(total, _mm_mul_ps(_mm_set1_ps(8), offset));
-    if (format == Q4_1) total = _mm_add_ps(total, offset);
+    if (format == Q5_0) total = _mm_sub_ps(total, _mm_mul_ps(_mm_set1_ps(16), offset));
+    if (HAS_MIN(format)) total = _mm_add_ps(total, offset);
     float four[4];
     _mm_storeu_ps(four, total);
     for (int k = 0; k < 4; k++) out[k * out_stride] = four[k];
@@ -103,12 +113,13 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float row_single(int fo
         float m = 0;
         load_block(format, row + (size_t)b * block_bytes[format], order, &w, &bias, &d, &m);
         KUJIRA_TERM(a0, 0);
-        if (format != Q8_0) offset = __builtin_fmaf(format == Q4_1 ? m : _mm256_cvtss_f32(d), act_sums[b], offset);
+        if (format != Q8_0) offset = __builtin_fmaf(HAS_MIN(format) ? m : _mm256_cvtss_f32(d), act_sums[b], offset);
     }
     (void)act_stride;
     float total = tree_sum(a0);
     if (format == Q4_0) total -= 8 * offset;
-    if (format == Q4_1) total += offset;
+    if (format == Q5_0) total -= 16 * offset;
+    if (HAS_MIN(format)) total += offset;
     return total;
 }
 
@@ -143,6 +154,12 @@ KUJIRA_VNNI void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_by
                                     const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
     if (has_min) dot_rows(Q4_1, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
     else dot_rows(Q4_0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
+}
+
+KUJIRA_VNNI void kujira_q5_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                                    const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
+    if (has_min) dot_rows(Q5_1, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
+    else dot_rows(Q5_0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
 }
 
 // Q6_K: per run of 32 values (sub-blocks 2r, 2r+1 of 16) the weights become int16 (u − 32)·scale in the Swift
@@ -378,6 +395,12 @@ void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int
 }
 
 void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                        const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
+    (void)has_min; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales;
+    (void)act_sums; (void)ntok; (void)out; (void)out_stride;
+}
+
+void kujira_q5_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                         const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
     (void)has_min; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales;
     (void)act_sums; (void)ntok; (void)out; (void)out_stride;

@@ -27,6 +27,11 @@ void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int
 void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                         const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
 
+/// Q5_0 (`has_min` 0, 22-byte blocks) or Q5_1 (`has_min` 1, 24-byte blocks) rows, as `kujira_q4_dot_rows`. Bit for bit
+/// the Swift `Q5_0.dot` / `Q5_1.dot` and their `dot4`.
+void kujira_q5_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                        const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
+
 /// Q6_K rows (210-byte super-blocks, `blocks` per row) as `kujira_q8_0_dot_rows`, through `vpdpwssd`; `act`: per
 /// token `blocks * 256` int16 activations in `Q8Row.lanes` order, `act_scales`: per token `blocks * 8` floats (one
 /// per 32 values). Bit for bit the Swift `Q6_K.dot` / `dot4`.

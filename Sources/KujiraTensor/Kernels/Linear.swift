@@ -33,11 +33,13 @@ public enum Linear {
         let grain = max(1, 32768 / max(1, cols * n))
         switch w.data.dtype {
         case .q4_0:
-            if vnni { VNNIKernels.q4(w, x, n: n, out: out, grain: grain) } else { quantized(Q4_0.self, w, x, n: n, out: out, grain: grain) }
+            if vnni { VNNIKernels.nibbles(w, x, n: n, out: out, grain: grain) } else { quantized(Q4_0.self, w, x, n: n, out: out, grain: grain) }
         case .q4_1:
-            if vnni { VNNIKernels.q4(w, x, n: n, out: out, grain: grain) } else { quantized(Q4_1.self, w, x, n: n, out: out, grain: grain) }
-        case .q5_0: quantized(Q5_0.self, w, x, n: n, out: out, grain: grain)
-        case .q5_1: quantized(Q5_1.self, w, x, n: n, out: out, grain: grain)
+            if vnni { VNNIKernels.nibbles(w, x, n: n, out: out, grain: grain) } else { quantized(Q4_1.self, w, x, n: n, out: out, grain: grain) }
+        case .q5_0:
+            if vnni { VNNIKernels.nibbles(w, x, n: n, out: out, grain: grain) } else { quantized(Q5_0.self, w, x, n: n, out: out, grain: grain) }
+        case .q5_1:
+            if vnni { VNNIKernels.nibbles(w, x, n: n, out: out, grain: grain) } else { quantized(Q5_1.self, w, x, n: n, out: out, grain: grain) }
         case .q8_0:
             if vnni { VNNIKernels.q8_0(w, x, n: n, out: out, grain: grain) } else { quantized(Q8_0.self, w, x, n: n, out: out, grain: grain) }
         case .q2_K: quantized(Q2_K.self, w, x, n: n, out: out, grain: grain)

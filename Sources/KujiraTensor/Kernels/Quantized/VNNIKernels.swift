@@ -2,7 +2,7 @@ import CKujiraVNNI
 import Foundation
 
 /// Block formats whose integer dots run in the C target `CKujiraVNNI` (AVX-512 VNNI `vpdpbusd`/`vpdpwssd`, which Swift SIMD
-/// code cannot produce: Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) when the CPU has it; `Linear`'s Swift kernels are the fallback and the `KUJIRA_ISA=avx2` path.
+/// code cannot produce: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K) when the CPU has it; `Linear`'s Swift kernels are the fallback and the `KUJIRA_ISA=avx2` path.
 /// Results are bit for bit those of the Swift kernels (same int32 lane sums, same float operations in the same order).
 enum VNNIKernels {
     /// True when the CPU has AVX-512 F/BW/VL/VNNI/VBMI, this build has the C kernels, and `KUJIRA_ISA` is not `avx2`.
@@ -17,16 +17,18 @@ enum VNNIKernels {
         return f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni && f.avx512vbmi && kujira_vnni_available() != 0
     }()
 
-    /// Q4_0 / Q4_1 `out (n, rows) = x · Wᵀ` through `kujira_q4_dot_rows`, rows split over the pool like `Linear.quantized`.
-    static func q4(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
-        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
-        let blocks = cols / 32, hasMin: Int32 = w.data.dtype == .q4_1 ? 1 : 0
+    /// Q4_0 / Q4_1 / Q5_0 / Q5_1 `out (n, rows) = x · Wᵀ` through `kujira_q4_dot_rows` / `kujira_q5_dot_rows`, rows split
+    /// over the pool like `Linear.quantized`.
+    static func nibbles(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes, dtype = w.data.dtype
+        let blocks = cols / 32, hasMin: Int32 = dtype == .q4_1 || dtype == .q5_1 ? 1 : 0
+        let kernel = dtype == .q5_0 || dtype == .q5_1 ? kujira_q5_dot_rows : kujira_q4_dot_rows
         let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
         let first = activations.row(0)
         let values = UnsafePointer(activations.vnniValues!), scales = first.scales, sums = first.scaledSums
         let base = w.data.bytes.baseAddress!, output = out.baseAddress!
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kujira_q4_dot_rows(hasMin, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
+            kernel(hasMin, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
                                values, scales, sums, Int32(n), output, Int32(rows))
         }
     }
