@@ -297,21 +297,28 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float half_at(const uns
 } while (0)
 #define KUJIRA_Q4K_MINS(acc, t) acc = _mm256_fmadd_ps(weight_mins, _mm256_loadu_ps(act_sums + (size_t)(t) * runs + 8 * (size_t)b), acc)
 
-// Run k of a super-block (c = k/2: low nibbles of qs[32c..] for even k, high for odd) in the activation order.
-KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_run(const unsigned char *block, int k, __m256i order, __m256i *w, __m256i *bias) {
-    __m256i qs = _mm256_loadu_si256((const __m256i *)(block + 16 + 32 * (k >> 1)));
+// Run k of a super-block (c = k/2: low nibbles of qs[32c..] for even k, high for odd) in the activation order. Q5_K
+// (`five`): qs starts at byte 48 and bit k of qh[i] (bytes 16..<48) is the fifth bit of value i, a byte mask
+// (`vptestmb`) selecting 16 into those bytes.
+KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_run(int five, const unsigned char *block, int k, __m256i order, __m256i *w,
+                                                                    __m256i *bias) {
+    __m256i qs = _mm256_loadu_si256((const __m256i *)(block + (five ? 48 : 16) + 32 * (k >> 1)));
     __m256i natural = _mm256_and_si256(_mm256_srli_epi16(qs, 4 * (k & 1)), _mm256_set1_epi8(0x0F));
+    if (five) {
+        __mmask32 fifth = _mm256_test_epi8_mask(_mm256_loadu_si256((const __m256i *)(block + 16)), _mm256_set1_epi8((char)(1 << k)));
+        natural = _mm256_or_si256(natural, _mm256_maskz_mov_epi8(fifth, _mm256_set1_epi8(0x10)));
+    }
     *w = _mm256_permutexvar_epi8(order, natural);
     *bias = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), *w));
 }
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_row_quad(const unsigned char *row, int blocks, const uint8_t *act, size_t act_stride,
+KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_row_quad(int five, const unsigned char *row, int blocks, const uint8_t *act, size_t act_stride,
                                                                          const float *act_scales, const float *act_sums, float *out, int out_stride) {
     const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
     const int runs = blocks * 8;
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int b = 0; b < blocks; b++) {
-        const unsigned char *block = row + (size_t)b * 144;
+        const unsigned char *block = row + (size_t)b * (five ? 176 : 144);
         __m256 scales, mins;
         q4k_scales(block, &scales, &mins);
         const __m256 weight_scales = _mm256_mul_ps(scales, _mm256_set1_ps(half_at(block)));
@@ -324,7 +331,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_row_quad(const
         for (int k = 0; k < 8; k++) {
             const int a = 8 * b + k;
             __m256i w, bias;
-            q4k_run(block, k, order, &w, &bias);
+            q4k_run(five, block, k, order, &w, &bias);
             const __m256 ws = _mm256_permutexvar_ps(_mm256_set1_epi32(k), weight_scales);
             KUJIRA_Q4K_TERM(a0, 0);
             KUJIRA_Q4K_TERM(a1, 1);
@@ -338,14 +345,14 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_row_quad(const
     out[3 * (size_t)out_stride] = tree_sum(a3);
 }
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) float q4k_row_single(const unsigned char *row, int blocks, const uint8_t *act,
+KUJIRA_VNNI static inline __attribute__((always_inline)) float q4k_row_single(int five, const unsigned char *row, int blocks, const uint8_t *act,
                                                                             const float *act_scales, const float *act_sums) {
     const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
     const int runs = blocks * 8;
     const size_t act_stride = 0;
     __m256 a0 = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
-        const unsigned char *block = row + (size_t)b * 144;
+        const unsigned char *block = row + (size_t)b * (five ? 176 : 144);
         __m256 scales, mins;
         q4k_scales(block, &scales, &mins);
         const __m256 weight_scales = _mm256_mul_ps(scales, _mm256_set1_ps(half_at(block)));
@@ -355,7 +362,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float q4k_row_single(co
         for (int k = 0; k < 8; k++) {
             const int a = 8 * b + k;
             __m256i w, bias;
-            q4k_run(block, k, order, &w, &bias);
+            q4k_run(five, block, k, order, &w, &bias);
             const __m256 ws = _mm256_permutexvar_ps(_mm256_set1_epi32(k), weight_scales);
             KUJIRA_Q4K_TERM(a0, 0);
         }
@@ -364,7 +371,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float q4k_row_single(co
     return tree_sum(a0);
 }
 
-KUJIRA_VNNI void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+KUJIRA_VNNI static inline __attribute__((always_inline)) void k_dot_rows(int five, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
                                       const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
     const unsigned char *base = (const unsigned char *)rows;
     const size_t act_stride = (size_t)blocks * 256;
@@ -374,14 +381,24 @@ KUJIRA_VNNI void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int ro
         for (int q = 0; q < quads; q++) {
             int t = 4 * q;
             for (int r = first; r < end; r++)
-                q4k_row_quad(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride, act_scales + (size_t)t * runs,
+                q4k_row_quad(five, base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride, act_scales + (size_t)t * runs,
                              act_sums + (size_t)t * runs, out + (size_t)t * out_stride + r, out_stride);
         }
         for (int t = 4 * quads; t < ntok; t++)
             for (int r = first; r < end; r++)
-                out[(size_t)t * out_stride + r] = q4k_row_single(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride,
+                out[(size_t)t * out_stride + r] = q4k_row_single(five, base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride,
                                                                  act_scales + (size_t)t * runs, act_sums + (size_t)t * runs);
     }
+}
+
+KUJIRA_VNNI void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+                                      const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
+    k_dot_rows(0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
+}
+
+KUJIRA_VNNI void kujira_q5_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+                                      const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
+    k_dot_rows(1, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
 }
 
 #else
@@ -413,6 +430,12 @@ void kujira_q6_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int
 }
 
 void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+                          const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
+    (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)act_sums; (void)ntok;
+    (void)out; (void)out_stride;
+}
+
+void kujira_q5_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
                           const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
     (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)act_sums; (void)ntok;
     (void)out; (void)out_stride;

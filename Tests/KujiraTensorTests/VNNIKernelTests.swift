@@ -2,7 +2,7 @@ import CKujiraVNNI
 import XCTest
 @testable import KujiraTensor
 
-/// The C `vpdpbusd` kernels (`VNNIKernels`: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K; Q6_K through `vpdpwssd`) against the Swift kernels (bit for bit) and the plain reference.
+/// The C `vpdpbusd` kernels (`VNNIKernels`: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K; Q6_K through `vpdpwssd`) against the Swift kernels (bit for bit) and the plain reference.
 final class VNNIKernelTests: XCTestCase {
     override func setUpWithError() throws {
         try XCTSkipUnless(VNNIKernels.available, "CPU without AVX-512 F/BW/VL/VNNI/VBMI: the C kernels are not used here")
@@ -14,7 +14,7 @@ final class VNNIKernelTests: XCTestCase {
         for dtype in VNNIKernelTests.formats { checkBitEquality(dtype) }
     }
 
-    static let formats: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q6_K]
+    static let formats: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
 
     func checkBitEquality(_ dtype: DType) {
         var rng = SplitMix64(seed: 41)

@@ -43,4 +43,8 @@ void kujira_q6_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int
 void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
                           const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
 
+/// Q5_K rows (176-byte super-blocks) as `kujira_q4_k_dot_rows`, the fifth bits from qh. Bit for bit the Swift `Q5_K.dot` / `dot4`.
+void kujira_q5_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+                          const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
+
 #endif

@@ -11,9 +11,8 @@ public enum Numerics: String, Sendable, CaseIterable, CustomStringConvertible {
 }
 
 /// The float operations of ggml's CPU backend, in its order of operations and roundings, as an AVX-512 build of
-/// llama.cpp runs them (read from its source and its machine code, checked tensor by tensor against llama.cpp's
-/// own intermediate tensors with `scripts/llama-cpp-exact-trace.py`). Plain scalar Swift: this is a reference
-/// path, not a fast one.
+/// llama.cpp runs them (read from its source; `scripts/llama-cpp-numerics-check.py` finds every logit equal to
+/// llama-cpp-python's). Mostly scalar Swift: this is a reference path, not a fast one.
 public enum GGMLMath {
     /// `ggml_v_expf` (AVX-512): exp(x) by a degree-5 polynomial on the reduced argument and `vscalefps`; it
     /// differs from libm's expf in the last bits, so softmax and SiLU use it to match.

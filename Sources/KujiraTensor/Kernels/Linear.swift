@@ -45,8 +45,9 @@ public enum Linear {
         case .q2_K: quantized(Q2_K.self, w, x, n: n, out: out, grain: grain)
         case .q3_K: quantized(Q3_K.self, w, x, n: n, out: out, grain: grain)
         case .q4_K:
-            if vnni { VNNIKernels.q4_K(w, x, n: n, out: out, grain: grain) } else { quantized(Q4_K.self, w, x, n: n, out: out, grain: grain) }
-        case .q5_K: quantized(Q5_K.self, w, x, n: n, out: out, grain: grain)
+            if vnni { VNNIKernels.scaledRuns(w, x, n: n, out: out, grain: grain) } else { quantized(Q4_K.self, w, x, n: n, out: out, grain: grain) }
+        case .q5_K:
+            if vnni { VNNIKernels.scaledRuns(w, x, n: n, out: out, grain: grain) } else { quantized(Q5_K.self, w, x, n: n, out: out, grain: grain) }
         case .q6_K:
             if vnni { VNNIKernels.q6_K(w, x, n: n, out: out, grain: grain) } else { quantized(Q6_K.self, w, x, n: n, out: out, grain: grain) }
         case .f32:

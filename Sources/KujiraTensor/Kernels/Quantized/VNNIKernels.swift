@@ -2,7 +2,7 @@ import CKujiraVNNI
 import Foundation
 
 /// Block formats whose integer dots run in the C target `CKujiraVNNI` (AVX-512 VNNI `vpdpbusd`/`vpdpwssd`, which Swift SIMD
-/// code cannot produce: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K) when the CPU has it; `Linear`'s Swift kernels are the fallback and the `KUJIRA_ISA=avx2` path.
+/// code cannot produce: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) when the CPU has it; `Linear`'s Swift kernels are the fallback and the `KUJIRA_ISA=avx2` path.
 /// Results are bit for bit those of the Swift kernels (same int32 lane sums, same float operations in the same order).
 enum VNNIKernels {
     /// True when the CPU has AVX-512 F/BW/VL/VNNI/VBMI, this build has the C kernels, and `KUJIRA_ISA` is not `avx2`.
@@ -59,8 +59,10 @@ enum VNNIKernels {
         }
     }
 
-    /// Q4_K `out (n, rows) = x · Wᵀ` through `kujira_q4_k_dot_rows` (`vpdpbusd` per run of 32, as Q4_0).
-    static func q4_K(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+    /// Q4_K / Q5_K `out (n, rows) = x · Wᵀ` through `kujira_q4_k_dot_rows` / `kujira_q5_k_dot_rows` (`vpdpbusd` per run
+    /// of 32, as Q4_0 / Q5_0).
+    static func scaledRuns(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let kernel = w.data.dtype == .q5_K ? kujira_q5_k_dot_rows : kujira_q4_k_dot_rows
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
         let blocks = cols / 256
         let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
@@ -68,7 +70,7 @@ enum VNNIKernels {
         let values = UnsafePointer(activations.vnniValues!), scales = first.scales, sums = first.scaledSums
         let base = w.data.bytes.baseAddress!, output = out.baseAddress!
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kujira_q4_k_dot_rows(base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
+            kernel(base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
                                  values, scales, sums, Int32(n), output, Int32(rows))
         }
     }
