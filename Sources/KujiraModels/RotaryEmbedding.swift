@@ -129,34 +129,23 @@ public struct RotaryEmbedding: Sendable {
         }
     }
 
-    /// `rotate` in the arithmetic `numerics` names; llama.cpp's (`ggml_rope`) rounds as a' = fma(a, cos, −(b·sin)),
-    /// b' = fma(a, sin, b·cos).
-    public func rotate(_ x: UnsafeMutablePointer<Float>, count: Int, stride: Int, table: UnsafeBufferPointer<Float>, numerics: Numerics) {
-        guard numerics == .llamaCpp else { return rotate(x, count: count, stride: stride, table: table) }
-        let half = dim / 2
-        for v in 0..<count {
-            let p = x + v * stride
-            for i in 0..<half {
-                let c = table[i], s = table[half + i]
-                let (ia, ib) = layout == .halfSplit ? (i, i + half) : (2 * i, 2 * i + 1)
-                let a = p[ia], b = p[ib]
-                p[ia] = (-(b * s)).addingProduct(a, c)
-                p[ib] = (b * c).addingProduct(a, s)
-            }
-        }
-    }
-
     /// Rotates `count` vectors of `dim` floats, `stride` floats apart starting at `x`, by the angles in `table`.
-    public func rotate(_ x: UnsafeMutablePointer<Float>, count: Int, stride: Int, table: UnsafeBufferPointer<Float>) {
-        let half = dim / 2
+    /// With llama.cpp's numerics the products round as `ggml_rope` does: a' = fma(a, cos, −(b·sin)), b' = fma(a, sin, b·cos).
+    public func rotate(_ x: UnsafeMutablePointer<Float>, count: Int, stride: Int, table: UnsafeBufferPointer<Float>, numerics: Numerics = .kujira) {
+        let half = dim / 2, ggml = numerics == .llamaCpp
         for v in 0..<count {
             let p = x + v * stride
             for i in 0..<half {
                 let c = table[i], s = table[half + i]
                 let (ia, ib) = layout == .halfSplit ? (i, i + half) : (2 * i, 2 * i + 1)
                 let a = p[ia], b = p[ib]
-                p[ia] = a * c - b * s
-                p[ib] = b * c + a * s
+                if ggml {
+                    p[ia] = (-(b * s)).addingProduct(a, c)
+                    p[ib] = (b * c).addingProduct(a, s)
+                } else {
+                    p[ia] = a * c - b * s
+                    p[ib] = b * c + a * s
+                }
             }
         }
     }
