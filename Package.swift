@@ -41,11 +41,11 @@ let package = Package(
         .target(name: "KujiraFormats", dependencies: ["KujiraTensor"]),
         .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),
         .target(name: "KujiraModels", dependencies: ["KujiraTensor", "KujiraFormats"]),
-        .target(name: "KujiraGeneration", dependencies: ["KujiraModels", "KujiraTokenizer"]),
+        .target(name: "KujiraGeneration", dependencies: ["KujiraTensor", "KujiraModels", "KujiraTokenizer"]),
         .target(
             name: "KujiraServer",
             dependencies: [
-                "KujiraGeneration", "KujiraModels", "KujiraTokenizer",
+                "KujiraTensor", "KujiraGeneration", "KujiraModels", "KujiraTokenizer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,5 +1,6 @@
 import Foundation
 import KujiraModels
+import enum KujiraTensor.Numerics
 import KujiraTokenizer
 
 /// Errors of the text pipeline that a caller reports to its user.
@@ -82,8 +83,9 @@ public final class TextPipeline: Sendable {
     }
 
     /// Loads model, tokenizer and chat template from a model directory or a `.gguf` file.
-    public static func load(path: String, contextLength: Int? = nil, cachePrecision: KVCachePrecision = .float32) throws -> TextPipeline {
-        let model = try ModelRegistry.load(directory: path, cachePrecision: cachePrecision)
+    public static func load(path: String, contextLength: Int? = nil, cachePrecision: KVCachePrecision = .float32,
+                            numerics: Numerics = .kujira) throws -> TextPipeline {
+        let model = try ModelRegistry.load(directory: path, cachePrecision: cachePrecision, numerics: numerics)
         let tokenizer = try Tokenizer.load(path: path)
         let source = tokenizer.chatTemplate ?? fallbackTemplate
         let template: ChatTemplate

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import KujiraGeneration
 import enum KujiraModels.KVCachePrecision
+import enum KujiraTensor.Numerics
 import Logging
 
 /// Settings of `kujira serve`.
@@ -16,6 +17,8 @@ public struct ServerConfiguration: Sendable {
     public var contextLength: Int?
     /// KV-cache storage of every sequence (`--kv-bits`).
     public var cachePrecision = KVCachePrecision.float32
+    /// Kujira's kernels or llama.cpp's arithmetic bit for bit (`--numerics`).
+    public var numerics = Numerics.kujira
     public var maxBodyBytes = ServerConfiguration.defaultMaxBodyBytes
 
     public static let defaultMaxBodyBytes = 4 << 20
@@ -80,7 +83,7 @@ public enum KujiraServer {
         let loader = Thread {
             do {
                 let pipeline = try TextPipeline.load(path: modelPath, contextLength: configuration.contextLength,
-                                                       cachePrecision: configuration.cachePrecision)
+                                                       cachePrecision: configuration.cachePrecision, numerics: configuration.numerics)
                 let scheduler = GenerationScheduler(pipeline: pipeline, maxConcurrent: configuration.maxConcurrent,
                                                     maxQueue: configuration.maxQueue, metrics: metrics)
                 host.setReady(scheduler)

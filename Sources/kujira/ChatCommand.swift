@@ -116,7 +116,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let pipeline = try TextPipeline.load(path: modelOptions.model, contextLength: samplingOptions.ctx,
-                                              cachePrecision: modelOptions.cachePrecision)
+                                              cachePrecision: modelOptions.cachePrecision, numerics: modelOptions.numerics)
         var messages: [JinjaValue] = []
         if let system = samplingOptions.system { messages.append(["role": "system", "content": .string(system)]) }
         messages.append(["role": "user", "content": .string(prompt)])
@@ -139,7 +139,7 @@ struct ChatCommand: ParsableCommand {
 
     func run() throws {
         let pipeline = try TextPipeline.load(path: modelOptions.model, contextLength: samplingOptions.ctx,
-                                              cachePrecision: modelOptions.cachePrecision)
+                                              cachePrecision: modelOptions.cachePrecision, numerics: modelOptions.numerics)
         let printer = ChatPrinter(pipeline: pipeline, sampling: samplingOptions)
         var messages: [JinjaValue] = []
         if let system = samplingOptions.system { messages.append(["role": "system", "content": .string(system)]) }

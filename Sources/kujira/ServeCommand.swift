@@ -47,6 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxQueue = maxQueue
         configuration.contextLength = ctx
         configuration.cachePrecision = modelOptions.cachePrecision
+        configuration.numerics = modelOptions.numerics
         var logger = Logger(label: "kujira.serve")
         logger.logLevel = .info
         logger.info("serving \(modelOptions.model) on http://\(host):\(port) (API key \(configuration.apiKey == nil ? "off" : "on"))")

@@ -61,6 +61,27 @@ final class SmolLM2Tests: XCTestCase {
         }
     }
 
+    /// The chat pipeline that `run`, `chat` and `serve` load passes the numerics on: the first golden prompt through the
+    /// model's chat template gives llama.cpp's greedy tokens, which Kujira's own kernels diverge from at token 8.
+    func testChatPipelineRunsTheNumericsItIsGiven() throws {
+        guard FileManager.default.fileExists(atPath: Self.modelPath) else {
+            throw XCTSkip("SmolLM2 GGUF not found at \(Self.modelPath); run scripts/fetch-smollm2.sh")
+        }
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.golden)) as! [String: Any]
+        let first = (json["cases"] as! [[String: Any]])[0]
+        let greedy = (first["greedy"] as! [NSNumber]).map(\.intValue)
+        var paths: [Numerics: [Int]] = [:]
+        for numerics in [Numerics.llamaCpp, .kujira] {
+            let pipeline = try TextPipeline.load(path: Self.modelPath, cachePrecision: .float16, numerics: numerics)
+            let prompt = try pipeline.chatPrompt(messages: [["role": "user", "content": "What is the capital of France?"]])
+            XCTAssertEqual(prompt.tokens, (first["prompt_tokens"] as! [NSNumber]).map(\.intValue))
+            let result = try pipeline.run(prompt: prompt, options: pipeline.options(maxTokens: 16), slot: SequenceSlot(model: pipeline.model)) { _ in }
+            paths[numerics] = result.tokens
+        }
+        XCTAssertEqual(paths[.llamaCpp], Array(greedy.prefix(16)))
+        XCTAssertNotEqual(paths[.kujira], Array(greedy.prefix(16)), "the test must tell the two arithmetics apart")
+    }
+
     /// What the emulation does not cover is refused by name, never run approximately.
     func testLlamaCppNumericsRefuseWhatTheyDoNotEmulate() throws {
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
