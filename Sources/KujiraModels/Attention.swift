@@ -6,20 +6,30 @@ import KujiraTensor
 public enum CausalAttention {
     /// For each new token t (position `start + t`) and head h: out = softmax(scale · q·kᵢ) · vᵢ over i ≤ position.
     ///
-    /// `score(h, t, i)` returns q·k for head h, new token t, cached position i; `accumulate(h, t, i, p)` adds p · vᵢ
-    /// to the output of head h, token t. Scores use `scratch` (≥ start + n floats), reused across heads.
+    /// `scores(h, t, row)` fills row[i] = q·kᵢ for head h, new token t and every visible position i (row.count of
+    /// them); `accumulate(h, t, p)` adds Σᵢ pᵢ · vᵢ to the output of head h, token t. Heads run in parallel on the pool
+    /// when there is enough work (a long prompt, or a long context), each with its own `stride` floats of `scratch`
+    /// (stride ≥ start + n, scratch ≥ heads · stride; callers pass the cache's reserved capacity, so a decode step
+    /// never grows the buffer); the closures must only write head h's outputs for head h. Each (head, token) is
+    /// computed in the same order whatever the threads, so the result does not depend on them.
     @inline(__always)
-    public static func run(heads: Int, n: Int, start: Int, scale: Float, scratch: UnsafeMutableBufferPointer<Float>,
-                           score: (_ head: Int, _ token: Int, _ position: Int) -> Float,
-                           accumulate: (_ head: Int, _ token: Int, _ position: Int, _ weight: Float) -> Void) {
-        precondition(scratch.count >= start + n, "attention scratch too small")
-        for t in 0..<n {
-            let visible = start + t + 1
-            let row = UnsafeMutableBufferPointer(rebasing: scratch[0..<visible])
-            for h in 0..<heads {
-                for i in 0..<visible { row[i] = score(h, t, i) * scale }
-                Elementwise.softmax(row)
-                for i in 0..<visible { accumulate(h, t, i, row[i]) }
+    public static func run(heads: Int, n: Int, start: Int, scale: Float, scratch: UnsafeMutableBufferPointer<Float>, stride: Int,
+                           scores: (_ head: Int, _ token: Int, _ row: UnsafeMutableBufferPointer<Float>) -> Void,
+                           accumulate: (_ head: Int, _ token: Int, _ weights: UnsafeBufferPointer<Float>) -> Void) {
+        precondition(stride >= start + n && scratch.count >= heads * stride, "attention scratch too small")
+        // Score/accumulate pairs per head: n tokens over on average start + n/2 positions. Ranges of heads get at
+        // least ~8k pairs (a few hundred microseconds), so a decode step over a short context stays on the caller.
+        let perHead = n * (start + (n + 1) / 2)
+        ThreadPool.shared.parallelFor(heads, grain: max(1, 8192 / max(1, perHead))) { range in
+            for h in range {
+                let base = scratch.baseAddress! + h * stride
+                for t in 0..<n {
+                    let row = UnsafeMutableBufferPointer(start: base, count: start + t + 1)
+                    scores(h, t, row)
+                    for i in row.indices { row[i] *= scale }
+                    Elementwise.softmax(row)
+                    accumulate(h, t, UnsafeBufferPointer(row))
+                }
             }
         }
     }
@@ -97,12 +107,13 @@ public struct GroupedQueryAttention: TokenMixer {
                 continue
             }
             CausalAttention.run(heads: heads, n: m, start: start, scale: 1 / Float(headDim).squareRoot(),
-                                scratch: workspace.buffer(.scores, start + m),
-                score: { h, t, i in
-                    view.dot(qb + t * qWidth + h * headDim, position: i, offset: (h / group) * headDim, count: headDim)
+                                scratch: workspace.buffer(.scores, heads * cache.capacity), stride: cache.capacity,
+                scores: { h, t, row in
+                    view.dots(qb + t * qWidth + h * headDim, positions: row.count, offset: (h / group) * headDim, count: headDim, into: row.baseAddress!)
                 },
-                accumulate: { h, t, i, p in
-                    view.addScaled(position: i, offset: kvWidth + (h / group) * headDim, count: headDim, weight: p, into: ob + t * qWidth + h * headDim)
+                accumulate: { h, t, p in
+                    view.addScaledRows(p.baseAddress!, positions: p.count, offset: kvWidth + (h / group) * headDim, count: headDim,
+                                       into: ob + t * qWidth + h * headDim)
                 })
         }
         Linear.forward(oProj, UnsafeBufferPointer(out), n: n, into: result, numerics: numerics)

@@ -239,6 +239,22 @@ public struct KVCacheLayerView {
         Int8RowDots.addScaled(codes! + position * rowWidth + offset, scales: scales! + position * groupsPerRow + offset / groupSize,
                               groupSize: groupSize, count: count, weight: weight, into: out)
     }
+
+    /// row[i] (+)= q · row i[offset ..< offset + count] for the first `positions` tokens (`adding`: into what row holds).
+    @inline(__always)
+    public func dots(_ q: UnsafePointer<Float>, positions: Int, offset: Int, count: Int, into row: UnsafeMutablePointer<Float>, adding: Bool = false) {
+        if adding {
+            for i in 0..<positions { row[i] += dot(q, position: i, offset: offset, count: count) }
+        } else {
+            for i in 0..<positions { row[i] = dot(q, position: i, offset: offset, count: count) }
+        }
+    }
+
+    /// out[0 ..< count] += Σ_i weights[i] · row i[offset ..< offset + count] over the first `positions` tokens, in order.
+    @inline(__always)
+    public func addScaledRows(_ weights: UnsafePointer<Float>, positions: Int, offset: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
+        for i in 0..<positions { addScaled(position: i, offset: offset, count: count, weight: weights[i], into: out) }
+    }
 }
 
 /// Tokens per expert per MoE layer, gathered while a sequence runs.

@@ -102,13 +102,15 @@ public struct MultiHeadLatentAttention: TokenMixer {
             let view = cache.layerView(layer)
             let ql = UnsafePointer(qLatent.baseAddress! + first * heads * rank), qr = UnsafePointer(qb + first * heads * qHeadDim)
             let ol = outLatent.baseAddress! + first * heads * rank
-            CausalAttention.run(heads: heads, n: m, start: start, scale: softmaxScale, scratch: workspace.buffer(.scores, start + m),
-                score: { h, t, i in
-                    view.dot(ql + (t * heads + h) * rank, position: i, offset: 0, count: rank)
-                        + view.dot(qr + t * heads * qHeadDim + h * qHeadDim + nopeDim, position: i, offset: rank, count: ropeDim)
+            CausalAttention.run(heads: heads, n: m, start: start, scale: softmaxScale, scratch: workspace.buffer(.scores, heads * cache.capacity), stride: cache.capacity,
+                scores: { h, t, row in
+                    // q_lat · c_kv, then + q_pe · k_pe (one rounding each, as the sum of the two dots).
+                    view.dots(ql + (t * heads + h) * rank, positions: row.count, offset: 0, count: rank, into: row.baseAddress!)
+                    view.dots(qr + t * heads * qHeadDim + h * qHeadDim + nopeDim, positions: row.count, offset: rank, count: ropeDim,
+                              into: row.baseAddress!, adding: true)
                 },
-                accumulate: { h, t, i, p in
-                    view.addScaled(position: i, offset: 0, count: rank, weight: p, into: ol + (t * heads + h) * rank)
+                accumulate: { h, t, p in
+                    view.addScaledRows(p.baseAddress!, positions: p.count, offset: 0, count: rank, into: ol + (t * heads + h) * rank)
                 })
         }
         let values = workspace.buffer(.expandedValues, n * heads * valueDim)
