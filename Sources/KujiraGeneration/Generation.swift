@@ -41,9 +41,10 @@ public struct Generator {
     public init(model: any LanguageModel) { self.model = model }
 
     /// Generates up to `maxTokens` new tokens after `prompt`, stopping at an EOS id (included in the output) or
-    /// when the context is full. `onToken` sees each token as it is produced; return false to stop.
+    /// when the context is full. `onToken` sees each token as it is produced; return false to stop. `onLogits` sees the
+    /// model's logits row each token is chosen from (before penalties).
     public func generate(prompt: [Int], maxTokens: Int, sampling: SamplingConfiguration, stopTokens: Set<Int>? = nil,
-                         onToken: (Int) -> Bool = { _ in true }) throws -> [Int] {
+                         onToken: (Int) -> Bool = { _ in true }, onLogits: ((UnsafeBufferPointer<Float>) -> Void)? = nil) throws -> [Int] {
         guard maxTokens >= 0 else { throw GenerationError.invalidParameter(name: "max_tokens", detail: "must be ≥ 0, got \(maxTokens)") }
         var sampler = try LogitProcessor(sampling, promptTokens: prompt)
         let stops = stopTokens ?? Set(model.eosTokenIds)
@@ -53,6 +54,7 @@ public struct Generator {
         // The prompt's logits, then one reused row per decoding step (`decode` writes into the cache's workspace).
         var row = try model.forward(prompt, cache: cache, allLogits: false)
         while output.count < maxTokens {
+            if let onLogits { row.withUnsafeBufferPointer(onLogits) }
             let token = sampler.next(&row)
             output.append(token)
             if !onToken(token) || stops.contains(token) || cache.length >= model.maxPositions { break }

@@ -67,18 +67,9 @@ struct GenerateCommand: ParsableCommand {
         }
         let generator = Generator(model: model)
         if logits {
-            // The prompt in one forward pass, then one decode step per token: the rows the greedy tokens come from.
-            let stopSet = stops ?? Set(model.eosTokenIds)
-            let cache = model.makeCache()
-            var row = try model.forward(prompt, cache: cache, allLogits: false)
-            var output: [Int] = [], rows: [[Float]] = []
-            while output.count < maxTokens {
-                let token = Sampler.argmax(row)
-                output.append(token)
-                rows.append(row)
-                if stopSet.contains(token) || output.count == maxTokens || cache.length >= model.maxPositions { break }
-                row = Array(try model.decode(token, cache: cache))
-            }
+            var rows: [[Float]] = []
+            let output = try generator.generate(prompt: prompt, maxTokens: maxTokens, sampling: parameters, stopTokens: stops,
+                                                onLogits: { rows.append(Array($0)) })
             var out = "{\"tokens\": [\(output.map(String.init).joined(separator: ", "))], \"logits\": ["
             for (i, r) in rows.enumerated() {
                 if i > 0 { out += ", " }
