@@ -131,6 +131,27 @@ public struct ModelConfig: Sendable {
         }
     }
 
+    /// A list of strings (e.g. `layer_types`); empty when absent.
+    public func stringList(_ key: String) throws -> [String] {
+        switch values[key] {
+        case nil, .null?: return []
+        case let .array(items)?: return try items.map { item in
+            guard case let .string(s) = item else { throw ConfigError.wrongType(path: path, key: key, expected: "a list of strings") }
+            return s
+        }
+        default: throw ConfigError.wrongType(path: path, key: key, expected: "a list of strings")
+        }
+    }
+
+    /// A nested object as a config of its own (errors name `key` inside this file), or nil when absent.
+    public func object(_ key: String) throws -> ModelConfig? {
+        switch values[key] {
+        case nil, .null?: return nil
+        case let .object(o)?: return ModelConfig(values: o, path: "\(path) (\(key))")
+        default: throw ConfigError.wrongType(path: path, key: key, expected: "an object")
+        }
+    }
+
     static func int(_ value: JSONValue?, key: String, path: String) throws -> Int? {
         switch value {
         case nil, .null?: return nil

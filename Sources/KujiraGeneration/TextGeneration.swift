@@ -105,7 +105,8 @@ public final class SequenceSlot {
         var common = 0
         let limit = min(tokens.count, prompt.count - 1, cache.length)
         while common < limit && tokens[common] == prompt[common] { common += 1 }
-        cache.truncate(to: common)
+        // A cache with windows or compressed streams cannot keep a prefix: it restarts empty (truncate says so).
+        common = cache.truncate(to: common)
         tokens.removeLast(tokens.count - common)
         return common
     }

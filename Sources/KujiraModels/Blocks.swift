@@ -61,35 +61,50 @@ extension FeedForward {
     }
 }
 
-/// SwiGLU feed-forward: down(silu(gate(x)) * up(x)).
+/// SwiGLU feed-forward: down(silu(gate(x)) * up(x)); with `limit` (DeepSeek-V4), gate is clamped above at limit and
+/// up to ±limit first.
 public struct GatedMLP: FeedForward {
     public let gate: LinearWeight
     public let up: LinearWeight
     public let down: LinearWeight
-    /// Kujira's kernels or llama.cpp's arithmetic (`Numerics`).
-    public let numerics: Numerics
+    /// DeepSeek-V4's `swiglu_limit`, or nil.
+    public let limit: Float?
 
-    public init(gate: LinearWeight, up: LinearWeight, down: LinearWeight, numerics: Numerics = .kujira) {
+    /// Tensor names under the block's prefix.
+    public static let gateName = "gate_proj.weight", upName = "up_proj.weight", downName = "down_proj.weight"
+
+    public init(gate: LinearWeight, up: LinearWeight, down: LinearWeight, limit: Float? = nil) {
         self.gate = gate
         self.up = up
         self.down = down
-        self.numerics = numerics
+        self.limit = limit
     }
 
     /// Loads `<prefix>.gate_proj/up_proj/down_proj.weight`, checking shapes.
-    public init(weights: any WeightStore, prefix: String, hidden: Int, intermediate: Int, blockSize: [Int]?, numerics: Numerics = .kujira) throws {
-        gate = try weights.linear("\(prefix).gate_proj.weight", rows: intermediate, cols: hidden, blockSize: blockSize)
-        up = try weights.linear("\(prefix).up_proj.weight", rows: intermediate, cols: hidden, blockSize: blockSize)
-        down = try weights.linear("\(prefix).down_proj.weight", rows: hidden, cols: intermediate, blockSize: blockSize)
-        self.numerics = numerics
+    public init(weights: any WeightStore, prefix: String, hidden: Int, intermediate: Int, blockSize: [Int]?, limit: Float? = nil) throws {
+        gate = try weights.linear("\(prefix).\(Self.gateName)", rows: intermediate, cols: hidden, blockSize: blockSize)
+        up = try weights.linear("\(prefix).\(Self.upName)", rows: intermediate, cols: hidden, blockSize: blockSize)
+        down = try weights.linear("\(prefix).\(Self.downName)", rows: hidden, cols: intermediate, blockSize: blockSize)
+        self.limit = limit
+    }
+
+    /// The block's parameters under `prefix`.
+    public static func parameters(_ prefix: String, hidden: Int, intermediate: Int) -> [ParameterLayout.Entry] {
+        [.init("\(prefix).\(gateName)", [intermediate, hidden]), .init("\(prefix).\(upName)", [intermediate, hidden]),
+         .init("\(prefix).\(downName)", [hidden, intermediate])]
     }
 
     public func forward(_ x: UnsafeBufferPointer<Float>, n: Int, workspace: ForwardWorkspace, load: ExpertLoad?, layer: Int,
                         into out: UnsafeMutableBufferPointer<Float>) {
+        let numerics = workspace.numerics
         let g = workspace.buffer(.gate, n * gate.rows), u = workspace.buffer(.up, n * up.rows)
         Linear.forward(gate, x, n: n, into: g, numerics: numerics)
         Linear.forward(up, x, n: n, into: u, numerics: numerics)
-        Elementwise.swiglu(gate: g, up: UnsafeBufferPointer(u), numerics: numerics)
+        if let limit {
+            Elementwise.swigluClamped(gate: g, up: UnsafeBufferPointer(u), limit: limit)
+        } else {
+            Elementwise.swiglu(gate: g, up: UnsafeBufferPointer(u), numerics: numerics)
+        }
         Linear.forward(down, UnsafeBufferPointer(g), n: n, into: out, numerics: numerics)
     }
 
@@ -97,28 +112,55 @@ public struct GatedMLP: FeedForward {
     public var activeParameters: Int { totalParameters }
 }
 
+/// One block of the decoder stack: updates the residual stream (n, `DecoderStack.residualWidth`) in place, reading
+/// and extending the caches of `batch`'s sequences.
+public protocol DecoderBlock: Sendable {
+    func forward(_ x: UnsafeMutableBufferPointer<Float>, n: Int, batch: SequenceBatch, layer: Int)
+    /// Number of weights in the block.
+    var parameterCount: Int { get }
+    /// Weights a token does not touch (experts it is not routed to).
+    var inactiveParameterCount: Int { get }
+    /// The block's routed experts, if it has any (`kujira bench` counts their bytes).
+    var mixtureOfExperts: MixtureOfExperts? { get }
+}
+
 /// One pre-norm decoder layer: x += mixer(norm(x)); x += ffn(norm(x)).
-public struct DecoderLayer: Sendable {
+public struct DecoderLayer: DecoderBlock {
     public let inputNorm: [Float]
     public let mixer: any TokenMixer
     public let postAttentionNorm: [Float]
     public let feedForward: any FeedForward
-    /// The arithmetic of the two norms (the mixer and feed-forward carry their own).
-    public let numerics: Numerics
+    /// RMSNorm epsilon of the two norms.
+    public let eps: Float
 
-    public init(inputNorm: [Float], mixer: any TokenMixer, postAttentionNorm: [Float], feedForward: any FeedForward, numerics: Numerics = .kujira) {
+    /// Tensor names of the two norms under the layer's prefix.
+    public static let inputNormName = "input_layernorm.weight", postAttentionNormName = "post_attention_layernorm.weight"
+
+    public init(inputNorm: [Float], mixer: any TokenMixer, postAttentionNorm: [Float], feedForward: any FeedForward, eps: Float) {
         self.inputNorm = inputNorm
         self.mixer = mixer
         self.postAttentionNorm = postAttentionNorm
         self.feedForward = feedForward
-        self.numerics = numerics
+        self.eps = eps
+    }
+
+    /// Loads the two norms of `<prefix>` around a mixer and a feed-forward.
+    public init(weights: any WeightStore, prefix: String, hidden: Int, eps: Float, mixer: any TokenMixer, feedForward: any FeedForward) throws {
+        self.init(inputNorm: try weights.floats("\(prefix).\(Self.inputNormName)", shape: [hidden]), mixer: mixer,
+                  postAttentionNorm: try weights.floats("\(prefix).\(Self.postAttentionNormName)", shape: [hidden]),
+                  feedForward: feedForward, eps: eps)
+    }
+
+    /// The two norms' parameters under `prefix`.
+    public static func normParameters(_ prefix: String, hidden: Int) -> [ParameterLayout.Entry] {
+        [.init("\(prefix).\(inputNormName)", [hidden], .ones), .init("\(prefix).\(postAttentionNormName)", [hidden], .ones)]
     }
 
     /// Applies the layer to x (n, hidden) in place; the rows belong to the sequences of `batch`, scratch from
     /// `batch.workspace`.
     @inline(__always)
-    public func forward(_ x: UnsafeMutableBufferPointer<Float>, n: Int, eps: Float, batch: SequenceBatch, layer: Int) {
-        let workspace = batch.workspace
+    public func forward(_ x: UnsafeMutableBufferPointer<Float>, n: Int, batch: SequenceBatch, layer: Int) {
+        let workspace = batch.workspace, numerics = workspace.numerics
         let normed = workspace.buffer(.normed, x.count), update = workspace.buffer(.mixerOut, x.count)
         inputNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: normed, numerics: numerics) }
         mixer.forward(UnsafeBufferPointer(normed), n: n, batch: batch, layer: layer, into: update)
@@ -129,143 +171,17 @@ public struct DecoderLayer: Sendable {
     }
 
     /// Applies the layer to n tokens of one sequence in place; scratch from `cache.workspace`.
-    public func forward(_ x: UnsafeMutableBufferPointer<Float>, n: Int, eps: Float, cache: KVCache, layer: Int) {
-        forward(x, n: n, eps: eps, batch: .single(cache), layer: layer)
+    public func forward(_ x: UnsafeMutableBufferPointer<Float>, n: Int, cache: KVCache, layer: Int) {
+        forward(x, n: n, batch: .single(cache), layer: layer)
     }
 
-    /// Array convenience of `forward(_:n:eps:cache:layer:)`.
-    public func forward(_ x: inout [Float], n: Int, eps: Float, cache: KVCache, layer: Int) {
-        x.withUnsafeMutableBufferPointer { forward($0, n: n, eps: eps, cache: cache, layer: layer) }
+    /// Array convenience of `forward(_:n:cache:layer:)`.
+    public func forward(_ x: inout [Float], n: Int, cache: KVCache, layer: Int) {
+        x.withUnsafeMutableBufferPointer { forward($0, n: n, cache: cache, layer: layer) }
     }
+
+    public var parameterCount: Int { inputNorm.count + postAttentionNorm.count + mixer.parameterCount + feedForward.totalParameters }
+    public var inactiveParameterCount: Int { feedForward.totalParameters - feedForward.activeParameters }
+    public var mixtureOfExperts: MixtureOfExperts? { feedForward as? MixtureOfExperts }
 }
 
-/// Embedding → decoder layers → final norm → LM head: the body every supported architecture shares.
-public struct DecoderStack: Sendable {
-    public let embedding: LinearWeight
-    public let layers: [DecoderLayer]
-    public let finalNorm: [Float]
-    public let lmHead: LinearWeight
-    public let eps: Float
-    /// The arithmetic of the final norm and the LM head.
-    public let numerics: Numerics
-
-    public var hidden: Int { embedding.cols }
-    public var vocabSize: Int { lmHead.rows }
-
-    /// Loads `model.embed_tokens`, `model.norm` and `lm_head` (tied to the embedding when the config says so).
-    public init(config: ModelConfig, weights: any WeightStore, layers: [DecoderLayer], vocabSize: Int, hidden: Int, eps: Float, blockSize: [Int]?,
-                numerics: Numerics = .kujira) throws {
-        embedding = try weights.linear("model.embed_tokens.weight", rows: vocabSize, cols: hidden, blockSize: blockSize)
-        finalNorm = try weights.floats("model.norm.weight", shape: [hidden])
-        if try config.bool("tie_word_embeddings", default: false) && !weights.contains("lm_head.weight") {
-            lmHead = embedding
-        } else {
-            lmHead = try weights.linear("lm_head.weight", rows: vocabSize, cols: hidden, blockSize: blockSize)
-        }
-        self.layers = layers
-        self.eps = eps
-        self.numerics = numerics
-    }
-
-    /// Embedding rows of `tokens`, (n, hidden).
-    public func embed(_ tokens: [Int]) -> [Float] {
-        var x = [Float](repeating: 0, count: tokens.count * hidden)
-        x.withUnsafeMutableBufferPointer { buffer in
-            for (t, token) in tokens.enumerated() {
-                embedding.decodeRow(token, into: UnsafeMutableBufferPointer(rebasing: buffer[(t * hidden)..<((t + 1) * hidden)]))
-            }
-        }
-        return x
-    }
-
-    /// Final hidden states (after the final norm) for `tokens`, extending `cache`.
-    public func hiddenStates(_ tokens: [Int], cache: KVCache) -> [Float] {
-        Array(hiddenStates(count: tokens.count, cache: cache) { t in tokens[t] })
-    }
-
-    /// Final hidden states of `count` tokens (`token(t)` gives the t-th) in `cache.workspace` (slot `finalHidden`,
-    /// valid until the next forward pass of this sequence), extending `cache`. Does not allocate once the
-    /// workspace and cache have grown to the chunk and context size.
-    @inline(__always)
-    public func hiddenStates(count n: Int, cache: KVCache, token: (Int) -> Int) -> UnsafeMutableBufferPointer<Float> {
-        hiddenStates(count: n, batch: .single(cache), token: token)
-    }
-
-    /// Final hidden states of `count` rows belonging to the sequences of `batch` (`token(t)` gives row t's id) in
-    /// `batch.workspace` (slot `finalHidden`), extending every cache of the batch by its rows.
-    @inline(__always)
-    public func hiddenStates(count n: Int, batch: SequenceBatch, token: (Int) -> Int) -> UnsafeMutableBufferPointer<Float> {
-        for s in 0..<batch.count {
-            let cache = batch.cache(s)
-            cache.reserve(cache.length + batch.rows(s, n: n).count)
-        }
-        let workspace = batch.workspace
-        let x = workspace.buffer(.hidden, n * hidden)
-        for t in 0..<n {
-            embedding.decodeRow(token(t), into: UnsafeMutableBufferPointer(rebasing: x[(t * hidden)..<((t + 1) * hidden)]))
-        }
-        for index in 0..<layers.count {  // an index loop: `enumerated()` boxes each element in unoptimised builds
-            layers[index].forward(x, n: n, eps: eps, batch: batch, layer: index)
-        }
-        for s in 0..<batch.count { batch.cache(s).advance(by: batch.rows(s, n: n).count) }
-        let out = workspace.buffer(.finalHidden, n * hidden)
-        finalNorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(x), weight: $0, eps: eps, n: n, into: out, numerics: numerics) }
-        return out
-    }
-
-    /// Logits of `tokens` (every token's if `allLogits`, else the last one's), extending `cache`.
-    public func forward(_ tokens: [Int], cache: KVCache, allLogits: Bool) -> [Float] {
-        let n = tokens.count
-        return logits(fromHidden: UnsafeBufferPointer(hiddenStates(count: n, cache: cache) { tokens[$0] }), n: n, allLogits: allLogits)
-    }
-
-    /// One decoding step without allocation: the token's logits in the workspace.
-    @inline(__always)
-    public func decode(_ token: Int, cache: KVCache) -> UnsafeBufferPointer<Float> {
-        lastLogits(fromHidden: hiddenStates(count: 1, cache: cache) { _ in token }, n: 1, workspace: cache.workspace)
-    }
-
-    /// One decoding step of several sequences as one pass: row b is `tokens[b]` at position `caches[b].length`; the
-    /// projections, feed-forward and LM head read their weights once for all rows, attention runs per sequence over
-    /// its own cache. Returns (B, vocab) logits in `caches[0].workspace` (slot `batchLogits`), valid until the next
-    /// forward pass on `caches[0]`. Caches must be distinct.
-    public func decodeBatch(_ tokens: [Int], caches: [KVCache]) -> UnsafeBufferPointer<Float> {
-        precondition(tokens.count == caches.count && !caches.isEmpty, "decodeBatch needs one token per cache")
-        let n = tokens.count
-        let h = hiddenStates(count: n, batch: .tokens(caches)) { tokens[$0] }
-        let out = caches[0].workspace.buffer(.batchLogits, n * vocabSize)
-        Linear.forward(lmHead, UnsafeBufferPointer(h), n: n, into: out, numerics: numerics)
-        return UnsafeBufferPointer(out)
-    }
-
-    /// Logits for every token (`allLogits`) or the last one, from final hidden states (n, hidden).
-    public func logits(fromHidden h: UnsafeBufferPointer<Float>, n: Int, allLogits: Bool) -> [Float] {
-        let rows = allLogits ? n : 1
-        var out = [Float](repeating: 0, count: rows * vocabSize)
-        out.withUnsafeMutableBufferPointer {
-            Linear.forward(lmHead, UnsafeBufferPointer(rebasing: h[((n - rows) * hidden)..<(n * hidden)]), n: rows, into: $0, numerics: numerics)
-        }
-        return out
-    }
-
-    /// `logits(fromHidden:n:allLogits:)` of an array.
-    public func logits(fromHidden h: [Float], n: Int, allLogits: Bool) -> [Float] {
-        h.withUnsafeBufferPointer { logits(fromHidden: $0, n: n, allLogits: allLogits) }
-    }
-
-    /// The last token's logits into the workspace (slot `logits`) from final hidden states (n, hidden).
-    @inline(__always)
-    public func lastLogits(fromHidden h: UnsafeMutableBufferPointer<Float>, n: Int, workspace: ForwardWorkspace) -> UnsafeBufferPointer<Float> {
-        let out = workspace.buffer(.logits, vocabSize)
-        Linear.forward(lmHead, UnsafeBufferPointer(rebasing: h[((n - 1) * hidden)..<(n * hidden)]), n: 1, into: out, numerics: numerics)
-        return UnsafeBufferPointer(out)
-    }
-
-    /// Count of tensors per dtype across the stack's weights (for `inspect`).
-    public var totalParameters: Int {
-        var total = embedding.rows * embedding.cols + finalNorm.count
-        if lmHead.data.bytes.baseAddress != embedding.data.bytes.baseAddress { total += lmHead.rows * lmHead.cols }
-        for layer in layers { total += layer.inputNorm.count + layer.postAttentionNorm.count + layer.mixer.parameterCount + layer.feedForward.totalParameters }
-        return total
-    }
-}

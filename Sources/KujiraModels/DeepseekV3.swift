@@ -1,8 +1,15 @@
 import KujiraFormats
 import KujiraTensor
 
-/// Configuration of DeepSeek-V3/R1 and DeepSeek-V2 (`deepseek_v3`, `deepseek_v2`), as either config form writes it.
-public struct DeepseekV3Configuration: Sendable {
+/// DeepSeek-V3/R1 and DeepSeek-V2 (`deepseek_v3`, `deepseek_v2`): MLA attention, `first_k_dense_replace` dense layers,
+/// then DeepSeekMoE; an optional MTP module after the main layers. Config in either published form; GGUF: llama.cpp's
+/// `deepseek2`.
+public struct DeepseekV3Configuration: ModelArchitecture {
+    public static let modelTypes = ["deepseek_v3", "deepseek_v2"]
+    public static let ggufArchitectures = ["deepseek2"]
+    public static let ggufTensorNames = GGUFTensorNames.decoder + .latentAttention + .denseMLP + .mixtureOfExperts
+
+    public let config: ModelConfig
     public var modelType: String
     public var hiddenSize: Int
     public var intermediateSize: Int
@@ -31,9 +38,13 @@ public struct DeepseekV3Configuration: Sendable {
     /// FP8 block size from `quantization_config.weight_block_size`.
     public var weightBlockSize: [Int]?
 
+    public var tiedEmbeddings: Bool
+
     public init(_ config: ModelConfig) throws {
+        self.config = config
         modelType = try config.modelType
-        let isV3 = modelType == "deepseek_v3"
+        let isV3 = modelType != "deepseek_v2"  // V3 and its descendants route with sigmoid scores and noaux_tc
+        tiedEmbeddings = try config.bool("tie_word_embeddings", default: false)
         hiddenSize = try config.int("hidden_size")
         intermediateSize = try config.int("intermediate_size")
         layers = try config.int("num_hidden_layers")
@@ -106,107 +117,120 @@ public struct DeepseekV3Configuration: Sendable {
     }
 }
 
-/// DeepSeek-V3/R1 and DeepSeek-V2: MLA attention, `first_k_dense_replace` dense layers, then DeepSeekMoE.
+extension DeepseekV3Configuration {
+    /// Decoder layer `i`'s parameters: MLA, then a dense MLP or DeepSeekMoE.
+    func layerParameters(_ i: Int) -> [ParameterLayout.Entry] {
+        let p = "model.layers.\(i)"
+        var e = DecoderLayer.normParameters(p, hidden: hiddenSize)
+        e += MultiHeadLatentAttention.parameters("\(p).self_attn", hidden: hiddenSize, heads: heads, qLoraRank: qLoraRank, kvLoraRank: kvLoraRank,
+                                                 nopeDim: qkNopeHeadDim, ropeDim: qkRopeHeadDim, valueDim: vHeadDim)
+        if isMoELayer(i), let router {
+            e += MixtureOfExperts.parameters("\(p).mlp", hidden: hiddenSize, intermediate: moeIntermediateSize, experts: router.experts,
+                                             sharedIntermediate: sharedExperts > 0 ? moeIntermediateSize * sharedExperts : nil,
+                                             bias: router.method == .noauxTC)
+        } else {
+            e += GatedMLP.parameters("\(p).mlp", hidden: hiddenSize, intermediate: intermediateSize)
+        }
+        return e
+    }
+
+    /// The MTP module's own parameters (layer `num_hidden_layers`; it shares embedding and head with the main model).
+    var nextTokenPredictionParameters: [ParameterLayout.Entry] {
+        guard nextTokenPredictLayers > 0 else { return [] }
+        return MultiTokenPrediction.parameters("model.layers.\(layers)", hidden: hiddenSize) + layerParameters(layers)
+    }
+
+    public var parameters: [ParameterLayout.Entry] {
+        var e = [ParameterLayout.Entry(DecoderStack.embeddingName, [vocabSize, hiddenSize])]
+        for i in 0..<layers { e += layerParameters(i) }
+        e += DecoderStack.parameters(vocabSize: vocabSize, hidden: hiddenSize, tied: tiedEmbeddings).dropFirst()
+        return e + nextTokenPredictionParameters
+    }
+
+    /// Unrouted experts of every MoE layer, and the MTP module.
+    public var inactiveParameters: Int {
+        var inactive = nextTokenPredictionParameters.reduce(0) { $0 + $1.count }
+        if let router {
+            let moeLayers = (0..<layers).filter(isMoELayer).count
+            inactive += moeLayers * (router.experts - router.topK) * 3 * hiddenSize * moeIntermediateSize
+        }
+        return inactive
+    }
+
+    public var cacheLayout: [[CacheStreamSpec]] {
+        Array(repeating: [MultiHeadLatentAttention.cacheStream(kvLoraRank: kvLoraRank, ropeDim: qkRopeHeadDim)], count: layers)
+    }
+
+    public func build(weights: any WeightStore, options: RunOptions) throws -> any LanguageModel {
+        try options.requireKujiraNumerics(config)
+        return try DeepseekV3Model(architecture: self, configuration: self, weights: weights, options: options)
+    }
+
+    /// The RoPE of the latent's rope part (interleaved pairs, YaRN as configured).
+    var latentRope: RotaryEmbedding {
+        RotaryEmbedding(config: rope, dim: qkRopeHeadDim, maxPositionEmbeddings: maxPositions, layout: .interleaved)
+    }
+
+    /// Decoder layer `i`: MLA (with `indexer`, DeepSeek-V3.2's sparse attention), then a dense MLP or DeepSeekMoE.
+    func loadLayer(_ i: Int, weights: any WeightStore, rope: RotaryEmbedding, indexer: LightningIndexer? = nil) throws -> DecoderLayer {
+        let prefix = "model.layers.\(i)"
+        let attention = try MultiHeadLatentAttention(
+            weights: weights, prefix: "\(prefix).self_attn", hidden: hiddenSize, heads: heads, qLoraRank: qLoraRank,
+            kvLoraRank: kvLoraRank, nopeDim: qkNopeHeadDim, ropeDim: qkRopeHeadDim, valueDim: vHeadDim,
+            rope: rope, softmaxScale: softmaxScale, blockSize: weightBlockSize, indexer: indexer)
+        let feedForward: any FeedForward
+        if isMoELayer(i), let router {
+            feedForward = try MixtureOfExperts.load(weights: weights, prefix: "\(prefix).mlp", settings: router, hidden: hiddenSize,
+                                                    intermediate: moeIntermediateSize,
+                                                    sharedIntermediate: sharedExperts > 0 ? moeIntermediateSize * sharedExperts : nil,
+                                                    blockSize: weightBlockSize)
+        } else {
+            feedForward = try GatedMLP(weights: weights, prefix: "\(prefix).mlp", hidden: hiddenSize, intermediate: intermediateSize,
+                                       blockSize: weightBlockSize)
+        }
+        return try DecoderLayer(weights: weights, prefix: prefix, hidden: hiddenSize, eps: Float(rmsNormEps), mixer: attention, feedForward: feedForward)
+    }
+}
+
+/// A DeepSeek-V3/R1 or V2 model, with its multi-token-prediction module when the checkpoint has one.
 public final class DeepseekV3Model: DecoderStackModel {
     public let config: ModelConfig
     public let configuration: DeepseekV3Configuration
     public let stack: DecoderStack
     /// The multi-token-prediction module, when the checkpoint carries one (`num_nextn_predict_layers` ≥ 1).
     public let multiTokenPrediction: MultiTokenPrediction?
+    public let options: RunOptions
     /// How `makeCache` stores the latent rows (`--kv-bits`).
-    public let cachePrecision: KVCachePrecision
+    public var cachePrecision: KVCachePrecision { options.cachePrecision }
 
-    public init(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32, numerics: Numerics = .kujira) throws {
-        guard numerics == .kujira else {
-            throw NumericsError.unsupported(path: config.path, detail: "emulated for llama and qwen2 models only (MLA and MoE run Kujira's arithmetic)")
-        }
+    /// The architecture that built it (V3/V2, or V3.2 with its indexer), for the cache layout and summary.
+    public let architecture: any ModelArchitecture
+
+    /// Builds the model at `weights` (convenience for the trainer and tests: float cache, Kujira numerics).
+    public convenience init(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32) throws {
         let c = try DeepseekV3Configuration(config)
-        self.config = config
-        self.cachePrecision = cachePrecision
+        try self.init(architecture: c, configuration: c, weights: weights, options: RunOptions(cachePrecision: cachePrecision))
+    }
+
+    /// `indexer(i)` gives layer i's lightning indexer (DeepSeek-V3.2), or nil for dense MLA.
+    init(architecture: any ModelArchitecture, configuration c: DeepseekV3Configuration, weights: any WeightStore, options: RunOptions,
+         indexer: ((Int) throws -> LightningIndexer?)? = nil) throws {
+        config = c.config
         configuration = c
-        let block = c.weightBlockSize
-        let rope = RotaryEmbedding(config: c.rope, dim: c.qkRopeHeadDim, maxPositionEmbeddings: c.maxPositions, layout: .interleaved)
-        var layers: [DecoderLayer] = []
-        for i in 0..<c.layers {
-            layers.append(try Self.loadLayer(i, weights: weights, configuration: c, rope: rope))
-        }
+        self.architecture = architecture
+        self.options = options
+        let rope = c.latentRope
+        let layers = try (0..<c.layers).map { try c.loadLayer($0, weights: weights, rope: rope, indexer: indexer?($0)) }
         stack = try DecoderStack(config: config, weights: weights, layers: layers, vocabSize: c.vocabSize, hidden: c.hiddenSize,
-                                 eps: Float(c.rmsNormEps), blockSize: block)
+                                 eps: Float(c.rmsNormEps), blockSize: c.weightBlockSize)
         let mtpIndex = c.layers
-        if c.nextTokenPredictLayers > 0 && weights.contains("model.layers.\(mtpIndex).eh_proj.weight") {
+        if c.nextTokenPredictLayers > 0 && weights.contains("model.layers.\(mtpIndex).\(MultiTokenPrediction.Names.ehProj)") {
             multiTokenPrediction = try MultiTokenPrediction(
-                weights: weights, index: mtpIndex, block: try Self.loadLayer(mtpIndex, weights: weights, configuration: c, rope: rope),
-                mainEmbedding: stack.embedding, mainHead: stack.lmHead, hidden: c.hiddenSize, eps: Float(c.rmsNormEps), blockSize: block,
-                cachePrecision: cachePrecision, cacheGroupSize: c.cacheGroupSize)
+                weights: weights, index: mtpIndex, block: try c.loadLayer(mtpIndex, weights: weights, rope: rope, indexer: indexer?(mtpIndex)),
+                mainEmbedding: stack.embedding, mainHead: stack.lmHead, hidden: c.hiddenSize, eps: Float(c.rmsNormEps), blockSize: c.weightBlockSize,
+                cacheStreams: architecture.cacheLayout[0], cachePrecision: options.cachePrecision)
         } else {
             multiTokenPrediction = nil
-        }
-    }
-
-    /// Decoder layer `i`: MLA, then a dense MLP or DeepSeekMoE.
-    static func loadLayer(_ i: Int, weights: any WeightStore, configuration c: DeepseekV3Configuration, rope: RotaryEmbedding) throws -> DecoderLayer {
-        let block = c.weightBlockSize
-        let prefix = "model.layers.\(i)"
-        let attention = try MultiHeadLatentAttention(
-            weights: weights, prefix: "\(prefix).self_attn", hidden: c.hiddenSize, heads: c.heads, qLoraRank: c.qLoraRank,
-            kvLoraRank: c.kvLoraRank, nopeDim: c.qkNopeHeadDim, ropeDim: c.qkRopeHeadDim, valueDim: c.vHeadDim,
-            rope: rope, softmaxScale: c.softmaxScale, blockSize: block)
-        let feedForward: any FeedForward
-        if c.isMoELayer(i), let settings = c.router {
-            feedForward = try Self.loadMoE(weights: weights, prefix: "\(prefix).mlp", configuration: c, settings: settings)
-        } else {
-            feedForward = try GatedMLP(weights: weights, prefix: "\(prefix).mlp", hidden: c.hiddenSize, intermediate: c.intermediateSize, blockSize: block)
-        }
-        return DecoderLayer(inputNorm: try weights.floats("\(prefix).input_layernorm.weight", shape: [c.hiddenSize]),
-                            mixer: attention,
-                            postAttentionNorm: try weights.floats("\(prefix).post_attention_layernorm.weight", shape: [c.hiddenSize]),
-                            feedForward: feedForward)
-    }
-
-    static func loadMoE(weights: any WeightStore, prefix: String, configuration c: DeepseekV3Configuration,
-                        settings: RouterSettings) throws -> MixtureOfExperts {
-        let gate = try weights.linear("\(prefix).gate.weight", rows: settings.experts, cols: c.hiddenSize)
-        let bias = settings.method == .noauxTC ? try weights.floats("\(prefix).gate.e_score_correction_bias", shape: [settings.experts]) : nil
-        let experts = try loadExperts(weights: weights, prefix: "\(prefix).experts", count: settings.experts, hidden: c.hiddenSize,
-                                      intermediate: c.moeIntermediateSize, blockSize: c.weightBlockSize)
-        let shared = c.sharedExperts > 0
-            ? try GatedMLP(weights: weights, prefix: "\(prefix).shared_experts", hidden: c.hiddenSize,
-                           intermediate: c.moeIntermediateSize * c.sharedExperts, blockSize: c.weightBlockSize)
-            : nil
-        return MixtureOfExperts(router: Router(settings: settings, weight: gate, scoreCorrectionBias: bias), experts: experts, sharedExperts: shared)
-    }
-
-    /// Routed experts, stored one tensor per expert (`experts.<e>.gate_proj.weight`, as deepseek-ai ships), stacked as
-    /// transformers 5 saves them (`experts.gate_up_proj` (E, 2·I, H) with gate rows first, `experts.down_proj` (E, H, I)),
-    /// or stacked per projection (GGUF).
-    static func loadExperts(weights: any WeightStore, prefix: String, count: Int, hidden: Int, intermediate: Int,
-                            blockSize: [Int]?) throws -> [GatedMLP] {
-        if weights.contains("\(prefix).gate_up_proj") {
-            let gateUp = try weights.tensor("\(prefix).gate_up_proj", shape: [count, 2 * intermediate, hidden])
-            let down = try weights.tensor("\(prefix).down_proj", shape: [count, hidden, intermediate])
-            for (name, t) in [("gate_up_proj", gateUp), ("down_proj", down)] where !t.dtype.isFloatingPoint || t.dtype == .f8e4m3 {
-                throw WeightStoreError.unsupportedDType(name: "\(prefix).\(name)", file: weights.file(of: "\(prefix).\(name)") ?? weights.source,
-                                                        dtype: t.dtype.rawValue)
-            }
-            return (0..<count).map { e in
-                GatedMLP(gate: LinearWeight(data: gateUp.matrixRows(index: e, rows: 0..<intermediate)),
-                         up: LinearWeight(data: gateUp.matrixRows(index: e, rows: intermediate..<(2 * intermediate))),
-                         down: LinearWeight(data: down.matrixRows(index: e, rows: 0..<hidden)))
-            }
-        }
-        if weights.contains("\(prefix).gate_proj") {
-            // Stacked per projection, as llama.cpp's ffn_{gate,up,down}_exps: (E, I, H), (E, I, H), (E, H, I).
-            let gate = try weights.tensor("\(prefix).gate_proj", shape: [count, intermediate, hidden])
-            let up = try weights.tensor("\(prefix).up_proj", shape: [count, intermediate, hidden])
-            let down = try weights.tensor("\(prefix).down_proj", shape: [count, hidden, intermediate])
-            return (0..<count).map { e in
-                GatedMLP(gate: LinearWeight(data: gate.matrixRows(index: e, rows: 0..<intermediate)),
-                         up: LinearWeight(data: up.matrixRows(index: e, rows: 0..<intermediate)),
-                         down: LinearWeight(data: down.matrixRows(index: e, rows: 0..<hidden)))
-            }
-        }
-        return try (0..<count).map { e in
-            try GatedMLP(weights: weights, prefix: "\(prefix).\(e)", hidden: hidden, intermediate: intermediate, blockSize: blockSize)
         }
     }
 
@@ -214,8 +238,7 @@ public final class DeepseekV3Model: DecoderStackModel {
     public var maxPositions: Int { configuration.maxPositions }
 
     public func makeCache() -> KVCache {
-        KVCache(layerCount: configuration.layers, rowWidth: configuration.kvLoraRank + configuration.qkRopeHeadDim,
-                precision: cachePrecision, groupSize: configuration.cacheGroupSize)
+        KVCache(layout: architecture.cacheLayout, precision: options.cachePrecision, numerics: options.numerics)
     }
 
     /// Final hidden states (after the final norm), (n, hidden) — what the MTP module and speculation consume.
@@ -225,9 +248,103 @@ public final class DeepseekV3Model: DecoderStackModel {
     }
 
     public var summary: ModelSummary {
-        let total = stack.totalParameters
-        let inactive = stack.layers.reduce(0) { $0 + $1.feedForward.totalParameters - $1.feedForward.activeParameters }
-        return ModelSummary(architecture: configuration.modelType, totalParameters: total, activeParameters: total - inactive, kvValuesPerTokenPerLayer: configuration.kvLoraRank + configuration.qkRopeHeadDim,
-                            layers: configuration.layers, kvCacheGroupSize: configuration.cacheGroupSize)
+        ModelSummary(architecture: architecture, stack: stack, extraParameters: multiTokenPrediction?.parameterCount ?? 0,
+                     extraInactive: multiTokenPrediction?.parameterCount ?? 0)
+    }
+}
+
+// MARK: GGUF
+
+extension DeepseekV3Configuration {
+    public static func configValues(gguf g: GGUFMetadata) throws -> [String: JSONValue] {
+        var values: [String: JSONValue] = [:]
+        let ropeDim = try g.required("rope.dimension_count")
+        let keyLength = try g.int("attention.key_length_mla") ?? g.required("attention.key_length")
+        let valueLength = try g.int("attention.value_length_mla") ?? g.required("attention.value_length")
+        values["qk_rope_head_dim"] = .number(Double(ropeDim))
+        values["qk_nope_head_dim"] = .number(Double(keyLength - ropeDim))
+        values["v_head_dim"] = .number(Double(valueLength))
+        values["kv_lora_rank"] = .number(Double(try g.required("attention.kv_lora_rank")))
+        if let q = g.int("attention.q_lora_rank"), q > 0 { values["q_lora_rank"] = .number(Double(q)) }
+        values["first_k_dense_replace"] = .number(Double(g.int("leading_dense_block_count") ?? 0))
+        values["model_type"] = .string("deepseek_v3")  // llama.cpp normalises, then scales, like V3
+        if let experts = g.int("expert_count"), experts > 0 {
+            let sigmoid = g.int("expert_gating_func") == 2
+            let hasBias = g.hasTensor(endingWith: "exp_probs_b.bias")
+            let groups = g.int("expert_group_count") ?? 1
+            values["n_routed_experts"] = .number(Double(experts))
+            values["num_experts_per_tok"] = .number(Double(try g.required("expert_used_count")))
+            values["moe_intermediate_size"] = .number(Double(try g.required("expert_feed_forward_length")))
+            values["n_shared_experts"] = .number(Double(g.int("expert_shared_count") ?? 0))
+            values["n_group"] = .number(Double(groups))
+            values["topk_group"] = .number(Double(g.int("expert_group_used_count") ?? 1))
+            values["scoring_func"] = .string(sigmoid ? "sigmoid" : "softmax")
+            values["topk_method"] = .string(hasBias ? "noaux_tc" : groups > 1 ? "group_limited_greedy" : "greedy")
+            values["norm_topk_prob"] = .bool(g.bool("expert_weights_norm") ?? false)
+            values["routed_scaling_factor"] = .number(Double(g.float("expert_weights_scale") ?? 1))
+        }
+        return values
+    }
+
+    /// As convert_hf_to_gguf's DeepseekV2Model writes `deepseek2`: MLA with `attn_kv_b` split into `attn_k_b`
+    /// (transposed per head) and `attn_v_b`, routed experts stacked per projection.
+    public func ggufExport(source base: SourceTensors) throws -> GGUFArchitectureExport {
+        let c = self
+        var source = base
+        source.blockSize = c.weightBlockSize
+        guard c.moeLayerFrequency == 1 else {
+            throw ModelExportError.unsupportedSetting(path: config.path, key: "moe_layer_freq", detail: "is \(c.moeLayerFrequency); llama.cpp's deepseek2 supports only 1")
+        }
+        let a = "deepseek2"
+        var m: [(String, GGUFValue)] = [
+            ("general.architecture", .string(a)), ("\(a).block_count", u32(c.layers)), ("\(a).context_length", u32(c.maxPositions)),
+            ("\(a).embedding_length", u32(c.hiddenSize)), ("\(a).feed_forward_length", u32(c.intermediateSize)),
+            ("\(a).attention.head_count", u32(c.heads)), ("\(a).attention.head_count_kv", u32(1)),
+        ]
+        m += try ropeScaling(c.rope, arch: a, path: config.path, allowLlama3: false)
+        m += [("\(a).rope.freq_base", f32(c.rope.theta)), ("\(a).attention.layer_norm_rms_epsilon", f32(c.rmsNormEps))]
+        if let router = c.router {
+            m += [("\(a).expert_count", u32(router.experts)), ("\(a).expert_used_count", u32(router.topK))]
+            // Group-limited routing that keeps every group is plain top-k; llama.cpp asserts used < count, so leave it out.
+            if router.method != .greedy && router.topKGroups < router.groups {
+                m += [("\(a).expert_group_count", u32(router.groups)), ("\(a).expert_group_used_count", u32(router.topKGroups))]
+            }
+            m.append(("\(a).expert_gating_func", u32(router.scoring == .sigmoid ? 2 : 1)))
+        }
+        // The absorbed-MLA layout: one KV "head" of the latent (kv_lora_rank + rope) keys and kv_lora_rank values.
+        m += [("\(a).attention.key_length", u32(c.kvLoraRank + c.qkRopeHeadDim)), ("\(a).attention.value_length", u32(c.kvLoraRank)),
+              ("\(a).leading_dense_block_count", u32(c.routedExperts == nil ? c.layers : c.firstKDenseReplace)),
+              ("\(a).vocab_size", u32(c.vocabSize))]
+        // Without q-LoRA (V2-Lite) convert_hf_to_gguf writes 0; llama.cpp then reads attn_q.
+        m.append(("\(a).attention.q_lora_rank", u32(c.qLoraRank ?? 0)))
+        m += [("\(a).attention.kv_lora_rank", u32(c.kvLoraRank)),
+              ("\(a).attention.key_length_mla", u32(c.qkNopeHeadDim + c.qkRopeHeadDim)), ("\(a).attention.value_length_mla", u32(c.vHeadDim))]
+        if let router = c.router {
+            m += [("\(a).expert_feed_forward_length", u32(c.moeIntermediateSize)), ("\(a).expert_shared_count", u32(c.sharedExperts)),
+                  ("\(a).expert_weights_scale", .float32(router.scalingFactor)), ("\(a).expert_weights_norm", .bool(router.normalize))]
+        }
+        m.append(("\(a).rope.dimension_count", u32(c.qkRopeHeadDim)))
+        if c.rope.type == "yarn", let mscaleAllDim = c.rope.mscaleAllDim {
+            m.append(("\(a).rope.scaling.yarn_log_multiplier", f32(0.1 * mscaleAllDim)))
+        }
+
+        let h = c.hiddenSize
+        var tensors = try GGUFExportBlocks.modelWide(source: source, config: config, vocabSize: c.vocabSize, hidden: h)
+        for i in 0..<c.layers {
+            let p = "model.layers.\(i)"
+            tensors.append(try source.plain("\(p).\(DecoderLayer.inputNormName)", shape: [h]))
+            tensors += try GGUFExportBlocks.latentAttention(
+                "\(p).self_attn", layer: i, source: source, hidden: h, heads: c.heads, qLoraRank: c.qLoraRank, kvLoraRank: c.kvLoraRank,
+                nopeDim: c.qkNopeHeadDim, ropeDim: c.qkRopeHeadDim, valueDim: c.vHeadDim)
+            tensors.append(try source.plain("\(p).\(DecoderLayer.postAttentionNormName)", shape: [h]))
+            if c.isMoELayer(i), let router = c.router {
+                tensors += try GGUFExportBlocks.mixtureOfExperts(
+                    "\(p).mlp", layer: i, source: source, hidden: h, intermediate: c.moeIntermediateSize, experts: router.experts,
+                    bias: router.method == .noauxTC, sharedIntermediate: c.sharedExperts > 0 ? c.moeIntermediateSize * c.sharedExperts : nil)
+            } else {
+                tensors += try GGUFExportBlocks.denseMLP("\(p).mlp", source: source, hidden: h, intermediate: c.intermediateSize)
+            }
+        }
+        return (m, tensors)
     }
 }

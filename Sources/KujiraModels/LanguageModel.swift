@@ -30,26 +30,6 @@ public protocol LanguageModel: AnyObject, Sendable {
     var summary: ModelSummary { get }
 }
 
-/// Facts about a loaded model, printed by `kujira inspect`.
-public struct ModelSummary: Sendable {
-    public var architecture: String
-    public var totalParameters: Int
-    /// Parameters used per token (shared + routed top-k experts, not all experts).
-    public var activeParameters: Int
-    /// KV-cache values stored per token per layer.
-    public var kvValuesPerTokenPerLayer: Int
-    public var layers: Int
-    /// Values per scale in an int8 cache row (`KVCachePrecision.groupSize`).
-    public var kvCacheGroupSize: Int = 32
-
-    /// KV-cache bytes per token over all layers at `bits` as `KVCache` stores them (4 or 2 bytes a value at 32/16 bits,
-    /// int8 codes plus per-group scales at 8).
-    public func kvBytesPerToken(bits: Int) -> Int {
-        let precision = KVCachePrecision(bits: bits) ?? .float32
-        return precision.bytesPerRow(width: kvValuesPerTokenPerLayer, groupSize: kvCacheGroupSize) * layers
-    }
-}
-
 /// Errors while running a model on user input.
 public enum ModelError: Error, CustomStringConvertible, Equatable {
     case tokenOutOfRange(token: Int, vocabSize: Int)
@@ -66,46 +46,6 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case let .batchMismatch(tokens, caches): return "batched decoding got \(tokens) tokens for \(caches) caches (one token per cache)"
         case let .duplicateCacheInBatch(index): return "batched decoding: cache \(index) appears twice (each sequence needs its own cache)"
         }
-    }
-}
-
-/// Builds models by `model_type`.
-public enum ModelRegistry {
-    /// A constructor from a config and its weights.
-    public typealias Builder = @Sendable (ModelConfig, any WeightStore, KVCachePrecision, Numerics) throws -> any LanguageModel
-
-    /// Architectures Kujira runs, keyed by `model_type`.
-    public static let builders: [String: Builder] = [
-        "deepseek_v3": { try DeepseekV3Model(config: $0, weights: $1, cachePrecision: $2, numerics: $3) },
-        "deepseek_v2": { try DeepseekV3Model(config: $0, weights: $1, cachePrecision: $2, numerics: $3) },
-        "qwen2": { try LlamaModel(config: $0, weights: $1, cachePrecision: $2, numerics: $3) },
-        "llama": { try LlamaModel(config: $0, weights: $1, cachePrecision: $2, numerics: $3) },
-    ]
-
-    /// Loads a model: a Hugging Face directory (`config.json` + safetensors) or a `.gguf` file. `cachePrecision` is how
-    /// the caches it makes store K/V (or MLA's latent) rows; `numerics` whose arithmetic it runs.
-    public static func load(directory path: String, cachePrecision: KVCachePrecision = .float32, numerics: Numerics = .kujira) throws -> any LanguageModel {
-        let (config, weights) = try open(path)
-        return try build(config: config, weights: weights, cachePrecision: cachePrecision, numerics: numerics)
-    }
-
-    /// The config and weights at `path` without building the model.
-    public static func open(_ path: String) throws -> (ModelConfig, any WeightStore) {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
-            return try GGUFModelAdapter.open(path: path)
-        }
-        return (try ModelConfig(path: path), try SafeTensorsStore(directory: path))
-    }
-
-    /// Builds the architecture named by the config's `model_type`.
-    public static func build(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32,
-                             numerics: Numerics = .kujira) throws -> any LanguageModel {
-        let type = try config.modelType
-        guard let builder = builders[type] else {
-            throw ConfigError.unsupportedModelType(path: config.path, modelType: type, supported: builders.keys.sorted())
-        }
-        return try builder(config, weights, cachePrecision, numerics)
     }
 }
 

@@ -19,26 +19,37 @@ public struct MultiHeadLatentAttention: TokenMixer {
     public let rope: RotaryEmbedding
     /// Softmax scale: qk_head_dim^-½ · mscale² (YaRN's `mscale_all_dim`).
     public let softmaxScale: Float
+    /// DeepSeek-V3.2's lightning indexer: each query attends only to the past tokens it selects (nil: dense).
+    public let indexer: LightningIndexer?
     /// The low-rank norms use the reference's fixed epsilon.
     static let latentNormEps: Float = 1e-6
 
+    /// Tensor names under the block's prefix.
+    public enum Names {
+        public static let qA = "q_a_proj.weight", qANorm = "q_a_layernorm.weight", qB = "q_b_proj.weight", q = "q_proj.weight"
+        public static let kvA = "kv_a_proj_with_mqa.weight", kvANorm = "kv_a_layernorm.weight", kvB = "kv_b_proj.weight"
+        public static let kB = "k_b_proj.weight", vB = "v_b_proj.weight", o = "o_proj.weight"
+    }
+
     public init(weights: any WeightStore, prefix: String, hidden: Int, heads: Int, qLoraRank: Int?, kvLoraRank: Int,
-                nopeDim: Int, ropeDim: Int, valueDim: Int, rope: RotaryEmbedding, softmaxScale: Float, blockSize: [Int]?) throws {
+                nopeDim: Int, ropeDim: Int, valueDim: Int, rope: RotaryEmbedding, softmaxScale: Float, blockSize: [Int]?,
+                indexer: LightningIndexer? = nil) throws {
+        precondition(indexer == nil || qLoraRank != nil, "the lightning indexer reads the q-LoRA residual")
         let qHeadDim = nopeDim + ropeDim
         if let rank = qLoraRank {
-            qA = try weights.linear("\(prefix).q_a_proj.weight", rows: rank, cols: hidden, blockSize: blockSize)
-            qANorm = try weights.floats("\(prefix).q_a_layernorm.weight", shape: [rank])
-            qB = try weights.linear("\(prefix).q_b_proj.weight", rows: heads * qHeadDim, cols: rank, blockSize: blockSize)
+            qA = try weights.linear("\(prefix).\(Names.qA)", rows: rank, cols: hidden, blockSize: blockSize)
+            qANorm = try weights.floats("\(prefix).\(Names.qANorm)", shape: [rank])
+            qB = try weights.linear("\(prefix).\(Names.qB)", rows: heads * qHeadDim, cols: rank, blockSize: blockSize)
             qProj = nil
         } else {
             qA = nil; qANorm = nil; qB = nil
-            qProj = try weights.linear("\(prefix).q_proj.weight", rows: heads * qHeadDim, cols: hidden, blockSize: blockSize)
+            qProj = try weights.linear("\(prefix).\(Names.q)", rows: heads * qHeadDim, cols: hidden, blockSize: blockSize)
         }
-        kvA = try weights.linear("\(prefix).kv_a_proj_with_mqa.weight", rows: kvLoraRank + ropeDim, cols: hidden, blockSize: blockSize)
-        kvANorm = try weights.floats("\(prefix).kv_a_layernorm.weight", shape: [kvLoraRank])
+        kvA = try weights.linear("\(prefix).\(Names.kvA)", rows: kvLoraRank + ropeDim, cols: hidden, blockSize: blockSize)
+        kvANorm = try weights.floats("\(prefix).\(Names.kvANorm)", shape: [kvLoraRank])
         latentProjections = try LatentProjections(weights: weights, prefix: prefix, heads: heads, kvLoraRank: kvLoraRank,
                                                   nopeDim: nopeDim, valueDim: valueDim, blockSize: blockSize)
-        oProj = try weights.linear("\(prefix).o_proj.weight", rows: hidden, cols: heads * valueDim, blockSize: blockSize)
+        oProj = try weights.linear("\(prefix).\(Names.o)", rows: hidden, cols: heads * valueDim, blockSize: blockSize)
         self.heads = heads
         self.nopeDim = nopeDim
         self.ropeDim = ropeDim
@@ -46,6 +57,26 @@ public struct MultiHeadLatentAttention: TokenMixer {
         self.kvLoraRank = kvLoraRank
         self.rope = rope
         self.softmaxScale = softmaxScale
+        self.indexer = indexer
+    }
+
+    /// The block's parameters under `prefix` (HF layout: `kv_b_proj` fused).
+    public static func parameters(_ prefix: String, hidden: Int, heads: Int, qLoraRank: Int?, kvLoraRank: Int, nopeDim: Int, ropeDim: Int,
+                                  valueDim: Int) -> [ParameterLayout.Entry] {
+        var e: [ParameterLayout.Entry] = []
+        if let rank = qLoraRank {
+            e += [.init("\(prefix).\(Names.qA)", [rank, hidden]), .init("\(prefix).\(Names.qANorm)", [rank], .ones),
+                  .init("\(prefix).\(Names.qB)", [heads * (nopeDim + ropeDim), rank])]
+        } else {
+            e.append(.init("\(prefix).\(Names.q)", [heads * (nopeDim + ropeDim), hidden]))
+        }
+        return e + [.init("\(prefix).\(Names.kvA)", [kvLoraRank + ropeDim, hidden]), .init("\(prefix).\(Names.kvANorm)", [kvLoraRank], .ones),
+                    .init("\(prefix).\(Names.kvB)", [heads * (nopeDim + valueDim), kvLoraRank]), .init("\(prefix).\(Names.o)", [hidden, heads * valueDim])]
+    }
+
+    /// The latent cache stream: `[c_kv | k_pe]` per token, read as two segments.
+    public static func cacheStream(kvLoraRank: Int, ropeDim: Int) -> CacheStreamSpec {
+        CacheStreamSpec("latent", width: kvLoraRank + ropeDim, segments: [kvLoraRank, ropeDim])
     }
 
     /// c_kv and k_pe: 576 values for DeepSeek-V3 (512 + 64).
@@ -53,7 +84,7 @@ public struct MultiHeadLatentAttention: TokenMixer {
 
     public var parameterCount: Int {
         [qA, qB, qProj, kvA, oProj].compactMap { $0 }.reduce(0) { $0 + $1.rows * $1.cols } + (qANorm?.count ?? 0) + kvANorm.count
-            + latentProjections.parameterCount
+            + latentProjections.parameterCount + (indexer?.parameterCount ?? 0)
     }
 
     public var outputWidth: Int { oProj.rows }
@@ -93,6 +124,13 @@ public struct MultiHeadLatentAttention: TokenMixer {
                 }
             }
         }
+        var selected = UnsafeMutableBufferPointer<Int>(start: nil, count: 0), counts = selected
+        if let indexer {
+            selected = workspace.ints(.indexerSelected, n * indexer.topK)
+            counts = workspace.ints(.indexerCounts, n)
+            indexer.select(x, qResidual: UnsafeBufferPointer(workspace.buffer(.queryLatent, n * qA!.rows)), n: n, batch: batch, layer: layer,
+                           selected: selected, counts: counts)
+        }
         let qLatent = workspace.zeroed(.absorbedQuery, n * heads * rank)
         latentProjections.absorbQuery(UnsafeBufferPointer(q), n: n, heads: heads, queryHeadDim: qHeadDim, into: qLatent, workspace: workspace)
         let outLatent = workspace.zeroed(.latentOut, n * heads * rank)
@@ -102,6 +140,23 @@ public struct MultiHeadLatentAttention: TokenMixer {
             let view = cache.layerView(layer)
             let ql = UnsafePointer(qLatent.baseAddress! + first * heads * rank), qr = UnsafePointer(qb + first * heads * qHeadDim)
             let ol = outLatent.baseAddress! + first * heads * rank
+            if let indexer {
+                // Sparse (DSA): each row attends to its selected positions only.
+                let topK = indexer.topK
+                CausalAttention.run(heads: heads, n: m, start: start, scale: softmaxScale, scratch: workspace.buffer(.scores, heads * cache.capacity),
+                                    stride: cache.capacity, keyCounts: UnsafePointer(counts.baseAddress! + first),
+                    scores: { h, t, row in
+                        let keys = UnsafeBufferPointer(rebasing: selected[((first + t) * topK)..<((first + t) * topK + row.count)])
+                        view.dots(ql + (t * heads + h) * rank, indices: keys, offset: 0, count: rank, into: row.baseAddress!)
+                        view.dots(qr + t * heads * qHeadDim + h * qHeadDim + nopeDim, indices: keys, offset: rank, count: ropeDim,
+                                  into: row.baseAddress!, adding: true)
+                    },
+                    accumulate: { h, t, p in
+                        let keys = UnsafeBufferPointer(rebasing: selected[((first + t) * topK)..<((first + t) * topK + p.count)])
+                        view.addScaledRows(p.baseAddress!, indices: keys, offset: 0, count: rank, into: ol + (t * heads + h) * rank)
+                    })
+                continue
+            }
             CausalAttention.run(heads: heads, n: m, start: start, scale: softmaxScale, scratch: workspace.buffer(.scores, heads * cache.capacity), stride: cache.capacity,
                 scores: { h, t, row in
                     // q_lat · c_kv, then + q_pe · k_pe (one rounding each, as the sum of the two dots).
@@ -128,13 +183,14 @@ public enum LatentProjections: Sendable {
     case split(keys: [LinearWeight], values: [LinearWeight])
 
     init(weights: any WeightStore, prefix: String, heads: Int, kvLoraRank: Int, nopeDim: Int, valueDim: Int, blockSize: [Int]?) throws {
-        if weights.contains("\(prefix).k_b_proj.weight") {
-            let k = try weights.tensor("\(prefix).k_b_proj.weight", shape: [heads, kvLoraRank, nopeDim])
-            let v = try weights.tensor("\(prefix).v_b_proj.weight", shape: [heads, valueDim, kvLoraRank])
+        typealias Names = MultiHeadLatentAttention.Names
+        if weights.contains("\(prefix).\(Names.kB)") {
+            let k = try weights.tensor("\(prefix).\(Names.kB)", shape: [heads, kvLoraRank, nopeDim])
+            let v = try weights.tensor("\(prefix).\(Names.vB)", shape: [heads, valueDim, kvLoraRank])
             self = .split(keys: (0..<heads).map { LinearWeight(data: k.matrixRows(index: $0, rows: 0..<kvLoraRank)) },
                           values: (0..<heads).map { LinearWeight(data: v.matrixRows(index: $0, rows: 0..<valueDim)) })
         } else {
-            let kvB = try weights.linear("\(prefix).kv_b_proj.weight", rows: heads * (nopeDim + valueDim), cols: kvLoraRank, blockSize: blockSize)
+            let kvB = try weights.linear("\(prefix).\(Names.kvB)", rows: heads * (nopeDim + valueDim), cols: kvLoraRank, blockSize: blockSize)
             self = .fused(kvB: kvB, nopeDim: nopeDim, valueDim: valueDim)
         }
     }
@@ -206,4 +262,17 @@ public enum LatentProjections: Sendable {
             }
         }
     }
+}
+
+extension GGUFTensorNames {
+    /// `MultiHeadLatentAttention` at `self_attn.` in llama.cpp's `deepseek2` names (`attn_kv_b` or its split form).
+    public static let latentAttention: GGUFTensorNames = {
+        typealias N = MultiHeadLatentAttention.Names
+        return GGUFTensorNames(layer: [
+            "attn_q.weight": "self_attn.\(N.q)", "attn_q_a.weight": "self_attn.\(N.qA)", "attn_q_a_norm.weight": "self_attn.\(N.qANorm)",
+            "attn_q_b.weight": "self_attn.\(N.qB)", "attn_kv_a_mqa.weight": "self_attn.\(N.kvA)", "attn_kv_a_norm.weight": "self_attn.\(N.kvANorm)",
+            "attn_kv_b.weight": "self_attn.\(N.kvB)", "attn_k_b.weight": "self_attn.\(N.kB)", "attn_v_b.weight": "self_attn.\(N.vB)",
+            "attn_output.weight": "self_attn.\(N.o)",
+        ])
+    }()
 }

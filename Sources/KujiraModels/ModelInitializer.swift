@@ -29,6 +29,18 @@ public enum ModelInitializer {
             case .normal: for i in 0..<count { values[i] = random.nextNormal() * std }
             case .ones: values = [Float](repeating: 1, count: count)
             case .zeros: break
+            case let .expertTable(experts):
+                // Integer tables are written as they are (I64), whatever the storage type.
+                let k = entry.shape.last ?? 1
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(8 * count)
+                for i in 0..<count {
+                    let expert = Int64((i / k * k + i % k) % experts)
+                    withUnsafeBytes(of: expert.littleEndian) { bytes.append(contentsOf: $0) }
+                }
+                tensors.append(SafeTensorsWriter.Tensor(name: entry.name, dtype: .i64, shape: entry.shape, bytes: bytes))
+                progress(index + 1, entries.count)
+                continue
             }
             if storage == .fp8 && isFP8Projection(entry) {
                 let (codes, scales, grid) = FP8BlockQuantizer.quantize(values, rows: entry.shape[0], cols: entry.shape[1], block: fp8BlockSize)

@@ -16,34 +16,48 @@ public struct MultiTokenPrediction: Sendable {
     public let sharedHeadNorm: [Float]
     public let head: LinearWeight
     public let eps: Float
-    /// Storage of the module's cache (the main model's `--kv-bits`).
-    public let cachePrecision: KVCachePrecision, cacheGroupSize: Int
+    /// The module's cache streams (its block's) and its storage (the main model's `--kv-bits`).
+    public let cacheStreams: [CacheStreamSpec], cachePrecision: KVCachePrecision
+
+    /// Tensor names under the module's prefix (`model.layers.<num_hidden_layers>`).
+    public enum Names {
+        public static let enorm = "enorm.weight", hnorm = "hnorm.weight", ehProj = "eh_proj.weight", sharedHeadNorm = "shared_head.norm.weight"
+        public static let embedding = "embed_tokens.weight", head = "shared_head.head.weight"
+    }
+
+    /// The module's own parameters under `prefix` (its decoder block's come from the architecture).
+    public static func parameters(_ prefix: String, hidden h: Int) -> [ParameterLayout.Entry] {
+        [.init("\(prefix).\(Names.enorm)", [h], .ones), .init("\(prefix).\(Names.hnorm)", [h], .ones),
+         .init("\(prefix).\(Names.ehProj)", [h, 2 * h]), .init("\(prefix).\(Names.sharedHeadNorm)", [h], .ones)]
+    }
 
     public var hidden: Int { enorm.count }
 
     /// Loads `model.layers.<index>.*`; the module's own `embed_tokens` / `shared_head.head` copies are used when
     /// present, else the main model's (they are shared in DeepSeek-V3).
     public init(weights: any WeightStore, index: Int, block: DecoderLayer, mainEmbedding: LinearWeight, mainHead: LinearWeight,
-                hidden: Int, eps: Float, blockSize: [Int]?,
-                cachePrecision: KVCachePrecision = .float32, cacheGroupSize: Int = 32) throws {
+                hidden: Int, eps: Float, blockSize: [Int]?, cacheStreams: [CacheStreamSpec], cachePrecision: KVCachePrecision = .float32) throws {
         let prefix = "model.layers.\(index)"
-        enorm = try weights.floats("\(prefix).enorm.weight", shape: [hidden])
-        hnorm = try weights.floats("\(prefix).hnorm.weight", shape: [hidden])
-        ehProj = try weights.linear("\(prefix).eh_proj.weight", rows: hidden, cols: 2 * hidden, blockSize: blockSize)
-        sharedHeadNorm = try weights.floats("\(prefix).shared_head.norm.weight", shape: [hidden])
-        embedding = weights.contains("\(prefix).embed_tokens.weight")
-            ? try weights.linear("\(prefix).embed_tokens.weight", rows: mainEmbedding.rows, cols: hidden, blockSize: blockSize) : mainEmbedding
-        head = weights.contains("\(prefix).shared_head.head.weight")
-            ? try weights.linear("\(prefix).shared_head.head.weight", rows: mainHead.rows, cols: hidden, blockSize: blockSize) : mainHead
+        enorm = try weights.floats("\(prefix).\(Names.enorm)", shape: [hidden])
+        hnorm = try weights.floats("\(prefix).\(Names.hnorm)", shape: [hidden])
+        ehProj = try weights.linear("\(prefix).\(Names.ehProj)", rows: hidden, cols: 2 * hidden, blockSize: blockSize)
+        sharedHeadNorm = try weights.floats("\(prefix).\(Names.sharedHeadNorm)", shape: [hidden])
+        embedding = weights.contains("\(prefix).\(Names.embedding)")
+            ? try weights.linear("\(prefix).\(Names.embedding)", rows: mainEmbedding.rows, cols: hidden, blockSize: blockSize) : mainEmbedding
+        head = weights.contains("\(prefix).\(Names.head)")
+            ? try weights.linear("\(prefix).\(Names.head)", rows: mainHead.rows, cols: hidden, blockSize: blockSize) : mainHead
         self.block = block
         self.eps = eps
+        self.cacheStreams = cacheStreams
         self.cachePrecision = cachePrecision
-        self.cacheGroupSize = cacheGroupSize
     }
+
+    /// The module's own weights (norms, `eh_proj`, its block), not the embedding and head it shares with the main model.
+    public var parameterCount: Int { enorm.count + hnorm.count + ehProj.rows * ehProj.cols + sharedHeadNorm.count + block.parameterCount }
 
     /// A cache for the module's one block; entry i sits at RoPE position i + 1.
     public func makeCache() -> KVCache {
-        KVCache(layerCount: 1, rowWidth: block.mixer.cacheRowWidth, positionOffset: 1, precision: cachePrecision, groupSize: cacheGroupSize)
+        KVCache(layout: [cacheStreams], positionOffset: 1, precision: cachePrecision)
     }
 
     /// Module outputs h' (n, hidden) for pairs (mainHidden[i], nextTokens[i]), appended to `cache`.
@@ -66,7 +80,7 @@ public struct MultiTokenPrediction: Sendable {
         }
         var x = Linear.forward(ehProj, joined, n: n)
         cache.reserve(cache.length + n)
-        block.forward(&x, n: n, eps: eps, cache: cache, layer: 0)
+        block.forward(&x, n: n, cache: cache, layer: 0)
         cache.advance(by: n)
         return x
     }

@@ -147,9 +147,9 @@ struct ExpertBytes {
     var total = 0, touched = 0
 
     init(model: any LanguageModel, load: ExpertLoad) {
-        guard let deepseek = model as? DeepseekV3Model else { return }
-        for (index, layer) in deepseek.stack.layers.enumerated() {
-            guard let moe = layer.feedForward as? MixtureOfExperts else { continue }
+        guard let stacked = model as? any DecoderStackModel else { return }
+        for (index, layer) in stacked.stack.layers.enumerated() {
+            guard let moe = layer.mixtureOfExperts else { continue }
             let counts = load.counts[index] ?? []
             for (e, expert) in moe.experts.enumerated() {
                 let bytes = [expert.gate, expert.up, expert.down].reduce(0) { $0 + $1.data.bytes.count }

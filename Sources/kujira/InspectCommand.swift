@@ -37,7 +37,8 @@ struct InspectCommand: ParsableCommand {
             fileSize = try modelFileBytes(path)
         }
         let kvValues = summary.kvValuesPerTokenPerLayer
-        let facts: [(String, String)] = [
+        let streams = summary.kvBytesPerTokenByStream(bits: 16).map { "\($0.name) \(formatBytes($0.bytes))" }.joined(separator: ", ")
+        var facts: [(String, String)] = [
             ("architecture", summary.architecture),
             ("layers", "\(summary.layers)"),
             ("parameters", "\(summary.totalParameters)"),
@@ -49,7 +50,10 @@ struct InspectCommand: ParsableCommand {
             ("kv_bytes_per_token_32bit", "\(summary.kvBytesPerToken(bits: 32))"),
             ("kv_bytes_per_token_8bit", "\(summary.kvBytesPerToken(bits: 8))"),
             ("kv_cache_group_size_8bit", "\(summary.kvCacheGroupSize)"),
+            ("kv_streams_16bit", streams),
         ]
+        let fixed = summary.kvFixedBytes(bits: 16)
+        if fixed > 0 { facts.append(("kv_fixed_bytes_16bit", "\(fixed)")) }
         if json {
             var object: [String: Any] = [:]
             for (key, value) in facts { object[key] = Int(value) ?? value as Any }
@@ -60,6 +64,11 @@ struct InspectCommand: ParsableCommand {
             for (key, value) in facts { print("\(key.padding(toLength: 30, withPad: " ", startingAt: 0)) \(value)") }
         }
     }
+}
+
+/// Bytes per token as printed by `inspect`: whole bytes, or two decimals for compressed streams' shares.
+func formatBytes(_ bytes: Double) -> String {
+    bytes.rounded() == bytes ? "\(Int(bytes))" : String(format: "%.2f", bytes)
 }
 
 /// Size on disk of a model's weight files (what gets memory-mapped): a .gguf file, or a directory's *.safetensors.

@@ -24,4 +24,7 @@ final class GoldenLogitsTests: XCTestCase {
     func testDeepseekV2Lite() throws { try check("deepseek-v2-lite-tiny", tolerance: 1e-4) }
     func testQwen2() throws { try check("qwen2-tiny", tolerance: 1e-4) }
     func testLlama() throws { try check("llama-tiny", tolerance: 1e-4) }
+    func testQwen3() throws { try check("qwen3-tiny", tolerance: 1e-4) }
+    func testQwen3MoE() throws { try check("qwen3-moe-tiny", tolerance: 1e-4) }
+    func testDeepseekV32() throws { try check("deepseek-v32-tiny", tolerance: 1e-4) }
 }

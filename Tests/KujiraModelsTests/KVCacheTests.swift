@@ -3,21 +3,29 @@ import KujiraModels
 
 /// The incremental path (prefill, then one token at a time) computes the same function as a full recompute.
 final class KVCacheTests: XCTestCase {
+    /// Each decode step's logits equal the last row of a recompute of the whole sequence so far. (That is the exact
+    /// sense: DeepSeek-V3.2's reference picks among tied index scores by the length of the pass's row, so rows of a
+    /// longer recompute can differ where ties sit at the top-k boundary; `SparseAttentionTests` covers the full rows.)
     func testIncrementalLogitsMatchFullRecompute() throws {
-        for name in ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "deepseek-v3-tiny-fp8"] {
+        for name in ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "deepseek-v3-tiny-fp8", "qwen3-tiny", "qwen3-moe-tiny",
+                     "deepseek-v32-tiny"] {
             let dir = FixturePaths.model(name)
             let model = try ModelRegistry.load(directory: dir)
-            let tokens = try Golden.load(dir)[0].tokens
-            let full = try model.forward(tokens, cache: model.makeCache(), allLogits: true)
+            // The longest case: past DeepSeek-V3.2's index_topk, so its decode steps attend sparsely.
+            let tokens = try Golden.load(dir).max { $0.tokens.count < $1.tokens.count }!.tokens
             let cache = model.makeCache()
-            let split = tokens.count / 2
+            let split = tokens.count / 2, v = model.vocabSize
             var incremental = try model.forward(Array(tokens[..<split]), cache: cache, allLogits: true)
             for token in tokens[split...] {
                 incremental += try model.forward([token], cache: cache, allLogits: true)
             }
             XCTAssertEqual(cache.length, tokens.count)
-            XCTAssertEqual(incremental.count, full.count)
-            let maxError = zip(full, incremental).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertEqual(incremental.count, tokens.count * v)
+            var maxError: Float = 0
+            for t in (split - 1)..<tokens.count {
+                let recomputed = try model.forward(Array(tokens[...t]), cache: model.makeCache(), allLogits: false)
+                maxError = max(maxError, zip(recomputed, incremental[(t * v)..<((t + 1) * v)]).map { abs($0 - $1) }.max() ?? 0)
+            }
             XCTAssertLessThanOrEqual(maxError, 1e-4, name)
         }
     }

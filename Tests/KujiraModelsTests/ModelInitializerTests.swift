@@ -15,7 +15,7 @@ final class ModelInitializerTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
     func testLayoutMatchesRealCheckpoints() throws {
-        for name in ["llama-tiny", "qwen2-tiny", "deepseek-v2-lite-tiny"] {
+        for name in ["llama-tiny", "qwen2-tiny", "deepseek-v2-lite-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny"] {
             let (config, weights) = try ModelRegistry.open(FixturePaths.model(name))
             let entries = try ParameterLayout.entries(for: config)
             let model = try ModelRegistry.build(config: config, weights: weights)
@@ -27,7 +27,7 @@ final class ModelInitializerTests: XCTestCase {
     }
 
     func testInitialisedModelsLoadAndAreDeterministic() throws {
-        for name in ["deepseek-v3-tiny-mtp", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny"] {
+        for name in ["deepseek-v3-tiny-mtp", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny"] {
             let config = try ModelConfig(path: FixturePaths.model(name))
             let a = directory.appendingPathComponent("\(name)-a").path, b = directory.appendingPathComponent("\(name)-b").path
             let c = directory.appendingPathComponent("\(name)-c").path

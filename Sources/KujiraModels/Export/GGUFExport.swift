@@ -35,28 +35,24 @@ public struct GGUFExportPlan: Sendable {
     public var skippedTensors: [String]
 }
 
-/// Hugging Face model directory → GGUF in the layout llama.cpp's `convert_hf_to_gguf.py` writes for `llama`, `qwen2`
-/// and `deepseek2` (DeepSeek-V2/V3): the inverse of `GGUFModelAdapter`, using its name table.
+/// Hugging Face model directory → GGUF in the layout llama.cpp's `convert_hf_to_gguf.py` writes (each architecture's
+/// `ggufExport`): the inverse of `GGUFModelAdapter`, using the architecture's name table.
 public enum GGUFExporter {
-    public static let supportedModelTypes = ["deepseek_v2", "deepseek_v3", "llama", "qwen2"]
+    /// The `model_type`s that can be written.
+    public static var supportedModelTypes: [String] { ModelRegistry.exportableModelTypes }
 
     /// Plans the export of the model at `directory` (config.json + safetensors) to `type`.
     public static func plan(directory: String, type: GGUFExportType, name: String? = nil) throws -> GGUFExportPlan {
         let config = try ModelConfig(path: directory)
         let weights = try SafeTensorsStore(directory: directory)
         let modelType = try config.modelType
-        let source = SourceTensors(weights: weights, directory: directory)
-        let displayName = name ?? URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
-        var metadata: [(String, GGUFValue)]
-        var tensors: [(String, [Int], @Sendable () throws -> [Float])]
-        switch modelType {
-        case "llama", "qwen2":
-            (metadata, tensors) = try LlamaExport.plan(config: config, source: source)
-        case "deepseek_v2", "deepseek_v3":
-            (metadata, tensors) = try DeepseekExport.plan(config: config, source: source)
-        default:
+        let model = try ModelRegistry.architecture(for: config)
+        guard Swift.type(of: model).exportsGGUF else {
             throw ModelExportError.unsupportedArchitecture(path: config.path, modelType: modelType, supported: supportedModelTypes)
         }
+        let source = SourceTensors(weights: weights, directory: directory, names: Swift.type(of: model).ggufTensorNames)
+        let displayName = name ?? URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
+        var (metadata, tensors) = try model.ggufExport(source: source)
         let architecture = metadata.first { $0.0 == "general.architecture" }?.1.stringValue ?? modelType
         metadata.insert(("general.type", .string("model")), at: 1)
         metadata.insert(("general.name", .string(displayName)), at: 2)
@@ -118,9 +114,11 @@ public enum GGUFExporter {
 }
 
 /// Reads source tensors as floats: FP8 weights with their block scales, stacked experts split or joined.
-struct SourceTensors: Sendable {
+public struct SourceTensors: Sendable {
     let weights: SafeTensorsStore
     let directory: String
+    /// The architecture's GGUF names.
+    let names: GGUFTensorNames
     var blockSize: [Int]? = nil
 
     func has(_ name: String) -> Bool { weights.contains(name) }
@@ -142,9 +140,9 @@ struct SourceTensors: Sendable {
         return t.toFloatArray()
     }
 
-    /// The GGUF name of an HF tensor, from `GGUFModelAdapter`'s table.
+    /// The GGUF name of an HF tensor, from the architecture's table.
     func ggufName(_ hf: String) throws -> String {
-        guard let name = GGUFModelAdapter.ggufName(ofHF: hf) else {
+        guard let name = names.ggufName(ofHF: hf) else {
             throw ModelExportError.badTensor(path: directory, tensor: hf, detail: "has no GGUF name")
         }
         return name

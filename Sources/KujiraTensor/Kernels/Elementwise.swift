@@ -49,6 +49,38 @@ public enum Elementwise {
         if numerics == .llamaCpp { GGMLMath.swiglu(gate: gate, up: up) } else { swiglu(gate: gate, up: up) }
     }
 
+    /// SwiGLU with DeepSeek-V4's clamps in place: gate[i] = silu(min(gate[i], limit)) * clamp(up[i], -limit, limit).
+    public static func swigluClamped(gate: UnsafeMutableBufferPointer<Float>, up: UnsafeBufferPointer<Float>, limit: Float) {
+        for i in 0..<gate.count { gate[i] = silu(min(gate[i], limit)) * min(max(up[i], -limit), limit) }
+    }
+
+    /// RMSNorm without a weight, in place over each row of `width` values: x[i] /= sqrt(mean(x²) + eps). x (n, width).
+    public static func rmsNormUnweighted(_ x: UnsafeMutablePointer<Float>, width: Int, rows n: Int, eps: Float) {
+        for t in 0..<n {
+            let row = UnsafeBufferPointer(start: x + t * width, count: width)
+            let scale = 1 / (Linear.dot(row, row) / Float(width) + eps).squareRoot()
+            for i in 0..<width { x[t * width + i] *= scale }
+        }
+    }
+
+    /// LayerNorm of one row of `weight.count` values in place: (x - mean) / sqrt(var + eps) · weight + bias
+    /// (the population variance, as torch's `nn.LayerNorm`).
+    public static func layerNorm(_ x: UnsafeMutablePointer<Float>, weight: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>, eps: Float) {
+        let d = weight.count
+        var mean: Float = 0
+        for i in 0..<d { mean += x[i] }
+        mean /= Float(d)
+        var variance: Float = 0
+        for i in 0..<d { let c = x[i] - mean; variance += c * c }
+        variance /= Float(d)
+        let scale = 1 / (variance + eps).squareRoot()
+        for i in 0..<d { x[i] = (x[i] - mean) * scale * weight[i] + bias[i] }
+    }
+
+    /// softplus(x) = ln(1 + eˣ), as torch computes it (x itself above 20).
+    @inline(__always)
+    public static func softplus(_ x: Float) -> Float { x > 20 ? x : log1p(exp(x)) }
+
     /// Numerically stable softmax in place over `x`.
     public static func softmax(_ x: UnsafeMutableBufferPointer<Float>) {
         guard !x.isEmpty else { return }

@@ -73,6 +73,7 @@ public enum TrainingLayout {
             case .zeros:
                 guard entry.name.hasSuffix("e_score_correction_bias") else { throw TrainingError.unsupported("bias tensor \(entry.name)") }
                 kind = .balanceBias
+            case .expertTable: throw TrainingError.unsupported("hash-routing table \(entry.name)")
             }
             items.append((entry.name, entry.shape, kind))
         }
