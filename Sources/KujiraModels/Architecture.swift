@@ -78,6 +78,7 @@ public enum ModelRegistry {
     public static let architectures: [any ModelArchitecture.Type] = [
         DeepseekV3Configuration.self,
         DeepseekV32Configuration.self,
+        DeepseekV4Configuration.self,
         LlamaConfiguration.self,
         Qwen3Configuration.self,
         Qwen3MoEConfiguration.self,

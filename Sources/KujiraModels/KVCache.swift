@@ -113,12 +113,18 @@ public final class KVCache {
     /// Values sharing one scale (int8) in stream 0; its row width otherwise.
     public var groupSize: Int { storage.first?.first?.groupSize ?? 1 }
 
-    /// Ensures room for `tokens` tokens in total in the per-token streams, growing geometrically.
+    /// Ensures room for `tokens` tokens in total in the per-token and compressed streams, growing geometrically.
     public func reserve(_ tokens: Int) {
         guard tokens > capacity else { return }
         let newCapacity = max(tokens, capacity * 2, 16)
         for layer in storage {
-            for rows in layer where rows.spec.kind == .perToken { rows.reserve(newCapacity, keep: length) }
+            for rows in layer {
+                switch rows.spec.kind {
+                case .perToken: rows.reserve(newCapacity, keep: length)
+                case let .compressed(rate): rows.reserve(newCapacity / rate + 1, keep: rows.count)
+                case .window, .state: break
+                }
+            }
         }
         capacity = newCapacity
     }

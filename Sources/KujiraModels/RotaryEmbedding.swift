@@ -131,12 +131,14 @@ public struct RotaryEmbedding: Sendable {
 
     /// Rotates `count` vectors of `dim` floats, `stride` floats apart starting at `x`, by the angles in `table`.
     /// With llama.cpp's numerics the products round as `ggml_rope` does: a' = fma(a, cos, −(b·sin)), b' = fma(a, sin, b·cos).
-    public func rotate(_ x: UnsafeMutablePointer<Float>, count: Int, stride: Int, table: UnsafeBufferPointer<Float>, numerics: Numerics = .kujira) {
+    /// `inverse` rotates by the negated angles (DeepSeek-V4 un-rotates attention outputs at the query's position).
+    public func rotate(_ x: UnsafeMutablePointer<Float>, count: Int, stride: Int, table: UnsafeBufferPointer<Float>, numerics: Numerics = .kujira,
+                       inverse: Bool = false) {
         let half = dim / 2, ggml = numerics == .llamaCpp
         for v in 0..<count {
             let p = x + v * stride
             for i in 0..<half {
-                let c = table[i], s = table[half + i]
+                let c = table[i], s = inverse ? -table[half + i] : table[half + i]
                 let (ia, ib) = layout == .halfSplit ? (i, i + half) : (2 * i, 2 * i + 1)
                 let a = p[ia], b = p[ib]
                 if ggml {

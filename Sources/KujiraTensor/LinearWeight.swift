@@ -54,6 +54,17 @@ public struct LinearWeight: Sendable {
         }
     }
 
+    /// Rows `range` as a weight of their own, sharing the memory (grouped projections read each group's rows). FP8
+    /// scales are sliced with them; the range must start on a scale block.
+    public func rows(_ range: Range<Int>) -> LinearWeight {
+        guard let scales = blockScales else { return LinearWeight(data: data.matrixRows(index: 0, rows: range)) }
+        precondition(range.lowerBound % scales.blockRows == 0, "FP8 row slices must start on a scale block")
+        let first = range.lowerBound / scales.blockRows, last = (range.upperBound + scales.blockRows - 1) / scales.blockRows
+        return LinearWeight(data: data.matrixRows(index: 0, rows: range),
+                            blockScales: BlockScales(values: Array(scales.values[(first * scales.gridCols)..<(last * scales.gridCols)]),
+                                                     gridCols: scales.gridCols, blockRows: scales.blockRows, blockCols: scales.blockCols))
+    }
+
     /// The whole weight as Float, row-major (for tests, conversion and training).
     public func toFloatArray() -> [Float] {
         var result = [Float](repeating: 0, count: rows * cols)

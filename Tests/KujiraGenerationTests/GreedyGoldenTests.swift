@@ -10,7 +10,7 @@ final class GreedyGoldenTests: XCTestCase {
         .appendingPathComponent("Fixtures/models")
 
     func testGreedyContinuationsMatchGoldens() throws {
-        for name in ["deepseek-v3-tiny", "deepseek-v3-tiny-bf16", "deepseek-v3-tiny-fp8", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny"] {
+        for name in ["deepseek-v3-tiny", "deepseek-v3-tiny-bf16", "deepseek-v3-tiny-fp8", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny", "deepseek-v4-tiny"] {
             let dir = Self.models.appendingPathComponent(name)
             let model = try ModelRegistry.load(directory: dir.path)
             let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("golden.json"))) as! [String: Any]

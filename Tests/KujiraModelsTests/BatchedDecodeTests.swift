@@ -47,7 +47,7 @@ final class BatchedDecodeTests: XCTestCase {
     }
 
     func testFixtureModelsEveryCachePrecision() throws {
-        for name in ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny"] {
+        for name in ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny", "deepseek-v4-tiny"] {
             for precision in KVCachePrecision.allCases {
                 let model = try ModelRegistry.load(directory: FixturePaths.model(name), cachePrecision: precision)
                 let worst = try maxDifference(model)

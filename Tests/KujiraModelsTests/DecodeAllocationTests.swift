@@ -38,7 +38,7 @@ final class DecodeAllocationTests: XCTestCase {
     }
 
     func testDecodeStepsDoNotAllocate() throws {
-        for name in ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "llama-tiny", "qwen2-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny"] {
+        for name in ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "llama-tiny", "qwen2-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny", "deepseek-v4-tiny"] {
             for precision in KVCachePrecision.allCases {
                 let model = try ModelRegistry.load(directory: FixturePaths.model(name), cachePrecision: precision)
                 XCTAssertEqual(try allocationsPerStep(model), 0, "\(name), \(precision) cache: allocations in 16 decode steps")

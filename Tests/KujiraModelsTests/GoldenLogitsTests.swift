@@ -27,4 +27,5 @@ final class GoldenLogitsTests: XCTestCase {
     func testQwen3() throws { try check("qwen3-tiny", tolerance: 1e-4) }
     func testQwen3MoE() throws { try check("qwen3-moe-tiny", tolerance: 1e-4) }
     func testDeepseekV32() throws { try check("deepseek-v32-tiny", tolerance: 1e-4) }
+    func testDeepseekV4() throws { try check("deepseek-v4-tiny", tolerance: 1e-4) }
 }

@@ -21,7 +21,7 @@ final class KVCacheHalfTests: XCTestCase {
     /// (positions after a DeepSeekMoE routing flip are not compared, as in the int8 test). The logits must change
     /// (a silent float cache would not), and the cache must be half the float cache's size.
     func testHalfLogitsAreCloseToFloatLogits() throws {
-        let models = ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny"]
+        let models = ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny", "deepseek-v4-tiny"]
         for name in models {
             let dir = FixturePaths.model(name)
             let floatCache = try ModelRegistry.load(directory: dir).makeCache()

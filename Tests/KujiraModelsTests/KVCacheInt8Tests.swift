@@ -78,7 +78,7 @@ final class KVCacheInt8Tests: XCTestCase {
     /// excluded from the check too). Measured errors are in docs/benchmarks.md.
     func testInt8LogitsAreCloseToFloatLogits() throws {
         try RoutedRun.assertCloseToFloatCache(.int8, relativeStep: 1.0 / 254, models: [
-            "deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "deepseek-v3-tiny-fp8", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny"])
+            "deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "deepseek-v3-tiny-fp8", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny", "deepseek-v4-tiny"])
     }
 
     func testUnsupportedBitsAreRejectedClearly() {

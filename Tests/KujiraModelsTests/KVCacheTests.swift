@@ -8,7 +8,7 @@ final class KVCacheTests: XCTestCase {
     /// longer recompute can differ where ties sit at the top-k boundary; `SparseAttentionTests` covers the full rows.)
     func testIncrementalLogitsMatchFullRecompute() throws {
         for name in ["deepseek-v3-tiny", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "deepseek-v3-tiny-fp8", "qwen3-tiny", "qwen3-moe-tiny",
-                     "deepseek-v32-tiny"] {
+                     "deepseek-v32-tiny", "deepseek-v4-tiny"] {
             let dir = FixturePaths.model(name)
             let model = try ModelRegistry.load(directory: dir)
             // The longest case: past DeepSeek-V3.2's index_topk, so its decode steps attend sparsely.

@@ -25,7 +25,7 @@ final class ModelSummaryTests: XCTestCase {
     }
 
     func testConfigSummaryAgreesWithLoadedModels() throws {
-        for name in ["deepseek-v3-tiny-mtp", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny"] {
+        for name in ["deepseek-v3-tiny-mtp", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny", "deepseek-v4-tiny"] {
             let (config, weights) = try ModelRegistry.open(FixturePaths.model(name))
             let loaded = try ModelRegistry.build(config: config, weights: weights).summary
             let derived = try ModelSummary(config: config)
