@@ -17,7 +17,7 @@ import numpy as np
 import llama_cpp
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
-FIXTURES = ["qwen2-tiny", "llama-tiny", "deepseek-v3-tiny", "deepseek-v3-tiny-fp8", "deepseek-v3-tiny-bf16", "deepseek-v2-lite-tiny"]
+FIXTURES = ["qwen2-tiny", "llama-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v3-tiny", "deepseek-v3-tiny-fp8", "deepseek-v3-tiny-bf16", "deepseek-v2-lite-tiny"]
 TYPES = ["f32", "f16", "bf16", "q8_0", "q4_k"]
 
 

@@ -37,7 +37,8 @@ struct InspectCommand: ParsableCommand {
             fileSize = try modelFileBytes(path)
         }
         let kvValues = summary.kvValuesPerTokenPerLayer
-        let streams = summary.kvBytesPerTokenByStream(bits: 16).map { "\($0.name) \(formatBytes($0.bytes))" }.joined(separator: ", ")
+        let streams = summary.kvBytesPerTokenByStream(bits: 16).filter { $0.bytes > 0 }.map { "\($0.name) \(formatBytes($0.bytes))" }
+            .joined(separator: ", ")
         var facts: [(String, String)] = [
             ("architecture", summary.architecture),
             ("layers", "\(summary.layers)"),

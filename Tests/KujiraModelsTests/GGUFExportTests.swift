@@ -44,7 +44,7 @@ final class GGUFExportTests: XCTestCase {
     func argmax(_ values: [Float]) -> Int { values.indices.max { values[$0] < values[$1] }! }
 
     static let fixtures = ["qwen2-tiny", "llama-tiny", "deepseek-v3-tiny", "deepseek-v3-tiny-fp8", "deepseek-v2-lite-tiny",
-                           "deepseek-v3-tiny-bf16"]
+                           "deepseek-v3-tiny-bf16", "qwen3-tiny", "qwen3-moe-tiny"]
 
     /// F32 files hold the source values exactly (FP8 dequantised with its block scales), so the logits match the goldens
     /// to the same 1e-4 as the safetensors checkpoints (the FP8 fixture's own tolerance is 1e-3).
@@ -75,7 +75,9 @@ final class GGUFExportTests: XCTestCase {
     func testExportsMatchLlamaCppConverterByteForByte() throws {
         for (fixture, type, reference) in [("deepseek-v3-tiny", GGUFExportType.q8_0, "deepseek-v3-tiny-q8_0"), ("deepseek-v3-tiny", .f32, "deepseek-v3-tiny-f32"),
                                            ("deepseek-v3-tiny", .f16, "deepseek-v3-tiny-f16"), ("qwen2-tiny", .q8_0, "qwen2-tiny-q8_0"),
-                                           ("qwen2-tiny", .f32, "qwen2-tiny-f32"), ("qwen2-tiny", .f16, "qwen2-tiny-f16")] {
+                                           ("qwen2-tiny", .f32, "qwen2-tiny-f32"), ("qwen2-tiny", .f16, "qwen2-tiny-f16"),
+                                           ("qwen3-tiny", .f32, "qwen3-tiny-f32"), ("qwen3-tiny", .q8_0, "qwen3-tiny-q8_0"),
+                                           ("qwen3-moe-tiny", .f32, "qwen3-moe-tiny-f32"), ("qwen3-moe-tiny", .q8_0, "qwen3-moe-tiny-q8_0")] {
             let ours = try GGUFFile(path: try convert(fixture, type))
             let theirs = try GGUFFile(path: FixturePaths.root.appendingPathComponent("gguf/\(reference).gguf").path)
             let arch = try XCTUnwrap(theirs.string("general.architecture"))

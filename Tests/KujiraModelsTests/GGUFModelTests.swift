@@ -30,7 +30,8 @@ final class GGUFModelTests: XCTestCase {
     /// f16 files round every weight to half precision (~5e-4 relative), which moves logits by up to ~1e-2 here.
     func testFloatFilesReproduceTheHFGoldens() throws {
         for (file, source, tolerance) in [("deepseek-v3-tiny-f32.gguf", "deepseek-v3-tiny", Float(1e-4)), ("qwen2-tiny-f32.gguf", "qwen2-tiny", 1e-4),
-                                          ("deepseek-v3-tiny-f16.gguf", "deepseek-v3-tiny", 2e-2), ("qwen2-tiny-f16.gguf", "qwen2-tiny", 2e-2)] {
+                                          ("deepseek-v3-tiny-f16.gguf", "deepseek-v3-tiny", 2e-2), ("qwen2-tiny-f16.gguf", "qwen2-tiny", 2e-2),
+                                          ("qwen3-tiny-f32.gguf", "qwen3-tiny", 1e-4), ("qwen3-moe-tiny-f32.gguf", "qwen3-moe-tiny", 1e-4)] {
             let model = try model(file)
             for golden in try Golden.load(FixturePaths.model(source)) {
                 let logits = try model.forward(golden.tokens, cache: model.makeCache(), allLogits: true)
@@ -81,6 +82,8 @@ final class GGUFModelTests: XCTestCase {
         XCTAssertEqual(try model("deepseek-v3-tiny-q8_0.gguf").summary.kvValuesPerTokenPerLayer, 24)
         XCTAssertEqual(try model("qwen2-tiny-q8_0.gguf").summary.architecture, "qwen2")
         XCTAssertEqual(try model("llama-256-q4_k_m.gguf").summary.architecture, "llama")
+        XCTAssertEqual(try model("qwen3-tiny-q8_0.gguf").summary.architecture, "qwen3")
+        XCTAssertEqual(try model("qwen3-moe-tiny-q8_0.gguf").summary.architecture, "qwen3_moe")
     }
 
     func argmax(_ values: [Float]) -> Int {

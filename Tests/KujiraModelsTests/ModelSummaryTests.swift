@@ -24,6 +24,33 @@ final class ModelSummaryTests: XCTestCase {
         XCTAssertEqual(Double(summary.activeParameters) / 1e9, 37, accuracy: 1)
     }
 
+    func summary(_ name: String) throws -> ModelSummary {
+        try ModelSummary(config: ModelConfig(path: FixturePaths.root.appendingPathComponent("configs/\(name).json").path))
+    }
+
+    /// The published configs (scripts and sources in docs/inference.md) against their model cards: Qwen3-8B 8.2B;
+    /// Qwen3-30B-A3B 30.5B total, 3.3B activated; DeepSeek-V4-Flash 284B total, 13B activated.
+    func testPublishedConfigsGiveTheModelCardsCounts() throws {
+        let qwen = try summary("qwen3-8b")
+        XCTAssertEqual(Double(qwen.totalParameters) / 1e9, 8.2, accuracy: 0.05)
+        XCTAssertEqual(qwen.activeParameters, qwen.totalParameters)
+        XCTAssertEqual(qwen.kvBytesPerToken(bits: 16), 2 * 36 * 8 * 128 * 2)  // K and V, 36 layers, 8 KV heads of 128
+        let moe = try summary("qwen3-30b-a3b")
+        XCTAssertEqual(Double(moe.totalParameters) / 1e9, 30.5, accuracy: 0.05)
+        XCTAssertEqual(Double(moe.activeParameters) / 1e9, 3.3, accuracy: 0.1)
+        let v4 = try summary("deepseek-v4-flash")
+        XCTAssertEqual(Double(v4.totalParameters) / 1e9, 284, accuracy: 1)
+        // 13.8B with the embedding and output head, 12.7B without them; the card says 13B.
+        XCTAssertEqual(Double(v4.activeParameters) / 1e9, 13.8, accuracy: 0.1)
+        // Growing cache: 21 CSA layers × (512/4 latent + 128/4 indexer keys) + 20 HCA layers × 512/128 values per token.
+        XCTAssertEqual(v4.kvValuesPerToken, 21 * (128 + 32) + 20 * 4)
+        XCTAssertEqual(v4.kvBytesPerToken(bits: 16), 6880)
+        let v32 = try summary("deepseek-v3.2-exp")
+        XCTAssertEqual(v32.kvBytesPerTokenByStream(bits: 16).map(\.bytes), [70_272, 61 * 128 * 2])
+        // V4-Flash's growing cache is 8% of V3.2's (the card: 7% at 1M tokens).
+        XCTAssertEqual(Double(v4.kvBytesPerToken(bits: 16)) / Double(v32.kvBytesPerToken(bits: 16)), 0.08, accuracy: 0.005)
+    }
+
     func testConfigSummaryAgreesWithLoadedModels() throws {
         for name in ["deepseek-v3-tiny-mtp", "deepseek-v2-lite-tiny", "qwen2-tiny", "llama-tiny", "qwen3-tiny", "qwen3-moe-tiny", "deepseek-v32-tiny", "deepseek-v4-tiny"] {
             let (config, weights) = try ModelRegistry.open(FixturePaths.model(name))

@@ -29,7 +29,7 @@ private func string(_ value: JinjaValue?) -> String? {
 final class ChatTemplateGoldenTests: XCTestCase {
     /// Every case of every transformers golden renders byte-for-byte.
     func testTransformersGoldens() throws {
-        for model in ["deepseek-r1-distill-qwen", "deepseek-v3", "qwen2.5-instruct"] {
+        for model in ["deepseek-r1-distill-qwen", "deepseek-v3", "qwen2.5-instruct", "qwen3"] {
             let template = try ChatTemplate.load(path: chatTemplateFixtures.appendingPathComponent("\(model)/template.jinja").path)
             let golden = try loadGolden("\(model)/golden.json")
             try checkConversationCases(template, golden, label: model)
