@@ -37,7 +37,7 @@ public enum CausalAttention {
     }
 }
 
-/// Grouped-query attention with rotary embeddings (Llama, Qwen2, Qwen3): per-head K/V in the cache. Qwen3's hook:
+/// Grouped-query attention with rotary embeddings (Llama, Qwen2 and their descendants): per-head K/V in the cache. A hook:
 /// `headNorms` RMS-normalises every query and key head (`q_norm`, `k_norm`) before RoPE.
 public struct GroupedQueryAttention: TokenMixer {
     public let qProj: LinearWeight, kProj: LinearWeight, vProj: LinearWeight, oProj: LinearWeight
@@ -172,7 +172,7 @@ extension GGUFTensorNames {
         "attn_v.weight": "self_attn.v_proj.weight", "attn_output.weight": "self_attn.\(GroupedQueryAttention.Names.o)",
         "attn_q.bias": "self_attn.q_proj.bias", "attn_k.bias": "self_attn.k_proj.bias", "attn_v.bias": "self_attn.v_proj.bias",
     ])
-    /// Qwen3's per-head query and key norms.
+    /// The per-head query and key norms (the `headNorm` hook).
     public static let attentionHeadNorms = GGUFTensorNames(layer: [
         "attn_q_norm.weight": "self_attn.\(GroupedQueryAttention.Names.qNorm)", "attn_k_norm.weight": "self_attn.\(GroupedQueryAttention.Names.kNorm)",
     ])

@@ -1,7 +1,7 @@
 import KujiraFormats
 import KujiraTensor
 
-/// The config fields every GQA decoder reads the same way (Llama, Qwen2, Qwen3, Qwen3-MoE): sizes, heads, context,
+/// The config fields every GQA decoder reads the same way (Llama, Qwen2 and the architectures built like them): sizes, heads, context,
 /// norm epsilon, RoPE and tied embeddings, with their defaults and checks. Architecture files parse these once here
 /// and add their own keys.
 public struct DecoderDimensions: Sendable {
@@ -46,7 +46,7 @@ public struct DecoderDimensions: Sendable {
         Array(repeating: [GroupedQueryAttention.cacheStream(kvHeads: kvHeads, headDim: headDim)], count: layers)
     }
 
-    /// Layer `prefix`'s attention and norm parameters (`headNorm`: Qwen3's q/k norms).
+    /// Layer `prefix`'s attention and norm parameters (`headNorm`: per-head q/k norms).
     public func attentionParameters(_ prefix: String, bias: Bool, headNorm: Bool) -> [ParameterLayout.Entry] {
         DecoderLayer.normParameters(prefix, hidden: hiddenSize)
             + GroupedQueryAttention.parameters("\(prefix).self_attn", hidden: hiddenSize, heads: heads, kvHeads: kvHeads, headDim: headDim,

@@ -62,7 +62,7 @@ public struct GGUFTensorNames: Sendable {
 /// A GGUF file's metadata as an architecture reads it: keys under its `general.architecture` prefix.
 public struct GGUFMetadata {
     public let file: GGUFFile
-    /// llama.cpp's architecture name (`llama`, `qwen3moe`, `deepseek2`, …).
+    /// llama.cpp's architecture name (`llama`, `qwen2`, `deepseek2`, …).
     public let architecture: String
 
     public var path: String { file.path }

@@ -3,7 +3,7 @@ import KujiraTensor
 
 /// How DeepSeekMoE picks experts for a token.
 public struct RouterSettings: Sendable {
-    /// `sigmoid` (V3), `softmax` (V2, Qwen3-MoE) or `sqrtsoftplus` (V4: √softplus) over the router logits.
+    /// `sigmoid` (V3), `softmax` (V2, Qwen-style MoE) or `sqrtsoftplus` (V4: √softplus) over the router logits.
     public enum Scoring: String, Sendable { case sigmoid, softmax, sqrtSoftplus = "sqrtsoftplus" }
     /// `noaux_tc` (V3: bias for selection, groups scored by their top-2 sum), `greedy`, `group_limited_greedy` (V2: group max).
     public enum Method: String, Sendable { case noauxTC = "noaux_tc", greedy, groupLimitedGreedy = "group_limited_greedy" }

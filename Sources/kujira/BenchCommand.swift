@@ -21,6 +21,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Sequences decoding together in tg (one batched step for all per token, as `kujira serve` runs concurrent requests); tg is then their aggregate tokens/s.")
     var batch: Int = 1
 
+    @Option(help: "Tokens of context before the generated ones: tg measures decoding at this length (the context is prefilled once; caches that can drop a suffix return to it between repetitions).")
+    var context: Int = 8
+
     @Option(help: "Repetitions; the median is reported (after one warm-up).")
     var repeats: Int = 3
 
@@ -34,6 +37,8 @@ struct BenchCommand: ParsableCommand {
         guard generatedTokens >= 1 else { throw ValidationError("-n must be ≥ 1") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be ≥ 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be ≥ 1") }
+        guard context >= 8 else { throw ValidationError("--context must be ≥ 8") }
+        guard context == 8 || batch == 1 else { throw ValidationError("--context applies to single-sequence generation (--batch 1)") }
     }
 
     func run() throws {
@@ -41,8 +46,8 @@ struct BenchCommand: ParsableCommand {
         let model = try modelOptions.load()
         let rssAfterLoad = residentMemory()
         let fileBytes = (try? modelFileBytes(modelOptions.model)) ?? 0
-        guard promptTokens + generatedTokens + 8 <= model.maxPositions else {
-            throw ValidationError("-p + -n exceed the model's \(model.maxPositions) positions")
+        guard max(promptTokens, context) + (repeats + 2) * generatedTokens + 8 <= model.maxPositions else {
+            throw ValidationError("-p / --context + -n exceed the model's \(model.maxPositions) positions")
         }
         let vocab = model.vocabSize
         // The same synthetic prompt as llama_cpp_bench.py.
@@ -67,10 +72,23 @@ struct BenchCommand: ParsableCommand {
             }
             return Double(generatedTokens * batch) / seconds(since: start)
         }
+        var contextCache: KVCache?
         func generation() throws -> Double {
             if batch > 1 { return try batchedGeneration() }
-            let cache = model.makeCache()
-            _ = try model.forward(Array(prompt[..<8]), cache: cache, allLogits: false)
+            let cache: KVCache
+            if context > 8 {
+                // Decoding at a long context: prefill it once, come back to it for each repetition where the cache allows.
+                if contextCache == nil {
+                    let filled = model.makeCache()
+                    _ = try model.forward((0..<context).map { ($0 * 7919 + 13) % (vocab - 10) + 5 }, cache: filled, allLogits: false)
+                    contextCache = filled
+                }
+                cache = contextCache!
+                if cache.canKeepPrefix { cache.truncate(to: context) }
+            } else {
+                cache = model.makeCache()
+                _ = try model.forward(Array(prompt[..<8]), cache: cache, allLogits: false)
+            }
             var token = prompt[8]
             let start = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<generatedTokens {
@@ -94,7 +112,7 @@ struct BenchCommand: ParsableCommand {
         let rss = residentMemory()
         if json {
             print("{\"engine\": \"kujira\", \"model\": \"\(modelOptions.model)\", \"threads\": \(threadOptions.effectiveThreads), "
-                + "\"p\": \(promptTokens), \"n\": \(generatedTokens), \"batch\": \(batch), \"pp_tok_s\": \(round2(pp)), \"tg_tok_s\": \(round2(tg)), "
+                + "\"p\": \(promptTokens), \"n\": \(generatedTokens), \"batch\": \(batch), \"context\": \(context), \"pp_tok_s\": \(round2(pp)), \"tg_tok_s\": \(round2(tg)), "
                 + "\"peak_rss_bytes\": \(rss.peak), \"rss_after_load_bytes\": \(rssAfterLoad.current), \"rss_anon_after_load_bytes\": \(rssAfterLoad.anonymous), "
                 + "\"rss_after_prefill_bytes\": \(rssAfterPrefill.current), \"rss_after_decode_bytes\": \(rssAfterDecode.current), "
                 + "\"rss_anon_after_decode_bytes\": \(rssAfterDecode.anonymous), \"file_bytes\": \(fileBytes), \"kv_bits\": \(modelOptions.kvBits)"
@@ -105,7 +123,7 @@ struct BenchCommand: ParsableCommand {
             print("model      \(modelOptions.model)")
             print("threads    \(threadOptions.effectiveThreads)")
             print("pp\(promptTokens)      \(round2(pp)) tok/s")
-            print("tg\(generatedTokens)       \(round2(tg)) tok/s" + (batch > 1 ? " (aggregate of \(batch) sequences decoding together; \(round2(tg / Double(batch))) each)" : ""))
+            print("tg\(generatedTokens)       \(round2(tg)) tok/s" + (context > 8 ? " at a \(context)-token context (\(round2(1000 / tg)) ms/token)" : "") + (batch > 1 ? " (aggregate of \(batch) sequences decoding together; \(round2(tg / Double(batch))) each)" : ""))
             print("peak RSS   \(rss.peak / 1_048_576) MiB; weight files \(fileBytes / 1_048_576) MiB mapped")
             print("RSS (MiB)  after load \(describeResident(rssAfterLoad)), after one \(promptTokens)-token prefill \(describeResident(rssAfterPrefill)), "
                 + "after its \(generatedTokens) decode steps \(describeResident(rssAfterDecode))")
