@@ -108,22 +108,37 @@ final class TextPipelineTests: XCTestCase {
         XCTAssertNotEqual(a.result.tokens, c.result.tokens)
     }
 
+    /// JSON mode, checked with Foundation's parser rather than the validator that constrains generation: a finished
+    /// reply parses as an object, and a reply cut at the length limit is a prefix of the same seed's longer reply that
+    /// does parse (the constraint does not depend on the limit, so the cut one is that reply's start).
     func testJSONModeProducesAValidJSONPrefixOrObject() throws {
         let pipeline = try loadPipeline()
         let prompt = try pipeline.chatPrompt(messages: [["role": "user", "content": "Reply in JSON."]])
-        for seed in 0..<4 as Range<UInt64> {
-            var options = pipeline.options(maxTokens: 120, sampling: SamplingConfiguration(temperature: 1, seed: seed))
-            options.jsonObject = true
-            options.splitReasoning = false
-            let run = try collect(pipeline, prompt, options)
-            var validator = JSONPrefixValidator()
-            XCTAssertTrue(validator.accept(Array(run.content.utf8)), "seed \(seed): \(run.content)")
-            if run.result.finishReason == .stop {
-                XCTAssertTrue(validator.isComplete)
-                let object = try JSONSerialization.jsonObject(with: Data(run.content.utf8))
-                XCTAssertTrue(object is [String: Any])
+        var finished = 0, cut = 0
+        for seed in 0..<6 as Range<UInt64> {
+            func run(_ maxTokens: Int) throws -> (content: String, finish: FinishReason?) {
+                var options = pipeline.options(maxTokens: maxTokens, sampling: SamplingConfiguration(temperature: 1, seed: seed))
+                options.jsonObject = true
+                options.splitReasoning = false
+                let run = try collect(pipeline, prompt, options)
+                return (run.content, run.result.finishReason)
+            }
+            let long = try run(400)
+            guard long.finish == .stop else { continue }
+            finished += 1
+            let object = try JSONSerialization.jsonObject(with: Data(long.content.utf8))
+            XCTAssertTrue(object is [String: Any], "seed \(seed): \(long.content)")
+            let short = try run(6)
+            if short.finish == .length {
+                cut += 1
+                XCTAssertTrue(long.content.hasPrefix(short.content), "seed \(seed): '\(short.content)' is not the start of '\(long.content)'")
+                if short.content.count < long.content.trimmingCharacters(in: .whitespacesAndNewlines).count {
+                    XCTAssertThrowsError(try JSONSerialization.jsonObject(with: Data(short.content.utf8)), "seed \(seed): a cut reply is incomplete")
+                }
             }
         }
+        XCTAssertGreaterThanOrEqual(finished, 2, "too few finished JSON replies to check")
+        XCTAssertGreaterThanOrEqual(cut, 1, "no reply was cut at the limit")
     }
 
     func testLogprobsAreNormalisedAndIncludeTheChosenToken() throws {

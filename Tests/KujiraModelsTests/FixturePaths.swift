@@ -16,14 +16,27 @@ struct GoldenCase {
     let greedy: [Int]
 }
 
+/// A golden file whose shape is not what the tests read: a missing key or a row count that does not match.
+struct MalformedGolden: Error, CustomStringConvertible {
+    let description: String
+}
+
 enum Golden {
+    /// Every case must carry `tokens`, one `logits` row of the same width per token, and a non-empty `greedy`:
+    /// a golden that lost its logits fails here instead of leaving the comparisons nothing to compare.
     static func load(_ directory: String) throws -> [GoldenCase] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent("golden.json"))
-        let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
-        return (json["cases"] as! [[String: Any]]).map { c in
-            GoldenCase(tokens: (c["tokens"] as! [NSNumber]).map(\.intValue),
-                       logits: ((c["logits"] as? [[NSNumber]]) ?? []).map { $0.map(\.floatValue) },
-                       greedy: ((c["greedy"] as? [NSNumber]) ?? []).map(\.intValue))
+        let url = URL(fileURLWithPath: directory).appendingPathComponent("golden.json")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any]
+        guard let cases = json?["cases"] as? [[String: Any]], !cases.isEmpty else { throw MalformedGolden(description: "\(url.path): no cases") }
+        return try cases.enumerated().map { index, c in
+            let label = "\(url.path) case \(index)"
+            guard let tokens = (c["tokens"] as? [NSNumber])?.map(\.intValue), !tokens.isEmpty else { throw MalformedGolden(description: "\(label): no tokens") }
+            guard let logits = (c["logits"] as? [[NSNumber]])?.map({ $0.map(\.floatValue) }) else { throw MalformedGolden(description: "\(label): no logits") }
+            guard logits.count == tokens.count, let width = logits.first?.count, width > 0, logits.allSatisfy({ $0.count == width }) else {
+                throw MalformedGolden(description: "\(label): \(logits.count) logit rows for \(tokens.count) tokens, or rows of different widths")
+            }
+            guard let greedy = (c["greedy"] as? [NSNumber])?.map(\.intValue), !greedy.isEmpty else { throw MalformedGolden(description: "\(label): no greedy tokens") }
+            return GoldenCase(tokens: tokens, logits: logits, greedy: greedy)
         }
     }
 }

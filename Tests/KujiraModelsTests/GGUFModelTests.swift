@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
+import KujiraFormats
 import KujiraModels
+import KujiraTensor
 
 /// GGUF files converted by llama.cpp load and run: f32/f16 files reproduce the HF goldens, quantized files follow
 /// llama.cpp's own greedy tokens.
@@ -45,37 +47,103 @@ final class GGUFModelTests: XCTestCase {
         }
     }
 
-    /// Quantized fixtures agree with llama.cpp where llama.cpp's own decision is robust: dense models' first-step
-    /// logits are close to its logits, and wherever its top-2 margin is wide the top-1 token is the same. (MoE
-    /// models are excluded from the closeness bound: where a router's top-k is a near-tie, 8-bit activations flip an
-    /// expert and the logits jump by ~2 — the fixtures README warns of this.)
-    /// (Exact greedy agreement is not required: llama.cpp itself changes 6 of these 49 four-token continuations
-    /// when only its attention settings change — scripts/llama-cpp-gguf-fixtures-self-check.py, docs/inference.md.)
+    /// Quantized fixtures follow llama.cpp, with a tolerance derived per case from what the file's formats round.
+    ///
+    /// Both engines run the same quantized weights, so weight rounding is common to them; what separates them is
+    /// that each rounds the activations to 8 bits (q8_0 blocks of 32, or q8_K blocks of 256 for K-quants) before its
+    /// integer dots, in its own order, and llama.cpp keeps K/V in f16. Call E the exact function of the file's
+    /// weights: Kujira over the same tensors decoded to f32 with float activations — no quantized kernel involved,
+    /// and the decoding is pinned to gguf-py's by `GGUFDequantizeTests`. ρ = max |llama.cpp − E| is then how far
+    /// 8-bit activation rounding moves this case's logits, measured on llama.cpp, independently of our kernels. Our
+    /// engine rounds the same activations with the same block schemes, so it must stay as close to E:
+    /// |Kujira − E| ≤ 2ρ + 0.02, and |Kujira − llama.cpp| ≤ 3ρ + 0.02 (the 0.02: the f16 cache alone, ~1e-3 relative
+    /// on logits of magnitude ~10). A broken quantized kernel moves Kujira away from E while ρ stays put.
+    /// DeepSeek (MoE) files included. A router is discontinuous: where two experts' scores sit within the rounding
+    /// noise, either engine may pick the other one and its logits jump by ~2 (measured: in 3 of the 45 cases Kujira's
+    /// rounding flips a router that llama.cpp's does not, in 1 both flip). Such a case is recognised by its routing — Kujira's experts for some
+    /// token differ from the exact function's (this happens on 10 of the 18 DeepSeek cases, mostly far from the last
+    /// position) — and only where such a case misses the bounds is it excused; those are listed, and at most 4 may
+    /// occur, so a kernel that scrambles activations cannot hide behind them.
+    /// Where llama.cpp's top-2 margin exceeds our measured difference, its top-1 token must be ours.
     func testQuantizedFilesFollowLlamaCpp() throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: Self.ggufDirectory.path).filter { $0.hasSuffix(".gguf") }.sorted()
-        XCTAssertGreaterThanOrEqual(files.count, 27)
-        var worst: Float = 0
+        let files = try Self.goldenFiles().filter { !Self.isFloat($0) }
+        XCTAssertGreaterThanOrEqual(files.count, 23)
+        var report: [String] = [], flipped: [String] = [], topOneCompared = 0
         for file in files {
-            let model = try model(file)
+            let (config, store) = try ModelRegistry.open(Self.ggufDirectory.appendingPathComponent(file).path)
+            let model = try ModelRegistry.build(config: config, weights: store)
+            let exact = try ModelRegistry.build(config: config, weights: DequantizedWeights(base: store))
             for (index, golden) in try Self.llamaCppGoldens(file).enumerated() {
-                let logits = try model.forward(golden.tokens, cache: model.makeCache(), allLogits: false)
-                let difference = zip(logits, golden.lastLogits).map { abs($0 - $1) }.max() ?? .infinity
-                worst = max(worst, difference)
-                if !file.hasPrefix("deepseek") {
-                    XCTAssertLessThanOrEqual(difference, Self.logitTolerance, "\(file) case \(index): first-step logits")
+                XCTAssertEqual(golden.lastLogits.count, model.vocabSize, "\(file) case \(index): golden row width")
+                let run = try RoutedRun.run(model, tokens: golden.tokens), exactRun = try RoutedRun.run(exact, tokens: golden.tokens)
+                let logits = run.logits.last!, exactLogits = exactRun.logits.last!
+                let rounding = Self.maxDifference(golden.lastLogits, exactLogits)
+                let ours = Self.maxDifference(logits, exactLogits), difference = Self.maxDifference(logits, golden.lastLogits)
+                let routerFlip = run.routing != exactRun.routing
+                report.append("\(file) #\(index): ρ = |llama.cpp − exact| \(rounding), |Kujira − exact| \(ours), |Kujira − llama.cpp| \(difference)"
+                              + (routerFlip ? " (a router flipped)" : ""))
+                XCTAssertGreaterThan(ours, 0, "\(file) case \(index): quantized activations changed nothing — is the exact path the same kernel?")
+                if routerFlip && (ours > 2 * rounding + 0.02 || difference > 3 * rounding + 0.02) {
+                    flipped.append("\(file) #\(index)")
+                } else {
+                    XCTAssertLessThanOrEqual(ours, 2 * rounding + 0.02, "\(file) case \(index): Kujira vs the exact function of the weights")
+                    XCTAssertLessThanOrEqual(difference, 3 * rounding + 0.02, "\(file) case \(index): first-step logits vs llama.cpp")
                 }
                 let sorted = golden.lastLogits.sorted(by: >)
-                if sorted[0] - sorted[1] > 4 * Self.logitTolerance {
+                if sorted[0] - sorted[1] > difference {
+                    topOneCompared += 1
                     XCTAssertEqual(argmax(logits), argmax(golden.lastLogits), "\(file) case \(index): first-step top-1")
                 }
             }
         }
-        print("largest first-step logit difference from llama.cpp over the quantized fixtures (MoE included): \(worst)")
+        print(report.joined(separator: "\n"))
+        print("top-1 compared on \(topOneCompared) of \(report.count) cases")
+        print("cases excused by a router flip: \(flipped.count) (\(flipped.joined(separator: ", ")))")
+        XCTAssertLessThanOrEqual(flipped.count, 4, "too many routing flips: \(flipped)")
+        XCTAssertTrue(flipped.allSatisfy { $0.hasPrefix("deepseek") || $0.contains("moe") }, "only MoE files have routers: \(flipped)")
+        XCTAssertGreaterThanOrEqual(topOneCompared, report.count / 2, "the top-1 check must run on most cases")
     }
 
-    /// Activation quantization (8-bit, both engines) and llama.cpp's f16 KV cache; llama.cpp's own settings move
-    /// SmolLM2's logits by 0.4 (docs/inference.md).
-    static let logitTolerance: Float = 0.25
+    /// The greedy agreement the README states: the first 4 greedy tokens equal llama.cpp's on at least 51 of the
+    /// 57 cases with a llama.cpp golden (43 of the 49 before the Qwen3 files, which all agree; llama.cpp reaches the
+    /// same 43 of 49 against its own goldens when only its attention settings change —
+    /// scripts/llama-cpp-gguf-fixtures-self-check.py). Counted, so it cannot drop silently.
+    func testGreedyTokensAgreeWithLlamaCppOnTheStatedNumberOfCases() throws {
+        let files = try Self.goldenFiles()
+        var agreeing = 0, total = 0, disagreeing: [String] = []
+        for file in files {
+            let model = try model(file)
+            for (index, golden) in try Self.llamaCppGoldens(file).enumerated() {
+                XCTAssertGreaterThanOrEqual(golden.greedy.count, 4, "\(file) case \(index)")
+                let cache = model.makeCache()
+                var logits = try model.forward(golden.tokens, cache: cache, allLogits: false)
+                var tokens: [Int] = []
+                for _ in 0..<4 {
+                    tokens.append(argmax(logits))
+                    logits = try model.forward([tokens.last!], cache: cache, allLogits: false)
+                }
+                total += 1
+                if tokens == Array(golden.greedy.prefix(4)) { agreeing += 1 } else { disagreeing.append("\(file) #\(index)") }
+            }
+        }
+        print("first 4 greedy tokens equal to llama.cpp's on \(agreeing) of \(total) cases; differ: \(disagreeing.joined(separator: ", "))")
+        XCTAssertEqual(total, 57)
+        XCTAssertGreaterThanOrEqual(agreeing, 51)
+    }
+
+    /// Every GGUF fixture with a llama.cpp golden beside it.
+    static func goldenFiles() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: ggufDirectory.path).filter {
+            $0.hasSuffix(".gguf") && FileManager.default.fileExists(atPath: ggufDirectory.appendingPathComponent($0.replacingOccurrences(of: ".gguf", with: ".golden.json")).path)
+        }.sorted()
+    }
+
+    static func isFloat(_ file: String) -> Bool { file.hasSuffix("-f32.gguf") || file.hasSuffix("-f16.gguf") }
+
+    static func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count)
+        return zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+    }
 
     func testGGUFArchitecturesMapToTheirModels() throws {
         XCTAssertEqual(try model("deepseek-v3-tiny-q8_0.gguf").summary.architecture, "deepseek_v3")
@@ -90,5 +158,20 @@ final class GGUFModelTests: XCTestCase {
         var best = 0
         for i in values.indices where values[i] > values[best] { best = i }
         return best
+    }
+}
+
+/// The same tensors with every quantized one decoded to f32: the exact function of a GGUF's weights, run without
+/// activation quantization.
+struct DequantizedWeights: WeightStore {
+    let base: any WeightStore
+    var source: String { base.source }
+    var tensorNames: [String] { base.tensorNames }
+    func contains(_ name: String) -> Bool { base.contains(name) }
+    func file(of name: String) -> String? { base.file(of: name) }
+    func tensor(_ name: String) throws -> TensorData {
+        let t = try base.tensor(name)
+        guard t.dtype.isFloatingPoint, t.dtype != .f32 else { return t }
+        return TensorData.owned(t.toFloatArray(), shape: t.shape)
     }
 }

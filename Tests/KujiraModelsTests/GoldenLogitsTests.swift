@@ -9,6 +9,7 @@ final class GoldenLogitsTests: XCTestCase {
         for (index, golden) in try Golden.load(dir).enumerated() {
             let logits = try model.forward(golden.tokens, cache: model.makeCache(), allLogits: true)
             XCTAssertEqual(logits.count, golden.tokens.count * model.vocabSize)
+            XCTAssertEqual(golden.logits[0].count, model.vocabSize, "\(name) case \(index): golden rows are the whole vocabulary")
             var maxError: Float = 0
             for (t, row) in golden.logits.enumerated() {
                 for (v, expected) in row.enumerated() { maxError = max(maxError, abs(logits[t * model.vocabSize + v] - expected)) }

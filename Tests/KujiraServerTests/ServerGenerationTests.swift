@@ -98,6 +98,12 @@ final class ServerGenerationTests: XCTestCase {
             let messageB = (try b.json()["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any]
             XCTAssertEqual(messageA?["content"] as? String, messageB?["content"] as? String)
             XCTAssertEqual(messageA?["reasoning_content"] as? String, messageB?["reasoning_content"] as? String)
+            // …and the seed is used: another seed samples another reply.
+            let other = try await client.execute(uri: "/v1/chat/completions", method: .post, headers: jsonHeaders,
+                                                 body: Self.chatBody(["temperature": 1, "seed": 1235, "max_tokens": 12]))
+            let messageC = (try other.json()["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any]
+            func reply(_ m: [String: Any]?) -> String { "\(m?["reasoning_content"] as? String ?? "")|\(m?["content"] as? String ?? "")" }
+            XCTAssertNotEqual(reply(messageA), reply(messageC), "seeds 1234 and 1235 sampled the same reply")
 
             let withLogprobs = try await client.execute(uri: "/v1/chat/completions", method: .post, headers: jsonHeaders,
                                                         body: Self.chatBody(["logprobs": true, "top_logprobs": 2]))
@@ -110,16 +116,20 @@ final class ServerGenerationTests: XCTestCase {
                 XCTAssertEqual((entry["top_logprobs"] as? [Any])?.count, 2)
             }
 
-            let jsonMode = try await client.execute(uri: "/v1/chat/completions", method: .post, headers: jsonHeaders,
-                                                    body: Self.chatBody(["response_format": ["type": "json_object"], "max_tokens": 60,
-                                                                    "temperature": 0.8, "seed": 3]))
-            let jsonChoice = try XCTUnwrap((try jsonMode.json()["choices"] as? [[String: Any]])?.first)
-            let content = try XCTUnwrap((jsonChoice["message"] as? [String: Any])?["content"] as? String)
-            var validator = JSONPrefixValidator()
-            XCTAssertTrue(validator.accept(Array(content.utf8)), content)
-            if jsonChoice["finish_reason"] as? String == "stop" {
-                XCTAssertTrue(try JSONSerialization.jsonObject(with: Data(content.utf8)) is [String: Any])
+            // JSON mode, checked with Foundation's parser (not the validator that constrains generation): the long
+            // reply parses as an object, and the reply cut at 8 tokens is its start.
+            func jsonReply(_ maxTokens: Int) async throws -> (content: String, finish: String?) {
+                let response = try await client.execute(uri: "/v1/chat/completions", method: .post, headers: jsonHeaders,
+                                                        body: Self.chatBody(["response_format": ["type": "json_object"], "max_tokens": maxTokens,
+                                                                             "temperature": 0.8, "seed": 3]))
+                let choice = try XCTUnwrap((try response.json()["choices"] as? [[String: Any]])?.first)
+                return (try XCTUnwrap((choice["message"] as? [String: Any])?["content"] as? String), choice["finish_reason"] as? String)
             }
+            let long = try await jsonReply(400), short = try await jsonReply(8)
+            XCTAssertEqual(long.finish, "stop", long.content)
+            XCTAssertTrue(try JSONSerialization.jsonObject(with: Data(long.content.utf8)) is [String: Any], long.content)
+            XCTAssertEqual(short.finish, "length")
+            XCTAssertTrue(long.content.hasPrefix(short.content), "'\(short.content)' is not the start of '\(long.content)'")
         }
     }
 
