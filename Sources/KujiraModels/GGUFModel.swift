@@ -43,7 +43,7 @@ public struct GGUFTensorNames: Sendable {
     }
 
     /// HF name → GGUF name for every tensor of `file` these tables know (others stay unreachable).
-    func hfNames(file: GGUFFile) -> [String: String] {
+    func hfNames(file: GGUFFileSet) -> [String: String] {
         var names: [String: String] = [:]
         for info in file.tensorInfos {
             if let hf = global[info.name] {
@@ -61,7 +61,8 @@ public struct GGUFTensorNames: Sendable {
 
 /// A GGUF file's metadata as an architecture reads it: keys under its `general.architecture` prefix.
 public struct GGUFMetadata {
-    public let file: GGUFFile
+    /// The file (or the shards of a split file; metadata comes from the first).
+    public let file: GGUFFileSet
     /// llama.cpp's architecture name (`llama`, `qwen2`, `deepseek2`, …).
     public let architecture: String
 
@@ -90,10 +91,11 @@ public struct GGUFMetadata {
 /// serves both file formats. The architecture whose `ggufArchitectures` names the file's `general.architecture`
 /// supplies its own config keys and tensor names.
 public enum GGUFModelAdapter {
-    /// The HF-style config and a weight store with HF tensor names over the GGUF file at `path`.
+    /// The HF-style config and a weight store with HF tensor names over the GGUF file at `path` — with its sibling
+    /// shards when `path` is any shard of a gguf-split set (`GGUFFileSet`).
     public static func open(path: String) throws -> (ModelConfig, any WeightStore) {
-        let file = try GGUFFile(path: path)
-        let store = GGUFWeightStore(file: file)
+        let file = try GGUFFileSet(path: path)
+        let store = GGUFWeightStore(files: file)
         guard let name = file.string("general.architecture") else {
             throw GGUFError.invalidMetadata(path: path, key: "general.architecture", reason: "missing")
         }
@@ -163,5 +165,5 @@ struct RenamedWeightStore: WeightStore {
         return try base.tensor(stored)
     }
 
-    func file(of name: String) -> String? { contains(name) ? base.source : nil }
+    func file(of name: String) -> String? { names[name].flatMap { base.file(of: $0) } }
 }

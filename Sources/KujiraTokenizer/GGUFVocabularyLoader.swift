@@ -9,9 +9,10 @@ enum GGUFVocabularyLoader {
         case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
     }
 
+    /// The vocabulary of the GGUF at `path`; for a shard of a split GGUF, the first shard's (which holds the metadata).
     static func load(path: String) throws -> TokenizerDefinition {
-        let file = try GGUFFile(path: path)
-        return try load(file)
+        let files = try GGUFFileSet(path: path)
+        return try load(files.shards[0])
     }
 
     static func load(_ file: GGUFFile) throws -> TokenizerDefinition {

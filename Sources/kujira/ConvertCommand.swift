@@ -16,6 +16,8 @@ struct ConvertCommand: ParsableCommand {
             Multi-token-prediction layers are left out (llama.cpp does not load them).
             Safetensors: every floating-point tensor in --dtype; FP8 weights are dequantised with their block scales.
             Output is written to a temporary name and renamed, so a failed run leaves nothing behind.
+            --split-max-size / --split-max-tensors write llama.cpp's gguf-split shards instead: OUT without .gguf
+            + -00001-of-0000N.gguf …, metadata in the first; all shards are renamed into place only once all are written.
             """)
 
     @Option(help: "Model directory (config.json + safetensors, tokenizer.json optional).") var model: String
@@ -24,6 +26,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Safetensors dtype: bf16, f16 or f32.") var dtype: String = "bf16"
     @Option(help: "Output path: a .gguf file, or a directory for safetensors.") var out: String
     @Option(help: "general.name of the GGUF (default: the model directory's name).") var name: String?
+    @Option(help: "GGUF: split into shards of at most this much tensor data, as gguf-split (bytes, or K/M/G = 10^3/10^6/10^9).")
+    var splitMaxSize: String?
+    @Option(help: "GGUF: split into shards of at most this many tensors, as gguf-split.") var splitMaxTensors: Int?
     @Flag(help: "Replace an existing output.") var force = false
     @Flag(help: "No per-tensor progress.") var quiet = false
 
@@ -35,7 +40,18 @@ struct ConvertCommand: ParsableCommand {
             }
         } else {
             guard ["bf16", "f16", "f32"].contains(dtype) else { throw ValidationError("--dtype must be bf16, f16 or f32, got '\(dtype)'") }
+            guard splitMaxSize == nil && splitMaxTensors == nil else { throw ValidationError("--split-max-size and --split-max-tensors are for --to gguf") }
         }
+        if let splitMaxSize, GGUFSplitLimits.parseSize(splitMaxSize) == nil {
+            throw ValidationError("--split-max-size must be a positive whole number of bytes, optionally with K, M or G (e.g. 2G, 500M), got '\(splitMaxSize)'")
+        }
+        if let splitMaxTensors, splitMaxTensors <= 0 { throw ValidationError("--split-max-tensors must be positive, got \(splitMaxTensors)") }
+    }
+
+    /// The gguf-split limits the options ask for, or nil for one file.
+    var splitLimits: GGUFSplitLimits? {
+        guard splitMaxSize != nil || splitMaxTensors != nil else { return nil }
+        return GGUFSplitLimits(maxBytes: splitMaxSize.flatMap(GGUFSplitLimits.parseSize), maxTensors: splitMaxTensors)
     }
 
     func run() throws {
@@ -50,11 +66,17 @@ struct ConvertCommand: ParsableCommand {
             if !plan.skippedTensors.isEmpty {
                 FileHandle.standardError.write(Data("convert: leaving out \(plan.skippedTensors.count) multi-token-prediction tensors (llama.cpp does not load them)\n".utf8))
             }
-            try GGUFExporter.write(plan, tokenizerMetadata: tokenizer ?? GGUFExporter.placeholderVocabulary(size: vocabSize), to: out, overwrite: force) { i, n, d, bytes in
+            let paths = try GGUFExporter.write(plan, tokenizerMetadata: tokenizer ?? GGUFExporter.placeholderVocabulary(size: vocabSize), to: out,
+                                               overwrite: force, split: splitLimits) { i, n, d, bytes in
                 progress.update(i, n, "\(d.name) \(d.type.name) \(d.shape)", bytes)
             }
             progress.done()
-            print("wrote \(out): \(plan.architecture), \(plan.tensors.count) tensors, \(Self.size(of: out))")
+            if splitLimits == nil {
+                print("wrote \(out): \(plan.architecture), \(plan.tensors.count) tensors, \(Self.size(of: out))")
+            } else {
+                for path in paths { print("wrote \(path): \(Self.size(of: path))") }
+                print("\(paths.count) shards: \(plan.architecture), \(plan.tensors.count) tensors; load with --model \(paths[0])")
+            }
         } else {
             let target: DType = dtype == "bf16" ? .bf16 : dtype == "f16" ? .f16 : .f32
             try SafeTensorsExporter.export(directory: model, to: out, dtype: target, force: force) { i, n, name, bytes in

@@ -26,7 +26,7 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let summary: ModelSummary
         var dtypes: [String: Int] = [:]
-        var fileSize = 0
+        var fileSize = 0, shards = 1
         if let config {
             summary = try ModelSummary(config: ModelConfig(path: config))
         } else {
@@ -35,6 +35,7 @@ struct InspectCommand: ParsableCommand {
             summary = try ModelRegistry.build(config: modelConfig, weights: weights).summary
             for name in weights.tensorNames { dtypes[try weights.tensor(name).dtype.rawValue, default: 0] += 1 }
             fileSize = try modelFileBytes(path)
+            if path.hasSuffix(".gguf") { shards = try GGUFFileSet(path: path).shards.count }
         }
         let kvValues = summary.kvValuesPerTokenPerLayer
         let streams = summary.kvBytesPerTokenByStream(bits: 16).filter { $0.bytes > 0 }.map { "\($0.name) \(formatBytes($0.bytes))" }
@@ -55,6 +56,7 @@ struct InspectCommand: ParsableCommand {
         ]
         let fixed = summary.kvFixedBytes(bits: 16)
         if fixed > 0 { facts.append(("kv_fixed_bytes_16bit", "\(fixed)")) }
+        if shards > 1 { facts.insert(("gguf_shards", "\(shards)"), at: 6) }
         if json {
             var object: [String: Any] = [:]
             for (key, value) in facts { object[key] = Int(value) ?? value as Any }
@@ -72,12 +74,13 @@ func formatBytes(_ bytes: Double) -> String {
     bytes.rounded() == bytes ? "\(Int(bytes))" : String(format: "%.2f", bytes)
 }
 
-/// Size on disk of a model's weight files (what gets memory-mapped): a .gguf file, or a directory's *.safetensors.
+/// Size on disk of a model's weight files (what gets memory-mapped): a .gguf file (every shard of a split one), or a
+/// directory's *.safetensors.
 func modelFileBytes(_ path: String) throws -> Int {
     let fm = FileManager.default
     var isDirectory: ObjCBool = false
     guard fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-        return (try fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        return try GGUFFileSet(path: path).fileBytes
     }
     return try fm.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".safetensors") || $0.hasSuffix(".gguf") }.reduce(0) {
         $0 + ((try fm.attributesOfItem(atPath: (path as NSString).appendingPathComponent($1))[.size] as? Int) ?? 0)

@@ -10,6 +10,10 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
     case duplicateKey(path: String, key: String)
     case duplicateTensor(path: String, tensor: String)
     case invalidMetadata(path: String, key: String, reason: String)
+    /// A shard of a gguf-split set is not there: `path` is the missing file, `referencedBy` the shard that named the set.
+    case missingShard(path: String, shard: Int, count: Int, referencedBy: String)
+    /// A tensor appears in two shards of a gguf-split set.
+    case duplicateShardTensor(path: String, tensor: String, otherPath: String)
 
     public var description: String {
         switch self {
@@ -33,6 +37,10 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor '\(tensor)' appears twice"
         case let .invalidMetadata(path, key, reason):
             return "\(path): metadata '\(key)': \(reason)"
+        case let .missingShard(path, shard, count, referencedBy):
+            return "\(path): missing shard \(shard + 1) of \(count) of a split GGUF (\(referencedBy) has split.count \(count))"
+        case let .duplicateShardTensor(path, tensor, otherPath):
+            return "\(path): tensor '\(tensor)' is also in \(otherPath) (each tensor of a split GGUF must be in exactly one shard)"
         }
     }
 }

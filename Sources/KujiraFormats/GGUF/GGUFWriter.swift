@@ -44,7 +44,7 @@ public enum GGUFWriteError: Error, CustomStringConvertible, Equatable {
 ///
 /// Everything goes to a hidden temporary file beside `path`; `finish()` flushes and renames it into place. A writer
 /// dropped before `finish()` (an error while producing tensors) deletes the temporary file, leaving nothing behind.
-public final class GGUFWriter {
+public final class GGUFWriter: GGUFTensorSink {
     public let path: String
     public let tensors: [GGUFTensorDescriptor]
     public let alignment: Int
@@ -162,15 +162,29 @@ public final class GGUFWriter {
 
     /// Flushes, syncs and renames the temporary file to `path`. Throws if some tensor has no data.
     public func finish() throws {
+        try seal()
+        try publish()
+    }
+
+    /// Flushes, syncs and closes the temporary file without renaming it (`publish()` does): a writer of several
+    /// files seals them all before any appears under its final name. Throws if some tensor has no data.
+    public func seal() throws {
         if let t = nextTensor { throw GGUFWriteError.incomplete(path: path, missing: t.name) }
+        guard let handle else { return }
         try flushIfLarge(force: true)
         do {
-            try handle?.synchronize()
-            try handle?.close()
+            try handle.synchronize()
+            try handle.close()
         } catch {
             throw GGUFWriteError.io(path: path, reason: "cannot flush \(temporaryPath): \(error)")
         }
-        handle = nil
+        self.handle = nil
+    }
+
+    /// Renames the sealed temporary file to `path`; until then a dropped writer deletes it.
+    public func publish() throws {
+        guard !finished else { return }
+        guard handle == nil, nextTensor == nil else { throw GGUFWriteError.io(path: path, reason: "publish() before seal()") }
         guard rename(temporaryPath, path) == 0 else {
             throw GGUFWriteError.io(path: path, reason: "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
         }

@@ -84,17 +84,30 @@ public enum GGUFExporter {
          ("tokenizer.ggml.merges", .array([]))]
     }
 
-    /// Writes `plan` to `path` (temporary file + rename), tokenizer metadata after the model's. `progress` sees each
-    /// tensor after it is written: (index, count, entry, bytes written so far). An existing file is replaced only
-    /// with `overwrite`.
+    /// Writes `plan` to `path` (temporary file + rename), tokenizer metadata after the model's; with `split`, as a
+    /// gguf-split set `<path without .gguf>-0000i-of-0000N.gguf` (`GGUFSplitWriter`). `progress` sees each tensor
+    /// after it is written: (index, count, entry, bytes written so far). An existing file is replaced only with
+    /// `overwrite`. Returns the files written.
+    @discardableResult
     public static func write(_ plan: GGUFExportPlan, tokenizerMetadata: [(String, GGUFValue)], to path: String, overwrite: Bool = false,
-                             progress: (Int, Int, GGUFTensorDescriptor, Int) -> Void = { _, _, _, _ in }) throws {
-        if !overwrite && FileManager.default.fileExists(atPath: path) {
-            throw ModelExportError.unsupportedSetting(path: path, key: "--out", detail: "exists (use --force to replace it)")
-        }
+                             split: GGUFSplitLimits? = nil,
+                             progress: (Int, Int, GGUFTensorDescriptor, Int) -> Void = { _, _, _, _ in }) throws -> [String] {
         let tokenizerKeys = Set(tokenizerMetadata.map(\.0))
         let metadata = plan.metadata.filter { !tokenizerKeys.contains($0.0) } + tokenizerMetadata
-        let writer = try GGUFWriter(path: path, metadata: metadata, tensors: plan.tensors.map(\.descriptor))
+        let descriptors = plan.tensors.map(\.descriptor)
+        let writer: any GGUFTensorSink
+        let paths: [String]
+        if let split {
+            let splitWriter = try GGUFSplitWriter(prefix: GGUFSplit.outputPrefix(path), metadata: metadata, tensors: descriptors, limits: split)
+            writer = splitWriter
+            paths = splitWriter.paths
+        } else {
+            writer = try GGUFWriter(path: path, metadata: metadata, tensors: descriptors)
+            paths = [path]
+        }
+        if !overwrite, let existing = paths.first(where: { FileManager.default.fileExists(atPath: $0) }) {
+            throw ModelExportError.unsupportedSetting(path: existing, key: "--out", detail: "exists (use --force to replace it)")
+        }
         var written = 0
         for (index, tensor) in plan.tensors.enumerated() {
             let d = tensor.descriptor
@@ -110,6 +123,7 @@ public enum GGUFExporter {
             progress(index, plan.tensors.count, d, written)
         }
         try writer.finish()
+        return paths
     }
 }
 
