@@ -20,6 +20,16 @@ public enum DType: String, Sendable, CaseIterable, Codable {
     case q4_K = "Q4_K"
     case q5_K = "Q5_K"
     case q6_K = "Q6_K"
+    // GGML "IQ" (importance / lattice) formats: non-linear 4-bit codebooks and E8/D4 lattice grids with sign bits.
+    case iq4_nl = "IQ4_NL"
+    case iq4_xs = "IQ4_XS"
+    case iq2_xxs = "IQ2_XXS"
+    case iq2_xs = "IQ2_XS"
+    case iq2_s = "IQ2_S"
+    case iq3_xxs = "IQ3_XXS"
+    case iq3_s = "IQ3_S"
+    case iq1_s = "IQ1_S"
+    case iq1_m = "IQ1_M"
 
     /// Bytes one element takes in the file; for block formats, the bytes of one block (`blockBytes`).
     public var byteSize: Int { blockBytes }
@@ -28,8 +38,9 @@ public enum DType: String, Sendable, CaseIterable, Codable {
     public var blockElements: Int {
         switch self {
         case .f32, .f16, .bf16, .f8e4m3, .i32, .i64: return 1
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: return 32
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl: return 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: return 256
+        case .iq4_xs, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: return 256
         }
     }
 
@@ -50,6 +61,15 @@ public enum DType: String, Sendable, CaseIterable, Codable {
         case .q4_K: return 144
         case .q5_K: return 176
         case .q6_K: return 210
+        case .iq4_nl: return 18
+        case .iq4_xs: return 136
+        case .iq2_xxs: return 66
+        case .iq2_xs: return 74
+        case .iq2_s: return 82
+        case .iq3_xxs: return 98
+        case .iq3_s: return 110
+        case .iq1_s: return 50
+        case .iq1_m: return 56
         }
     }
 

@@ -49,7 +49,8 @@ public struct LinearWeight: Sendable {
             }
         case .i32, .i64:
             for c in 0..<cols { out[c] = data.float(at: base + c) }
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
+             .iq4_nl, .iq4_xs, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m:
             BlockDequantize.row(data.dtype, data.bytes.baseAddress! + r * rowBytes, count: cols, into: out.baseAddress!)
         }
     }

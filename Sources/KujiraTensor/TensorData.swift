@@ -41,7 +41,8 @@ public struct TensorData: @unchecked Sendable {
         case .f8e4m3: return FloatConversion.f8e4m3Table[Int(bytes[i])]
         case .i32: return Float(bytes.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
         case .i64: return Float(bytes.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
+             .iq4_nl, .iq4_xs, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m:
             return BlockDequantize.element(dtype, bytes, index: i)
         }
     }

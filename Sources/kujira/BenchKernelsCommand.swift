@@ -112,6 +112,7 @@ enum BenchData {
         case .q2_K: fields = [80, 82]
         case .q3_K: fields = [108]
         case .q6_K: fields = [208]
+        case .iq4_nl, .iq4_xs, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s: fields = [0]
         default: fields = []
         }
         if dtype.isQuantized {

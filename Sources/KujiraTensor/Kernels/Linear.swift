@@ -50,6 +50,15 @@ public enum Linear {
             if vnni { VNNIKernels.scaledRuns(w, x, n: n, out: out, grain: grain) } else { quantized(Q5_K.self, w, x, n: n, out: out, grain: grain) }
         case .q6_K:
             if vnni { VNNIKernels.q6_K(w, x, n: n, out: out, grain: grain) } else { quantized(Q6_K.self, w, x, n: n, out: out, grain: grain) }
+        case .iq4_nl: quantized(IQ4_NL.self, w, x, n: n, out: out, grain: grain)
+        case .iq4_xs: quantized(IQ4_XS.self, w, x, n: n, out: out, grain: grain)
+        case .iq2_xxs: quantized(IQ2_XXS.self, w, x, n: n, out: out, grain: grain)
+        case .iq2_xs: quantized(IQ2_XS.self, w, x, n: n, out: out, grain: grain)
+        case .iq2_s: quantized(IQ2_S.self, w, x, n: n, out: out, grain: grain)
+        case .iq3_xxs: quantized(IQ3_XXS.self, w, x, n: n, out: out, grain: grain)
+        case .iq3_s: quantized(IQ3_S.self, w, x, n: n, out: out, grain: grain)
+        case .iq1_s: quantized(IQ1_S.self, w, x, n: n, out: out, grain: grain)
+        case .iq1_m: quantized(IQ1_M.self, w, x, n: n, out: out, grain: grain)
         case .f32:
             let base = w.data.bytes.baseAddress!, xs = x.baseAddress!, rowBytes = w.rowBytes
             ThreadPool.shared.parallelFor(rows, grain: grain) { range in

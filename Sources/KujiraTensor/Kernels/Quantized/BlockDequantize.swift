@@ -21,7 +21,8 @@ public enum BlockDequantize {
             for i in 0..<count { out[i] = Float(src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
         case .i64:
             for i in 0..<count { out[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
+             .iq4_nl, .iq4_xs, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m:
             for b in 0..<blocks {
                 block(dtype, src + b * blockBytes, into: out + b * blockElements)
             }
@@ -42,6 +43,15 @@ public enum BlockDequantize {
         case .q4_K: Q4_K.dequantize(src, into: out)
         case .q5_K: Q5_K.dequantize(src, into: out)
         case .q6_K: Q6_K.dequantize(src, into: out)
+        case .iq4_nl: IQ4_NL.dequantize(src, into: out)
+        case .iq4_xs: IQ4_XS.dequantize(src, into: out)
+        case .iq2_xxs: IQ2_XXS.dequantize(src, into: out)
+        case .iq2_xs: IQ2_XS.dequantize(src, into: out)
+        case .iq2_s: IQ2_S.dequantize(src, into: out)
+        case .iq3_xxs: IQ3_XXS.dequantize(src, into: out)
+        case .iq3_s: IQ3_S.dequantize(src, into: out)
+        case .iq1_s: IQ1_S.dequantize(src, into: out)
+        case .iq1_m: IQ1_M.dequantize(src, into: out)
         default: row(dtype, src, count: dtype.blockElements, into: out)
         }
     }
