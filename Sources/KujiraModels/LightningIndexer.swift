@@ -6,17 +6,30 @@ import KujiraTensor
 /// top k keys by index.
 public enum IndexerScoring {
     /// row[j] = Σ_h weights[h] · ReLU(scale · q_h · k_j) for keys j < `keys` of `view` (rows of `headDim` values at
-    /// offset 0); q is (heads, headDim).
+    /// offset 0); q is (heads, headDim). Ranges of keys run in parallel on the pool (each key's sum is computed the
+    /// same way whatever the threads): at a long context this O(context) scan is what the indexer costs per token.
     @inline(__always)
     public static func score(_ q: UnsafePointer<Float>, heads: Int, headDim: Int, weights: UnsafePointer<Float>, scale: Float,
                              view: KVCacheLayerView, keys: Int, into row: UnsafeMutablePointer<Float>) {
-        for j in 0..<keys {
-            var total: Float = 0
-            for h in 0..<heads {
-                let d = view.dot(q + h * headDim, position: j, offset: 0, count: headDim)
-                total += weights[h] * max(scale * d, 0)
+        // ~16k multiply-adds per range at least, so short rows stay on the caller.
+        let grain = max(64, 16384 / max(1, heads * headDim))
+        if let floats = view.floats {
+            // The float cache: one key row in registers against every head (`IndexerScores`, same bits as below).
+            ThreadPool.shared.parallelFor(keys, grain: grain) { range in
+                IndexerScores.compute(q: q, heads: heads, dim: headDim, weights: weights, scale: scale, keys: floats, rowStride: view.rowWidth,
+                                      range: range, into: row)
             }
-            row[j] = total
+            return
+        }
+        ThreadPool.shared.parallelFor(keys, grain: grain) { range in
+            for j in range {
+                var total: Float = 0
+                for h in 0..<heads {
+                    let d = view.dot(q + h * headDim, position: j, offset: 0, count: headDim)
+                    total += weights[h] * max(scale * d, 0)
+                }
+                row[j] = total
+            }
         }
     }
 
