@@ -26,12 +26,15 @@ let package = Package(
         .library(name: "KujiraGeneration", targets: ["KujiraGeneration"]),
         .library(name: "KujiraServer", targets: ["KujiraServer"]),
         .library(name: "KujiraTraining", targets: ["KujiraTraining"]),
+        .library(name: "KujiraHub", targets: ["KujiraHub"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
     ],
     targets: [
         // The one C target: AVX-512 VNNI `vpdpbusd`, which Swift cannot emit (per-function target attributes; compiles to
@@ -51,13 +54,24 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // `kujira pull`: the Hugging Face Hub client and its cache (huggingface_hub's layout). SHA-256 is hand-written
+        // (Digests.swift) and, like the kernels, optimised in debug builds so the tests hash at a useful speed.
+        .target(
+            name: "KujiraHub",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
         // Training's matmuls need FMA and 256-bit vectors: the same ISA as the kernels (2.1x over SSE2 codegen).
         .target(name: "KujiraTraining", dependencies: ["KujiraTensor", "KujiraFormats", "KujiraModels", "KujiraGeneration"],
                 swiftSettings: kernelSettings),
         .executableTarget(
             name: "kujira",
             dependencies: [
-                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration", "KujiraTraining", "KujiraServer",
+                "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration", "KujiraTraining", "KujiraServer", "KujiraHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -76,6 +90,11 @@ let package = Package(
                 "KujiraServer", "KujiraGeneration",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
+        ),
+        .testTarget(
+            name: "KujiraHubTests",
+            dependencies: ["KujiraHub", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "KujiraTrainingTests", dependencies: ["KujiraTraining", "KujiraTokenizer"]),
     ],

@@ -20,7 +20,8 @@ struct ConvertCommand: ParsableCommand {
             + -00001-of-0000N.gguf …, metadata in the first; all shards are renamed into place only once all are written.
             """)
 
-    @Option(help: "Model directory (config.json + safetensors, tokenizer.json optional).") var model: String
+    @Option(help: "Model directory (config.json + safetensors, tokenizer.json optional), or org/name from `kujira pull`.",
+            transform: resolveModelArgument) var model: String
     @Option(help: "Output format: gguf or safetensors.") var to: String
     @Option(help: "GGUF tensor type: f32, f16, bf16, q8_0 or q4_k.") var type: String = "q8_0"
     @Option(help: "Safetensors dtype: bf16, f16 or f32.") var dtype: String = "bf16"

@@ -41,7 +41,7 @@ struct DistillCommand: ParsableCommand {
 
     func run() throws {
         let task = ArithmeticTask(operations: ops.compactMap { ArithmeticOperation(rawValue: String($0)) }, digits: try parseDigitRange(digits))
-        let teacherPath = try DefaultModel.resolve(teacher)
+        let teacherPath = try resolveModelArgument(try DefaultModel.resolve(teacher))
         var rng = TrainingRandom(seed: seed &+ 0xD157)
         let problems = (0..<prompts).map { _ in task.sample(&rng) }
         let started = Date()

@@ -35,7 +35,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        let path = try DefaultModel.resolve(model)
+        let path = try resolveModelArgument(try DefaultModel.resolve(model))
         try ModelOptions.check(path)
         let arithmetic = ArithmeticTask(operations: ops.compactMap { ArithmeticOperation(rawValue: String($0)) }, digits: try parseDigitRange(digits),
                                        mixedLengths: mixedLengths)

@@ -52,7 +52,7 @@ struct GRPOCommand: ParsableCommand {
             s.lossType = GRPOLossType(rawValue: loss) ?? .grpo; s.iterations = iterations; s.temperature = temperature
             s.maxNewTokens = maxNewTokens; s.formatReward = formatReward; s.poolSize = pool; s.seed = seed; s.checkpointEvery = checkpointEvery
             s.task = ArithmeticTask(operations: ops.compactMap { ArithmeticOperation(rawValue: String($0)) }, digits: try parseDigitRange(digits))
-            let path = try DefaultModel.resolve(model)
+            let path = try resolveModelArgument(try DefaultModel.resolve(model))
             trainer = try GRPOTrainer(modelDirectory: path, settings: s)
             print("GRPO from \(path): \(steps) steps of \(prompts) prompts × \(group) completions, loss \(loss), β \(beta), ε \(clip)")
         }

@@ -9,7 +9,8 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Print architecture, parameter counts, dtypes, mapped size and KV-cache bytes per token.")
 
-    @Option(help: "Model: a directory (config.json + *.safetensors) or a .gguf file.")
+    @Option(help: "Model: a directory (config.json + *.safetensors), a .gguf file, or org/name[:QUANT] from `kujira pull`.",
+            transform: resolveModelArgument)
     var model: String?
 
     @Option(help: "Only a config.json: counts and KV-cache size without weights (e.g. the real DeepSeek-V3 config).")

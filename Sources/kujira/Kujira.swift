@@ -25,6 +25,9 @@ struct Kujira: AsyncParsableCommand {
             ConvertCommand.self,
             GRPOCommand.self,
             DistillCommand.self,
+            PullCommand.self,
+            ListCommand.self,
+            RemoveCommand.self,
         ]
     )
 }

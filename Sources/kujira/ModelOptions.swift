@@ -7,7 +7,7 @@ import KujiraTensor
 /// `--model`: the model every inference command loads; without it, `$KUJIRA_MODEL` or the embedded default model.
 struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("model"),
-            help: "Model: a directory (config.json + *.safetensors) or a .gguf file (default: $KUJIRA_MODEL, else the embedded Models/kujira-arith).")
+            help: "Model: a directory (config.json + *.safetensors), a .gguf file, or org/name[:QUANT] pulled with `kujira pull` (default: $KUJIRA_MODEL, else the embedded Models/kujira-arith).")
     var modelArgument: String?
 
     @Option(name: .customLong("kv-bits"),
@@ -29,19 +29,22 @@ struct ModelOptions: ParsableArguments {
 
     /// The model path: `--model`, else `DefaultModel.directory()` (validated before `run()`, so this never falls
     /// through to a missing path in a command).
-    var model: String { (try? DefaultModel.resolve(modelArgument)) ?? modelArgument ?? DefaultModel.embeddedDirectory }
+    var model: String {
+        guard let path = (try? DefaultModel.resolve(modelArgument)) ?? modelArgument else { return DefaultModel.embeddedDirectory }
+        return (try? resolveModelArgument(path)) ?? path
+    }
 
     func validate() throws {
         do { _ = try KVCachePrecision.parse(bits: kvBits) } catch { throw ValidationError("\(error)") }
         guard Numerics(rawValue: numericsArgument) != nil else {
             throw ValidationError("--numerics: '\(numericsArgument)' is not one of \(Numerics.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        do { try Self.check(try DefaultModel.resolve(modelArgument)) } catch let error as DefaultModelError {
+        do { try Self.check(try resolveModelArgument(try DefaultModel.resolve(modelArgument))) } catch let error as DefaultModelError {
             throw ValidationError(error.description)
         }
     }
 
-    /// Rejects a path that is neither a model directory nor a .gguf file.
+    /// Rejects a path that is neither a model directory nor a .gguf file (`model` already through `resolveModelArgument`).
     static func check(_ model: String) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {

@@ -9,7 +9,7 @@ struct TrainStepCommand: ParsableCommand {
         commandName: "train-step",
         abstract: "Compute the training loss of one token sequence and (optionally) every parameter's gradient.")
 
-    @Option(help: "Model directory (config.json + safetensors), deepseek_v3.")
+    @Option(help: "Model directory (config.json + safetensors), deepseek_v3 (or org/name from `kujira pull`).", transform: resolveModelArgument)
     var model: String
 
     @Option(help: "Comma-separated token ids of one sequence (at least 2).")
