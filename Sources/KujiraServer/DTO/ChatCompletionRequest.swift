@@ -26,6 +26,9 @@ struct ChatCompletionRequest {
     var logprobs: Bool
     var topLogprobs: Int
     var jsonObject: Bool
+    /// `chat_template_kwargs`: extra variables for the chat template (Qwen3's `enable_thinking`, …), as vLLM and
+    /// SGLang take them.
+    var templateArguments: [String: JinjaValue]
 
     static let roles: Set<String> = ["system", "user", "assistant", "tool", "developer"]
 
@@ -56,6 +59,27 @@ struct ChatCompletionRequest {
         }
         tools = try Self.parseTools(fields.value("tools"))
         toolChoice = try Self.parseToolChoice(fields.value("tool_choice"), tools: tools)
+        templateArguments = try Self.parseTemplateArguments(fields.value("chat_template_kwargs"))
+    }
+
+    /// Variables the server itself gives the template; a request cannot replace them.
+    static let reservedTemplateVariables: Set<String> = ["messages", "tools", "add_generation_prompt", "bos_token", "eos_token"]
+
+    private static func parseTemplateArguments(_ value: JinjaValue?) throws -> [String: JinjaValue] {
+        guard let value else { return [:] }
+        guard case .object(let object) = value else { throw APIError.invalidParameter("chat_template_kwargs", "must be an object") }
+        guard object.count <= 32 else { throw APIError.invalidParameter("chat_template_kwargs", "at most 32 variables, got \(object.count)") }
+        var arguments: [String: JinjaValue] = [:]
+        for key in object.keys {
+            let isIdentifier = !key.isEmpty && key.count <= 64 && key.utf8.allSatisfy { $0 == UInt8(ascii: "_") || ($0 >= 0x30 && $0 <= 0x39)
+                || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) } && !(key.utf8.first! >= 0x30 && key.utf8.first! <= 0x39)
+            guard isIdentifier else { throw APIError.invalidParameter("chat_template_kwargs", "keys must be template identifiers") }
+            guard !reservedTemplateVariables.contains(key) else {
+                throw APIError.invalidParameter("chat_template_kwargs.\(key)", "is set by the server from the request")
+            }
+            arguments[key] = object[key]
+        }
+        return arguments
     }
 
     private static func parseMessages(_ value: JinjaValue?) throws -> [JinjaValue] {

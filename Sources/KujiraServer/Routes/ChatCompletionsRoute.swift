@@ -36,7 +36,7 @@ extension Routes {
         if chat.jsonObject && !forced.isEmpty {
             throw APIError.invalidParameter("response_format", "json_object cannot be combined with a forced tool_choice")
         }
-        let prompt = try pipeline.chatPrompt(messages: chat.messages, tools: chat.tools, forcedOutput: forced)
+        let prompt = try pipeline.chatPrompt(messages: chat.messages, tools: chat.tools, extra: chat.templateArguments, forcedOutput: forced)
         options.maxTokens = try Self.budget(prompt: prompt, requested: chat.maxTokens, pipeline: pipeline)
         let handle = try scheduler.submit(prompt: prompt, options: options)
         let id = Self.newID("chatcmpl-")
