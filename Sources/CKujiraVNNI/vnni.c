@@ -29,18 +29,50 @@ KUJIRA_VNNI static inline float tree_sum(__m256 v) {
 // Block formats: 0 = Q8_0 (s8 weights), 1 = Q4_0, 2 = Q4_1 (nibbles, as s8 0..15), 3 = Q5_0, 4 = Q5_1 (nibbles or-ed
 // with the fifth bits of qh, as s8 0..31). A compile-time constant in every always-inlined kernel below, so each
 // format gets its own loop.
-enum { Q8_0 = 0, Q4_0 = 1, Q4_1 = 2, Q5_0 = 3, Q5_1 = 4 };
-static const int block_bytes[5] = {34, 18, 20, 22, 24};
+// 5 = IQ4_NL (18-byte blocks of 32: nibbles index the 16 non-linear levels), 6 = IQ4_XS (136-byte super-blocks of
+// 256: run b & 7 of super-block b >> 3, nibbles at 8 + 16·run, scale d·(ls − 32) from its 6-bit ls). Both give the
+// levels as s8 weights, like Q8_0, so they need no block-sum offset.
+enum { Q8_0 = 0, Q4_0 = 1, Q4_1 = 2, Q5_0 = 3, Q5_1 = 4, IQ4_NL = 5, IQ4_XS = 6 };
+static const int block_bytes[7] = {34, 18, 20, 22, 24, 18, 0};
 #define HAS_MIN(format) ((format) == Q4_1 || (format) == Q5_1)
+#define HAS_OFFSET(format) ((format) >= Q4_0 && (format) <= Q5_1)
+static const signed char iq4_levels[32] = {
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+};
 
 // One block's weights (natural element order) permuted to the activation order, -128 * (sum of each lane's four
 // weights), d_w in 8 lanes and the Q4_1 min: a token's exact lane sums are then one vpdpbusd starting from the
 // bias ((q + 128)·w − 128·Σw = q·w). d_w comes from a broadcast half (vpbroadcastw + vcvtph2ps): `_cvtsh_ss`
 // compiled to vpinsrw into a live accumulator register, a false dependency that chained every block to the
 // previous block's last FMA (prefill 25% slower than the Swift kernels; measured).
-KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int format, const unsigned char *block, __m256i order,
+KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int format, const unsigned char *row, int b, __m256i order,
                                                                        __m256i *w, __m256i *bias, __m256 *d, float *m) {
     __m256i natural;
+    if (format == IQ4_NL || format == IQ4_XS) {
+        const int run = b & 7;
+        const unsigned char *block = format == IQ4_NL ? row + (size_t)b * 18 : row + (size_t)(b >> 3) * 136;
+        __m128i packed = _mm_loadu_si128((const __m128i *)(block + (format == IQ4_NL ? 2 : 8 + 16 * run)));
+        __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+        natural = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)iq4_levels), nibbles);
+        *w = _mm256_permutexvar_epi8(order, natural);
+        *bias = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), *w));
+        short h;
+        __builtin_memcpy(&h, block, 2);
+        if (format == IQ4_NL) {
+            *d = _mm256_cvtph_ps(_mm_set1_epi16(h));
+        } else {
+            unsigned short high;
+            __builtin_memcpy(&high, block + 2, 2);
+            const int ls = ((block[4 + run / 2] >> (4 * (run & 1))) & 0x0F) | (((high >> (2 * run)) & 3) << 4);
+            // Full-width conversions: a scalar vcvtsi2ss / vcvtph2ps merges into a live register (a false dependency
+            // chaining the runs, as `load_block`'s note says for the halves).
+            *d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(h)), _mm256_cvtepi32_ps(_mm256_set1_epi32(ls - 32)));
+        }
+        (void)m;
+        return;
+    }
+    const unsigned char *block = row + (size_t)b * block_bytes[format];
     if (format == Q8_0) {
         natural = _mm256_loadu_si256((const __m256i *)(block + 2));
     } else {
@@ -82,12 +114,12 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void row_quad(int forma
         __m256i w, bias;
         __m256 d;
         float m = 0;
-        load_block(format, row + (size_t)b * block_bytes[format], order, &w, &bias, &d, &m);
+        load_block(format, row, b, order, &w, &bias, &d, &m);
         KUJIRA_TERM(a0, 0);
         KUJIRA_TERM(a1, 1);
         KUJIRA_TERM(a2, 2);
         KUJIRA_TERM(a3, 3);
-        if (format != Q8_0) {
+        if (HAS_OFFSET(format)) {
             __m128 sums = _mm_set_ps(act_sums[3 * (size_t)blocks + b], act_sums[2 * (size_t)blocks + b], act_sums[(size_t)blocks + b], act_sums[b]);
             offset = _mm_fmadd_ps(HAS_MIN(format) ? _mm_set1_ps(m) : _mm256_castps256_ps128(d), sums, offset);
         }
@@ -111,9 +143,9 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float row_single(int fo
         __m256i w, bias;
         __m256 d;
         float m = 0;
-        load_block(format, row + (size_t)b * block_bytes[format], order, &w, &bias, &d, &m);
+        load_block(format, row, b, order, &w, &bias, &d, &m);
         KUJIRA_TERM(a0, 0);
-        if (format != Q8_0) offset = __builtin_fmaf(HAS_MIN(format) ? m : _mm256_cvtss_f32(d), act_sums[b], offset);
+        if (HAS_OFFSET(format)) offset = __builtin_fmaf(HAS_MIN(format) ? m : _mm256_cvtss_f32(d), act_sums[b], offset);
     }
     (void)act_stride;
     float total = tree_sum(a0);
@@ -148,6 +180,12 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void dot_rows(int forma
 KUJIRA_VNNI void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                                       const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
     dot_rows(Q8_0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_scales, ntok, out, out_stride);
+}
+
+KUJIRA_VNNI void kujira_iq4_dot_rows(int xs, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs,
+                                     const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
+    if (xs) dot_rows(IQ4_XS, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
+    else dot_rows(IQ4_NL, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
 }
 
 KUJIRA_VNNI void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
@@ -409,6 +447,12 @@ void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int
                           const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
     (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)ntok; (void)out;
     (void)out_stride;
+}
+
+void kujira_iq4_dot_rows(int xs, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs,
+                         const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
+    (void)xs; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)runs; (void)act; (void)act_scales; (void)ntok;
+    (void)out; (void)out_stride;
 }
 
 void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,

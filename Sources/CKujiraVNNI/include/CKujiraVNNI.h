@@ -27,6 +27,12 @@ void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int
 void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                         const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
 
+/// IQ4_NL (`xs` 0, 18-byte blocks of 32) or IQ4_XS (`xs` 1, 136-byte super-blocks of 256) rows, as
+/// `kujira_q8_0_dot_rows` with `runs` = values per row / 32: the nibbles pick the 16 non-linear levels (vpshufb),
+/// scale d (IQ4_NL) or d·(ls − 32) per run (IQ4_XS). Bit for bit the Swift `IQ4_NL.dot` / `IQ4_XS.dot` and `dot4`.
+void kujira_iq4_dot_rows(int xs, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs,
+                         const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride);
+
 /// Q5_0 (`has_min` 0, 22-byte blocks) or Q5_1 (`has_min` 1, 24-byte blocks) rows, as `kujira_q4_dot_rows`. Bit for bit
 /// the Swift `Q5_0.dot` / `Q5_1.dot` and their `dot4`.
 void kujira_q5_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,

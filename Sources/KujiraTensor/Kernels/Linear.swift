@@ -50,8 +50,10 @@ public enum Linear {
             if vnni { VNNIKernels.scaledRuns(w, x, n: n, out: out, grain: grain) } else { quantized(Q5_K.self, w, x, n: n, out: out, grain: grain) }
         case .q6_K:
             if vnni { VNNIKernels.q6_K(w, x, n: n, out: out, grain: grain) } else { quantized(Q6_K.self, w, x, n: n, out: out, grain: grain) }
-        case .iq4_nl: quantized(IQ4_NL.self, w, x, n: n, out: out, grain: grain)
-        case .iq4_xs: quantized(IQ4_XS.self, w, x, n: n, out: out, grain: grain)
+        case .iq4_nl:
+            if vnni { VNNIKernels.iq4(w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_NL.self, w, x, n: n, out: out, grain: grain) }
+        case .iq4_xs:
+            if vnni { VNNIKernels.iq4(w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_XS.self, w, x, n: n, out: out, grain: grain) }
         case .iq2_xxs: quantized(IQ2_XXS.self, w, x, n: n, out: out, grain: grain)
         case .iq2_xs: quantized(IQ2_XS.self, w, x, n: n, out: out, grain: grain)
         case .iq2_s: quantized(IQ2_S.self, w, x, n: n, out: out, grain: grain)

@@ -46,6 +46,19 @@ enum VNNIKernels {
         }
     }
 
+    /// IQ4_NL / IQ4_XS `out (n, rows) = x · Wᵀ` through `kujira_iq4_dot_rows` (the levels by `vpshufb`, then as Q8_0).
+    static func iq4(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes, xs: Int32 = w.data.dtype == .iq4_xs ? 1 : 0
+        let runs = cols / 32
+        let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
+        let values = UnsafePointer(activations.vnniValues!), scales = activations.row(0).scales
+        let base = w.data.bytes.baseAddress!, output = out.baseAddress!
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            kujira_iq4_dot_rows(xs, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(runs),
+                                values, scales, Int32(n), output, Int32(rows))
+        }
+    }
+
     /// Q6_K `out (n, rows) = x · Wᵀ` through `kujira_q6_k_dot_rows` (`vpdpwssd` on the int16 activation lanes).
     static func q6_K(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
