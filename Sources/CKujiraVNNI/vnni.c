@@ -32,8 +32,12 @@ KUJIRA_VNNI static inline float tree_sum(__m256 v) {
 // 5 = IQ4_NL (18-byte blocks of 32: nibbles index the 16 non-linear levels), 6 = IQ4_XS (136-byte super-blocks of
 // 256: run b & 7 of super-block b >> 3, nibbles at 8 + 16·run, scale d·(ls − 32) from its 6-bit ls). Both give the
 // levels as s8 weights, like Q8_0, so they need no block-sum offset.
-enum { Q8_0 = 0, Q4_0 = 1, Q4_1 = 2, Q5_0 = 3, Q5_1 = 4, IQ4_NL = 5, IQ4_XS = 6 };
+// 7 = IQ2_XXS (66-byte super-blocks: per run 4 grid indices + 4×7 sign bits + a 4-bit scale, d·(0.5 + s)·0.25),
+// 8 = IQ1_S (50-byte super-blocks: 11-bit indices into the ternary grid, values 8·g ± 1, d·(2s + 1)·0.125). Their grid
+// tables come from Swift (`IQTables`), so they live once.
+enum { Q8_0 = 0, Q4_0 = 1, Q4_1 = 2, Q5_0 = 3, Q5_1 = 4, IQ4_NL = 5, IQ4_XS = 6, IQ2_XXS = 7, IQ1_S = 8 };
 static const int block_bytes[7] = {34, 18, 20, 22, 24, 18, 0};
+struct iq_tables { const uint8_t *ksigns; const uint64_t *iq2xxs; const uint64_t *iq1s; };
 #define HAS_MIN(format) ((format) == Q4_1 || (format) == Q5_1)
 #define HAS_OFFSET(format) ((format) >= Q4_0 && (format) <= Q5_1)
 static const signed char iq4_levels[32] = {
@@ -46,9 +50,45 @@ static const signed char iq4_levels[32] = {
 // bias ((q + 128)·w − 128·Σw = q·w). d_w comes from a broadcast half (vpbroadcastw + vcvtph2ps): `_cvtsh_ss`
 // compiled to vpinsrw into a live accumulator register, a false dependency that chained every block to the
 // previous block's last FMA (prefill 25% slower than the Swift kernels; measured).
-KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int format, const unsigned char *row, int b, __m256i order,
+KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int format, const unsigned char *row, int b, const struct iq_tables *tables, __m256i order,
                                                                        __m256i *w, __m256i *bias, __m256 *d, float *m) {
     __m256i natural;
+    if (format == IQ2_XXS || format == IQ1_S) {
+        const int run = b & 7;
+        const unsigned char *block = row + (size_t)(b >> 3) * (format == IQ2_XXS ? 66 : 50);
+        short h;
+        __builtin_memcpy(&h, block, 2);
+        __m256 scale;
+        if (format == IQ2_XXS) {
+            unsigned int a0, a1;
+            __builtin_memcpy(&a0, block + 2 + 8 * run, 4);
+            __builtin_memcpy(&a1, block + 6 + 8 * run, 4);
+            natural = _mm256_set_epi64x((long long)tables->iq2xxs[(a0 >> 24) & 0xFF], (long long)tables->iq2xxs[(a0 >> 16) & 0xFF],
+                                        (long long)tables->iq2xxs[(a0 >> 8) & 0xFF], (long long)tables->iq2xxs[a0 & 0xFF]);
+            const unsigned int signs = (unsigned int)tables->ksigns[a1 & 127] | (unsigned int)tables->ksigns[(a1 >> 7) & 127] << 8
+                | (unsigned int)tables->ksigns[(a1 >> 14) & 127] << 16 | (unsigned int)tables->ksigns[(a1 >> 21) & 127] << 24;
+            natural = _mm256_mask_sub_epi8(natural, (__mmask32)signs, _mm256_setzero_si256(), natural);
+            // (d · (0.5 + s)) · 0.25 with full-width conversions, as the Swift run's scale.
+            scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(h)),
+                                                _mm256_add_ps(_mm256_set1_ps(0.5f), _mm256_cvtepi32_ps(_mm256_set1_epi32((int)(a1 >> 28))))),
+                                  _mm256_set1_ps(0.25f));
+        } else {
+            unsigned short qh;
+            __builtin_memcpy(&qh, block + 34 + 2 * run, 2);
+            const unsigned char *qs = block + 2 + 4 * run;
+            __m256i g = _mm256_set_epi64x((long long)tables->iq1s[qs[3] | ((qh >> 9) & 7) << 8], (long long)tables->iq1s[qs[2] | ((qh >> 6) & 7) << 8],
+                                          (long long)tables->iq1s[qs[1] | ((qh >> 3) & 7) << 8], (long long)tables->iq1s[qs[0] | (qh & 7) << 8]);
+            g = _mm256_add_epi8(g, g); g = _mm256_add_epi8(g, g); g = _mm256_add_epi8(g, g);   // 8·g, exact in s8
+            natural = _mm256_add_epi8(g, _mm256_set1_epi8((qh & 0x8000) ? -1 : 1));
+            scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(h)), _mm256_cvtepi32_ps(_mm256_set1_epi32(2 * ((qh >> 12) & 7) + 1))),
+                                  _mm256_set1_ps(0.125f));
+        }
+        *w = _mm256_permutexvar_epi8(order, natural);
+        *bias = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), *w));
+        *d = scale;
+        (void)m;
+        return;
+    }
     if (format == IQ4_NL || format == IQ4_XS) {
         const int run = b & 7;
         const unsigned char *block = format == IQ4_NL ? row + (size_t)b * 18 : row + (size_t)(b >> 3) * 136;
@@ -104,7 +144,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
 
 // Q4_0 / Q5_0: treeSum(acc) − 8·Σ_b fma(d_w, d_x Σa) (16· for Q5_0); Q4_1 / Q5_1: treeSum(acc) + Σ_b fma(m_w, d_x Σa), as the
 // Swift `dot`/`dot4`.
-KUJIRA_VNNI static inline __attribute__((always_inline)) void row_quad(int format, const unsigned char *row, int blocks, const uint8_t *act,
+KUJIRA_VNNI static inline __attribute__((always_inline)) void row_quad(int format, const struct iq_tables *tables, const unsigned char *row, int blocks, const uint8_t *act,
                                                                      size_t act_stride, const float *act_scales, const float *act_sums,
                                                                      float *out, int out_stride) {
     const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
@@ -114,7 +154,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void row_quad(int forma
         __m256i w, bias;
         __m256 d;
         float m = 0;
-        load_block(format, row, b, order, &w, &bias, &d, &m);
+        load_block(format, row, b, tables, order, &w, &bias, &d, &m);
         KUJIRA_TERM(a0, 0);
         KUJIRA_TERM(a1, 1);
         KUJIRA_TERM(a2, 2);
@@ -133,7 +173,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void row_quad(int forma
     for (int k = 0; k < 4; k++) out[k * out_stride] = four[k];
 }
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) float row_single(int format, const unsigned char *row, int blocks, const uint8_t *act,
+KUJIRA_VNNI static inline __attribute__((always_inline)) float row_single(int format, const struct iq_tables *tables, const unsigned char *row, int blocks, const uint8_t *act,
                                                                         const float *act_scales, const float *act_sums) {
     const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
     const size_t act_stride = 0;
@@ -143,7 +183,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float row_single(int fo
         __m256i w, bias;
         __m256 d;
         float m = 0;
-        load_block(format, row, b, order, &w, &bias, &d, &m);
+        load_block(format, row, b, tables, order, &w, &bias, &d, &m);
         KUJIRA_TERM(a0, 0);
         if (HAS_OFFSET(format)) offset = __builtin_fmaf(HAS_MIN(format) ? m : _mm256_cvtss_f32(d), act_sums[b], offset);
     }
@@ -155,7 +195,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float row_single(int fo
     return total;
 }
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) void dot_rows(int format, const void *rows, size_t row_bytes, int row_begin, int row_end,
+KUJIRA_VNNI static inline __attribute__((always_inline)) void dot_rows(int format, const struct iq_tables *tables, const void *rows, size_t row_bytes, int row_begin, int row_end,
                                                                      int blocks, const uint8_t *act, const float *act_scales, const float *act_sums,
                                                                      int ntok, float *out, int out_stride) {
     const unsigned char *base = (const unsigned char *)rows;
@@ -167,37 +207,45 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void dot_rows(int forma
         for (int q = 0; q < quads; q++) {
             int t = 4 * q;
             for (int r = first; r < end; r++)
-                row_quad(format, base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride,
+                row_quad(format, tables, base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride,
                          act_scales + (size_t)t * blocks, act_sums + (size_t)t * blocks, out + (size_t)t * out_stride + r, out_stride);
         }
         for (int t = 4 * quads; t < ntok; t++)
             for (int r = first; r < end; r++)
-                out[(size_t)t * out_stride + r] = row_single(format, base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride,
+                out[(size_t)t * out_stride + r] = row_single(format, tables, base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride,
                                                              act_scales + (size_t)t * blocks, act_sums + (size_t)t * blocks);
     }
 }
 
 KUJIRA_VNNI void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                                       const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
-    dot_rows(Q8_0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_scales, ntok, out, out_stride);
+    dot_rows(Q8_0, 0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_scales, ntok, out, out_stride);
 }
 
 KUJIRA_VNNI void kujira_iq4_dot_rows(int xs, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs,
                                      const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
-    if (xs) dot_rows(IQ4_XS, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
-    else dot_rows(IQ4_NL, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
+    if (xs) dot_rows(IQ4_XS, 0, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
+    else dot_rows(IQ4_NL, 0, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
+}
+
+KUJIRA_VNNI void kujira_iq_grid_dot_rows(int one_bit, const uint8_t *ksigns, const uint64_t *iq2xxs, const uint64_t *iq1s, const void *rows,
+                                         size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act, const float *act_scales,
+                                         int ntok, float *out, int out_stride) {
+    const struct iq_tables tables = {ksigns, iq2xxs, iq1s};
+    if (one_bit) dot_rows(IQ1_S, &tables, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
+    else dot_rows(IQ2_XXS, &tables, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
 }
 
 KUJIRA_VNNI void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                                     const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
-    if (has_min) dot_rows(Q4_1, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
-    else dot_rows(Q4_0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
+    if (has_min) dot_rows(Q4_1, 0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
+    else dot_rows(Q4_0, 0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
 }
 
 KUJIRA_VNNI void kujira_q5_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                                     const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
-    if (has_min) dot_rows(Q5_1, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
-    else dot_rows(Q5_0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
+    if (has_min) dot_rows(Q5_1, 0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
+    else dot_rows(Q5_0, 0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
 }
 
 // Q6_K: per run of 32 values (sub-blocks 2r, 2r+1 of 16) the weights become int16 (u − 32)·scale in the Swift
@@ -447,6 +495,13 @@ void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int
                           const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
     (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)ntok; (void)out;
     (void)out_stride;
+}
+
+void kujira_iq_grid_dot_rows(int one_bit, const uint8_t *ksigns, const uint64_t *iq2xxs, const uint64_t *iq1s, const void *rows,
+                             size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act, const float *act_scales,
+                             int ntok, float *out, int out_stride) {
+    (void)one_bit; (void)ksigns; (void)iq2xxs; (void)iq1s; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)runs;
+    (void)act; (void)act_scales; (void)ntok; (void)out; (void)out_stride;
 }
 
 void kujira_iq4_dot_rows(int xs, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs,

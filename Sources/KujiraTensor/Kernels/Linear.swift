@@ -54,12 +54,14 @@ public enum Linear {
             if vnni { VNNIKernels.iq4(w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_NL.self, w, x, n: n, out: out, grain: grain) }
         case .iq4_xs:
             if vnni { VNNIKernels.iq4(w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_XS.self, w, x, n: n, out: out, grain: grain) }
-        case .iq2_xxs: quantized(IQ2_XXS.self, w, x, n: n, out: out, grain: grain)
+        case .iq2_xxs:
+            if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ2_XXS.self, w, x, n: n, out: out, grain: grain) }
         case .iq2_xs: quantized(IQ2_XS.self, w, x, n: n, out: out, grain: grain)
         case .iq2_s: quantized(IQ2_S.self, w, x, n: n, out: out, grain: grain)
         case .iq3_xxs: quantized(IQ3_XXS.self, w, x, n: n, out: out, grain: grain)
         case .iq3_s: quantized(IQ3_S.self, w, x, n: n, out: out, grain: grain)
-        case .iq1_s: quantized(IQ1_S.self, w, x, n: n, out: out, grain: grain)
+        case .iq1_s:
+            if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ1_S.self, w, x, n: n, out: out, grain: grain) }
         case .iq1_m: quantized(IQ1_M.self, w, x, n: n, out: out, grain: grain)
         case .f32:
             let base = w.data.bytes.baseAddress!, xs = x.baseAddress!, rowBytes = w.rowBytes
