@@ -58,7 +58,8 @@ public enum Linear {
             if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ2_XXS.self, w, x, n: n, out: out, grain: grain) }
         case .iq2_xs: quantized(IQ2_XS.self, w, x, n: n, out: out, grain: grain)
         case .iq2_s: quantized(IQ2_S.self, w, x, n: n, out: out, grain: grain)
-        case .iq3_xxs: quantized(IQ3_XXS.self, w, x, n: n, out: out, grain: grain)
+        case .iq3_xxs:
+            if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ3_XXS.self, w, x, n: n, out: out, grain: grain) }
         case .iq3_s: quantized(IQ3_S.self, w, x, n: n, out: out, grain: grain)
         case .iq1_s:
             if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ1_S.self, w, x, n: n, out: out, grain: grain) }
