@@ -37,9 +37,11 @@ KUJIRA_VNNI static inline float tree_sum(__m256 v) {
 // tables come from Swift (`IQTables`), so they live once.
 // 9 = IQ3_XXS (98-byte super-blocks: per run 8 indices into the 4-value grid, then 4×7 sign bits + a 4-bit scale,
 // d·(0.5 + s)·0.5).
-enum { Q8_0 = 0, Q4_0 = 1, Q4_1 = 2, Q5_0 = 3, Q5_1 = 4, IQ4_NL = 5, IQ4_XS = 6, IQ2_XXS = 7, IQ1_S = 8, IQ3_XXS = 9 };
+// 10 = IQ3_S (110-byte super-blocks: per run 8 indices with a ninth bit from qh into the 512-row grid, 32 sign bits,
+// a 4-bit scale per run, d·(1 + 2s)).
+enum { Q8_0 = 0, Q4_0 = 1, Q4_1 = 2, Q5_0 = 3, Q5_1 = 4, IQ4_NL = 5, IQ4_XS = 6, IQ2_XXS = 7, IQ1_S = 8, IQ3_XXS = 9, IQ3_S = 10 };
 static const int block_bytes[7] = {34, 18, 20, 22, 24, 18, 0};
-struct iq_tables { const uint8_t *ksigns; const uint64_t *iq2xxs; const uint64_t *iq1s; const uint32_t *iq3xxs; };
+struct iq_tables { const uint8_t *ksigns; const uint64_t *iq2xxs; const uint64_t *iq1s; const uint32_t *iq3xxs; const uint32_t *iq3s; };
 #define HAS_MIN(format) ((format) == Q4_1 || (format) == Q5_1)
 #define HAS_OFFSET(format) ((format) >= Q4_0 && (format) <= Q5_1)
 static const signed char iq4_levels[32] = {
@@ -55,9 +57,9 @@ static const signed char iq4_levels[32] = {
 KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int format, const unsigned char *row, int b, const struct iq_tables *tables, __m256i order,
                                                                        __m256i *w, __m256i *bias, __m256 *d, float *m) {
     __m256i natural;
-    if (format == IQ2_XXS || format == IQ1_S || format == IQ3_XXS) {
+    if (format == IQ2_XXS || format == IQ1_S || format == IQ3_XXS || format == IQ3_S) {
         const int run = b & 7;
-        const unsigned char *block = row + (size_t)(b >> 3) * (format == IQ2_XXS ? 66 : format == IQ1_S ? 50 : 98);
+        const unsigned char *block = row + (size_t)(b >> 3) * (format == IQ2_XXS ? 66 : format == IQ1_S ? 50 : format == IQ3_XXS ? 98 : 110);
         short h;
         __builtin_memcpy(&h, block, 2);
         __m256 scale;
@@ -74,6 +76,18 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
             scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(h)),
                                                 _mm256_add_ps(_mm256_set1_ps(0.5f), _mm256_cvtepi32_ps(_mm256_set1_epi32((int)(a1 >> 28))))),
                                   _mm256_set1_ps(0.25f));
+        } else if (format == IQ3_S) {
+            const unsigned char *qs = block + 2 + 8 * run, qh = block[66 + run];
+            const uint32_t *grid = tables->iq3s;
+            natural = _mm256_set_epi32((int)grid[qs[7] | ((qh >> 7) & 1) << 8], (int)grid[qs[6] | ((qh >> 6) & 1) << 8],
+                                       (int)grid[qs[5] | ((qh >> 5) & 1) << 8], (int)grid[qs[4] | ((qh >> 4) & 1) << 8],
+                                       (int)grid[qs[3] | ((qh >> 3) & 1) << 8], (int)grid[qs[2] | ((qh >> 2) & 1) << 8],
+                                       (int)grid[qs[1] | ((qh >> 1) & 1) << 8], (int)grid[qs[0] | (qh & 1) << 8]);
+            unsigned int signs;
+            __builtin_memcpy(&signs, block + 74 + 4 * run, 4);
+            natural = _mm256_mask_sub_epi8(natural, (__mmask32)signs, _mm256_setzero_si256(), natural);
+            const int s4 = (block[106 + run / 2] >> (4 * (run & 1))) & 0x0F;
+            scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(h)), _mm256_cvtepi32_ps(_mm256_set1_epi32(1 + 2 * s4)));
         } else if (format == IQ3_XXS) {
             unsigned int a;
             __builtin_memcpy(&a, block + 66 + 4 * run, 4);
@@ -244,10 +258,11 @@ KUJIRA_VNNI void kujira_iq4_dot_rows(int xs, const void *rows, size_t row_bytes,
 }
 
 KUJIRA_VNNI void kujira_iq_grid_dot_rows(int kind, const uint8_t *ksigns, const uint64_t *iq2xxs, const uint64_t *iq1s, const uint32_t *iq3xxs,
-                                         const void *rows, size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act,
+                                         const uint32_t *iq3s, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act,
                                          const float *act_scales, int ntok, float *out, int out_stride) {
-    const struct iq_tables tables = {ksigns, iq2xxs, iq1s, iq3xxs};
+    const struct iq_tables tables = {ksigns, iq2xxs, iq1s, iq3xxs, iq3s};
     if (kind == 1) dot_rows(IQ1_S, &tables, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
+    else if (kind == 3) dot_rows(IQ3_S, &tables, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
     else if (kind == 2) dot_rows(IQ3_XXS, &tables, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
     else dot_rows(IQ2_XXS, &tables, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
 }
@@ -514,9 +529,9 @@ void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int
 }
 
 void kujira_iq_grid_dot_rows(int kind, const uint8_t *ksigns, const uint64_t *iq2xxs, const uint64_t *iq1s, const uint32_t *iq3xxs,
-                             const void *rows, size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act,
+                             const uint32_t *iq3s, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act,
                              const float *act_scales, int ntok, float *out, int out_stride) {
-    (void)kind; (void)ksigns; (void)iq2xxs; (void)iq1s; (void)iq3xxs; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)runs;
+    (void)kind; (void)ksigns; (void)iq2xxs; (void)iq1s; (void)iq3xxs; (void)iq3s; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)runs;
     (void)act; (void)act_scales; (void)ntok; (void)out; (void)out_stride;
 }
 

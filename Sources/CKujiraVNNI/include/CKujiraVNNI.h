@@ -33,12 +33,12 @@ void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row
 void kujira_iq4_dot_rows(int xs, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs,
                          const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride);
 
-/// IQ2_XXS (`kind` 0, 66-byte super-blocks), IQ1_S (`kind` 1, 50-byte) or IQ3_XXS (`kind` 2, 98-byte) rows, as
-/// `kujira_iq4_dot_rows`; the grids (`ksigns`, `iq2xxs`, `iq1s`, `iq3xxs`) are the caller's (Swift `IQTables`). Each
+/// IQ2_XXS (`kind` 0, 66-byte super-blocks), IQ1_S (`kind` 1, 50-byte), IQ3_XXS (`kind` 2, 98-byte) or IQ3_S (`kind` 3,
+/// 110-byte) rows, as `kujira_iq4_dot_rows`; the grids are the caller's (Swift `IQTables`). Each
 /// run's 32 grid values (signed, or 8·g ± 1) become the s8 operand of the Q8_0 path. Bit for bit the Swift
-/// `IQ2_XXS.dot` / `IQ1_S.dot` / `IQ3_XXS.dot`.
+/// `IQ2_XXS.dot` / `IQ1_S.dot` / `IQ3_XXS.dot` / `IQ3_S.dot`.
 void kujira_iq_grid_dot_rows(int kind, const uint8_t *ksigns, const uint64_t *iq2xxs, const uint64_t *iq1s, const uint32_t *iq3xxs,
-                             const void *rows, size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act,
+                             const uint32_t *iq3s, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act,
                              const float *act_scales, int ntok, float *out, int out_stride);
 
 /// Q5_0 (`has_min` 0, 22-byte blocks) or Q5_1 (`has_min` 1, 24-byte blocks) rows, as `kujira_q4_dot_rows`. Bit for bit

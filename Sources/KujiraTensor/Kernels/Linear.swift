@@ -60,7 +60,8 @@ public enum Linear {
         case .iq2_s: quantized(IQ2_S.self, w, x, n: n, out: out, grain: grain)
         case .iq3_xxs:
             if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ3_XXS.self, w, x, n: n, out: out, grain: grain) }
-        case .iq3_s: quantized(IQ3_S.self, w, x, n: n, out: out, grain: grain)
+        case .iq3_s:
+            if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ3_S.self, w, x, n: n, out: out, grain: grain) }
         case .iq1_s:
             if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ1_S.self, w, x, n: n, out: out, grain: grain) }
         case .iq1_m: quantized(IQ1_M.self, w, x, n: n, out: out, grain: grain)

@@ -59,17 +59,17 @@ enum VNNIKernels {
         }
     }
 
-    /// IQ2_XXS / IQ1_S / IQ3_XXS `out (n, rows) = x · Wᵀ` through `kujira_iq_grid_dot_rows` (grid rows gathered, signs or the
+    /// IQ2_XXS / IQ1_S / IQ3_XXS / IQ3_S `out (n, rows) = x · Wᵀ` through `kujira_iq_grid_dot_rows` (grid rows gathered, signs or the
     /// ±1 shift applied in bytes, then as Q8_0).
     static func iqGrid(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
-        let kind: Int32 = w.data.dtype == .iq1_s ? 1 : w.data.dtype == .iq3_xxs ? 2 : 0
+        let kind: Int32 = w.data.dtype == .iq1_s ? 1 : w.data.dtype == .iq3_xxs ? 2 : w.data.dtype == .iq3_s ? 3 : 0
         let runs = cols / 32, tables = IQTables.shared
         let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
         let values = UnsafePointer(activations.vnniValues!), scales = activations.row(0).scales
         let base = w.data.bytes.baseAddress!, output = out.baseAddress!
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kujira_iq_grid_dot_rows(kind, tables.ksigns, tables.iq2xxs, tables.iq1s, tables.iq3xxs, base, rowBytes, Int32(range.lowerBound),
+            kujira_iq_grid_dot_rows(kind, tables.ksigns, tables.iq2xxs, tables.iq1s, tables.iq3xxs, tables.iq3s, base, rowBytes, Int32(range.lowerBound),
                                     Int32(range.upperBound), Int32(runs), values, scales, Int32(n), output, Int32(rows))
         }
     }
