@@ -5,7 +5,7 @@ enum KernelTestData {
     /// Byte offsets of the f16 scale fields in one block, and whether the field is a (non-negative) min scale.
     static func halfFields(_ dtype: DType) -> [(offset: Int, isMin: Bool)] {
         switch dtype {
-        case .q4_0, .q5_0, .q8_0, .iq4_nl, .iq4_xs, .iq2_xxs, .iq1_s, .iq3_xxs, .iq3_s: return [(0, false)]
+        case .q4_0, .q5_0, .q8_0, .iq4_nl, .iq4_xs, .iq2_xxs, .iq1_s, .iq3_xxs, .iq3_s, .iq2_xs, .iq2_s: return [(0, false)]
         case .q4_1, .q5_1: return [(0, false), (2, false)]
         case .q2_K: return [(80, false), (82, true)]
         case .q3_K: return [(108, false)]

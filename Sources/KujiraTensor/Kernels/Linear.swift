@@ -56,8 +56,10 @@ public enum Linear {
             if vnni { VNNIKernels.iq4(w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_XS.self, w, x, n: n, out: out, grain: grain) }
         case .iq2_xxs:
             if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ2_XXS.self, w, x, n: n, out: out, grain: grain) }
-        case .iq2_xs: quantized(IQ2_XS.self, w, x, n: n, out: out, grain: grain)
-        case .iq2_s: quantized(IQ2_S.self, w, x, n: n, out: out, grain: grain)
+        case .iq2_xs:
+            if vnni { VNNIKernels.iq2Per16(w, x, n: n, out: out, grain: grain) } else { quantized(IQ2_XS.self, w, x, n: n, out: out, grain: grain) }
+        case .iq2_s:
+            if vnni { VNNIKernels.iq2Per16(w, x, n: n, out: out, grain: grain) } else { quantized(IQ2_S.self, w, x, n: n, out: out, grain: grain) }
         case .iq3_xxs:
             if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ3_XXS.self, w, x, n: n, out: out, grain: grain) }
         case .iq3_s:

@@ -74,6 +74,19 @@ enum VNNIKernels {
         }
     }
 
+    /// IQ2_XS / IQ2_S `out (n, rows) = x · Wᵀ` through `kujira_iq2_16_dot_rows` (a scale per 16 values).
+    static func iq2Per16(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes, isS: Int32 = w.data.dtype == .iq2_s ? 1 : 0
+        let runs = cols / 32, tables = IQTables.shared, grid = isS == 1 ? tables.iq2s : tables.iq2xs
+        let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
+        let values = UnsafePointer(activations.vnniValues!), scales = activations.row(0).scales
+        let base = w.data.bytes.baseAddress!, output = out.baseAddress!
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            kujira_iq2_16_dot_rows(isS, tables.ksigns, grid, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(runs),
+                                   values, scales, Int32(n), output, Int32(rows))
+        }
+    }
+
     /// Q6_K `out (n, rows) = x · Wᵀ` through `kujira_q6_k_dot_rows` (`vpdpwssd` on the int16 activation lanes).
     static func q6_K(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes

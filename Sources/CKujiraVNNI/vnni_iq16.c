@@ -1,0 +1,128 @@
+// AVX-512 VNNI dots of the IQ formats with a scale per 16 values (IQ2_XS, IQ2_S): see include/CKujiraVNNI.h and
+// docs/kernels.md. Each run's 32 grid values are split into its two halves (the other half's bytes zeroed), each half
+// one vpdpbusd into the lanes the Swift kernel's `multiplyAddPairs(lanes0, x.0)` / `(lanes1, x.1)` produce, and two
+// FMAs with their own scales, in the Swift order.
+#include "CKujiraVNNI.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define KUJIRA_VNNI16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
+
+enum { IQ2_XS = 0, IQ2_S = 1 };
+
+// Swift's treeSum: halves, then quarters, then the last two lanes (as in vnni.c).
+KUJIRA_VNNI16 static inline float tree_sum16(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(q) + _mm_cvtss_f32(_mm_shuffle_ps(q, q, 1));
+}
+
+// Run b (& 7) of super-block b >> 3: the two halves' s8 weights in activation order, their biases (−128·Σw per lane)
+// and scales d·(0.5 + s)·0.25.
+KUJIRA_VNNI16 static inline __attribute__((always_inline)) void load_run16(int format, const unsigned char *row, int b, const uint8_t *ksigns,
+                                                                         const uint64_t *grid, __m256i order, __m256i *w0, __m256i *w1,
+                                                                         __m256i *bias0, __m256i *bias1, __m256 *d0, __m256 *d1) {
+    const int run = b & 7;
+    const unsigned char *block = row + (size_t)(b >> 3) * (format == IQ2_XS ? 74 : 82);
+    unsigned long long g[4];
+    unsigned int signs = 0;
+    unsigned char s;
+    if (format == IQ2_XS) {
+        for (int l = 0; l < 4; l++) {
+            unsigned short q;
+            __builtin_memcpy(&q, block + 2 + 2 * (4 * run + l), 2);
+            g[l] = grid[q & 511];
+            signs |= (unsigned int)ksigns[q >> 9] << (8 * l);
+        }
+        s = block[66 + run];
+    } else {
+        const unsigned char qh = block[66 + run];
+        for (int l = 0; l < 4; l++) g[l] = grid[block[2 + 4 * run + l] | ((qh >> (2 * l)) & 3) << 8];
+        __builtin_memcpy(&signs, block + 34 + 4 * run, 4);
+        s = block[74 + run];
+    }
+    __m256i natural = _mm256_set_epi64x((long long)g[3], (long long)g[2], (long long)g[1], (long long)g[0]);
+    natural = _mm256_mask_sub_epi8(natural, (__mmask32)signs, _mm256_setzero_si256(), natural);
+    *w0 = _mm256_permutexvar_epi8(order, _mm256_maskz_mov_epi8(0x0000FFFFu, natural));
+    *w1 = _mm256_permutexvar_epi8(order, _mm256_maskz_mov_epi8(0xFFFF0000u, natural));
+    const __m256i high = _mm256_set1_epi8((char)0x80);
+    *bias0 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), high, *w0));
+    *bias1 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), high, *w1));
+    short h;
+    __builtin_memcpy(&h, block, 2);
+    const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16(h)), quarter = _mm256_set1_ps(0.25f), half = _mm256_set1_ps(0.5f);
+    *d0 = _mm256_mul_ps(_mm256_mul_ps(d, _mm256_add_ps(half, _mm256_cvtepi32_ps(_mm256_set1_epi32(s & 0x0F)))), quarter);
+    *d1 = _mm256_mul_ps(_mm256_mul_ps(d, _mm256_add_ps(half, _mm256_cvtepi32_ps(_mm256_set1_epi32(s >> 4)))), quarter);
+}
+
+// One token's run: acc += Float(lanes0)·(d_x·s0), then += Float(lanes1)·(d_x·s1), as the Swift `dot`.
+#define KUJIRA_TERM16(acc, t) do { \
+    const __m256i x = _mm256_loadu_si256((const __m256i *)(act + (size_t)(t) * act_stride + (size_t)b * 32)); \
+    const __m256 dx = _mm256_set1_ps(act_scales[(size_t)(t) * runs + b]); \
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(bias0, x, w0)), _mm256_mul_ps(dx, d0), acc); \
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(bias1, x, w1)), _mm256_mul_ps(dx, d1), acc); \
+} while (0)
+
+KUJIRA_VNNI16 static inline __attribute__((always_inline)) void rows16(int format, const uint8_t *ksigns, const uint64_t *grid, const void *rows,
+                                                                     size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act,
+                                                                     const float *act_scales, int ntok, float *out, int out_stride) {
+    static const unsigned char block_order[32] = {
+        0, 2, 16, 18, 4, 6, 20, 22, 8, 10, 24, 26, 12, 14, 28, 30,
+        1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13, 15, 29, 31,
+    };
+    const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
+    const unsigned char *base = (const unsigned char *)rows;
+    const size_t act_stride = (size_t)runs * 32;
+    for (int first = row_begin; first < row_end; first += 16) {
+        const int end = first + 16 < row_end ? first + 16 : row_end;
+        int t0 = 0;
+        for (; t0 + 4 <= ntok; t0 += 4) {
+            for (int r = first; r < end; r++) {
+                const unsigned char *row = base + (size_t)r * row_bytes;
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+                for (int b = 0; b < runs; b++) {
+                    __m256i w0, w1, bias0, bias1;
+                    __m256 d0, d1;
+                    load_run16(format, row, b, ksigns, grid, order, &w0, &w1, &bias0, &bias1, &d0, &d1);
+                    KUJIRA_TERM16(a0, t0); KUJIRA_TERM16(a1, t0 + 1); KUJIRA_TERM16(a2, t0 + 2); KUJIRA_TERM16(a3, t0 + 3);
+                }
+                out[(size_t)t0 * out_stride + r] = tree_sum16(a0);
+                out[(size_t)(t0 + 1) * out_stride + r] = tree_sum16(a1);
+                out[(size_t)(t0 + 2) * out_stride + r] = tree_sum16(a2);
+                out[(size_t)(t0 + 3) * out_stride + r] = tree_sum16(a3);
+            }
+        }
+        for (int t = t0; t < ntok; t++) {
+            for (int r = first; r < end; r++) {
+                const unsigned char *row = base + (size_t)r * row_bytes;
+                __m256 a0 = _mm256_setzero_ps();
+                for (int b = 0; b < runs; b++) {
+                    __m256i w0, w1, bias0, bias1;
+                    __m256 d0, d1;
+                    load_run16(format, row, b, ksigns, grid, order, &w0, &w1, &bias0, &bias1, &d0, &d1);
+                    KUJIRA_TERM16(a0, t);
+                }
+                out[(size_t)t * out_stride + r] = tree_sum16(a0);
+            }
+        }
+    }
+}
+
+KUJIRA_VNNI16 void kujira_iq2_16_dot_rows(int is_s, const uint8_t *ksigns, const uint64_t *grid, const void *rows, size_t row_bytes,
+                                          int row_begin, int row_end, int runs, const uint8_t *act, const float *act_scales, int ntok,
+                                          float *out, int out_stride) {
+    if (is_s) rows16(IQ2_S, ksigns, grid, rows, row_bytes, row_begin, row_end, runs, act, act_scales, ntok, out, out_stride);
+    else rows16(IQ2_XS, ksigns, grid, rows, row_bytes, row_begin, row_end, runs, act, act_scales, ntok, out, out_stride);
+}
+
+#else
+
+void kujira_iq2_16_dot_rows(int is_s, const uint8_t *ksigns, const uint64_t *grid, const void *rows, size_t row_bytes,
+                            int row_begin, int row_end, int runs, const uint8_t *act, const float *act_scales, int ntok,
+                            float *out, int out_stride) {
+    (void)is_s; (void)ksigns; (void)grid; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)runs; (void)act;
+    (void)act_scales; (void)ntok; (void)out; (void)out_stride;
+}
+
+#endif
