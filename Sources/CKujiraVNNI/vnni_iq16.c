@@ -1,4 +1,4 @@
-// AVX-512 VNNI dots of the IQ formats with a scale per 16 values (IQ2_XS, IQ2_S): see include/CKujiraVNNI.h and
+// AVX-512 VNNI dots of the IQ formats with a scale per 16 values (IQ2_XS, IQ2_S, IQ1_M): see include/CKujiraVNNI.h and
 // docs/kernels.md. Each run's 32 grid values are split into its two halves (the other half's bytes zeroed), each half
 // one vpdpbusd into the lanes the Swift kernel's `multiplyAddPairs(lanes0, x.0)` / `(lanes1, x.1)` produce, and two
 // FMAs with their own scales, in the Swift order.
@@ -9,7 +9,9 @@
 
 #define KUJIRA_VNNI16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
 
-enum { IQ2_XS = 0, IQ2_S = 1 };
+// IQ1_M (56-byte super-blocks): per group of 8 an 11-bit index into the ternary grid and its own ±1 shift (values
+// 8·g ± 1), 3-bit scales per 16 values, and the super-block's f16 scale assembled from the scale words' top nibbles.
+enum { IQ2_XS = 0, IQ2_S = 1, IQ1_M = 2 };
 
 // Swift's treeSum: halves, then quarters, then the last two lanes (as in vnni.c).
 KUJIRA_VNNI16 static inline float tree_sum16(__m256 v) {
@@ -24,6 +26,34 @@ KUJIRA_VNNI16 static inline __attribute__((always_inline)) void load_run16(int f
                                                                          const uint64_t *grid, __m256i order, __m256i *w0, __m256i *w1,
                                                                          __m256i *bias0, __m256i *bias1, __m256 *d0, __m256 *d1) {
     const int run = b & 7;
+    if (format == IQ1_M) {
+        const unsigned char *block = row + (size_t)(b >> 3) * 56;
+        unsigned long long g[4], delta[4];
+        const unsigned char *qs = block + 4 * run, *qh = block + 32 + 2 * run;   // groups 4r..4r+3: two qh bytes
+        for (int l = 0; l < 4; l++) {
+            const unsigned int nibble = (qh[l >> 1] >> (4 * (l & 1))) & 0x0F;
+            g[l] = grid[qs[l] | (nibble & 7) << 8];
+            delta[l] = (nibble & 8) ? 0xFFFFFFFFFFFFFFFFull : 0x0101010101010101ull;   // −1 or +1 in every byte
+        }
+        __m256i t = _mm256_set_epi64x((long long)g[3], (long long)g[2], (long long)g[1], (long long)g[0]);
+        t = _mm256_add_epi8(t, t); t = _mm256_add_epi8(t, t); t = _mm256_add_epi8(t, t);   // 8·g, exact in s8
+        const __m256i natural = _mm256_add_epi8(t, _mm256_set_epi64x((long long)delta[3], (long long)delta[2], (long long)delta[1], (long long)delta[0]));
+        *w0 = _mm256_permutexvar_epi8(order, _mm256_maskz_mov_epi8(0x0000FFFFu, natural));
+        *w1 = _mm256_permutexvar_epi8(order, _mm256_maskz_mov_epi8(0xFFFF0000u, natural));
+        const __m256i high = _mm256_set1_epi8((char)0x80);
+        *bias0 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), high, *w0));
+        *bias1 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), high, *w1));
+        unsigned long long words;
+        __builtin_memcpy(&words, block + 48, 8);
+        const unsigned short bits = (unsigned short)(((words >> 12) & 0x000F) | ((words >> 24) & 0x00F0) | ((words >> 36) & 0x0F00)
+                                                     | ((words >> 48) & 0xF000));
+        const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16((short)bits)), eighth = _mm256_set1_ps(0.125f);
+        const unsigned int word = (unsigned int)(words >> (16 * (run / 2))) & 0xFFFF, shift = 6 * (run & 1);
+        *d0 = _mm256_mul_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_set1_epi32(2 * (int)((word >> shift) & 7) + 1))), eighth);
+        *d1 = _mm256_mul_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_set1_epi32(2 * (int)((word >> (shift + 3)) & 7) + 1))), eighth);
+        (void)ksigns;
+        return;
+    }
     const unsigned char *block = row + (size_t)(b >> 3) * (format == IQ2_XS ? 74 : 82);
     unsigned long long g[4];
     unsigned int signs = 0;
@@ -112,7 +142,8 @@ KUJIRA_VNNI16 static inline __attribute__((always_inline)) void rows16(int forma
 KUJIRA_VNNI16 void kujira_iq2_16_dot_rows(int is_s, const uint8_t *ksigns, const uint64_t *grid, const void *rows, size_t row_bytes,
                                           int row_begin, int row_end, int runs, const uint8_t *act, const float *act_scales, int ntok,
                                           float *out, int out_stride) {
-    if (is_s) rows16(IQ2_S, ksigns, grid, rows, row_bytes, row_begin, row_end, runs, act, act_scales, ntok, out, out_stride);
+    if (is_s == 2) rows16(IQ1_M, ksigns, grid, rows, row_bytes, row_begin, row_end, runs, act, act_scales, ntok, out, out_stride);
+    else if (is_s) rows16(IQ2_S, ksigns, grid, rows, row_bytes, row_begin, row_end, runs, act, act_scales, ntok, out, out_stride);
     else rows16(IQ2_XS, ksigns, grid, rows, row_bytes, row_begin, row_end, runs, act, act_scales, ntok, out, out_stride);
 }
 

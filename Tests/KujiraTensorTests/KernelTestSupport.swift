@@ -26,6 +26,15 @@ enum KernelTestData {
                     let value = Float.random(in: field.isMin ? 0...0.02 : -0.05...0.05, using: &rng)
                     storage.pointer.storeBytes(of: Float16(value).bitPattern, toByteOffset: b * dtype.blockBytes + field.offset, as: UInt16.self)
                 }
+                if dtype == .iq1_m {
+                    // IQ1_M's f16 scale is the top nibbles of its four scale words (bytes 48..<56).
+                    let bits = Float16(Float.random(in: -0.05...0.05, using: &rng)).bitPattern
+                    for i in 0..<4 {
+                        let offset = b * dtype.blockBytes + 48 + 2 * i
+                        let word = storage.pointer.load(fromByteOffset: offset, as: UInt16.self) & 0x0FFF | ((bits >> UInt16(4 * i)) & 0xF) << 12
+                        storage.pointer.storeBytes(of: word, toByteOffset: offset, as: UInt16.self)
+                    }
+                }
             }
         } else if dtype == .f32 || dtype == .f16 || dtype == .bf16 {
             for i in 0..<(rows * cols) {

@@ -66,7 +66,8 @@ public enum Linear {
             if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ3_S.self, w, x, n: n, out: out, grain: grain) }
         case .iq1_s:
             if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ1_S.self, w, x, n: n, out: out, grain: grain) }
-        case .iq1_m: quantized(IQ1_M.self, w, x, n: n, out: out, grain: grain)
+        case .iq1_m:
+            if vnni { VNNIKernels.iq2Per16(w, x, n: n, out: out, grain: grain) } else { quantized(IQ1_M.self, w, x, n: n, out: out, grain: grain) }
         case .f32:
             let base = w.data.bytes.baseAddress!, xs = x.baseAddress!, rowBytes = w.rowBytes
             ThreadPool.shared.parallelFor(rows, grain: grain) { range in

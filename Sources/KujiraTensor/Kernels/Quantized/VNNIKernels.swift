@@ -74,10 +74,11 @@ enum VNNIKernels {
         }
     }
 
-    /// IQ2_XS / IQ2_S `out (n, rows) = x · Wᵀ` through `kujira_iq2_16_dot_rows` (a scale per 16 values).
+    /// IQ2_XS / IQ2_S / IQ1_M `out (n, rows) = x · Wᵀ` through `kujira_iq2_16_dot_rows` (a scale per 16 values).
     static func iq2Per16(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
-        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes, isS: Int32 = w.data.dtype == .iq2_s ? 1 : 0
-        let runs = cols / 32, tables = IQTables.shared, grid = isS == 1 ? tables.iq2s : tables.iq2xs
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
+        let isS: Int32 = w.data.dtype == .iq2_s ? 1 : w.data.dtype == .iq1_m ? 2 : 0
+        let runs = cols / 32, tables = IQTables.shared, grid = isS == 1 ? tables.iq2s : isS == 2 ? tables.iq1s : tables.iq2xs
         let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
         let values = UnsafePointer(activations.vnniValues!), scales = activations.row(0).scales
         let base = w.data.bytes.baseAddress!, output = out.baseAddress!
