@@ -1,29 +1,15 @@
 // AVX-512 VNNI integer block dots (see include/CKujiraVNNI.h and docs/kernels.md, "vnni").
 #include "CKujiraVNNI.h"
-
-static const unsigned char block_order[32] = {
-    0, 2, 16, 18, 4, 6, 20, 22, 8, 10, 24, 26, 12, 14, 28, 30,
-    1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13, 15, 29, 31,
-};
+#include "vnni_shared.h"
 
 int kujira_vnni_block_order(int position) { return block_order[position & 31]; }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define KUJIRA_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
 
 int kujira_vnni_available(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
         && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi");
-}
-
-// Swift's treeSum: halves, then quarters, then the last two lanes.
-KUJIRA_VNNI static inline float tree_sum(__m256 v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(q) + _mm_cvtss_f32(_mm_shuffle_ps(q, q, 1));
 }
 
 // Block formats: 0 = Q8_0 (s8 weights), 1 = Q4_0, 2 = Q4_1 (nibbles, as s8 0..15), 3 = Q5_0, 4 = Q5_1 (nibbles or-ed

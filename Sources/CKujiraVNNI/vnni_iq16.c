@@ -3,26 +3,17 @@
 // one vpdpbusd into the lanes the Swift kernel's `multiplyAddPairs(lanes0, x.0)` / `(lanes1, x.1)` produce, and two
 // FMAs with their own scales, in the Swift order.
 #include "CKujiraVNNI.h"
+#include "vnni_shared.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define KUJIRA_VNNI16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
 
 // IQ1_M (56-byte super-blocks): per group of 8 an 11-bit index into the ternary grid and its own ±1 shift (values
 // 8·g ± 1), 3-bit scales per 16 values, and the super-block's f16 scale assembled from the scale words' top nibbles.
 enum { IQ2_XS = 0, IQ2_S = 1, IQ1_M = 2 };
 
-// Swift's treeSum: halves, then quarters, then the last two lanes (as in vnni.c).
-KUJIRA_VNNI16 static inline float tree_sum16(__m256 v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(q) + _mm_cvtss_f32(_mm_shuffle_ps(q, q, 1));
-}
-
 // Run b (& 7) of super-block b >> 3: the two halves' s8 weights in activation order, their biases (−128·Σw per lane)
 // and scales d·(0.5 + s)·0.25.
-KUJIRA_VNNI16 static inline __attribute__((always_inline)) void load_run16(int format, const unsigned char *row, int b, const uint8_t *ksigns,
+KUJIRA_VNNI static inline __attribute__((always_inline)) void load_run16(int format, const unsigned char *row, int b, const uint8_t *ksigns,
                                                                          const uint64_t *grid, __m256i order, __m256i *w0, __m256i *w1,
                                                                          __m256i *bias0, __m256i *bias1, __m256 *d0, __m256 *d1) {
     const int run = b & 7;
@@ -94,13 +85,9 @@ KUJIRA_VNNI16 static inline __attribute__((always_inline)) void load_run16(int f
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(bias1, x, w1)), _mm256_mul_ps(dx, d1), acc); \
 } while (0)
 
-KUJIRA_VNNI16 static inline __attribute__((always_inline)) void rows16(int format, const uint8_t *ksigns, const uint64_t *grid, const void *rows,
+KUJIRA_VNNI static inline __attribute__((always_inline)) void rows16(int format, const uint8_t *ksigns, const uint64_t *grid, const void *rows,
                                                                      size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act,
                                                                      const float *act_scales, int ntok, float *out, int out_stride) {
-    static const unsigned char block_order[32] = {
-        0, 2, 16, 18, 4, 6, 20, 22, 8, 10, 24, 26, 12, 14, 28, 30,
-        1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13, 15, 29, 31,
-    };
     const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
     const unsigned char *base = (const unsigned char *)rows;
     const size_t act_stride = (size_t)runs * 32;
@@ -117,10 +104,10 @@ KUJIRA_VNNI16 static inline __attribute__((always_inline)) void rows16(int forma
                     load_run16(format, row, b, ksigns, grid, order, &w0, &w1, &bias0, &bias1, &d0, &d1);
                     KUJIRA_TERM16(a0, t0); KUJIRA_TERM16(a1, t0 + 1); KUJIRA_TERM16(a2, t0 + 2); KUJIRA_TERM16(a3, t0 + 3);
                 }
-                out[(size_t)t0 * out_stride + r] = tree_sum16(a0);
-                out[(size_t)(t0 + 1) * out_stride + r] = tree_sum16(a1);
-                out[(size_t)(t0 + 2) * out_stride + r] = tree_sum16(a2);
-                out[(size_t)(t0 + 3) * out_stride + r] = tree_sum16(a3);
+                out[(size_t)t0 * out_stride + r] = tree_sum(a0);
+                out[(size_t)(t0 + 1) * out_stride + r] = tree_sum(a1);
+                out[(size_t)(t0 + 2) * out_stride + r] = tree_sum(a2);
+                out[(size_t)(t0 + 3) * out_stride + r] = tree_sum(a3);
             }
         }
         for (int t = t0; t < ntok; t++) {
@@ -133,13 +120,13 @@ KUJIRA_VNNI16 static inline __attribute__((always_inline)) void rows16(int forma
                     load_run16(format, row, b, ksigns, grid, order, &w0, &w1, &bias0, &bias1, &d0, &d1);
                     KUJIRA_TERM16(a0, t);
                 }
-                out[(size_t)t * out_stride + r] = tree_sum16(a0);
+                out[(size_t)t * out_stride + r] = tree_sum(a0);
             }
         }
     }
 }
 
-KUJIRA_VNNI16 void kujira_iq2_16_dot_rows(int is_s, const uint8_t *ksigns, const uint64_t *grid, const void *rows, size_t row_bytes,
+KUJIRA_VNNI void kujira_iq2_16_dot_rows(int is_s, const uint8_t *ksigns, const uint64_t *grid, const void *rows, size_t row_bytes,
                                           int row_begin, int row_end, int runs, const uint8_t *act, const float *act_scales, int ntok,
                                           float *out, int out_stride) {
     if (is_s == 2) rows16(IQ1_M, ksigns, grid, rows, row_bytes, row_begin, row_end, runs, act, act_scales, ntok, out, out_stride);

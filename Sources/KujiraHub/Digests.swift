@@ -41,11 +41,7 @@ public struct SHA256Digest: Sendable {
     /// The digest as 64 lowercase hex digits (the message so far; the value itself is not consumed).
     public func hexDigest() -> String {
         var copy = self
-        let bitLength = length &* 8
-        var tail: [UInt8] = [0x80]
-        while (Int(length) + tail.count) % 64 != 56 { tail.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        tail.withUnsafeBytes { copy.update($0) }
+        finalPadding(length: length).withUnsafeBytes { copy.update($0) }
         let s = copy.state
         return [s.0, s.1, s.2, s.3, s.4, s.5, s.6, s.7].map(hex32).joined()
     }
@@ -112,11 +108,7 @@ public struct GitBlobSHA1: Sendable {
     /// The id as 40 lowercase hex digits.
     public func hexDigest() -> String {
         var copy = self
-        let bitLength = length &* 8
-        var tail: [UInt8] = [0x80]
-        while (Int(length) + tail.count) % 64 != 56 { tail.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        copy.update(tail)
+        copy.update(finalPadding(length: length))
         let s = copy.state
         return [s.0, s.1, s.2, s.3, s.4].map(hex32).joined()
     }
@@ -146,6 +138,16 @@ public struct GitBlobSHA1: Sendable {
 
 @inline(__always) private func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 @inline(__always) private func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { (x << n) | (x >> (32 - n)) }
+
+/// The Merkle–Damgård tail both SHA-1 and SHA-256 append after `length` message bytes: 0x80, zeros up to 56 mod 64,
+/// then the bit length as a big-endian UInt64.
+private func finalPadding(length: UInt64) -> [UInt8] {
+    let bitLength = length &* 8
+    var tail: [UInt8] = [0x80]
+    while (Int(length) + tail.count) % 64 != 56 { tail.append(0) }
+    for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+    return tail
+}
 
 private func hex32(_ v: UInt32) -> String {
     let s = String(v, radix: 16)

@@ -62,6 +62,30 @@ enum KernelTestData {
 }
 
 extension KernelTestData {
+    /// Checks fused integer dots `fast` (n, rows) against "dequantize weights, quantize-dequantize activations, exact
+    /// dot": the integer block sums are exact, so only float roundings remain — a handful per block (scale products)
+    /// plus the accumulation over blocks; a sum of m terms is within m·ε·Σ|terms|, so cols/16 + 8 terms' worth of ε
+    /// relative to Σ|w·xq| bounds it.
+    static func assertMatchesDequantizedReference(_ fast: [Float], _ w: LinearWeight, _ x: [Float], n: Int,
+                                                  file: StaticString = #filePath, line: UInt = #line) {
+        let rows = w.rows, cols = w.cols, weights = w.toFloatArray()
+        let activations = x.withUnsafeBufferPointer { Q8Activations($0, n: n, cols: cols) }
+        for t in 0..<n {
+            let xq = activations.dequantized(t)
+            for r in 0..<rows {
+                var exact = 0.0, magnitude = 0.0
+                for c in 0..<cols {
+                    let term = Double(weights[r * cols + c]) * Double(xq[c])
+                    exact += term
+                    magnitude += abs(term)
+                }
+                let tolerance = Double(cols / 16 + 8) * Double(Float.ulpOfOne) * magnitude + 1e-30
+                XCTAssertLessThanOrEqual(abs(Double(fast[t * rows + r]) - exact), tolerance,
+                                         "\(w.data.dtype.rawValue) rows \(rows) cols \(cols) n \(n) token \(t) row \(r)", file: file, line: line)
+            }
+        }
+    }
+
     /// Checks `fast` (n, rows) against the plain float product of `w` and `x` within the rigorous bound of 8-bit
     /// activations: per element |w|·amax_block·(1/254 + 2⁻¹¹) (rounding to int8 plus the f16 scale), plus float
     /// accumulation over `cols` terms.

@@ -16,25 +16,9 @@ final class LinearKernelTests: XCTestCase {
             for (rows, blocks) in [(37, 3), (5, 1)] {
                 let cols = blocks * dtype.blockElements
                 let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
-                let weights = w.toFloatArray()
                 for n in Self.tokenCounts {
                     let x = KernelTestData.randomActivations(n * cols, rng: &rng)
-                    let fast = Linear.forward(w, x, n: n)
-                    let activations = x.withUnsafeBufferPointer { Q8Activations($0, n: n, cols: cols) }
-                    for t in 0..<n {
-                        let xq = activations.dequantized(t)
-                        for r in 0..<rows {
-                            var exact = 0.0, magnitude = 0.0
-                            for c in 0..<cols {
-                                let term = Double(weights[r * cols + c]) * Double(xq[c])
-                                exact += term
-                                magnitude += abs(term)
-                            }
-                            let tolerance = Double(cols / 16 + 8) * Double(Float.ulpOfOne) * magnitude + 1e-30
-                            XCTAssertLessThanOrEqual(abs(Double(fast[t * rows + r]) - exact), tolerance,
-                                                     "\(dtype.rawValue) rows \(rows) cols \(cols) n \(n) token \(t) row \(r)")
-                        }
-                    }
+                    KernelTestData.assertMatchesDequantizedReference(Linear.forward(w, x, n: n), w, x, n: n)
                 }
             }
         }
