@@ -68,6 +68,10 @@ let package = Package(
         // Training's matmuls need FMA and 256-bit vectors: the same ISA as the kernels (2.1x over SSE2 codegen).
         .target(name: "KujiraTraining", dependencies: ["KujiraTensor", "KujiraFormats", "KujiraModels", "KujiraGeneration"],
                 swiftSettings: kernelSettings),
+        // Fuzzing (scripts/fuzz.sh): the targets as a library, replayed by KujiraFuzzTests; `kujira-fuzz` is libFuzzer's
+        // driver when built with `-sanitize=fuzzer -DKUJIRA_LIBFUZZER`, a corpus replayer otherwise.
+        .target(name: "KujiraFuzzTargets", dependencies: ["KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraServer", "KujiraTensor"]),
+        .executableTarget(name: "kujira-fuzz", dependencies: ["KujiraFuzzTargets"]),
         .executableTarget(
             name: "kujira",
             dependencies: [
@@ -96,6 +100,7 @@ let package = Package(
             dependencies: ["KujiraHub", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "KujiraFuzzTests", dependencies: ["KujiraFuzzTargets", "KujiraFormats", "KujiraModels", "KujiraTokenizer"]),
         .testTarget(name: "KujiraTrainingTests", dependencies: ["KujiraTraining", "KujiraTokenizer"]),
     ],
     swiftLanguageModes: [.v6]

@@ -155,10 +155,10 @@ public struct ModelConfig: Sendable {
     static func int(_ value: JSONValue?, key: String, path: String) throws -> Int? {
         switch value {
         case nil, .null?: return nil
-        case let .integer(i)?: return i
+        case let .integer(i)?: return try SizeLimits.integer(i, field: "key '\(key)'", source: path)
         case let .number(d)?:
             guard d.rounded() == d, abs(d) < 9e15 else { throw ConfigError.wrongType(path: path, key: key, expected: "an integer") }
-            return Int(d)
+            return try SizeLimits.integer(Int(d), field: "key '\(key)'", source: path)
         default: throw ConfigError.wrongType(path: path, key: key, expected: "an integer")
         }
     }
@@ -186,11 +186,11 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .unreadable(path): return "cannot read \(path)"
         case let .invalidJSON(path): return "\(path) is not a JSON object"
-        case let .missingKey(path, key): return "\(path): missing required key '\(key)'"
-        case let .wrongType(path, key, expected): return "\(path): key '\(key)' should be \(expected)"
-        case let .invalidValue(path, key, detail): return "\(path): key '\(key)': \(detail)"
+        case let .missingKey(path, key): return "\(path): missing required key '\(quoted(key))'"
+        case let .wrongType(path, key, expected): return "\(path): key '\(quoted(key))' should be \(expected)"
+        case let .invalidValue(path, key, detail): return "\(path): key '\(quoted(key))': \(detail)"
         case let .unsupportedModelType(path, modelType, supported):
-            return "\(path): model_type '\(modelType)' is not supported (supported: \(supported.joined(separator: ", ")))"
+            return "\(path): model_type '\(quoted(modelType))' is not supported (supported: \(supported.joined(separator: ", ")))"
         }
     }
 }

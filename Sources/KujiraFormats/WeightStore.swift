@@ -23,11 +23,11 @@ public enum WeightStoreError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .missingTensor(name, source):
-            return "missing tensor '\(name)' in \(source)"
+            return "missing tensor '\(quoted(name))' in \(source)"
         case let .shapeMismatch(name, file, expected, found):
-            return "tensor '\(name)' in \(file) has shape \(found), but the config expects \(expected)"
+            return "tensor '\(quoted(name))' in \(file) has shape \(found), but the config expects \(expected)"
         case let .unsupportedDType(name, file, dtype):
-            return "tensor '\(name)' in \(file) has dtype \(dtype), which this operation does not support"
+            return "tensor '\(quoted(name))' in \(file) has dtype \(dtype), which this operation does not support"
         }
     }
 }

@@ -96,7 +96,53 @@ public enum ModelRegistry {
         guard let architecture = architectures.first(where: { $0.modelTypes.contains(type) }) else {
             throw ConfigError.unsupportedModelType(path: config.path, modelType: type, supported: modelTypes)
         }
-        return try architecture.init(config)
+        let parsed = try architecture.init(config)
+        try checkSizes(parsed)
+        return parsed
+    }
+
+    /// Every parameter's element count and their total, overflow-checked and bounded (`SizeLimits`), before anything
+    /// is allocated: a config whose integers are each in range can still multiply to an impossible model.
+    static func checkSizes(_ architecture: any ModelArchitecture) throws {
+        var total = 0
+        for entry in architecture.parameters {
+            let count = try SizeLimits.elements(entry.shape, field: "parameter \(entry.name)", source: architecture.config.path)
+            total = try SizeLimits.sum(total, count, field: "parameter count", source: architecture.config.path)
+        }
+        guard total <= SizeLimits.maxModelParameters else {
+            throw SizeError(source: architecture.config.path, field: "parameter count",
+                            detail: "the config describes \(total) parameters (at most \(SizeLimits.maxModelParameters))")
+        }
+        for (layer, streams) in architecture.cacheLayout.enumerated() {
+            for stream in streams {
+                let field = "layer \(layer) cache stream \(stream.name)"
+                guard stream.width > 0, stream.width <= SizeLimits.maxInteger else {
+                    throw SizeError(source: architecture.config.path, field: field, detail: "width \(stream.width) is out of range")
+                }
+                // Rows allocated when the cache is made (windows, running state) or whose rate divides positions.
+                switch stream.kind {
+                case .perToken: break
+                case let .compressed(rate) where rate > 0: break
+                case let .window(rows) where rows > 0, let .state(rows) where rows > 0:
+                    _ = try SizeLimits.elements([rows, stream.width], field: field, source: architecture.config.path, limit: SizeLimits.maxTensorElements >> 6)
+                default: throw SizeError(source: architecture.config.path, field: field, detail: "\(stream.kind) is out of range")
+                }
+            }
+        }
+    }
+
+    /// Every parameter the weights hold must have the element count the config implies, checked before any block is
+    /// built: dimensions that only the config names (a RoPE width, a head count) cannot size an allocation that the
+    /// weights contradict.
+    static func checkShapes(_ architecture: any ModelArchitecture, weights: any WeightStore) throws {
+        for entry in architecture.parameters where weights.contains(entry.name) {
+            let stored = try weights.tensor(entry.name)
+            let expected = try SizeLimits.elements(entry.shape, field: "parameter \(entry.name)", source: architecture.config.path)
+            guard stored.shape.reduce(1, *) == expected else {
+                throw WeightStoreError.shapeMismatch(name: entry.name, file: weights.file(of: entry.name) ?? weights.source,
+                                                     expected: entry.shape, found: stored.shape)
+            }
+        }
     }
 
     /// The architecture that reads GGUF files of llama.cpp architecture `name`.
@@ -123,7 +169,9 @@ public enum ModelRegistry {
     /// Builds the architecture named by the config's `model_type`.
     public static func build(config: ModelConfig, weights: any WeightStore, cachePrecision: KVCachePrecision = .float32,
                              numerics: Numerics = .kujira) throws -> any LanguageModel {
-        try architecture(for: config).build(weights: weights, options: RunOptions(cachePrecision: cachePrecision, numerics: numerics))
+        let architecture = try architecture(for: config)
+        try checkShapes(architecture, weights: weights)
+        return try architecture.build(weights: weights, options: RunOptions(cachePrecision: cachePrecision, numerics: numerics))
     }
 }
 

@@ -68,8 +68,8 @@ public struct GGUFMetadata {
 
     public var path: String { file.path }
 
-    /// `<arch>.<key>` as an integer.
-    public func int(_ key: String) -> Int? { file.int("\(architecture).\(key)") }
+    /// `<arch>.<key>` as an integer, clamped by `SizeLimits.clamped` (so the config built from it bounds it).
+    public func int(_ key: String) -> Int? { file.int("\(architecture).\(key)").map(SizeLimits.clamped) }
     public func float(_ key: String) -> Float? { file.float("\(architecture).\(key)") }
     public func bool(_ key: String) -> Bool? { file.bool("\(architecture).\(key)") }
 
@@ -125,8 +125,8 @@ public enum GGUFModelAdapter {
             "rms_norm_eps": M.number(g.float("attention.layer_norm_rms_epsilon")),
             "vocab_size": M.number(g.int("vocab_size") ?? file.strings("tokenizer.ggml.tokens")?.count),
             "intermediate_size": M.number(g.int("feed_forward_length")),
-            "bos_token_id": M.number(file.int("tokenizer.ggml.bos_token_id")),
-            "eos_token_id": M.number(file.int("tokenizer.ggml.eos_token_id")),
+            "bos_token_id": M.number(file.int("tokenizer.ggml.bos_token_id").map(SizeLimits.clamped)),
+            "eos_token_id": M.number(file.int("tokenizer.ggml.eos_token_id").map(SizeLimits.clamped)),
             "tie_word_embeddings": .bool(!file.tensorInfos.contains { $0.name == "output.weight" }),
         ]
         var rope: [String: JSONValue] = ["rope_theta": .number(Double(g.float("rope.freq_base") ?? 10000))]

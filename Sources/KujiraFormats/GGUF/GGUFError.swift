@@ -24,23 +24,23 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
         case let .unsupportedVersion(path, version):
             return "\(path): unsupported GGUF version \(version) (supported: 2, 3)"
         case let .unknownValueType(path, key, type, offset):
-            return "\(path): metadata '\(key)' has unknown value type \(type) at byte \(offset)"
+            return "\(path): metadata '\(quoted(key))' has unknown value type \(type) at byte \(offset)"
         case let .unknownTensorType(path, tensor, type):
-            return "\(path): tensor '\(tensor)' has unknown ggml type \(type)"
+            return "\(path): tensor '\(quoted(tensor))' has unknown ggml type \(type)"
         case let .invalidTensor(path, tensor, reason):
-            return "\(path): tensor '\(tensor)': \(reason)"
+            return "\(path): tensor '\(quoted(tensor))': \(reason)"
         case let .tensorOutOfRange(path, tensor, start, end, fileSize):
-            return "\(path): tensor '\(tensor)' spans bytes \(start)..<\(end), past the end of the file (\(fileSize) bytes)"
+            return "\(path): tensor '\(quoted(tensor))' spans bytes \(start)..<\(end), past the end of the file (\(fileSize) bytes)"
         case let .duplicateKey(path, key):
-            return "\(path): metadata key '\(key)' appears twice"
+            return "\(path): metadata key '\(quoted(key))' appears twice"
         case let .duplicateTensor(path, tensor):
-            return "\(path): tensor '\(tensor)' appears twice"
+            return "\(path): tensor '\(quoted(tensor))' appears twice"
         case let .invalidMetadata(path, key, reason):
-            return "\(path): metadata '\(key)': \(reason)"
+            return "\(path): metadata '\(quoted(key))': \(reason)"
         case let .missingShard(path, shard, count, referencedBy):
             return "\(path): missing shard \(shard + 1) of \(count) of a split GGUF (\(referencedBy) has split.count \(count))"
         case let .duplicateShardTensor(path, tensor, otherPath):
-            return "\(path): tensor '\(tensor)' is also in \(otherPath) (each tensor of a split GGUF must be in exactly one shard)"
+            return "\(path): tensor '\(quoted(tensor))' is also in \(otherPath) (each tensor of a split GGUF must be in exactly one shard)"
         }
     }
 }

@@ -301,16 +301,16 @@ struct GGUFByteReader {
             throw GGUFError.invalidTensor(path: path, tensor: name, reason: "\(dimsCount) dimensions (ggml allows 1...4)")
         }
         var dims: [Int] = []
-        var elements = 1
         for d in 0..<Int(dimsCount) {
-            let raw = try read(UInt64.self, what: "dimension \(d) of tensor '\(name)'")
-            guard raw <= UInt64(Int32.max) else {
+            let raw = try read(UInt64.self, what: "dimension \(d) of tensor '\(quoted(name))'")
+            guard raw <= UInt64(SizeLimits.maxInteger) else {
                 throw GGUFError.invalidTensor(path: path, tensor: name, reason: "dimension \(d) is \(raw)")
             }
-            let (product, overflow) = elements.multipliedReportingOverflow(by: Int(raw))
-            guard !overflow else { throw GGUFError.invalidTensor(path: path, tensor: name, reason: "element count overflows") }
-            elements = product
             dims.append(Int(raw))
+        }
+        let elements: Int
+        do { elements = try SizeLimits.elements(dims, field: "tensor '\(quoted(name))'", source: path) } catch let error as SizeError {
+            throw GGUFError.invalidTensor(path: path, tensor: name, reason: error.detail)
         }
         let rawType = try read(UInt32.self, what: "type of tensor '\(name)'")
         guard let type = GGMLType(rawValue: rawType) else {

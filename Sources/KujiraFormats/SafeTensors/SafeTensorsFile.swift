@@ -71,7 +71,7 @@ public final class SafeTensorsFile: Sendable {
         var shape: [Int] = []
         for dim in shapeValues {
             guard let n = dim as? NSNumber, n.int64Value >= 0, n.int64Value < (1 << 40), n.doubleValue == Double(n.int64Value) else {
-                throw SafeTensorsError.badEntry(path: path, tensor: name, detail: "shape \(shapeValues) has a dimension that is not a non-negative integer")
+                throw SafeTensorsError.badEntry(path: path, tensor: name, detail: "shape \(quoted("\(shapeValues)")) has a dimension that is not a non-negative integer")
             }
             shape.append(n.intValue)
         }
@@ -82,13 +82,13 @@ public final class SafeTensorsFile: Sendable {
         guard begin >= 0, end >= begin, end <= Int64(dataSize) else {
             throw SafeTensorsError.offsetsOutOfRange(path: path, tensor: name, begin: Int(begin), end: Int(end), dataSize: dataSize)
         }
-        var elements = 1
-        for dim in shape {
-            let (product, overflow) = elements.multipliedReportingOverflow(by: dim)
-            guard !overflow else { throw SafeTensorsError.badEntry(path: path, tensor: name, detail: "shape \(shape) is too large") }
-            elements = product
+        let expected: Int
+        do {
+            let elements = try SizeLimits.elements(shape, field: "tensor '\(quoted(name))'", source: path)
+            expected = try SizeLimits.bytes(elements, times: dtype.byteSize, field: "tensor '\(quoted(name))'", source: path)
+        } catch let error as SizeError {
+            throw SafeTensorsError.badEntry(path: path, tensor: name, detail: error.detail)
         }
-        let expected = elements * dtype.byteSize
         guard Int(end - begin) == expected else {
             throw SafeTensorsError.badEntry(path: path, tensor: name, detail: "data_offsets span \(end - begin) bytes, but \(dtype.rawValue) \(shape) needs \(expected)")
         }
@@ -124,10 +124,10 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .truncated(path, detail): return "\(path): truncated safetensors file: \(detail)"
         case let .badHeader(path, detail): return "\(path): bad safetensors header: \(detail)"
-        case let .badEntry(path, tensor, detail): return "\(path): tensor '\(tensor)': \(detail)"
-        case let .unknownDType(path, tensor, dtype): return "\(path): tensor '\(tensor)' has unknown dtype '\(dtype)' (supported: \(DType.allCases.filter { !$0.isQuantized }.map(\.rawValue).joined(separator: ", ")))"
+        case let .badEntry(path, tensor, detail): return "\(path): tensor '\(quoted(tensor))': \(detail)"
+        case let .unknownDType(path, tensor, dtype): return "\(path): tensor '\(quoted(tensor))' has unknown dtype '\(quoted(dtype))' (supported: \(DType.allCases.filter { !$0.isQuantized }.map(\.rawValue).joined(separator: ", ")))"
         case let .offsetsOutOfRange(path, tensor, begin, end, dataSize):
-            return "\(path): tensor '\(tensor)' has data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section (file truncated or corrupt)"
+            return "\(path): tensor '\(quoted(tensor))' has data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section (file truncated or corrupt)"
         case let .badIndex(path, detail): return "\(path): bad safetensors index: \(detail)"
         case let .noWeights(directory): return "\(directory): no model.safetensors, model.safetensors.index.json or *.safetensors found"
         }

@@ -1,0 +1,94 @@
+/// The one place sizes read from files are bounded: every integer a loader takes from a model file, `config.json` or
+/// GGUF metadata goes through `SizeLimits.integer`, and every shape through `SizeLimits.elements` / `bytes`, so an
+/// overflowing product or an absurd size becomes an error naming the file and field before anything is allocated.
+/// New loaders and architectures get this by using `ModelConfig`'s getters and `WeightStore`'s shape checks.
+public enum SizeLimits {
+    /// The largest magnitude of any integer read from a config or metadata field (2^31 − 1: larger than any real
+    /// dimension, vocabulary or context, small enough that the product of two fits in an `Int`).
+    public static let maxInteger = Int(Int32.max)
+    /// The most elements one tensor may declare (2^40, 1.1 T).
+    public static let maxTensorElements = 1 << 40
+    /// The most parameters a model may declare (2^42, 4.4 T: several times the largest open model).
+    public static let maxModelParameters = 1 << 42
+
+    /// `value` if `|value| ≤ maxInteger`, else an error naming `field` of `source`.
+    public static func integer(_ value: Int, field: @autoclosure () -> String, source: @autoclosure () -> String) throws -> Int {
+        guard value.magnitude <= UInt(maxInteger) else {
+            throw SizeError(source: source(), field: field(), detail: "\(value) is out of range (at most \(maxInteger) in magnitude)")
+        }
+        return value
+    }
+
+    /// The element count of `shape`: each dimension non-negative, the product without overflow and at most `limit`.
+    public static func elements(_ shape: [Int], field: @autoclosure () -> String, source: @autoclosure () -> String,
+                                limit: Int = maxTensorElements) throws -> Int {
+        var count = 1
+        for dim in shape {
+            guard dim >= 0 else { throw SizeError(source: source(), field: field(), detail: "shape \(shape) has a negative dimension") }
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard !overflow, product <= limit else {
+                throw SizeError(source: source(), field: field(), detail: "shape \(shape) has more than \(limit) elements")
+            }
+            count = product
+        }
+        return count
+    }
+
+    /// `count × size` without overflow (a byte count from an element count and a per-element or per-block size).
+    public static func bytes(_ count: Int, times size: Int, field: @autoclosure () -> String, source: @autoclosure () -> String) throws -> Int {
+        let (product, overflow) = count.multipliedReportingOverflow(by: size)
+        guard !overflow, count >= 0, size >= 0 else {
+            throw SizeError(source: source(), field: field(), detail: "\(count) × \(size) bytes overflows")
+        }
+        return product
+    }
+
+    /// `value` clamped to ±(`maxInteger` + 1): arithmetic on a clamped metadata integer cannot overflow, and a config
+    /// built from it still rejects the out-of-range value, naming the key.
+    public static func clamped(_ value: Int) -> Int { min(max(value, -maxInteger - 1), maxInteger + 1) }
+
+    /// `a + b` without overflow (offsets plus lengths).
+    public static func sum(_ a: Int, _ b: Int, field: @autoclosure () -> String, source: @autoclosure () -> String) throws -> Int {
+        let (total, overflow) = a.addingReportingOverflow(b)
+        guard !overflow else { throw SizeError(source: source(), field: field(), detail: "\(a) + \(b) overflows") }
+        return total
+    }
+}
+
+/// A size read from a file that is out of range or overflows; names the file and the field.
+public struct SizeError: Error, CustomStringConvertible, Equatable {
+    public let source: String
+    public let field: String
+    public let detail: String
+
+    public init(source: String, field: String, detail: String) {
+        self.source = source
+        self.field = field
+        self.detail = detail
+    }
+
+    public var description: String { "\(source): \(field): \(detail)" }
+}
+
+/// Text from a file, made safe to quote in an error message: control and non-ASCII-printable characters escaped,
+/// cut to `limit` characters with an ellipsis. Names and values from untrusted files go through this before they are
+/// printed, so a hostile file cannot write escape sequences to a terminal or megabytes into a log.
+public func quoted(_ text: String, limit: Int = 80) -> String {
+    var out = ""
+    var count = 0
+    for scalar in text.unicodeScalars {
+        if count >= limit { out += "…"; break }
+        switch scalar {
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        case _ where scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
+                      || (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value):
+            out += "\\u{\(String(scalar.value, radix: 16))}"
+        default: out.unicodeScalars.append(scalar)
+        }
+        count += 1
+    }
+    return out
+}
