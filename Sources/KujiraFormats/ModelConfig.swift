@@ -155,10 +155,10 @@ public struct ModelConfig: Sendable {
     static func int(_ value: JSONValue?, key: String, path: String) throws -> Int? {
         switch value {
         case nil, .null?: return nil
-        case let .integer(i)?: return try SizeLimits.integer(i, field: "key '\(key)'", source: path)
+        case let .integer(i)?: return try SizeLimits.integer(i, field: "key '\(key)'", source: path, limit: SizeLimits.limit(ofConfigKey: key))
         case let .number(d)?:
             guard d.rounded() == d, abs(d) < 9e15 else { throw ConfigError.wrongType(path: path, key: key, expected: "an integer") }
-            return try SizeLimits.integer(Int(d), field: "key '\(key)'", source: path)
+            return try SizeLimits.integer(Int(d), field: "key '\(key)'", source: path, limit: SizeLimits.limit(ofConfigKey: key))
         default: throw ConfigError.wrongType(path: path, key: key, expected: "an integer")
         }
     }

@@ -6,18 +6,31 @@ public enum SizeLimits {
     /// The largest magnitude of any integer read from a config or metadata field (2^31 − 1: larger than any real
     /// dimension, vocabulary or context, small enough that the product of two fits in an `Int`).
     public static let maxInteger = Int(Int32.max)
+    /// The most repeats of a block a config may ask for (layers, experts, MTP layers): each repeat adds entries to the
+    /// parameter list, so a count of 2^31 would hang before any size check. 4x the largest published models (126
+    /// layers, 384 routed experts).
+    public static let maxRepeats = 1024
+    /// The config keys that count repeated blocks, bounded by `maxRepeats`.
+    public static let repeatCountKeys: Set<String> = [
+        "num_hidden_layers", "n_routed_experts", "num_experts", "num_local_experts", "n_shared_experts",
+        "num_nextn_predict_layers", "num_hash_layers", "hc_mult",
+    ]
     /// The most elements one tensor may declare (2^40, 1.1 T).
     public static let maxTensorElements = 1 << 40
     /// The most parameters a model may declare (2^42, 4.4 T: several times the largest open model).
     public static let maxModelParameters = 1 << 42
 
-    /// `value` if `|value| ≤ maxInteger`, else an error naming `field` of `source`.
-    public static func integer(_ value: Int, field: @autoclosure () -> String, source: @autoclosure () -> String) throws -> Int {
-        guard value.magnitude <= UInt(maxInteger) else {
-            throw SizeError(source: source(), field: field(), detail: "\(value) is out of range (at most \(maxInteger) in magnitude)")
+    /// `value` if `|value| ≤ limit`, else an error naming `field` of `source`.
+    public static func integer(_ value: Int, field: @autoclosure () -> String, source: @autoclosure () -> String,
+                               limit: Int = maxInteger) throws -> Int {
+        guard value.magnitude <= UInt(limit) else {
+            throw SizeError(source: source(), field: field(), detail: "\(value) is out of range (at most \(limit) in magnitude)")
         }
         return value
     }
+
+    /// The bound of config key `key`: `maxRepeats` for the block counts, else `maxInteger`.
+    public static func limit(ofConfigKey key: String) -> Int { repeatCountKeys.contains(key) ? maxRepeats : maxInteger }
 
     /// The element count of `shape`: each dimension non-negative, the product without overflow and at most `limit`.
     public static func elements(_ shape: [Int], field: @autoclosure () -> String, source: @autoclosure () -> String,

@@ -13,19 +13,24 @@ extern void *__libc_realloc(void *pointer, size_t size);
 extern void *__libc_memalign(size_t alignment, size_t size);
 
 static atomic_long allocations = 0;
+static atomic_long largest = 0;
 static atomic_int counting = 0;
 
-static inline void note(void) {
-    if (atomic_load_explicit(&counting, memory_order_relaxed)) atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
+static inline void note(size_t size) {
+    if (atomic_load_explicit(&counting, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
+        long seen = atomic_load_explicit(&largest, memory_order_relaxed);
+        while ((long)size > seen && !atomic_compare_exchange_weak(&largest, &seen, (long)size)) {}
+    }
 }
 
-void *malloc(size_t size) { note(); return __libc_malloc(size); }
-void *calloc(size_t count, size_t size) { note(); return __libc_calloc(count, size); }
-void *realloc(void *pointer, size_t size) { note(); return __libc_realloc(pointer, size); }
-void *memalign(size_t alignment, size_t size) { note(); return __libc_memalign(alignment, size); }
-void *aligned_alloc(size_t alignment, size_t size) { note(); return __libc_memalign(alignment, size); }
+void *malloc(size_t size) { note(size); return __libc_malloc(size); }
+void *calloc(size_t count, size_t size) { note(count * size); return __libc_calloc(count, size); }
+void *realloc(void *pointer, size_t size) { note(size); return __libc_realloc(pointer, size); }
+void *memalign(size_t alignment, size_t size) { note(size); return __libc_memalign(alignment, size); }
+void *aligned_alloc(size_t alignment, size_t size) { note(size); return __libc_memalign(alignment, size); }
 int posix_memalign(void **out, size_t alignment, size_t size) {
-    note();
+    note(size);
     void *p = __libc_memalign(alignment, size);
     if (!p) return ENOMEM;
     *out = p;
@@ -34,6 +39,7 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
 
 void kujira_allocations_start(void) {
     atomic_store(&allocations, 0);
+    atomic_store(&largest, 0);
     atomic_store(&counting, 1);
 }
 
@@ -41,3 +47,5 @@ long kujira_allocations_stop(void) {
     atomic_store(&counting, 0);
     return atomic_load(&allocations);
 }
+
+long kujira_allocations_largest(void) { return atomic_load(&largest); }

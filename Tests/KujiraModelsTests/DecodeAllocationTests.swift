@@ -10,6 +10,16 @@ func countAllocations(_ body: () throws -> Void) rethrows -> Int {
     return kujira_allocations_stop()
 }
 
+/// The fewest allocations over three windows of `body`: the counter sees every thread of the process, and on a busy
+/// machine a worker thread may run a chunk for the first time (the Swift runtime's one-time lazy setup) or another
+/// thread may allocate inside the window. A decode loop that allocates per token allocates in every window, so the
+/// minimum still catches it.
+func steadyStateAllocations(_ body: () throws -> Void) rethrows -> Int {
+    var fewest = Int.max
+    for _ in 0..<3 where fewest > 0 { fewest = min(fewest, try countAllocations(body)) }
+    return fewest
+}
+
 /// A decoding step (`LanguageModel.decode`) through the whole model reuses the sequence's workspace: once the
 /// buffers have grown, it makes no heap allocation at all (counted by interposing malloc: Tests/AllocationCounting).
 final class DecodeAllocationTests: XCTestCase {
@@ -20,7 +30,7 @@ final class DecodeAllocationTests: XCTestCase {
         var token = 9
         for _ in 0..<4 { token = argmax(try model.decode(token, cache: cache)) }  // workspace grows to the n = 1 sizes
         var checksum: Float = 0
-        let count = try countAllocations {
+        let count = try steadyStateAllocations {
             for _ in 0..<steps {
                 let logits = try model.decode(token, cache: cache)
                 checksum += logits[0]
@@ -77,7 +87,7 @@ final class DecodeAllocationTests: XCTestCase {
             }
             for _ in 0..<4 { _ = try step() }  // the workspace grows to the n = 3 sizes
             var checksum: Float = 0
-            let count = try countAllocations {
+            let count = try steadyStateAllocations {
                 for _ in 0..<16 { checksum += try step() }
             }
             XCTAssertTrue(checksum.isFinite)

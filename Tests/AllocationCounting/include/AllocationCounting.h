@@ -6,5 +6,7 @@
 /// defines the C allocator entry points of the test executable, which forward to glibc's own.
 void kujira_allocations_start(void);
 long kujira_allocations_stop(void);
+/// The largest single request (bytes) among the allocations counted since `kujira_allocations_start`.
+long kujira_allocations_largest(void);
 
 #endif
