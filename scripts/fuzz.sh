@@ -44,10 +44,12 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus"
   cp -n Tests/Fixtures/fuzz/"$target"/* "$corpus"/ 2>/dev/null || true
   log="$scratch/$target.log"
+  dict=()
+  [ -f "scripts/fuzz-dictionaries/$target.dict" ] && dict=(-dict="scripts/fuzz-dictionaries/$target.dict")
   set +e
   KUJIRA_FUZZ_TARGET="$target" KUJIRA_FUZZ_FIXTURES="$PWD/Tests/Fixtures/models" "$bin" \
     -runs="$runs" -max_total_time="$time_limit" -max_len="$(max_len "$target")" -timeout=10 -rss_limit_mb=3072 \
-    -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$scratch/artifacts/$target-" "$corpus" >"$log" 2>&1
+    -malloc_limit_mb=1024 -print_final_stats=1 "${dict[@]}" -artifact_prefix="$scratch/artifacts/$target-" "$corpus" >"$log" 2>&1
   status=$?
   set -e
   executed=$(grep -E "^stat::number_of_executed_units:" "$log" | awk '{print $2}' || true)
