@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of `kujira serve`: starts it on loopback on a model (default: the tiny test model
 # Tests/Fixtures/server/tiny-chat; pass a model dir or .gguf as $1), waits for /health, drives it with the official
-# `openai` Python package (scripts/e2e_openai.py) and with curl -N for raw SSE, then stops it.
+# `openai` Python package (scripts/e2e_openai.py) and with curl -N for raw SSE, then stops it. A second server then
+# gets SIGTERM with streams open (scripts/e2e_shutdown.py): they must end with an error event and the process exit 0.
 # Set KUJIRA_BIN to use an already built binary. Ends with 'N passed, N failed'; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,12 @@ BASE="http://127.0.0.1:$PORT"
 LOG=$(mktemp)
 "$KUJIRA_BIN" serve --model "$MODEL" --port "$PORT" --api-key "$KEY" --max-concurrent 2 --max-queue 8 >"$LOG" 2>&1 &
 PID=$!
-cleanup() { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -f "$LOG"; }
+PID2=""
+cleanup() {
+  kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null
+  [ -n "$PID2" ] && { kill "$PID2" 2>/dev/null; wait "$PID2" 2>/dev/null; }
+  rm -f "$LOG" "${LOG2:-}"
+}
 trap cleanup EXIT
 
 passed=0; failed=0
@@ -58,6 +64,29 @@ py_passed=$(printf '%s\n' "$py_out" | sed -nE 's/^openai: ([0-9]+) passed, ([0-9
 py_failed=$(printf '%s\n' "$py_out" | sed -nE 's/^openai: ([0-9]+) passed, ([0-9]+) failed$/\2/p')
 if [ -z "$py_passed" ]; then bad "openai script did not finish"; else passed=$((passed + py_passed)); failed=$((failed + py_failed)); fi
 kill -0 "$PID" 2>/dev/null && ok "server still running after all requests" || { bad "server died"; cat "$LOG"; }
+
+# Graceful shutdown: one slot, so of 24 streams most are queued or generating when SIGTERM arrives.
+PORT2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+LOG2=$(mktemp)
+"$KUJIRA_BIN" serve --model "$MODEL" --port "$PORT2" --max-concurrent 1 --max-queue 64 >"$LOG2" 2>&1 &
+PID2=$!
+for _ in $(seq 1 240); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT2/health" || true)" = 200 ] && break
+  sleep 0.25
+done
+if python3 scripts/e2e_shutdown.py --base "http://127.0.0.1:$PORT2" --pid "$PID2" --streams 24; then
+  ok "SIGTERM ends open streams with an error event"
+else
+  bad "SIGTERM with open streams"
+fi
+for _ in $(seq 1 60); do kill -0 "$PID2" 2>/dev/null || break; sleep 0.25; done
+if kill -0 "$PID2" 2>/dev/null; then
+  bad "server still running 15 s after SIGTERM"; cat "$LOG2"
+else
+  wait "$PID2"; code=$?
+  [ "$code" = 0 ] && ok "server exited 0 after SIGTERM" || { bad "server exited $code after SIGTERM"; cat "$LOG2"; }
+fi
+PID2=""
 
 echo "e2e-server: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -4,8 +4,8 @@ import KujiraGeneration
 import KujiraModels
 
 /// An error in OpenAI's envelope `{"error": {"message", "type", "param", "code"}}` with DeepSeek's status split:
-/// 400 bad request / context too long, 401 key, 413 body too large, 422 invalid parameter, 429 queue full,
-/// 503 loading.
+/// 400 bad request / context too long / truncated body, 401 key, 413 body too large, 422 invalid parameter,
+/// 429 queue full, 503 loading, shutting down or too many connections.
 public struct APIError: Error, HTTPResponseError, Equatable, CustomStringConvertible {
     public var status: HTTPResponse.Status
     public var message: String
@@ -32,6 +32,12 @@ public struct APIError: Error, HTTPResponseError, Equatable, CustomStringConvert
     public static func contextTooLong(_ message: String) -> APIError {
         APIError(status: .badRequest, message: message, type: "invalid_request_error", param: "messages",
                  code: "context_length_exceeded")
+    }
+
+    /// 400: the body ended before its Content-Length (the client closed or half-closed early) or could not be read.
+    public static func truncatedBody(_ detail: String) -> APIError {
+        APIError(status: .badRequest, message: "the request body could not be read completely: \(detail)",
+                 type: "invalid_request_error", code: "incomplete_body")
     }
 
     /// 401: missing or wrong API key.
@@ -66,6 +72,15 @@ public struct APIError: Error, HTTPResponseError, Equatable, CustomStringConvert
     public static func unavailable(_ message: String) -> APIError {
         APIError(status: .serviceUnavailable, message: message, type: "service_unavailable_error", code: "model_loading")
     }
+
+    /// 503: the server is stopping (SIGTERM/SIGINT); open streams end with this as their last event.
+    public static let shuttingDown = APIError(status: .serviceUnavailable, message: "server is shutting down",
+                                              type: "service_unavailable_error", code: "server_shutting_down")
+
+    /// 503: `--max-connections` connections are open (written raw before the connection is closed).
+    public static let tooManyConnections = APIError(status: .serviceUnavailable,
+                                                    message: "too many open connections; retry shortly",
+                                                    type: "service_unavailable_error", code: "too_many_connections")
 
     /// 500: something broke on our side (never for bad input).
     public static func internalError(_ message: String) -> APIError {

@@ -1,9 +1,12 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import KujiraGeneration
 import enum KujiraModels.KVCachePrecision
 import enum KujiraTensor.Numerics
 import Logging
+import NIOCore
+import ServiceLifecycle
 
 /// Settings of `kujira serve`.
 public struct ServerConfiguration: Sendable {
@@ -20,15 +23,22 @@ public struct ServerConfiguration: Sendable {
     /// Kujira's kernels or llama.cpp's arithmetic bit for bit (`--numerics`).
     public var numerics = Numerics.kujira
     public var maxBodyBytes = ServerConfiguration.defaultMaxBodyBytes
+    /// A connection with no complete request part (header, body chunk) for this long is closed: it bounds idle
+    /// keep-alive connections, header reads and stalled bodies, never a response being written (`--idle-timeout`).
+    public var idleTimeout: Duration? = .seconds(60)
+    /// Open connections allowed; more are answered 503 and closed at once (`--max-connections`).
+    public var maxConnections = 512
+    /// After SIGTERM/SIGINT, how long open responses may take to end before they are cancelled.
+    public var shutdownTimeout: Duration = .seconds(10)
 
     public static let defaultMaxBodyBytes = 4 << 20
 
     public init() {}
 }
 
-/// The model behind the server: loading (503), ready, or failed to load (503 with the reason).
+/// The model behind the server: loading (503), ready, failed to load (503 with the reason), or stopped (503).
 public final class ModelHost: @unchecked Sendable {
-    private enum State { case loading, ready(GenerationScheduler), failed(String) }
+    private enum State { case loading, ready(GenerationScheduler), failed(String), stopped }
     private let lock = NSLock()
     private var state = State.loading
     /// Unix time the server started (`created` of the model list).
@@ -36,16 +46,62 @@ public final class ModelHost: @unchecked Sendable {
 
     public init() {}
 
-    public func setReady(_ scheduler: GenerationScheduler) { lock.withLock { state = .ready(scheduler) } }
-    public func setFailed(_ message: String) { lock.withLock { state = .failed(message) } }
+    /// Serves `scheduler` from now on (or stops it at once when the server is already stopping).
+    public func setReady(_ scheduler: GenerationScheduler) {
+        let stopped = lock.withLock {
+            if case .stopped = state { return true }
+            state = .ready(scheduler)
+            return false
+        }
+        if stopped { scheduler.shutdown() }
+    }
 
-    /// The scheduler, or 503 while loading.
+    public func setFailed(_ message: String) {
+        lock.withLock { if case .stopped = state {} else { state = .failed(message) } }
+    }
+
+    /// Refuses new requests and ends every queued and running generation with `APIError.shuttingDown`.
+    public func shutdown() {
+        let previous = lock.withLock {
+            let previous = state
+            state = .stopped
+            return previous
+        }
+        if case .ready(let scheduler) = previous { scheduler.shutdown() }
+    }
+
+    /// The scheduler, or 503 while loading or stopping.
     public func scheduler() throws -> GenerationScheduler {
         switch lock.withLock({ state }) {
         case .ready(let scheduler): return scheduler
         case .loading: throw APIError.unavailable("the model is loading; retry shortly")
         case .failed(let message): throw APIError.unavailable("the model failed to load: \(message)")
+        case .stopped: throw APIError.shuttingDown
         }
+    }
+}
+
+/// A server ready to run: the HTTP application and the hook that ends generation when a graceful shutdown starts.
+public struct KujiraServerInstance: Sendable {
+    let group: ServiceGroup
+
+    /// Serves until a graceful shutdown (SIGTERM/SIGINT when asked for, or `shutdown()`) has finished.
+    public func run() async throws { try await group.run() }
+
+    /// Starts a graceful shutdown: stop accepting, end open streams with an error event, close idle connections.
+    public func shutdown() async { await group.triggerGracefulShutdown() }
+}
+
+/// Ends every generation once a graceful shutdown starts, so open streams finish (with an error event) and the
+/// HTTP server, which waits for them, can stop. Runs before the server's own shutdown (services stop in reverse).
+struct GenerationShutdownService: Service {
+    let host: ModelHost
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("shutting down: open generations end with an error event")
+        host.shutdown()
     }
 }
 
@@ -71,15 +127,38 @@ public enum KujiraServer {
         return router
     }
 
-    /// Loads the model on a background thread (the server answers 503 until it is ready) and serves until stopped.
+    /// The application on `configuration`'s address with its limits: idle timeout, connection bound and the
+    /// shutdown hook. `onListening` gets the bound port (useful with port 0); `handleSignals` makes SIGTERM and
+    /// SIGINT start a graceful shutdown.
+    public static func makeServer(host: ModelHost, configuration: ServerConfiguration, metrics: ServerMetrics,
+                                  logger: Logger, handleSignals: Bool = false,
+                                  onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> KujiraServerInstance {
+        let router = makeRouter(host: host, configuration: configuration, metrics: metrics)
+        let limiter = ConnectionLimiter(limit: configuration.maxConnections, metrics: metrics)
+        let idleTimeout = configuration.idleTimeout.map { TimeAmount($0) }
+        let server = HTTPServerBuilder { responder in
+            LimitedHTTP1Channel(http: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: idleTimeout)),
+                                limiter: limiter)
+        }
+        let app = Application(router: router, server: server,
+                              configuration: .init(address: .hostname(configuration.host, port: configuration.port),
+                                                   serverName: "kujira"),
+                              onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+                              logger: logger)
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [.init(service: app), .init(service: GenerationShutdownService(host: host, logger: logger))],
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        return KujiraServerInstance(group: ServiceGroup(configuration: groupConfiguration))
+    }
+
+    /// Loads the model on a background thread (the server answers 503 until it is ready) and serves until SIGTERM or
+    /// SIGINT: then it stops accepting, ends open streams with an error event and returns once they are closed.
     public static func run(modelPath: String, configuration: ServerConfiguration, logger: Logger) async throws {
         let host = ModelHost()
         let metrics = ServerMetrics()
-        let router = makeRouter(host: host, configuration: configuration, metrics: metrics)
-        let app = Application(router: router,
-                              configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                                   serverName: "kujira"),
-                              logger: logger)
+        let server = makeServer(host: host, configuration: configuration, metrics: metrics, logger: logger, handleSignals: true)
         let loader = Thread {
             do {
                 let pipeline = try TextPipeline.load(path: modelPath, contextLength: configuration.contextLength,
@@ -95,7 +174,8 @@ public enum KujiraServer {
         }
         loader.stackSize = 8 << 20
         loader.start()
-        try await app.runService()
+        try await server.run()
+        logger.info("server stopped")
     }
 }
 

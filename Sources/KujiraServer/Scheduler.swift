@@ -75,15 +75,17 @@ public final class GenerationScheduler: @unchecked Sendable {
 
     deinit { shutdown() }
 
-    /// Stops the thread after the current round; waiting requests are failed.
+    /// Stops the thread after the current round: waiting requests fail now, running ones when the round ends, all
+    /// with `APIError.shuttingDown` (the last event of their streams).
     public func shutdown() {
         condition.lock()
         stopped = true
         let dropped = waiting
         waiting.removeAll()
+        metrics?.queueDepth.set(0.0)
         condition.broadcast()
         condition.unlock()
-        for job in dropped { job.continuation.yield(.failed(.unavailable("server is shutting down"))); job.continuation.finish() }
+        for job in dropped { job.continuation.yield(.failed(.shuttingDown)); job.continuation.finish() }
     }
 
     /// Holds every sequence before its next step (tests use it to fill the queue deterministically).
@@ -114,7 +116,7 @@ public final class GenerationScheduler: @unchecked Sendable {
         continuation.onTermination = { _ in job.cancel() }
         condition.lock()
         defer { condition.unlock() }
-        guard !stopped else { throw APIError.unavailable("server is shutting down") }
+        guard !stopped else { throw APIError.shuttingDown }
         // Free slots take requests at once; the queue holds the rest.
         let freeSlots = maxConcurrent - active.count
         guard waiting.count < maxQueue + max(0, freeSlots) else { throw APIError.queueFull(waiting.count) }
@@ -131,8 +133,14 @@ public final class GenerationScheduler: @unchecked Sendable {
             if stopped {
                 let running = active
                 active.removeAll()
+                for index in slotBusy.indices { slotBusy[index] = false }
+                metrics?.activeSequences.set(0.0)
                 condition.unlock()
-                for job in running { job.continuation.yield(.failed(.unavailable("server is shutting down"))); job.continuation.finish() }
+                for job in running {
+                    if let sequence = job.sequence { _ = sequence.finish(.cancelled) }
+                    job.continuation.yield(.failed(.shuttingDown))
+                    job.continuation.finish()
+                }
                 return
             }
             while active.count < maxConcurrent && !waiting.isEmpty {

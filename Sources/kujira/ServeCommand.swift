@@ -29,12 +29,20 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Context length in tokens (default: the model's maximum).")
     var ctx: Int?
 
+    @Option(help: "Close a connection that sends no complete header or body chunk for this many seconds (idle keep-alive, slow headers, stalled bodies; never a response being written). 0 = never.")
+    var idleTimeout = 60.0
+
+    @Option(help: "Open connections allowed; more are answered 503 and closed at once.")
+    var maxConnections = 512
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard maxConcurrent >= 1 else { throw ValidationError("--max-concurrent must be ≥ 1") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be ≥ 0") }
         if let ctx, ctx < 2 { throw ValidationError("--ctx must be ≥ 2") }
         if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
+        guard (0...1_000_000).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be in 0...1000000 seconds") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be ≥ 1") }
     }
 
     func run() async throws {
@@ -46,11 +54,13 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxConcurrent = maxConcurrent
         configuration.maxQueue = maxQueue
         configuration.contextLength = ctx
+        configuration.idleTimeout = idleTimeout > 0 ? .milliseconds(Int64((idleTimeout * 1000).rounded())) : nil
+        configuration.maxConnections = maxConnections
         configuration.cachePrecision = modelOptions.cachePrecision
         configuration.numerics = modelOptions.numerics
         var logger = Logger(label: "kujira.serve")
         logger.logLevel = .info
-        logger.info("serving \(modelOptions.model) on http://\(host):\(port) (API key \(configuration.apiKey == nil ? "off" : "on"))")
+        logger.info("serving \(modelOptions.model) on http://\(host):\(port) (API key \(configuration.apiKey == nil ? "off" : "on"), idle timeout \(idleTimeout > 0 ? "\(idleTimeout) s" : "off"), max \(maxConnections) connections)")
         try await KujiraServer.run(modelPath: modelOptions.model, configuration: configuration, logger: logger)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import KujiraGeneration
 import KujiraTokenizer
+import NIOCore
 
 /// The handlers; `KujiraServer.makeRouter` binds them to paths.
 struct Routes: Sendable {
@@ -53,7 +54,8 @@ struct Routes: Sendable {
         return Self.json(modelObject(name))
     }
 
-    /// Reads the JSON body, refusing bodies over the limit with 413.
+    /// Reads the JSON body: 413 for a body over the limit, 400 for one that ends early (fewer bytes than its
+    /// Content-Length before the client closed or half-closed) or whose stream fails.
     func readFields(_ request: Request) async throws -> RequestFields {
         let limit = configuration.maxBodyBytes
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
@@ -62,8 +64,10 @@ struct Routes: Sendable {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw APIError.tooLarge(limit: limit)
+        } catch {
+            throw APIError.truncatedBody("\(error)")
         }
         return try RequestFields.parse(buffer)
     }
