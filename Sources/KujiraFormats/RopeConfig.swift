@@ -46,7 +46,7 @@ extension ModelConfig {
         var config = RopeConfig.plain(theta: theta)
         config.type = try nested.optionalString("rope_type") ?? nested.optionalString("type") ?? "default"
         guard RopeConfig.supportedTypes.contains(config.type) else {
-            throw ConfigError.invalidValue(path: path, key: "\(paramsKey).rope_type", detail: "'\(config.type)' is not supported (supported: \(RopeConfig.supportedTypes.joined(separator: ", ")))")
+            throw ConfigError.invalidValue(path: path, key: "\(paramsKey).rope_type", detail: "'\(quoted(config.type))' is not supported (supported: \(RopeConfig.supportedTypes.joined(separator: ", ")))")
         }
         if config.type == "default" { return config }
         config.factor = try nested.float("factor")

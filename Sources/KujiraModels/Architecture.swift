@@ -42,7 +42,7 @@ extension ModelArchitecture {
     public static var ggufTensorNames: GGUFTensorNames { GGUFTensorNames() }
 
     public static func configValues(gguf: GGUFMetadata) throws -> [String: JSONValue] {
-        throw GGUFError.invalidMetadata(path: gguf.path, key: "general.architecture", reason: "'\(gguf.architecture)' is not supported")
+        throw GGUFError.invalidMetadata(path: gguf.path, key: "general.architecture", reason: "'\(quoted(gguf.architecture))' is not supported")
     }
 
     public func ggufExport(source: SourceTensors) throws -> GGUFArchitectureExport {

@@ -85,11 +85,11 @@ public struct DeepseekV3Configuration: ModelArchitecture {
             }
             let scoringName = try config.string("scoring_func", default: isV3 ? "sigmoid" : "softmax")
             guard let scoring = RouterSettings.Scoring(rawValue: scoringName) else {
-                throw ConfigError.invalidValue(path: config.path, key: "scoring_func", detail: "'\(scoringName)' is not sigmoid or softmax")
+                throw ConfigError.invalidValue(path: config.path, key: "scoring_func", detail: "'\(quoted(scoringName))' is not sigmoid or softmax")
             }
             let methodName = try config.string("topk_method", default: isV3 ? "noaux_tc" : "greedy")
             guard let method = RouterSettings.Method(rawValue: methodName) else {
-                throw ConfigError.invalidValue(path: config.path, key: "topk_method", detail: "'\(methodName)' is not noaux_tc, greedy or group_limited_greedy")
+                throw ConfigError.invalidValue(path: config.path, key: "topk_method", detail: "'\(quoted(methodName))' is not noaux_tc, greedy or group_limited_greedy")
             }
             router = RouterSettings(scoring: scoring, method: method, experts: experts, topK: expertsPerToken, groups: groups,
                                     topKGroups: topKGroups, normalize: try config.bool("norm_topk_prob", default: false),

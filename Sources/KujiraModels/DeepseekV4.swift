@@ -90,7 +90,7 @@ public struct DeepseekV4Configuration: ModelArchitecture {
         }
         let scoringName = try config.string("scoring_func", default: "sqrtsoftplus")
         guard let scoring = RouterSettings.Scoring(rawValue: scoringName) else {
-            throw ConfigError.invalidValue(path: path, key: "scoring_func", detail: "'\(scoringName)' is not sqrtsoftplus, sigmoid or softmax")
+            throw ConfigError.invalidValue(path: path, key: "scoring_func", detail: "'\(quoted(scoringName))' is not sqrtsoftplus, sigmoid or softmax")
         }
         // V4 always renormalises the chosen experts' scores, then scales them.
         router = RouterSettings(scoring: scoring, method: .noauxTC, experts: experts, topK: topK, normalize: true,
@@ -119,7 +119,7 @@ public struct DeepseekV4Configuration: ModelArchitecture {
         if config.has("layer_types") {
             kinds = try config.stringList("layer_types").map { name in
                 guard let kind = AttentionKind(rawValue: name) else {
-                    throw ConfigError.invalidValue(path: config.path, key: "layer_types", detail: "'\(name)' is not a DeepSeek-V4 attention type")
+                    throw ConfigError.invalidValue(path: config.path, key: "layer_types", detail: "'\(quoted(name))' is not a DeepSeek-V4 attention type")
                 }
                 return kind
             }

@@ -102,7 +102,7 @@ public enum GGUFModelAdapter {
         guard let architecture = ModelRegistry.architecture(gguf: name) else {
             let known = ModelRegistry.architectures.flatMap { $0.ggufArchitectures }.sorted()
             throw GGUFError.invalidMetadata(path: path, key: "general.architecture",
-                                            reason: "'\(name)' is not supported (supported: \(known.joined(separator: ", ")))")
+                                            reason: "'\(quoted(name))' is not supported (supported: \(known.joined(separator: ", ")))")
         }
         let metadata = GGUFMetadata(file: file, architecture: name)
         var values = try commonValues(metadata)
@@ -143,7 +143,7 @@ public enum GGUFModelAdapter {
                 rope["mscale_all_dim"] = .number(Double(logMultiplier) / 0.1)
             }
         } else if scalingType != "none" {
-            throw GGUFError.invalidMetadata(path: file.path, key: "\(g.architecture).rope.scaling.type", reason: "'\(scalingType)' is not supported")
+            throw GGUFError.invalidMetadata(path: file.path, key: "\(g.architecture).rope.scaling.type", reason: "'\(quoted(scalingType))' is not supported")
         }
         values["rope_parameters"] = .object(rope)
         return values

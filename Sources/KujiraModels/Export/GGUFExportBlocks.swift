@@ -194,7 +194,7 @@ func ropeScaling(_ rope: RopeConfig, arch: String, path: String, allowLlama3: Bo
         keys += [("\(arch).rope.scaling.yarn_beta_fast", f32(rope.betaFast)), ("\(arch).rope.scaling.yarn_beta_slow", f32(rope.betaSlow))]
         return keys
     default:
-        throw ModelExportError.unsupportedSetting(path: path, key: "rope_type", detail: "'\(rope.type)' cannot be written for GGUF architecture \(arch)")
+        throw ModelExportError.unsupportedSetting(path: path, key: "rope_type", detail: "'\(quoted(rope.type))' cannot be written for GGUF architecture \(arch)")
     }
 }
 
