@@ -46,13 +46,19 @@ public enum GGUFTokenizerMetadata {
             ("tokenizer.ggml.tokens", .array(tokens)), ("tokenizer.ggml.token_type", .array(types)),
             ("tokenizer.ggml.merges", .array(merges)),
         ]
-        if let bos = definition.bosTokenId { metadata.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(bos)))) }
-        if let eos = definition.eosTokenIds.first { metadata.append(("tokenizer.ggml.eos_token_id", .uint32(UInt32(eos)))) }
+        func tokenID(_ id: Int, _ key: String) throws -> GGUFValue {
+            guard let value = UInt32(exactly: id) else {
+                throw TokenizerError.invalidFile(path: path, reason: "\(key) \(id) does not fit GGUF's uint32")
+            }
+            return .uint32(value)
+        }
+        if let bos = definition.bosTokenId { metadata.append(("tokenizer.ggml.bos_token_id", try tokenID(bos, "bos_token_id"))) }
+        if let eos = definition.eosTokenIds.first { metadata.append(("tokenizer.ggml.eos_token_id", try tokenID(eos, "eos_token_id"))) }
         let configPath = (directory as NSString).appendingPathComponent("tokenizer_config.json")
         if let config = try? TokenizerJSONLoader.readJSONObject(configPath) {
             let padText = (config["pad_token"] as? String) ?? ((config["pad_token"] as? [String: Any])?["content"] as? String)
             if let padText, let pad = definition.addedTokens.first(where: { $0.content == padText })?.id {
-                metadata.append(("tokenizer.ggml.padding_token_id", .uint32(UInt32(pad))))
+                metadata.append(("tokenizer.ggml.padding_token_id", try tokenID(pad, "pad_token_id")))
             }
         }
         let addsBOS = definition.bosTokenId.map { definition.postProcessor.prefix.first == $0 } ?? false

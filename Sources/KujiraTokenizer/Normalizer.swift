@@ -52,7 +52,7 @@ indirect enum Normalizer: Sendable {
             if parts.isEmpty { return nil }
             return parts.count == 1 ? parts[0] : .sequence(parts)
         default:
-            throw TokenizerError.unsupported(path: path, feature: "normalizer type '\(type)'")
+            throw TokenizerError.unsupported(path: path, feature: "normalizer type '\(errorSnippet(type))'")
         }
     }
 }
@@ -84,7 +84,7 @@ struct PostProcessor: Sendable, Equatable {
                     seenSequence = true
                 } else if let special = item["SpecialToken"] as? [String: Any], let name = special["id"] as? String {
                     guard let entry = specials[name] as? [String: Any], let ids = entry["ids"] as? [Int] else {
-                        throw TokenizerError.missingField(path: path, field: "post_processor.special_tokens.\(name)")
+                        throw TokenizerError.missingField(path: path, field: "post_processor.special_tokens.\(errorSnippet(name))")
                     }
                     if seenSequence { result.suffix += ids } else { result.prefix += ids }
                 }
@@ -108,7 +108,7 @@ struct PostProcessor: Sendable, Equatable {
             }
             return result
         default:
-            throw TokenizerError.unsupported(path: path, feature: "post_processor type '\(type)'")
+            throw TokenizerError.unsupported(path: path, feature: "post_processor type '\(errorSnippet(type))'")
         }
     }
 }

@@ -17,7 +17,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Sendable, Equatable 
         case .unsupported(let path, let feature):
             return "tokenizer: \(path): unsupported \(feature)"
         case .invalidPattern(let pattern, let reason):
-            return "tokenizer: cannot compile pre-tokenizer pattern \(pattern.debugDescription): \(reason)"
+            return "tokenizer: cannot compile pre-tokenizer pattern '\(errorSnippet(pattern, limit: 120))': \(errorSnippet(reason, limit: 200))"
         }
     }
 }

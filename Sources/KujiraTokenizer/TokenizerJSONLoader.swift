@@ -35,7 +35,7 @@ enum TokenizerJSONLoader {
             throw TokenizerError.missingField(path: path, field: "model")
         }
         if let type = model["type"] as? String, type != "BPE" {
-            throw TokenizerError.unsupported(path: path, feature: "model type '\(type)' (only BPE)")
+            throw TokenizerError.unsupported(path: path, feature: "model type '\(errorSnippet(type))' (only BPE)")
         }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let value = model[key] as? String, !value.isEmpty {
@@ -53,7 +53,7 @@ enum TokenizerJSONLoader {
         entries.reserveCapacity(vocabObject.count)
         for (token, value) in vocabObject {
             guard let id = value as? Int, id >= 0, id < maxVocabularySize else {
-                throw TokenizerError.invalidFile(path: path, reason: "model.vocab[\(token.debugDescription)] is not a valid id")
+                throw TokenizerError.invalidFile(path: path, reason: "model.vocab[\"\(errorSnippet(token))\"] is not a valid id")
             }
             entries.append((token, id))
             size = max(size, id + 1)
@@ -75,6 +75,10 @@ enum TokenizerJSONLoader {
 
         // Post-processing and special tokens from tokenizer_config.json.
         var postProcessor = try PostProcessor.parse(root["post_processor"], path: path)
+        // The post-processor's ids end up in every encoded prompt: they must be tokens of this vocabulary.
+        for id in postProcessor.prefix + postProcessor.suffix where !(0..<size).contains(id) {
+            throw TokenizerError.invalidFile(path: path, reason: "post_processor adds id \(id), outside the vocabulary (\(size) ids)")
+        }
         func idOf(_ text: String?) -> Int? {
             guard let text else { return nil }
             if let added = addedTokens.first(where: { $0.content == text }) { return added.id }
@@ -94,7 +98,13 @@ enum TokenizerJSONLoader {
         let generationConfigPath = (directory as NSString).appendingPathComponent("generation_config.json")
         if let generation = try? readJSONObject(generationConfigPath) {
             let extra = (generation["eos_token_id"] as? [Int]) ?? ((generation["eos_token_id"] as? Int).map { [$0] } ?? [])
-            for id in extra where !eosIds.contains(id) { eosIds.append(id) }
+            for id in extra where !eosIds.contains(id) {
+                // Not checked against this vocabulary (a model's may be larger), but ids are never negative or huge.
+                guard id >= 0 && id < maxVocabularySize else {
+                    throw TokenizerError.invalidFile(path: generationConfigPath, reason: "eos_token_id \(id) is not a valid token id")
+                }
+                eosIds.append(id)
+            }
         }
 
         var chatTemplate: String?
@@ -172,7 +182,7 @@ enum TokenizerJSONLoader {
             }
             let behaviorName = object["behavior"] as? String ?? "Isolated"
             guard let behavior = SplitBehavior(rawValue: behaviorName) else {
-                throw TokenizerError.unsupported(path: path, feature: "Split behavior '\(behaviorName)'")
+                throw TokenizerError.unsupported(path: path, feature: "Split behavior '\(errorSnippet(behaviorName))'")
             }
             return [.split(compiled, behavior: behavior, invert: object["invert"] as? Bool ?? false)]
         case "ByteLevel":
@@ -183,7 +193,7 @@ enum TokenizerJSONLoader {
         case "WhitespaceSplit":
             return [.whitespaceSplit]
         default:
-            throw TokenizerError.unsupported(path: path, feature: "pre_tokenizer type '\(type)'")
+            throw TokenizerError.unsupported(path: path, feature: "pre_tokenizer type '\(errorSnippet(type))'")
         }
     }
 
@@ -196,7 +206,7 @@ enum TokenizerJSONLoader {
             let list = object["decoders"] as? [Any] ?? []
             return try list.contains { try parseDecoderIsByteLevel($0, path: path) }
         case let type:
-            throw TokenizerError.unsupported(path: path, feature: "decoder type '\(type ?? "?")'")
+            throw TokenizerError.unsupported(path: path, feature: "decoder type '\(errorSnippet(type ?? "?"))'")
         }
     }
 
@@ -210,7 +220,7 @@ enum TokenizerJSONLoader {
         for (index, item) in list.enumerated() {
             if let text = item as? String {
                 guard let (left, right) = splitMerge(text) else {
-                    throw TokenizerError.invalidFile(path: path, reason: "model.merges[\(index)] \(text.debugDescription) has no space")
+                    throw TokenizerError.invalidFile(path: path, reason: "model.merges[\(index)] \"\(errorSnippet(text))\" has no space")
                 }
                 merges.append((left, right))
             } else if let pair = item as? [Any], pair.count == 2, let a = pair[0] as? String, let b = pair[1] as? String {

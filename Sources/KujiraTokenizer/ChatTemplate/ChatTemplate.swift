@@ -5,12 +5,15 @@ import Foundation
 public struct ChatTemplate: Sendable {
     /// The template text as given.
     public let source: String
+    /// The limits parsing and every render are held to (`ChatTemplateError.budgetExceeded` past them).
+    public let budget: TemplateBudget
     private let nodes: [Node]
 
     /// Parses the template once; throws `ChatTemplateError.syntax` naming line and column.
-    public init(source: String) throws {
+    public init(source: String, budget: TemplateBudget = .default) throws {
         self.source = source
-        self.nodes = try JinjaParser.parse(source)
+        self.budget = budget
+        self.nodes = try JinjaParser.parse(source, budget: budget)
     }
 
     /// Renders a conversation.
@@ -48,16 +51,17 @@ public struct ChatTemplate: Sendable {
                    extra: extra)
     }
 
-    /// Renders with exactly the given top-level variables.
+    /// Renders with exactly the given top-level variables (values nested deeper than the budget's depth are refused).
     public func render(context: [String: JinjaValue]) throws -> String {
-        let evaluator = JinjaEvaluator(context: context.mapValues(RuntimeValue.init))
+        let evaluator = JinjaEvaluator(
+            context: try context.mapValues { try RuntimeValue(input: $0, maxDepth: budget.maxDepth) }, budget: budget)
         return try evaluator.render(nodes)
     }
 
     /// Loads a template from a `.jinja` file, a `tokenizer_config.json`, or a model directory
     /// (its `chat_template.jinja` if present, else the `chat_template` of its `tokenizer_config.json`).
     /// `name` selects one of several named templates (`"default"` when nil).
-    public static func load(path: String, name: String? = nil) throws -> ChatTemplate {
+    public static func load(path: String, name: String? = nil, budget: TemplateBudget = .default) throws -> ChatTemplate {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ChatTemplateError.invalidInput("\(path): no such file or directory")
@@ -91,7 +95,7 @@ public struct ChatTemplate: Sendable {
             text = decoded
         }
         do {
-            return try ChatTemplate(source: text)
+            return try ChatTemplate(source: text, budget: budget)
         } catch ChatTemplateError.syntax(let message, let line, let column) {
             throw ChatTemplateError.syntax("\(file.lastPathComponent): \(message)", line: line, column: column)
         }
@@ -121,7 +125,7 @@ public struct ChatTemplate: Sendable {
         switch config["chat_template"] {
         case .string(let template)?:
             if let name, name != "default" {
-                throw ChatTemplateError.invalidInput("field 'chat_template' has a single template, not '\(name)'")
+                throw ChatTemplateError.invalidInput("field 'chat_template' has a single template, not '\(errorSnippet(name))'")
             }
             return template
         case .array(let entries)?:
@@ -136,8 +140,9 @@ public struct ChatTemplate: Sendable {
             }
             let wanted = name ?? "default"
             guard let match = named.first(where: { $0.0 == wanted }) else {
-                let available = named.map(\.0).joined(separator: ", ")
-                throw ChatTemplateError.invalidInput("no chat template named '\(wanted)' (available: \(available))")
+                let available = named.prefix(20).map { errorSnippet($0.0) }.joined(separator: ", ")
+                    + (named.count > 20 ? ", …" : "")
+                throw ChatTemplateError.invalidInput("no chat template named '\(errorSnippet(wanted))' (available: \(available))")
             }
             return match.1
         case nil, .none?:

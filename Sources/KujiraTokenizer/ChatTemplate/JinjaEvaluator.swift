@@ -1,6 +1,7 @@
 import Foundation
 
-/// Walks the template AST and produces text; one evaluator per render (it holds the variable scopes).
+/// Walks the template AST and produces text; one evaluator per render (it holds the variable scopes and the
+/// meter that holds the render to its `TemplateBudget`).
 final class JinjaEvaluator {
     /// What a statement asks its enclosing loop to do next.
     enum Flow { case normal, breakLoop, continueLoop }
@@ -8,10 +9,11 @@ final class JinjaEvaluator {
     /// Innermost scope last; scope 0 holds the render context. `for` bodies and macro calls push a scope,
     /// so `{% set %}` inside them does not leak out (which is why templates use `namespace()`).
     private var scopes: [[String: RuntimeValue]]
-    private var callDepth = 0
+    let meter: BudgetMeter
 
-    init(context: [String: RuntimeValue]) {
+    init(context: [String: RuntimeValue], budget: TemplateBudget = .default) {
         scopes = [context]
+        meter = BudgetMeter(budget)
     }
 
     func render(_ nodes: [Node]) throws -> String {
@@ -42,8 +44,11 @@ final class JinjaEvaluator {
             for (name, item) in zip(names, items) { scopes[scopes.count - 1][name] = item }
         case .attribute(let objectName, let attribute):
             guard case .namespace(let namespace) = lookup(objectName) else {
-                throw runtimeError("cannot assign attribute '\(attribute)' on '\(objectName)': not a namespace")
+                throw runtimeError("cannot assign attribute '\(errorSnippet(attribute))' on '\(errorSnippet(objectName))': "
+                                   + "not a namespace")
             }
+            // The one place values persist across loop iterations: check what is stored, once.
+            try checkNesting(value, level: 1, namespaceFree: true)
             namespace.attributes[attribute] = value
         }
     }
@@ -66,11 +71,19 @@ final class JinjaEvaluator {
     }
 
     private func execute(_ node: Node, into out: inout String) throws -> Flow {
+        guard let location = node.location else { return try executeStatement(node, into: &out) }
+        return try located(location) { try executeStatement(node, into: &out) }
+    }
+
+    private func executeStatement(_ node: Node, into out: inout String) throws -> Flow {
+        try meter.step()
+        try meter.enter()
+        defer { meter.leave() }
         switch node {
         case .text(let text):
-            out += text
+            try emit(text, into: &out)
         case .output(let expression):
-            out += try evaluate(expression).pythonString
+            try emit(try str(try evaluate(expression)), into: &out)
         case .ifChain(let branches, let otherwise):
             for branch in branches where try evaluate(branch.condition).isTruthy {
                 return try execute(branch.body, into: &out)
@@ -83,7 +96,7 @@ final class JinjaEvaluator {
             try located(location) { try assign(target, value) }
         case .setBlock(let target, let body, let filters, let location):
             var captured = ""
-            _ = try execute(body, into: &captured)
+            _ = try capturing { try execute(body, into: &captured) }
             let value = try applyFilterChain(filters, to: .string(captured))
             try located(location) { try assign(target, value) }
         case .macro(let macro):
@@ -91,11 +104,11 @@ final class JinjaEvaluator {
         case .callBlock(let call, let callerParameters, let body):
             let caller = Macro(name: "caller", parameters: callerParameters, body: body)
             let value = try withScope(["caller": .callable(makeMacro(caller))]) { try evaluate(call) }
-            out += value.pythonString
+            try emit(try str(value), into: &out)
         case .filterBlock(let filters, let body):
             var captured = ""
-            _ = try execute(body, into: &captured)
-            out += try applyFilterChain(filters, to: .string(captured)).pythonString
+            _ = try capturing { try execute(body, into: &captured) }
+            try emit(try str(try applyFilterChain(filters, to: .string(captured))), into: &out)
         case .breakLoop:
             return .breakLoop
         case .continueLoop:
@@ -104,12 +117,14 @@ final class JinjaEvaluator {
         return .normal
     }
 
-    /// Adds a source position to position-less runtime errors thrown by `body`.
+    /// Adds a source position to position-less runtime and budget errors thrown by `body`.
     private func located<T>(_ location: SourceLocation, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch ChatTemplateError.runtime(let message, line: 0, column: 0) {
             throw ChatTemplateError.runtime(message, line: location.line, column: location.column)
+        } catch ChatTemplateError.budgetExceeded(let limit, let message, line: 0, column: 0) {
+            throw ChatTemplateError.budgetExceeded(limit, message, line: location.line, column: location.column)
         }
     }
 
@@ -139,6 +154,7 @@ final class JinjaEvaluator {
         }
         let count = items.count
         for (index, item) in items.enumerated() {
+            try meter.step()
             var info = RuntimeObject()
             info["index"] = .int(index + 1)
             info["index0"] = .int(index)
@@ -163,13 +179,24 @@ final class JinjaEvaluator {
         }
     }
 
-    /// Python iteration: lists, dict keys, string characters; undefined iterates as empty.
+    /// Python iteration: lists, dict keys, string characters; undefined iterates as empty. Charges the items.
     func iterate(_ value: RuntimeValue) throws -> [RuntimeValue] {
         switch value {
-        case .array(let items): return items
-        case .object(let object): return object.keys.map { .string($0) }
-        case .namespace(let namespace): return namespace.attributes.keys.map { .string($0) }
-        case .string(let s): return s.unicodeScalars.map { .string(String($0)) }
+        case .array(let items):
+            try meter.charge(items: items.count)
+            return items
+        case .object(let object):
+            try meter.charge(items: object.count)
+            return object.keys.map { .string($0) }
+        case .namespace(let namespace):
+            try meter.charge(items: namespace.attributes.count)
+            return namespace.attributes.keys.map { .string($0) }
+        case .string(let s):
+            try meter.charge(bytes: s.utf8.count)
+            let count = s.unicodeScalars.count
+            try meter.checkItems(count)
+            try meter.charge(newValues: count)
+            return s.unicodeScalars.map { .string(String($0)) }
         case .undefined: return []
         default: throw runtimeError("'\(value.typeName)' object is not iterable")
         }
@@ -177,9 +204,9 @@ final class JinjaEvaluator {
 
     private func makeMacro(_ macro: Macro) -> Callable {
         Callable(name: macro.name) { [unowned self] arguments in
-            guard self.callDepth < 200 else { throw runtimeError("macro recursion deeper than 200 calls") }
-            self.callDepth += 1
-            defer { self.callDepth -= 1 }
+            // Recursion is bounded by the depth budget: each call is a level, as are the statements of its body.
+            try self.meter.enter()
+            defer { self.meter.leave() }
             var frame: [String: RuntimeValue] = [:]
             for (position, parameter) in macro.parameters.enumerated() {
                 if let value = arguments.value(position, parameter.name) {
@@ -191,10 +218,12 @@ final class JinjaEvaluator {
                 }
             }
             if arguments.positional.count > macro.parameters.count {
-                frame["varargs"] = .array(Array(arguments.positional.dropFirst(macro.parameters.count)))
+                let varargs = RuntimeValue.array(Array(arguments.positional.dropFirst(macro.parameters.count)))
+                try self.checkNesting(varargs)
+                frame["varargs"] = varargs
             }
             var out = ""
-            _ = try self.withScope(frame) { try self.execute(macro.body, into: &out) }
+            _ = try self.capturing { try self.withScope(frame) { try self.execute(macro.body, into: &out) } }
             return .string(out)
         }
     }
@@ -202,7 +231,12 @@ final class JinjaEvaluator {
     // MARK: - Expressions
 
     func evaluate(_ expression: Expr) throws -> RuntimeValue {
-        try located(expression.location) { try evaluateKind(expression) }
+        try located(expression.location) {
+            try meter.step()
+            try meter.enter()
+            defer { meter.leave() }
+            return try evaluateKind(expression)
+        }
     }
 
     private func evaluateKind(_ expression: Expr) throws -> RuntimeValue {
@@ -210,29 +244,37 @@ final class JinjaEvaluator {
         case .literal(let value):
             return RuntimeValue(value)
         case .name(let name):
+            try meter.charge(bytes: name.utf8.count)
             return lookup(name)
         case .list(let items):
-            return .array(try items.map(evaluate))
+            let list = RuntimeValue.array(try items.map(evaluate))
+            try checkNesting(list)
+            return try produced(list)
         case .dict(let pairs):
             var object = RuntimeObject()
             for pair in pairs {
                 guard case .string(let key) = try evaluate(pair.key) else {
                     throw runtimeError("dict keys must be strings in this engine")
                 }
+                try meter.charge(bytes: key.utf8.count)
                 object[key] = try evaluate(pair.value)
             }
-            return .object(object)
+            try checkNesting(.object(object))
+            return try produced(.object(object))
         case .attribute(let base, let name):
             return try attribute(of: try evaluate(base), name)
         case .item(let base, let key):
             return try item(of: try evaluate(base), try evaluate(key))
         case .slice(let base, let start, let stop, let step):
-            return try slice(try evaluate(base), start: try start.map(evaluate), stop: try stop.map(evaluate),
-                             step: try step.map(evaluate))
+            return try produced(try slice(try evaluate(base), start: try start.map(evaluate), stop: try stop.map(evaluate),
+                                          step: try step.map(evaluate)))
         case .unary(let op, let operand):
             let value = try evaluate(operand)
             switch (op, value) {
-            case ("-", .int(let i)): return .int(-i)
+            case ("-", .int(let i)):
+                let (negated, overflow) = 0.subtractingReportingOverflow(i)
+                guard !overflow else { throw runtimeError("integer overflow in unary '-'") }
+                return .int(negated)
             case ("-", .double(let d)): return .double(-d)
             case ("-", .bool(let b)): return .int(b ? -1 : 0)
             case ("+", .int), ("+", .double): return value
@@ -264,7 +306,7 @@ final class JinjaEvaluator {
             let value = try evaluate(operand)
             return try applyFilter(name, to: value, try evaluateArguments(arguments))
         case .call(let callee, let arguments):
-            return try call(callee, try evaluateArguments(arguments))
+            return try produced(try call(callee, try evaluateArguments(arguments)))
         case .conditional(let then, let condition, let otherwise):
             if try evaluate(condition).isTruthy { return try evaluate(then) }
             return try otherwise.map(evaluate) ?? .undefined("conditional expression")
@@ -282,21 +324,22 @@ final class JinjaEvaluator {
             if let method = try boundMethod(receiver, name) { return try method.body(arguments) }
             let value = try attribute(of: receiver, name)
             if case .callable(let function) = value { return try function.body(arguments) }
-            throw runtimeError("'\(receiver.typeName)' object has no method '\(name)'")
+            throw runtimeError("'\(receiver.typeName)' object has no method '\(errorSnippet(name))'")
         }
         let value = try evaluate(callee)
         switch value {
         case .callable(let function): return try function.body(arguments)
-        case .undefined(let name): throw runtimeError("'\(name)' is undefined")
+        case .undefined(let name): throw runtimeError("'\(errorSnippet(name))' is undefined")
         default: throw runtimeError("'\(value.typeName)' object is not callable")
         }
     }
 
     /// `value.name`: dict keys and namespace attributes; Jinja's default Undefined errors on any attribute.
     func attribute(of value: RuntimeValue, _ name: String) throws -> RuntimeValue {
+        try meter.charge(bytes: name.utf8.count)
         switch value {
         case .undefined(let missing):
-            throw runtimeError("'\(missing)' is undefined (while reading attribute '\(name)')")
+            throw runtimeError("'\(errorSnippet(missing))' is undefined (while reading attribute '\(errorSnippet(name))')")
         case .object(let object):
             if let found = object[name] { return found }
         case .namespace(let namespace):
@@ -305,31 +348,33 @@ final class JinjaEvaluator {
             break
         }
         if let method = try boundMethod(value, name) { return .callable(method) }
-        return .undefined("\(value.typeName) object has no attribute '\(name)'")
+        return .undefined("\(value.typeName) object has no attribute '\(errorSnippet(name))'")
     }
 
     /// `value[key]`: out-of-range indices and missing keys give undefined, as in Jinja.
     func item(of value: RuntimeValue, _ key: RuntimeValue) throws -> RuntimeValue {
         switch (value, key) {
         case (.undefined(let missing), _):
-            throw runtimeError("'\(missing)' is undefined (while reading an item)")
+            throw runtimeError("'\(errorSnippet(missing))' is undefined (while reading an item)")
         case (.object(let object), .string(let name)):
-            return object[name] ?? .undefined("dict object has no key '\(name)'")
+            try meter.charge(bytes: name.utf8.count)
+            return object[name] ?? .undefined("dict object has no key '\(errorSnippet(name))'")
         case (.namespace, .string(let name)):
             return try attribute(of: value, name)
         case (.array(let items), _):
             guard let index = integerIndex(key), let position = normalizedIndex(index, count: items.count) else {
-                return .undefined("list index \(key.pythonRepr) out of range")
+                return .undefined("list index \(describe(key)) out of range")
             }
             return items[position]
         case (.string(let s), _):
+            try meter.charge(bytes: s.utf8.count)
             let scalars = Array(s.unicodeScalars)
             guard let index = integerIndex(key), let position = normalizedIndex(index, count: scalars.count) else {
-                return .undefined("string index \(key.pythonRepr) out of range")
+                return .undefined("string index \(describe(key)) out of range")
             }
             return .string(String(scalars[position]))
         default:
-            return .undefined("\(value.typeName) object has no item \(key.pythonRepr)")
+            return .undefined("\(value.typeName) object has no item \(describe(key))")
         }
     }
 
@@ -371,14 +416,16 @@ final class JinjaEvaluator {
         }
         switch value {
         case .array(let items):
+            try meter.charge(items: items.count)
             return .array(try indices(items.count).map { items[$0] })
         case .string(let s):
+            try meter.charge(bytes: s.utf8.count)
             let scalars = Array(s.unicodeScalars)
             var out = String.UnicodeScalarView()
             for index in try indices(scalars.count) { out.append(scalars[index]) }
             return .string(String(out))
         case .undefined(let missing):
-            throw runtimeError("'\(missing)' is undefined (while slicing)")
+            throw runtimeError("'\(errorSnippet(missing))' is undefined (while slicing)")
         default:
             throw runtimeError("'\(value.typeName)' object is not subscriptable")
         }
@@ -386,12 +433,12 @@ final class JinjaEvaluator {
 
     private func compare(_ op: String, _ left: RuntimeValue, _ right: RuntimeValue) throws -> Bool {
         switch op {
-        case "==": return left.pythonEquals(right)
-        case "!=": return !left.pythonEquals(right)
-        case "<": return try left.pythonLess(right)
-        case ">": return try right.pythonLess(left)
-        case "<=": return try !right.pythonLess(left)
-        case ">=": return try !left.pythonLess(right)
+        case "==": return try equals(left, right)
+        case "!=": return try !equals(left, right)
+        case "<": return try less(left, right)
+        case ">": return try less(right, left)
+        case "<=": return try !less(right, left)
+        case ">=": return try !less(left, right)
         case "in": return try contains(right, left)
         case "not in": return try !contains(right, left)
         default: throw runtimeError("unknown comparison '\(op)'")
@@ -405,13 +452,16 @@ final class JinjaEvaluator {
             guard case .string(let part) = needle else {
                 throw runtimeError("'in <string>' requires string as left operand, not \(needle.typeName)")
             }
-            return part.isEmpty || haystack.unicodeScalars.containsSubsequence(part.unicodeScalars)
-        case .array(let items): return items.contains { $0.pythonEquals(needle) }
+            try meter.charge(bytes: haystack.utf8.count + part.utf8.count)
+            return part.isEmpty || ScalarSearch(part).first(in: Array(haystack.unicodeScalars)) != nil
+        case .array(let items): return try items.contains { try equals($0, needle) }
         case .object(let object):
             guard case .string(let key) = needle else { return false }
+            try meter.charge(bytes: key.utf8.count)
             return object[key] != nil
         case .namespace(let namespace):
             guard case .string(let key) = needle else { return false }
+            try meter.charge(bytes: key.utf8.count)
             return namespace.attributes[key] != nil
         case .undefined: return false
         default: throw runtimeError("argument of type '\(container.typeName)' is not iterable")
@@ -423,24 +473,5 @@ extension RuntimeValue {
     var isNone: Bool {
         if case .none = self { return true }
         return false
-    }
-}
-
-extension String.UnicodeScalarView {
-    /// Whether `part` occurs contiguously in this view (scalar-wise, unlike `String.contains`).
-    func containsSubsequence(_ part: String.UnicodeScalarView) -> Bool {
-        scalarRange(of: part) != nil
-    }
-
-    func scalarRange(of part: String.UnicodeScalarView) -> Range<Index>? {
-        guard let first = part.first else { return startIndex..<startIndex }
-        var index = startIndex
-        while index != endIndex {
-            if self[index] == first, self[index...].starts(with: part) {
-                return index..<self.index(index, offsetBy: part.count)
-            }
-            index = self.index(after: index)
-        }
-        return nil
     }
 }

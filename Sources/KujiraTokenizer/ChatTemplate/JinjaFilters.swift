@@ -2,7 +2,24 @@ import Foundation
 
 /// Jinja's builtin filters and tests (the subset chat templates use), plus transformers' `tojson`.
 extension JinjaEvaluator {
+    /// Applies a filter one evaluator level deeper (`map` applies filters to items), charging the text it reads
+    /// and checking the value it builds.
     func applyFilter(_ name: String, to value: RuntimeValue, _ arguments: CallArguments) throws -> RuntimeValue {
+        try meter.enter()
+        defer { meter.leave() }
+        if case .string(let text) = value { try meter.charge(bytes: text.utf8.count) }
+        try chargeStringArguments(arguments)
+        return try produced(try filterResult(name, value, arguments))
+    }
+
+    /// Charges the text of string arguments (separators, search strings, strip sets), which filters and methods read.
+    func chargeStringArguments(_ arguments: CallArguments) throws {
+        for case .string(let text) in arguments.positional + arguments.keyword.map(\.value) {
+            try meter.charge(bytes: text.utf8.count)
+        }
+    }
+
+    private func filterResult(_ name: String, _ value: RuntimeValue, _ arguments: CallArguments) throws -> RuntimeValue {
         func argument(_ index: Int, _ key: String) -> RuntimeValue? { arguments.value(index, key) }
         func flag(_ index: Int, _ key: String) -> Bool { argument(index, key)?.isTruthy ?? false }
         func stringArgument(_ index: Int, _ key: String) throws -> String? {
@@ -23,7 +40,7 @@ extension JinjaEvaluator {
         case "list":
             return value.isArrayValue ? value : .array(try iterate(value))
         case "string":
-            return .string(value.pythonString)
+            return .string(try str(value))
         case "length", "count":
             return .int(try length(of: value))
         case "tojson":
@@ -41,38 +58,48 @@ extension JinjaEvaluator {
                 throw runtimeError("replace needs 'old' and 'new' strings")
             }
             let count = argument(2, "count")?.integerValue
-            return .string(pythonReplace(try stringOperand(value, name), old, new, count: count))
+            return .string(try pythonReplace(try stringOperand(value, name), old, new, count: count,
+                                             maxBytes: meter.budget.maxStringBytes))
         case "join":
             var items = try iterate(value)
             if let attribute = argument(1, "attribute") { items = try items.map { try lookupPath($0, attribute) } }
-            let separator = try stringArgument(0, "d") ?? ""
-            return .string(items.map(\.pythonString).joined(separator: separator))
-        case "first":
-            return try iterate(value).first ?? .undefined("first item of an empty sequence")
-        case "last":
-            return try iterate(value).last ?? .undefined("last item of an empty sequence")
+            return .string(try join(items, separator: try stringArgument(0, "d") ?? ""))
+        case "first", "last":
+            // A string's end is read directly rather than by iterating all of its characters.
+            let end: RuntimeValue?
+            if case .string(let s) = value {
+                end = (name == "first" ? s.unicodeScalars.first : s.unicodeScalars.last).map { .string(String($0)) }
+            } else {
+                let items = try iterate(value)
+                end = name == "first" ? items.first : items.last
+            }
+            return end ?? .undefined("\(name) item of an empty sequence")
         case "reverse":
             if case .string(let s) = value { return .string(String(String.UnicodeScalarView(s.unicodeScalars.reversed()))) }
             return .array(try iterate(value).reversed())
         case "items":
             if value.isUndefined { return .array([]) }
-            return .array(try mappingPairs(value, name).map { .array([.string($0.key), $0.value]) })
+            let pairs = RuntimeValue.array(try mappingPairs(value, name).map { .array([.string($0.key), $0.value]) })
+            try checkNesting(pairs)
+            return pairs
         case "dictsort":
             let byValue = (try stringArgument(1, "by")) == "value"
             let caseSensitive = flag(0, "case_sensitive")
             let pairs = try mappingPairs(value, name).sorted { a, b in
                 let left = byValue ? a.value : .string(a.key), right = byValue ? b.value : .string(b.key)
-                return try sortKey(left, caseSensitive).pythonLess(sortKey(right, caseSensitive))
+                return try less(sortKey(left, caseSensitive), sortKey(right, caseSensitive))
             }
             let ordered = flag(2, "reverse") ? pairs.reversed() : pairs
-            return .array(ordered.map { .array([.string($0.key), $0.value]) })
+            let sortedPairs = RuntimeValue.array(ordered.map { .array([.string($0.key), $0.value]) })
+            try checkNesting(sortedPairs)
+            return sortedPairs
         case "sort":
             let caseSensitive = flag(1, "case_sensitive")
             let attribute = argument(2, "attribute")
             let sorted = try iterate(value).sorted { a, b in
                 let left = try attribute.map { try lookupPath(a, $0) } ?? a
                 let right = try attribute.map { try lookupPath(b, $0) } ?? b
-                return try sortKey(left, caseSensitive).pythonLess(sortKey(right, caseSensitive))
+                return try less(sortKey(left, caseSensitive), sortKey(right, caseSensitive))
             }
             return .array(flag(0, "reverse") ? sorted.reversed() : sorted)
         case "unique":
@@ -82,7 +109,7 @@ extension JinjaEvaluator {
             var out: [RuntimeValue] = []
             for item in try iterate(value) {
                 let key = sortKey(try attribute.map { try lookupPath(item, $0) } ?? item, caseSensitive)
-                if !seen.contains(where: { $0.pythonEquals(key) }) { seen.append(key); out.append(item) }
+                if try !seen.contains(where: { try equals($0, key) }) { seen.append(key); out.append(item) }
             }
             return .array(out)
         case "min", "max":
@@ -92,7 +119,7 @@ extension JinjaEvaluator {
             for item in try iterate(value) {
                 let key = sortKey(try attribute.map { try lookupPath(item, $0) } ?? item, caseSensitive)
                 if let current = best {
-                    let better = name == "min" ? try key.pythonLess(current.key) : try current.key.pythonLess(key)
+                    let better = name == "min" ? try less(key, current.key) : try less(current.key, key)
                     if better { best = (item, key) }
                 } else {
                     best = (item, key)
@@ -151,7 +178,9 @@ extension JinjaEvaluator {
             return convertToDouble(value) ?? argument(0, "default") ?? .double(0)
         case "abs":
             switch value {
-            case .int(let i): return .int(i.magnitude > UInt(Int.max) ? i : abs(i))
+            case .int(let i):
+                guard i != .min else { throw runtimeError("integer overflow in abs()") }
+                return .int(abs(i))
             case .double(let d): return .double(abs(d))
             case .bool(let b): return .int(b ? 1 : 0)
             default: throw runtimeError("bad operand type for abs(): '\(value.typeName)'")
@@ -162,9 +191,11 @@ extension JinjaEvaluator {
             let method = try stringArgument(1, "method") ?? "common"
             let scale = pow(10.0, Double(precision))
             let rule: FloatingPointRoundingRule = method == "ceil" ? .up : method == "floor" ? .down : .toNearestOrEven  // Python round()
+            // Python returns the number itself when the precision is finer than a double (10**400 overflows here).
+            guard (number * scale).isFinite else { return .double(number) }
             return .double((number * scale).rounded(rule) / scale)
         case "e", "escape":
-            return .string(htmlEscape(value.pythonString))
+            return .string(htmlEscape(try str(value)))
         case "indent":
             let width = argument(0, "width") ?? .int(4)
             let indentation: String
@@ -174,12 +205,18 @@ extension JinjaEvaluator {
                 }
                 indentation = String(repeating: " ", count: count)
             }
-            return .string(pythonIndent(try stringOperand(value, name), indentation,
-                                        first: flag(1, "first"), blank: flag(2, "blank")))
+            let text = try stringOperand(value, name)
+            // One indentation per line at most, worked out before building the result.
+            let lines = text.utf8.lazy.filter { $0 == 0x0A }.count + 1
+            let (added, overflow) = lines.multipliedReportingOverflow(by: indentation.utf8.count)
+            guard !overflow else { throw budgetError(.valueSize, "indent of \(lines) lines by \(indentation.utf8.count) bytes") }
+            try meter.checkString(bytes: text.utf8.count + added)
+            return .string(pythonIndent(text, indentation, first: flag(1, "first"), blank: flag(2, "blank")))
         case "batch":
-            guard let size = argument(0, "linecount")?.integerValue, (1...1_000_000).contains(size) else {
+            guard let size = argument(0, "linecount")?.integerValue, size >= 1 else {
                 throw runtimeError("batch needs a positive size")
             }
+            try meter.checkItems(size)
             var batches: [RuntimeValue] = []
             var current: [RuntimeValue] = []
             for item in try iterate(value) {
@@ -187,16 +224,25 @@ extension JinjaEvaluator {
                 if current.count == size { batches.append(.array(current)); current = [] }
             }
             if !current.isEmpty {
-                if let fill = argument(1, "fill_with") { current += Array(repeating: fill, count: size - current.count) }
+                if let fill = argument(1, "fill_with") {
+                    try meter.charge(items: size - current.count)
+                    current += Array(repeating: fill, count: size - current.count)
+                }
                 batches.append(.array(current))
             }
+            try checkNesting(.array(batches))
             return .array(batches)
         case "wordcount":
-            return .int(try stringOperand(value, name).split(whereSeparator: { $0.isWhitespace }).count)
+            var words = 0, inWord = false
+            for character in try stringOperand(value, name) {
+                if !character.isWhitespace, !inWord { words += 1 }
+                inWord = !character.isWhitespace
+            }
+            return .int(words)
         case "format":
             return try binaryOperation("%", .string(try stringOperand(value, name)), .array(arguments.positional))
         default:
-            throw runtimeError("unsupported filter '\(name)'")
+            throw runtimeError("unsupported filter '\(errorSnippet(name))'")
         }
     }
 
@@ -230,13 +276,13 @@ extension JinjaEvaluator {
             guard case .int(let i) = value, case .int(let n) = try other(), n != 0 else {
                 throw runtimeError("divisibleby needs non-zero integers")
             }
-            return i % n == 0
-        case "eq", "equalto", "==": return value.pythonEquals(try other())
-        case "ne", "!=": return !value.pythonEquals(try other())
-        case "lt", "lessthan", "<": return try value.pythonLess(try other())
-        case "gt", "greaterthan", ">": return try other().pythonLess(value)
-        case "le", "<=": return try !other().pythonLess(value)
-        case "ge", ">=": return try !value.pythonLess(try other())
+            return i.remainderReportingOverflow(dividingBy: n).partialValue == 0  // Int.min % -1 traps
+        case "eq", "equalto", "==": return try equals(value, try other())
+        case "ne", "!=": return try !equals(value, try other())
+        case "lt", "lessthan", "<": return try less(value, try other())
+        case "gt", "greaterthan", ">": return try less(try other(), value)
+        case "le", "<=": return try !less(try other(), value)
+        case "ge", ">=": return try !less(value, try other())
         case "in": return try contains(try other(), value)
         case "sameas":
             let argument = try other()
@@ -246,10 +292,12 @@ extension JinjaEvaluator {
             case (.namespace(let a), .namespace(let b)): return a === b
             default: return false
             }
-        case "lower": return value.isString && value.pythonString == value.pythonString.lowercased()
-        case "upper": return value.isString && value.pythonString == value.pythonString.uppercased()
+        case "lower", "upper":
+            guard case .string(let s) = value else { return false }
+            try meter.charge(bytes: s.utf8.count)
+            return s == (name == "lower" ? s.lowercased() : s.uppercased())
         case "escaped": return false
-        default: throw runtimeError("unsupported test '\(name)'")
+        default: throw runtimeError("unsupported test '\(errorSnippet(name))'")
         }
     }
 
@@ -277,9 +325,10 @@ extension JinjaEvaluator {
         case let other?: throw runtimeError("tojson: indent must be an integer or string, not \(other.typeName)")
         }
         var writer = JSONWriter(indent: indent)
+        writer.meter = meter
         if case .array(let separators)? = arguments.value(2, "separators"), separators.count == 2 {
-            writer.itemSeparator = separators[0].pythonString
-            writer.keySeparator = separators[1].pythonString
+            writer.itemSeparator = try str(separators[0])
+            writer.keySeparator = try str(separators[1])
         }
         writer.sortKeys = arguments.value(3, "sort_keys")?.isTruthy ?? false
         writer.ensureASCII = arguments.keyword.last(where: { $0.name == "ensure_ascii" })?.value.isTruthy ?? false
@@ -292,7 +341,9 @@ extension JinjaEvaluator {
     private func lookupPath(_ item: RuntimeValue, _ path: RuntimeValue) throws -> RuntimeValue {
         if case .int = path { return try self.item(of: item, path) }
         var current = item
-        for part in path.pythonString.split(separator: ".", omittingEmptySubsequences: false) {
+        let text = try str(path)
+        try meter.charge(bytes: text.utf8.count)
+        for part in text.split(separator: ".", omittingEmptySubsequences: false) {
             if let index = Int(part) {
                 current = try self.item(of: current, .int(index))
             } else {
@@ -318,7 +369,18 @@ extension JinjaEvaluator {
 
     /// String filters apply Python `str()` first (Jinja's `soft_str`), so undefined becomes "".
     private func stringOperand(_ value: RuntimeValue, _ filter: String) throws -> String {
-        value.pythonString
+        try str(value)
+    }
+
+    /// `separator.join(str(item) for item in items)`, stopping as soon as the value budget is passed.
+    func join(_ items: [RuntimeValue], separator: String) throws -> String {
+        var out = ""
+        for (index, item) in items.enumerated() {
+            if index > 0 { out += separator }
+            out += try str(item)
+            try meter.checkString(bytes: out.utf8.count)
+        }
+        return out
     }
 
     private func convertToInt(_ value: RuntimeValue) -> RuntimeValue? {
@@ -379,31 +441,6 @@ func pythonTitle(_ text: String) -> String {
         previousIsLetter = isLetter
     }
     return out
-}
-
-/// Python `str.replace(old, new, count)`.
-func pythonReplace(_ text: String, _ old: String, _ new: String, count: Int?) -> String {
-    var remaining = count ?? -1
-    if old.isEmpty {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if remaining != 0 { out += new; remaining -= 1 }
-            out.unicodeScalars.append(scalar)
-        }
-        if remaining != 0 { out += new }
-        return out
-    }
-    var out = String.UnicodeScalarView()
-    var rest = Substring(text).unicodeScalars[...]
-    while remaining != 0, let range = String.UnicodeScalarView(rest).scalarRange(of: old.unicodeScalars) {
-        let offset = String.UnicodeScalarView(rest).distance(from: String.UnicodeScalarView(rest).startIndex, to: range.lowerBound)
-        out.append(contentsOf: rest.prefix(offset))
-        out.append(contentsOf: new.unicodeScalars)
-        rest = rest.dropFirst(offset + old.unicodeScalars.count)
-        remaining -= 1
-    }
-    out.append(contentsOf: rest)
-    return String(out)
 }
 
 /// Markupsafe's `escape`.

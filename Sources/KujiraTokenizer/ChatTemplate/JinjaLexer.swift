@@ -232,7 +232,7 @@ struct JinjaLexer {
                 kind = .op(String(scalar))
                 i += 1
             } else {
-                throw syntaxError("unexpected character '\(scalar)' in tag", at: i)
+                throw syntaxError("unexpected character '\(errorSnippet(String(scalar)))' in tag", at: i)
             }
             tokens.append(JinjaToken(kind: kind, location: location(tokenStart)))
         }
@@ -266,10 +266,10 @@ struct JinjaLexer {
             }
         }
         if isFloat {
-            guard let value = Double(text) else { throw syntaxError("bad number '\(text)'", at: start) }
+            guard let value = Double(text) else { throw syntaxError("bad number '\(errorSnippet(text))'", at: start) }
             return (.float(value), i)
         }
-        guard let value = Int(text) else { throw syntaxError("integer '\(text)' is too large", at: start) }
+        guard let value = Int(text) else { throw syntaxError("integer '\(errorSnippet(text))' is too large", at: start) }
         return (.integer(value), i)
     }
 

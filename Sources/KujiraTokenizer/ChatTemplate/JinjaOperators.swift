@@ -2,23 +2,33 @@ import Foundation
 
 /// Python arithmetic on template values and the global functions transformers' environment provides.
 extension JinjaEvaluator {
+    /// `left op right`; string and list results are checked against the value-size budget (repetition and
+    /// concatenation before anything is allocated).
     func binaryOperation(_ op: String, _ left: RuntimeValue, _ right: RuntimeValue) throws -> RuntimeValue {
-        if op == "~" { return .string(left.pythonString + right.pythonString) }
-        if case .undefined(let name) = left { throw runtimeError("'\(name)' is undefined") }
-        if case .undefined(let name) = right { throw runtimeError("'\(name)' is undefined") }
+        if op == "~" {
+            let (a, b) = (try str(left), try str(right))
+            try meter.checkString(bytes: a.utf8.count + b.utf8.count)
+            return try produced(.string(a + b))
+        }
+        if case .undefined(let name) = left { throw runtimeError("'\(errorSnippet(name))' is undefined") }
+        if case .undefined(let name) = right { throw runtimeError("'\(errorSnippet(name))' is undefined") }
         switch (op, left, right) {
-        case ("+", .string(let a), .string(let b)): return .string(a + b)
-        case ("+", .array(let a), .array(let b)): return .array(a + b)
+        case ("+", .string(let a), .string(let b)):
+            try meter.checkString(bytes: a.utf8.count + b.utf8.count)
+            return try produced(.string(a + b))
+        case ("+", .array(let a), .array(let b)):
+            try meter.checkItems(a.count + b.count)
+            return try produced(.array(a + b))
         case ("*", .string(let s), _), ("*", _, .string(let s)):
-            guard let count = integerOperand(op == "*" && left.isString ? right : left) else { break }
-            try checkRepetitionSize(count, s.unicodeScalars.count)
-            return .string(String(repeating: s, count: max(0, count)))
+            guard let count = integerOperand(left.isString ? right : left) else { break }
+            try meter.checkString(bytes: try repetitionSize(count, s.utf8.count))
+            return try produced(.string(String(repeating: s, count: max(0, count))))
         case ("*", .array(let items), _):
             guard let count = integerOperand(right) else { break }
-            try checkRepetitionSize(count, items.count)
-            return .array(Array(repeating: items, count: max(0, count)).flatMap { $0 })
+            try meter.checkItems(try repetitionSize(count, items.count))
+            return try produced(.array(Array(repeating: items, count: max(0, count)).flatMap { $0 }))
         case ("%", .string(let format), _):
-            return .string(try percentFormat(format, right))
+            return try produced(.string(try percentFormat(format, right)))
         default:
             break
         }
@@ -105,31 +115,34 @@ extension JinjaEvaluator {
         }
     }
 
-    /// Python's `format % values` for the common conversions (%s %r %d %i %f %%).
+    /// Python's `format % values` for the common conversions (%s %r %d %i %f %%), within the value budget.
     private func percentFormat(_ format: String, _ values: RuntimeValue) throws -> String {
-        var arguments: [RuntimeValue]
+        let arguments: [RuntimeValue]
         if case .array(let items) = values { arguments = items } else { arguments = [values] }
+        var next = 0
         var out = ""
         var scalars = format.unicodeScalars.makeIterator()
         while let scalar = scalars.next() {
             guard scalar == "%" else { out.unicodeScalars.append(scalar); continue }
             guard let conversion = scalars.next() else { throw runtimeError("incomplete format") }
             if conversion == "%" { out += "%"; continue }
-            guard !arguments.isEmpty else { throw runtimeError("not enough arguments for format string") }
-            let argument = arguments.removeFirst()
+            guard next < arguments.count else { throw runtimeError("not enough arguments for format string") }
+            let argument = arguments[next]
+            next += 1
             switch conversion {
-            case "s": out += argument.pythonString
-            case "r": out += argument.pythonRepr
+            case "s": out += try str(argument)
+            case "r": out += try repr(argument)
             case "d", "i":
                 guard let number = argument.integerValue else { throw runtimeError("%d format: a number is required") }
                 out += String(number)
             case "f":
                 guard let number = argument.number else { throw runtimeError("%f format: a number is required") }
                 out += String(format: "%.6f", number)
-            default: throw runtimeError("unsupported format character '\(conversion)'")
+            default: throw runtimeError("unsupported format character '\(errorSnippet(String(conversion)))'")
             }
+            try meter.checkString(bytes: out.utf8.count)
         }
-        guard arguments.isEmpty else { throw runtimeError("not all arguments converted during string formatting") }
+        guard next == arguments.count else { throw runtimeError("not all arguments converted during string formatting") }
         return out
     }
 
@@ -137,7 +150,7 @@ extension JinjaEvaluator {
     func builtinFunction(_ name: String) -> Callable? {
         switch name {
         case "range":
-            return Callable(name: name) { arguments in
+            return Callable(name: name) { [unowned self] arguments in
                 let bounds = arguments.positional.compactMap { value -> Int? in
                     if case .int(let i) = value { return i }
                     return nil
@@ -149,13 +162,18 @@ extension JinjaEvaluator {
                 let stop = bounds.count == 1 ? bounds[0] : bounds[1]
                 let step = bounds.count == 3 ? bounds[2] : 1
                 guard step != 0 else { throw runtimeError("range() arg 3 must not be zero") }
-                guard (Double(stop) - Double(start)) / Double(step) <= 1_000_000 else {
-                    throw runtimeError("range() of more than a million items")
+                // The length, in unsigned arithmetic (stop - start can overflow Int), checked before allocating.
+                let span = step > 0 ? (stop > start ? UInt(bitPattern: stop &- start) : 0)
+                                    : (start > stop ? UInt(bitPattern: start &- stop) : 0)
+                let count = span == 0 ? 0 : (span - 1) / step.magnitude + 1
+                guard count <= UInt(self.meter.budget.maxItems) else {
+                    throw budgetError(.valueSize, "range() of \(count) items (more than \(self.meter.budget.maxItems))")
                 }
+                try self.meter.charge(newValues: Int(count))
                 return .array(stride(from: start, to: stop, by: step).map { .int($0) })
             }
         case "namespace", "dict":
-            return Callable(name: name) { arguments in
+            return Callable(name: name) { [unowned self] arguments in
                 var attributes = RuntimeObject()
                 for positional in arguments.positional {
                     switch positional {
@@ -165,20 +183,23 @@ extension JinjaEvaluator {
                     }
                 }
                 for keyword in arguments.keyword { attributes[keyword.name] = keyword.value }
+                try self.checkNesting(.object(attributes), namespaceFree: name == "namespace")
                 if name == "dict" { return .object(attributes) }
                 let namespace = Namespace()
                 namespace.attributes = attributes
                 return .namespace(namespace)
             }
         case "raise_exception":
-            return Callable(name: name) { arguments in
-                throw ChatTemplateError.raised(arguments.value(0, "message")?.pythonString ?? "")
+            return Callable(name: name) { [unowned self] arguments in
+                let message = try arguments.value(0, "message").map { try self.str($0) } ?? ""
+                throw ChatTemplateError.raised(errorSnippet(message, limit: 500))
             }
         case "strftime_now":
-            return Callable(name: name) { arguments in
+            return Callable(name: name) { [unowned self] arguments in
                 guard case .string(let format)? = arguments.value(0, "format") else {
                     throw runtimeError("strftime_now() needs a format string")
                 }
+                try self.meter.charge(bytes: format.utf8.count)
                 return .string(formatCurrentTime(format))
             }
         default:
@@ -187,10 +208,11 @@ extension JinjaEvaluator {
     }
 }
 
-/// Refuses `'x' * n` / `[...] * n` results beyond 64M elements (a template bug, not a prompt).
-private func checkRepetitionSize(_ count: Int, _ unit: Int) throws {
+/// The size of `'x' * n` / `[...] * n` (bytes or items), worked out before building it.
+private func repetitionSize(_ count: Int, _ unit: Int) throws -> Int {
     let (total, overflow) = max(0, count).multipliedReportingOverflow(by: unit)
-    guard !overflow, total <= 64 << 20 else { throw runtimeError("repetition result too large") }
+    guard !overflow else { throw budgetError(.valueSize, "a repetition of \(count) copies") }
+    return total
 }
 
 extension RuntimeValue {

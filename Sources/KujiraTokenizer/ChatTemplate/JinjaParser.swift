@@ -3,18 +3,21 @@ struct JinjaParser {
     private let tokens: [JinjaToken]
     private var index = 0
     private var loopDepth = 0
-    /// Nesting of expressions and blocks; bounded so hostile templates cannot overflow the stack.
+    /// Nesting of expressions and blocks, bounded by `maximumDepth` so hostile templates cannot overflow the stack.
     private var nesting = 0
-    private static let maximumNesting = 100
+    /// The budget's depth: bounds `nesting` and the height of every expression tree (chains like `x|f|f|f`,
+    /// `a.b.b.b` or `1+1+1` are parsed by loops but evaluated by recursion).
+    private let maximumDepth: Int
 
-    static func parse(_ source: String) throws -> [Node] {
-        var parser = JinjaParser(tokens: try JinjaLexer.tokenize(source))
+    static func parse(_ source: String, budget: TemplateBudget = .default) throws -> [Node] {
+        var parser = JinjaParser(tokens: try JinjaLexer.tokenize(source), maximumDepth: budget.maxDepth)
         let (body, _) = try parser.parseBody(until: [])
         return body
     }
 
-    private init(tokens: [JinjaToken]) {
+    private init(tokens: [JinjaToken], maximumDepth: Int) {
         self.tokens = tokens
+        self.maximumDepth = maximumDepth
     }
 
     // MARK: - Token helpers
@@ -40,7 +43,7 @@ struct JinjaParser {
         case .variableEnd: return "'}}'"
         case .blockBegin: return "'{%'"
         case .blockEnd: return "'%}'"
-        case .name(let n): return "'\(n)'"
+        case .name(let n): return "'\(errorSnippet(n))'"
         case .string: return "a string"
         case .integer, .float: return "a number"
         case .op(let o): return "'\(o)'"
@@ -112,7 +115,7 @@ struct JinjaParser {
                 if tag.hasPrefix("end") || tag == "elif" || tag == "else" {
                     let expected = endTags.isEmpty ? "no closing tag here"
                         : "expected " + endTags.sorted().map { "'\($0)'" }.joined(separator: " or ")
-                    throw error("unexpected '\(tag)': \(expected)")
+                    throw error("unexpected '\(errorSnippet(tag))': \(expected)")
                 }
                 nodes.append(try parseStatement(tag))
             case .eof:
@@ -154,7 +157,7 @@ struct JinjaParser {
             try expectBlockEnd()
             return tag == "break" ? .breakLoop : .continueLoop
         default:
-            throw error("unsupported tag '\(tag)'", at: tagToken)
+            throw error("unsupported tag '\(errorSnippet(tag))'", at: tagToken)
         }
     }
 
@@ -224,7 +227,7 @@ struct JinjaParser {
                 // `{% set a, b = 1, 2 %}`: an unparenthesized tuple.
                 var items = [value]
                 while skipOp(",") { items.append(try parseExpression()) }
-                value = Expr(kind: .list(items), location: value.location)
+                value = try make(.list(items), at: value.location)
             }
             try expectBlockEnd()
             return .set(target, value, location)
@@ -245,7 +248,7 @@ struct JinjaParser {
             let name = try expectName()
             let arguments = isOp("(") ? try parseCallArguments() : Expr.Arguments()
             let placeholder = Expr(kind: .name("__body__"), location: location)
-            filters.append(Expr(kind: .filter(placeholder, name: name, arguments: arguments), location: location))
+            filters.append(try make(.filter(placeholder, name: name, arguments: arguments), at: location))
         } while skipOp("|")
         return filters
     }
@@ -287,14 +290,28 @@ struct JinjaParser {
 
     // MARK: - Expressions (lowest to highest precedence)
 
-    /// Runs `body` one nesting level deeper, refusing templates nested beyond `maximumNesting`.
+    /// Runs `body` one nesting level deeper, refusing templates nested beyond `maximumDepth`.
     private mutating func nested<T>(_ body: (inout JinjaParser) throws -> T) throws -> T {
-        guard nesting < Self.maximumNesting else {
-            throw error("expressions or blocks nested more than \(Self.maximumNesting) deep")
+        guard nesting < maximumDepth else {
+            throw depthError("expressions or blocks nested more than \(maximumDepth) deep", at: current.location)
         }
         nesting += 1
         defer { nesting -= 1 }
         return try body(&self)
+    }
+
+    /// A composite expression node, refused when its tree is higher than `maximumDepth`.
+    private func make(_ kind: Expr.Kind, at location: SourceLocation) throws -> Expr {
+        let expression = Expr(kind: kind, location: location)
+        guard expression.depth <= maximumDepth else {
+            throw depthError("an expression more than \(maximumDepth) operations deep (a chain of filters, attributes, "
+                             + "calls or operators?)", at: location)
+        }
+        return expression
+    }
+
+    private func depthError(_ message: String, at location: SourceLocation) -> ChatTemplateError {
+        .budgetExceeded(.depth, message, line: location.line, column: location.column)
     }
 
     mutating func parseExpression() throws -> Expr {
@@ -307,8 +324,7 @@ struct JinjaParser {
             let location = advance().location
             let condition = try parseOr()
             let otherwise = skipName("else") ? try parseExpression() : nil
-            expression = Expr(kind: .conditional(then: expression, condition: condition, otherwise: otherwise),
-                              location: location)
+            expression = try make(.conditional(then: expression, condition: condition, otherwise: otherwise), at: location)
         }
         return expression
     }
@@ -317,7 +333,7 @@ struct JinjaParser {
         var left = try parseAnd()
         while isName("or") {
             let location = advance().location
-            left = Expr(kind: .or(left, try parseAnd()), location: location)
+            left = try make(.or(left, try parseAnd()), at: location)
         }
         return left
     }
@@ -326,7 +342,7 @@ struct JinjaParser {
         var left = try parseNot()
         while isName("and") {
             let location = advance().location
-            left = Expr(kind: .and(left, try parseNot()), location: location)
+            left = try make(.and(left, try parseNot()), at: location)
         }
         return left
     }
@@ -334,7 +350,7 @@ struct JinjaParser {
     private mutating func parseNot() throws -> Expr {
         if isName("not") {
             let location = advance().location
-            return Expr(kind: .not(try nested { try $0.parseNot() }), location: location)
+            return try make(.not(try nested { try $0.parseNot() }), at: location)
         }
         return try parseCompare()
     }
@@ -357,14 +373,14 @@ struct JinjaParser {
                 break
             }
         }
-        return operations.isEmpty ? left : Expr(kind: .compare(left, operations), location: left.location)
+        return operations.isEmpty ? left : try make(.compare(left, operations), at: left.location)
     }
 
     private mutating func parseBinaryLevel(_ ops: [String], next: (inout JinjaParser) throws -> Expr) throws -> Expr {
         var left = try next(&self)
         while case .op(let op) = current.kind, ops.contains(op) {
             let location = advance().location
-            left = Expr(kind: .binary(op, left, try next(&self)), location: location)
+            left = try make(.binary(op, left, try next(&self)), at: location)
         }
         return left
     }
@@ -389,7 +405,7 @@ struct JinjaParser {
         var node: Expr
         if case .op(let op) = current.kind, op == "-" || op == "+" {
             let location = advance().location
-            node = Expr(kind: .unary(op, try nested { try $0.parseUnary(withFilter: false) }), location: location)
+            node = try make(.unary(op, try nested { try $0.parseUnary(withFilter: false) }), at: location)
         } else {
             node = try parsePrimary()
         }
@@ -429,7 +445,7 @@ struct JinjaParser {
                 items.append(try parseExpression())
             }
             try expectOp(")")
-            return Expr(kind: .list(items), location: location)
+            return try make(.list(items), at: location)
         case .op("["):
             var items: [Expr] = []
             while !isOp("]") {
@@ -437,7 +453,7 @@ struct JinjaParser {
                 if !skipOp(",") { break }
             }
             try expectOp("]")
-            return Expr(kind: .list(items), location: location)
+            return try make(.list(items), at: location)
         case .op("{"):
             var pairs: [(key: Expr, value: Expr)] = []
             while !isOp("}") {
@@ -447,7 +463,7 @@ struct JinjaParser {
                 if !skipOp(",") { break }
             }
             try expectOp("}")
-            return Expr(kind: .dict(pairs), location: location)
+            return try make(.dict(pairs), at: location)
         default:
             throw error("unexpected \(describe(token)) in expression", at: token)
         }
@@ -461,11 +477,10 @@ struct JinjaParser {
                 switch current.kind {
                 case .name(let name):
                     _ = advance()
-                    node = Expr(kind: .attribute(node, name), location: location)
+                    node = try make(.attribute(node, name), at: location)
                 case .integer(let value):
                     _ = advance()
-                    node = Expr(kind: .item(node, Expr(kind: .literal(.int(value)), location: location)),
-                                location: location)
+                    node = try make(.item(node, Expr(kind: .literal(.int(value)), location: location)), at: location)
                 default:
                     throw error("expected an attribute name after '.', found \(describe(current))")
                 }
@@ -474,7 +489,7 @@ struct JinjaParser {
                 node = try parseSubscript(node, location: location)
             } else if isOp("(") {
                 let location = current.location
-                node = Expr(kind: .call(node, try parseCallArguments()), location: location)
+                node = try make(.call(node, try parseCallArguments()), at: location)
             } else {
                 return node
             }
@@ -487,14 +502,14 @@ struct JinjaParser {
         guard skipOp(":") else {
             try expectOp("]")
             guard let start else { throw error("empty subscript") }
-            return Expr(kind: .item(object, start), location: location)
+            return try make(.item(object, start), at: location)
         }
         var stop: Expr?
         var step: Expr?
         if !isOp("]"), !isOp(":") { stop = try parseExpression() }
         if skipOp(":"), !isOp("]") { step = try parseExpression() }
         try expectOp("]")
-        return Expr(kind: .slice(object, start: start, stop: stop, step: step), location: location)
+        return try make(.slice(object, start: start, stop: stop, step: step), at: location)
     }
 
     private mutating func parseCallArguments() throws -> Expr.Arguments {
@@ -523,7 +538,7 @@ struct JinjaParser {
                 let location = advance().location
                 let name = try expectName()
                 let arguments = isOp("(") ? try parseCallArguments() : Expr.Arguments()
-                node = Expr(kind: .filter(node, name: name, arguments: arguments), location: location)
+                node = try make(.filter(node, name: name, arguments: arguments), at: location)
             } else if isName("is") {
                 let location = advance().location
                 let negated = skipName("not")
@@ -534,10 +549,10 @@ struct JinjaParser {
                 } else if startsTestArgument() {
                     arguments.positional = [try parsePostfix(try parsePrimary())]
                 }
-                node = Expr(kind: .test(node, name: name, arguments: arguments, negated: negated), location: location)
+                node = try make(.test(node, name: name, arguments: arguments, negated: negated), at: location)
             } else if isOp("(") {
                 let location = current.location
-                node = Expr(kind: .call(node, try parseCallArguments()), location: location)
+                node = try make(.call(node, try parseCallArguments()), at: location)
             } else {
                 return node
             }

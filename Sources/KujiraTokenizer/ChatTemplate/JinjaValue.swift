@@ -23,9 +23,17 @@ public enum JinjaValue: Sendable, Equatable {
     /// Converts `JSONSerialization` output (or hand-built `[String: Any]` / `[Any]` trees).
     ///
     /// `JSONSerialization` does not keep key order, so keys of `[String: Any]` dictionaries are sorted
-    /// to make the result deterministic; use `init(json:)` when the order matters.
+    /// to make the result deterministic; use `init(json:)` when the order matters. Like the JSON parser, refuses
+    /// nesting deeper than 512 levels.
     public init(any value: Any?) throws {
+        try self.init(any: value, depth: 0)
+    }
+
+    private init(any value: Any?, depth: Int) throws {
         guard let value, !(value is NSNull) else { self = .none; return }
+        if depth >= 512, value is [Any?] || value is [Any] || value is [String: Any?] || value is [String: Any] {
+            throw ChatTemplateError.invalidInput("template input nested deeper than 512 levels")
+        }
         switch value {
         case let v as JinjaValue: self = v
         case let v as String: self = .string(v)
@@ -42,15 +50,15 @@ public enum JinjaValue: Sendable, Equatable {
             }
         case let v as Int: self = .int(v)
         case let v as Double: self = .double(v)
-        case let v as [Any?]: self = .array(try v.map { try JinjaValue(any: $0) })
-        case let v as [Any]: self = .array(try v.map { try JinjaValue(any: $0) })
+        case let v as [Any?]: self = .array(try v.map { try JinjaValue(any: $0, depth: depth + 1) })
+        case let v as [Any]: self = .array(try v.map { try JinjaValue(any: $0, depth: depth + 1) })
         case let v as [String: Any?]:
             var object = JinjaObject()
-            for key in v.keys.sorted() { object[key] = try JinjaValue(any: v[key] ?? nil) }
+            for key in v.keys.sorted() { object[key] = try JinjaValue(any: v[key] ?? nil, depth: depth + 1) }
             self = .object(object)
         case let v as [String: Any]:
             var object = JinjaObject()
-            for key in v.keys.sorted() { object[key] = try JinjaValue(any: v[key]) }
+            for key in v.keys.sorted() { object[key] = try JinjaValue(any: v[key], depth: depth + 1) }
             self = .object(object)
         default:
             throw ChatTemplateError.invalidInput("unsupported value of type \(type(of: value)) in template input")

@@ -140,7 +140,7 @@ enum OrderedJSONParser {
                     }
                     let scalar = Unicode.Scalar(code) ?? "\u{FFFD}"
                     buffer.append(contentsOf: Array(String(Character(scalar)).utf8))
-                default: throw error("bad escape '\\\(Character(Unicode.Scalar(escape)))'")
+                default: throw error("bad escape '\\\(errorSnippet(String(Unicode.Scalar(escape))))'")
                 }
             }
             return String(decoding: buffer, as: UTF8.self)
@@ -165,7 +165,7 @@ enum OrderedJSONParser {
             }
             let text = String(decoding: bytes[start..<position], as: UTF8.self)
             if isInteger, let value = Int(text) { return .int(value) }
-            guard let value = Double(text) else { throw error("bad number '\(text)'") }
+            guard let value = Double(text) else { throw error("bad number '\(errorSnippet(text))'") }
             return .double(value)
         }
     }
@@ -188,6 +188,8 @@ struct JSONWriter {
     var keySeparator: String
     var sortKeys = false
     var ensureASCII = false
+    /// When set (the `tojson` filter), nesting and output size are held to the render's budget.
+    var meter: BudgetMeter?
 
     init(indent: String?, itemSeparator: String? = nil, keySeparator: String? = nil) {
         self.indent = indent
@@ -197,6 +199,10 @@ struct JSONWriter {
     }
 
     func write(_ value: RuntimeValue, into out: inout String, level: Int = 0) throws {
+        if let meter {
+            try meter.checkString(bytes: out.utf8.count)
+            if value.isContainer { try meter.checkValueDepth(level + 1) }
+        }
         switch value {
         case .none: out += "null"
         case .bool(let b): out += b ? "true" : "false"
@@ -211,19 +217,19 @@ struct JSONWriter {
             out += "["
             for (index, item) in items.enumerated() {
                 if index > 0 { out += itemSeparator }
-                newline(into: &out, level: level + 1)
+                try newline(into: &out, level: level + 1)
                 try write(item, into: &out, level: level + 1)
             }
-            newline(into: &out, level: level)
+            try newline(into: &out, level: level)
             out += "]"
         case .object(let object):
             try writeObject(object.pairs, into: &out, level: level)
         case .namespace(let namespace):
             try writeObject(namespace.attributes.pairs, into: &out, level: level)
         case .undefined(let name):
-            throw ChatTemplateError.runtime("tojson: '\(name)' is undefined", line: 0, column: 0)
+            throw ChatTemplateError.runtime("tojson: '\(errorSnippet(name))' is undefined", line: 0, column: 0)
         case .callable(let callable):
-            throw ChatTemplateError.runtime("tojson: object of type '\(callable.name)' is not JSON serializable",
+            throw ChatTemplateError.runtime("tojson: object of type '\(errorSnippet(callable.name))' is not JSON serializable",
                                             line: 0, column: 0)
         }
     }
@@ -236,19 +242,22 @@ struct JSONWriter {
         out += "{"
         for (index, pair) in ordered.enumerated() {
             if index > 0 { out += itemSeparator }
-            newline(into: &out, level: level + 1)
+            try newline(into: &out, level: level + 1)
             writeString(pair.key, into: &out)
             out += keySeparator
             try write(pair.value, into: &out, level: level + 1)
         }
-        newline(into: &out, level: level)
+        try newline(into: &out, level: level)
         out += "}"
     }
 
-    private func newline(into out: inout String, level: Int) {
+    private func newline(into out: inout String, level: Int) throws {
         guard let indent else { return }
         out += "\n"
-        for _ in 0..<level { out += indent }
+        for _ in 0..<level {
+            out += indent
+            try meter?.checkString(bytes: out.utf8.count)
+        }
     }
 
     private func writeString(_ string: String, into out: inout String) {

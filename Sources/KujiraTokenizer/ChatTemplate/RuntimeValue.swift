@@ -14,6 +14,7 @@ indirect enum RuntimeValue {
     case namespace(Namespace)
     case callable(Callable)
 
+    /// A literal of the template source.
     init(_ value: JinjaValue) {
         switch value {
         case .none: self = .none
@@ -26,6 +27,30 @@ indirect enum RuntimeValue {
             var converted = RuntimeObject()
             for (key, value) in object.pairs { converted[key] = RuntimeValue(value) }
             self = .object(converted)
+        }
+    }
+
+    /// Converts data passed in to render (messages, tools, variables), refusing nesting deeper than `maxDepth`.
+    init(input value: JinjaValue, maxDepth: Int, level: Int = 0) throws {
+        switch value {
+        case .array, .object:
+            guard level < maxDepth else {
+                throw budgetError(.depth, "input data (messages, tools or variables) nested more than \(maxDepth) deep")
+            }
+        default:
+            break
+        }
+        switch value {
+        case .array(let items):
+            self = .array(try items.map { try RuntimeValue(input: $0, maxDepth: maxDepth, level: level + 1) })
+        case .object(let object):
+            var converted = RuntimeObject()
+            for (key, value) in object.pairs {
+                converted[key] = try RuntimeValue(input: value, maxDepth: maxDepth, level: level + 1)
+            }
+            self = .object(converted)
+        default:
+            self = RuntimeValue(value)
         }
     }
 
@@ -64,35 +89,6 @@ indirect enum RuntimeValue {
         }
     }
 
-    /// Python `str(value)`, which is what `{{ value }}` prints; undefined prints as nothing.
-    var pythonString: String {
-        switch self {
-        case .undefined: return ""
-        case .string(let s): return s
-        default: return pythonRepr
-        }
-    }
-
-    /// Python `repr(value)` (strings single-quoted, `True`, `None`, `[1, 2]`, `{'a': 1}`).
-    var pythonRepr: String {
-        switch self {
-        case .undefined: return ""
-        case .none: return "None"
-        case .bool(let b): return b ? "True" : "False"
-        case .int(let i): return String(i)
-        case .double(let d): return pythonFloatRepr(d)
-        case .string(let s): return pythonStringRepr(s)
-        case .array(let items): return "[" + items.map(\.pythonRepr).joined(separator: ", ") + "]"
-        case .object(let object):
-            return "{" + object.pairs.map { pythonStringRepr($0.key) + ": " + $0.value.pythonRepr }
-                .joined(separator: ", ") + "}"
-        case .namespace(let namespace):
-            return "<Namespace " + namespace.attributes.pairs.map { $0.key + "=" + $0.value.pythonRepr }
-                .joined(separator: ", ") + ">"
-        case .callable(let callable): return "<function \(callable.name)>"
-        }
-    }
-
     /// Numeric view (bools count as 0/1 like in Python).
     var number: Double? {
         switch self {
@@ -103,55 +99,12 @@ indirect enum RuntimeValue {
         }
     }
 
-    /// Python `==`.
-    func pythonEquals(_ other: RuntimeValue) -> Bool {
-        switch (self, other) {
-        case (.undefined, .undefined), (.none, .none): return true
-        case (.string(let a), .string(let b)): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
-        case (.int(let a), .int(let b)): return a == b
-        case (.array(let a), .array(let b)):
-            return a.count == b.count && zip(a, b).allSatisfy { $0.pythonEquals($1) }
-        case (.object(let a), .object(let b)):
-            return a.count == b.count && a.pairs.allSatisfy { pair in
-                b[pair.key].map { pair.value.pythonEquals($0) } ?? false
-            }
-        case (.namespace(let a), .namespace(let b)): return a === b
-        default:
-            if let a = number, let b = other.number { return a == b }
-            return false
-        }
-    }
-
-    /// Python `<` for numbers, strings and lists; other pairs are a type error.
-    func pythonLess(_ other: RuntimeValue) throws -> Bool {
-        switch (self, other) {
-        case (.int(let a), .int(let b)): return a < b
-        case (.string(let a), .string(let b)):
-            return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars)
-        case (.array(let a), .array(let b)):
-            for (x, y) in zip(a, b) where !x.pythonEquals(y) { return try x.pythonLess(y) }
-            return a.count < b.count
-        default:
-            if let a = number, let b = other.number { return a < b }
-            throw runtimeError("'<' not supported between instances of '\(typeName)' and '\(other.typeName)'")
-        }
-    }
-
-    /// Converts back to plain data (namespaces become objects; undefined and callables are errors).
-    func toJinjaValue() throws -> JinjaValue {
+    /// A value that holds other values (list, dict, namespace, or a method bound to one).
+    var isContainer: Bool {
         switch self {
-        case .none: return .none
-        case .bool(let b): return .bool(b)
-        case .int(let i): return .int(i)
-        case .double(let d): return .double(d)
-        case .string(let s): return .string(s)
-        case .array(let items): return .array(try items.map { try $0.toJinjaValue() })
-        case .object(let object):
-            return .object(JinjaObject(try object.pairs.map { ($0.key, try $0.value.toJinjaValue()) }))
-        case .namespace(let namespace):
-            return .object(JinjaObject(try namespace.attributes.pairs.map { ($0.key, try $0.value.toJinjaValue()) }))
-        case .undefined(let name): throw runtimeError("'\(name)' is undefined")
-        case .callable(let callable): throw runtimeError("function '\(callable.name)' is not data")
+        case .array, .object, .namespace: return true
+        case .callable(let callable): return callable.receiver != nil
+        default: return false
         }
     }
 }
@@ -223,5 +176,7 @@ struct CallArguments {
 /// A function value: builtins (`range`, `namespace`, string methods bound to a value) and macros.
 struct Callable {
     let name: String
+    /// The value a bound method captured (`d.items` holds `d`), so nesting checks can see through it.
+    var receiver: RuntimeValue? = nil
     let body: (CallArguments) throws -> RuntimeValue
 }
