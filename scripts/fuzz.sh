@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of Kujira's loaders with libFuzzer (docs/server.md, "Fuzzing").
 #
-#   scripts/fuzz.sh [--runs N | --time SECONDS] [TARGET...]
+#   scripts/fuzz.sh [--runs N | --time SECONDS] [--merge] [TARGET...]
 #
 # Targets: gguf safetensors config tokenizer template request (default: all). Builds the `kujira-fuzz` product in
 # release with `-sanitize=fuzzer` into .build-fuzz/, starts each target from the committed seed corpus
 # (Tests/Fixtures/fuzz/TARGET, copied so the repository stays clean), and fails on any crash, hang (-timeout) or
 # runaway allocation (-rss_limit_mb / -malloc_limit_mb). A reproducer is left in .build-fuzz/artifacts/; replay it with
 # `swift run kujira-fuzz TARGET FILE` (an ordinary build) to debug, and commit it to Tests/Fixtures/fuzz/TARGET once
-# fixed so FuzzCorpusTests keeps it fixed.
+# fixed so FuzzCorpusTests keeps it fixed. --merge then adds to the committed corpus the inputs of the working corpus
+# that reach new coverage (libFuzzer's -merge=1), keeping files under 16 KiB so the repository stays small.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs=100000
 time_limit=0
+merge=0
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --time) time_limit="$2"; runs=-1; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --merge) merge=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -64,5 +67,16 @@ for target in "${targets[@]}"; do
     echo "  full log: $log"
   fi
 done
+if [ "$merge" -eq 1 ] && [ "$failed" -eq 0 ]; then
+  for target in "${targets[@]}"; do
+    small="$scratch/small/$target"
+    rm -rf "$small"; mkdir -p "$small"
+    find "$scratch/corpus/$target" -type f -size -16k -exec cp {} "$small"/ \;
+    before=$(ls Tests/Fixtures/fuzz/"$target" | wc -l)
+    KUJIRA_FUZZ_TARGET="$target" KUJIRA_FUZZ_FIXTURES="$PWD/Tests/Fixtures/models" "$bin" -merge=1 \
+      -max_len="$(max_len "$target")" Tests/Fixtures/fuzz/"$target" "$small" >"$scratch/$target.merge.log" 2>&1
+    echo "fuzz $target: corpus $before -> $(ls Tests/Fixtures/fuzz/"$target" | wc -l) files ($(du -sh Tests/Fixtures/fuzz/"$target" | cut -f1))"
+  done
+fi
 echo "fuzz: ${#targets[@]} targets, $failed failed"
 exit $((failed > 0))
