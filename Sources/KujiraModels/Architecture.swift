@@ -158,7 +158,9 @@ public enum ModelRegistry {
     }
 
     /// The config and weights at `path` without building the model.
+    /// A training run directory opens its newest complete checkpoint (`CheckpointDirectory.modelDirectory`).
     public static func open(_ path: String) throws -> (ModelConfig, any WeightStore) {
+        let path = CheckpointDirectory.modelDirectory(path)
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
             return try GGUFModelAdapter.open(path: path)

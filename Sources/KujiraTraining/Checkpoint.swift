@@ -38,8 +38,28 @@ public enum Checkpoint {
         var history: [StepRecord]
     }
 
-    /// Saves everything needed to load the model for inference and to resume training identically.
-    public static func save(_ trainer: Trainer, to directory: String) throws {
+    /// Publishes a checkpoint of `trainer` as `root/step-N/` (a complete, fsynced directory renamed into place, then
+    /// `root/latest` pointed at it; the newest `keep` are kept: `CheckpointDirectory`). Returns its directory.
+    @discardableResult
+    public static func save(_ trainer: Trainer, to root: String, keep: Int = 3) throws -> String {
+        try CheckpointDirectory(root: root).publish(step: trainer.step, keep: keep) { try write(trainer, into: $0) }
+    }
+
+    /// The checkpoint `path` names: a checkpoint directory itself (it holds `trainer_state.json`), else the newest
+    /// complete `step-N` of the run directory `path` (what an interrupted save left behind is removed first).
+    public static func resolve(_ path: String) throws -> String {
+        if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("trainer_state.json")) { return path }
+        let run = CheckpointDirectory(root: path)
+        run.removeTemporaries()
+        guard let newest = run.newest() else {
+            throw TrainingError.badCheckpoint(path: path, detail: "no complete checkpoint (step-N directory) to resume from")
+        }
+        return newest
+    }
+
+    /// Writes everything needed to load the model for inference and to resume training identically into `directory`
+    /// (files only; `save` makes the directory durable and publishes it).
+    public static func write(_ trainer: Trainer, into directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         let model = trainer.model
@@ -63,7 +83,8 @@ public enum Checkpoint {
     }
 
     /// Restores a run saved by `save`: weights (incl. balancing biases), optimizer moments and step, data PRNG, history.
-    public static func resume(from directory: String) throws -> Trainer {
+    public static func resume(from run: String) throws -> Trainer {
+        let directory = try resolve(run)
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         guard let stateData = FileManager.default.contents(atPath: path("trainer_state.json")) else {
             throw TrainingError.badCheckpoint(path: path("trainer_state.json"), detail: "missing (not a training checkpoint)")

@@ -11,6 +11,7 @@ public enum ModelExport {
     /// Writes `destination` from the checkpoint in `source`. With `bfloat16`, every F32 matrix/vector becomes BF16
     /// (round to nearest even) except `e_score_correction_bias`, which stays F32 as in DeepSeek-V3's checkpoints.
     public static func export(from source: String, to destination: String, bfloat16: Bool) throws {
+        let source = CheckpointDirectory.modelDirectory(source)  // a run directory exports its newest checkpoint
         func src(_ name: String) -> String { (source as NSString).appendingPathComponent(name) }
         func dst(_ name: String) -> String { (destination as NSString).appendingPathComponent(name) }
         let weightsPath = src("model.safetensors")

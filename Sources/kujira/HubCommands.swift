@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KujiraFormats
 import KujiraHub
 #if canImport(Glibc)
 import Glibc
@@ -115,7 +116,7 @@ struct RemoveCommand: ParsableCommand {
 /// Resolves a `--model` value: an existing path as is, `org/name[:QUANT]` through the Hugging Face cache.
 func resolveModelArgument(_ argument: String) throws -> String {
     do {
-        return try ModelResolver.resolve(argument, cache: HubCache.fromEnvironment()) ?? argument
+        return CheckpointDirectory.modelDirectory(try ModelResolver.resolve(argument, cache: HubCache.fromEnvironment()) ?? argument)
     } catch let error as HubError {
         throw ValidationError(error.description)
     }

@@ -53,14 +53,15 @@ final class CheckpointTests: XCTestCase {
         for bias in biases {
             XCTAssertEqual(Set(try trainer.model.parameters.array(bias.name).map(abs)), [0.01], "after one step every bias moved by γ")
         }
-        try Checkpoint.save(trainer, to: directory)
+        let published = try Checkpoint.save(trainer, to: directory)
+        XCTAssertEqual(published, "\(directory)/step-1")
         for file in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
-            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(directory)/\(file)"), file)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(directory)/latest/\(file)"), file)
         }
-        let loaded = try ModelRegistry.load(directory: directory)
+        let loaded = try ModelRegistry.load(directory: directory)  // the run directory opens its newest checkpoint
         let deepseek = try XCTUnwrap(loaded as? DeepseekV3Model)
         XCTAssertNotNil(deepseek.multiTokenPrediction, "the MTP layer loads as layer num_hidden_layers")
-        let store = try SafeTensorsStore(directory: directory)
+        let store = try SafeTensorsStore(directory: published)
         XCTAssertTrue(store.contains("model.layers.2.mlp.experts.gate_up_proj"))
         XCTAssertTrue(store.contains("model.layers.2.embed_tokens.weight"))
 
@@ -82,7 +83,7 @@ final class CheckpointTests: XCTestCase {
         let trainer = try makeTrainer()
         try trainer.trainStep()
         try Checkpoint.save(trainer, to: directory)
-        let statePath = "\(directory)/trainer_state.json"
+        let statePath = "\(directory)/step-1/trainer_state.json"
         var state = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: statePath))) as? [String: Any])
         XCTAssertEqual(state["step"] as? Int, 1)
         state["step"] = 5

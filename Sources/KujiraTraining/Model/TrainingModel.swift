@@ -76,6 +76,7 @@ public final class DeepseekTrainingModel: @unchecked Sendable {
 
     /// Loads a Hugging Face model directory (config.json + safetensors) for training.
     public convenience init(directory: String) throws {
+        let directory = CheckpointDirectory.modelDirectory(directory)
         let config = try ModelConfig(path: directory)
         try self.init(config: config)
         try parameters.load(from: try SafeTensorsStore(directory: directory))

@@ -3,7 +3,7 @@ import KujiraFormats
 
 /// GRPO checkpoints: the policy and AdamW state in the trainer's checkpoint layout (so the directory is a plain HF
 /// model for `kujira generate`/`eval`) plus `grpo_state.json` (settings, PRNG, curriculum pass rates, history),
-/// written last; every file is atomic and resume checks that all of them belong to the same step.
+/// in one checkpoint directory published atomically; resume checks that all of them belong to the same step.
 public enum GRPOCheckpoint {
     struct State: Codable {
         var step: Int
@@ -16,13 +16,19 @@ public enum GRPOCheckpoint {
 
     static let stateFile = "grpo_state.json"
 
-    public static func save(_ trainer: GRPOTrainer, to directory: String) throws {
+    /// Publishes `root/step-N/` (policy, optimizer and `grpo_state.json` in one atomic checkpoint: `CheckpointDirectory`).
+    @discardableResult
+    public static func save(_ trainer: GRPOTrainer, to root: String, keep: Int = 3) throws -> String {
+        try CheckpointDirectory(root: root).publish(step: trainer.step, keep: keep) { try write(trainer, into: $0) }
+    }
+
+    static func write(_ trainer: GRPOTrainer, into directory: String) throws {
         var training = TrainingSettings()
         training.optimizer = trainer.optimizer.settings
         training.task = trainer.settings.task
         training.balanceGamma = 0; training.balanceAlpha = 0; training.mtpWeight = 0
         let wrapper = Trainer(model: trainer.policy, optimizer: trainer.optimizer, settings: training, random: trainer.random, history: [])
-        try Checkpoint.save(wrapper, to: directory)
+        try Checkpoint.write(wrapper, into: directory)
         let state = State(step: trainer.optimizer.step, random: trainer.random.state.map { String($0, radix: 16) }, settings: trainer.settings,
                           referencePath: trainer.referencePath, passRates: trainer.passRates, history: trainer.history)
         let encoder = JSONEncoder()
@@ -30,7 +36,8 @@ public enum GRPOCheckpoint {
         try AtomicFile.write(try encoder.encode(state), to: (directory as NSString).appendingPathComponent(stateFile))
     }
 
-    public static func resume(from directory: String) throws -> GRPOTrainer {
+    public static func resume(from run: String) throws -> GRPOTrainer {
+        let directory = try Checkpoint.resolve(run)
         let path = (directory as NSString).appendingPathComponent(stateFile)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TrainingError.badCheckpoint(path: path, detail: "missing (not a GRPO checkpoint)")

@@ -65,6 +65,8 @@ public final class GRPOTrainer: @unchecked Sendable {
 
     /// Starts from the model in `modelDirectory` (also the reference policy).
     public convenience init(modelDirectory: String, settings: GRPOSettings) throws {
+        // A run directory names its newest checkpoint; the reference stays pinned to that step's directory.
+        let modelDirectory = CheckpointDirectory.modelDirectory(modelDirectory)
         let policy = try DeepseekTrainingModel(directory: modelDirectory)
         var s = OptimizerSettings()
         s.learningRate = settings.learningRate; s.minLearningRate = settings.learningRate; s.warmupSteps = 0
