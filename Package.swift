@@ -45,7 +45,12 @@ let package = Package(
         .target(name: "KujiraFormats", dependencies: ["KujiraTensor"]),
         .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),
         .target(name: "KujiraModels", dependencies: ["KujiraTensor", "KujiraFormats"]),
-        .target(name: "KujiraGeneration", dependencies: ["KujiraTensor", "KujiraModels", "KujiraTokenizer"]),
+        // The default model (Models/kujira-arith) is compiled in by the EmbedDefaultModel plugin, so a copied binary
+        // or an app linking the library finds it without the source tree.
+        .target(name: "KujiraGeneration", dependencies: ["KujiraTensor", "KujiraModels", "KujiraTokenizer"],
+                plugins: ["EmbedDefaultModel"]),
+        .executableTarget(name: "kujira-embed"),
+        .plugin(name: "EmbedDefaultModel", capability: .buildTool(), dependencies: ["kujira-embed"]),
         .target(
             name: "KujiraServer",
             dependencies: [

@@ -30,7 +30,7 @@ struct ModelOptions: ParsableArguments {
     /// The model path: `--model`, else `DefaultModel.directory()` (validated before `run()`, so this never falls
     /// through to a missing path in a command).
     var model: String {
-        guard let path = (try? DefaultModel.resolve(modelArgument)) ?? modelArgument else { return DefaultModel.embeddedDirectory }
+        guard let path = (try? DefaultModel.resolve(modelArgument)) ?? modelArgument else { return "" }
         return (try? resolveModelArgument(path)) ?? path
     }
 

@@ -44,7 +44,7 @@ final class ArithmeticEvaluationTests: XCTestCase {
 
     /// The embedded default model answers held-out problems of every operation it was trained on.
     func testEmbeddedModelSolvesHeldOutProblems() throws {
-        let path = DefaultModel.embeddedDirectory
+        let path = try DefaultModel.embeddedDirectory()
         guard FileManager.default.fileExists(atPath: path + "/config.json") else { throw XCTSkip("no embedded model at \(path)") }
         let evaluator = ArithmeticEvaluator(model: try ModelRegistry.load(directory: path))
         let problems = ArithmeticTask(operations: [.addition, .subtraction], digits: 1...3, mixedLengths: true).heldOutSet(count: 40, seed: 77)
@@ -85,7 +85,7 @@ final class DistillationTests: XCTestCase {
 
     /// Rejection sampling keeps only verified-correct, well-formed traces (on the embedded model as the teacher).
     func testRejectionSamplingKeepsOnlyVerifiedTraces() throws {
-        let path = DefaultModel.embeddedDirectory
+        let path = try DefaultModel.embeddedDirectory()
         guard FileManager.default.fileExists(atPath: path + "/config.json") else { throw XCTSkip("no embedded model at \(path)") }
         var rng = TrainingRandom(seed: 5)
         let task = ArithmeticTask(operations: [.addition, .subtraction], digits: 2...3)
