@@ -51,6 +51,8 @@ let package = Package(
                 plugins: ["EmbedDefaultModel"]),
         .executableTarget(name: "kujira-embed"),
         .plugin(name: "EmbedDefaultModel", capability: .buildTool(), dependencies: ["kujira-embed"]),
+        // `kujira --version`: git describe of the checkout, stamped before each build.
+        .plugin(name: "StampVersion", capability: .buildTool()),
         .target(
             name: "KujiraServer",
             dependencies: [
@@ -86,7 +88,8 @@ let package = Package(
             dependencies: [
                 "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration", "KujiraTraining", "KujiraServer", "KujiraHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            plugins: ["StampVersion"]
         ),
         .testTarget(name: "KujiraTensorTests", dependencies: ["KujiraTensor", "CKujiraVNNI"]),
         .testTarget(name: "KujiraFormatsTests", dependencies: ["KujiraFormats"]),

@@ -8,7 +8,8 @@ import KujiraModels
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure prompt processing (pp) and generation (tg) tokens per second.")
+        abstract: "Measure prompt processing (pp) and generation (tg) tokens per second.",
+        discussion: #"Example: kujira bench --model model.gguf -p 128 -n 64 --threads 2"#)
 
     @OptionGroup var modelOptions: ModelOptions
 

@@ -7,6 +7,7 @@ struct BenchKernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-kernels",
         abstract: "Measure Linear.forward throughput per weight format (GB/s of weight bytes).",
+        discussion: #"Example: kujira bench-kernels --threads 2 --formats q4_k,q8_0"#,
         shouldDisplay: false
     )
 

@@ -106,7 +106,8 @@ struct ChatPrinter {
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Answer one prompt with the model's chat template, streaming the text.")
+        abstract: "Answer one prompt with the model's chat template, streaming the text.",
+        discussion: #"Example: kujira run --model unsloth/DeepSeek-R1-Distill-Qwen-1.5B-GGUF:Q4_K_M "What is 17*23?""#)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var samplingOptions: TextSamplingOptions
@@ -129,7 +130,8 @@ struct RunCommand: ParsableCommand {
 struct ChatCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat",
-        abstract: "Chat with a model: one prompt, or an interactive loop when none is given.")
+        abstract: "Chat with a model: one prompt, or an interactive loop when none is given.",
+        discussion: #"Example: kujira chat "What is 123+45?"   (no prompt: an interactive conversation, /bye to quit)"#)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var samplingOptions: TextSamplingOptions

@@ -18,6 +18,8 @@ struct ConvertCommand: ParsableCommand {
             Output is written to a temporary name and renamed, so a failed run leaves nothing behind.
             --split-max-size / --split-max-tensors write llama.cpp's gguf-split shards instead: OUT without .gguf
             + -00001-of-0000N.gguf …, metadata in the first; all shards are renamed into place only once all are written.
+            
+            Example: kujira convert --model models/v3-mini --to gguf --type q4_k --out v3-mini.q4_k.gguf
             """)
 
     @Option(help: "Model directory (config.json + safetensors, tokenizer.json optional), or org/name from `kujira pull`.",

@@ -9,7 +9,8 @@ import KujiraTraining
 struct DistillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distill",
-        abstract: "Distil a teacher into a student: sample solutions, keep only verified-correct ones, train the student on them.")
+        abstract: "Distil a teacher into a student: sample solutions, keep only verified-correct ones, train the student on them.",
+        discussion: #"Example: kujira distill --student-config docs/configs/arithmetic-300k.json --out runs/student --steps 600"#)
 
     @Option(help: "Teacher model directory (default: $KUJIRA_MODEL, else the embedded model).") var teacher: String?
     @Option(help: "Student config.json (deepseek_v3).") var studentConfig: String

@@ -8,7 +8,8 @@ import KujiraTraining
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate a model on a verifiable task: pass@1 (greedy and sampled), pass@k, format rate, mean length (JSON).")
+        abstract: "Evaluate a model on a verifiable task: pass@1 (greedy and sampled), pass@k, format rate, mean length (JSON).",
+        discussion: #"Example: kujira eval --model runs/add3 --digits 3 --problems 200 --k 8"#)
 
     @Option(help: "Model directory (default: $KUJIRA_MODEL, else the embedded Models/kujira-arith).")
     var model: String?

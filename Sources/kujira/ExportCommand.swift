@@ -5,7 +5,8 @@ import KujiraTraining
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Copy a checkpoint's inference files (config, weights, tokenizer) to a new directory, optionally as BF16.")
+        abstract: "Copy a checkpoint's inference files (config, weights, tokenizer) to a new directory, optionally as BF16.",
+        discussion: #"Example: kujira export --model runs/add3 --out models/add3 --dtype bf16"#)
 
     @Option(help: "Checkpoint directory (from kujira train).") var model: String
     @Option(help: "Output directory.") var out: String

@@ -7,7 +7,8 @@ import KujiraTraining
 struct GRPOCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grpo",
-        abstract: "GRPO with rule rewards (accuracy + format), group-normalised advantages, clipped ratio, k3 KL, curriculum.")
+        abstract: "GRPO with rule rewards (accuracy + format), group-normalised advantages, clipped ratio, k3 KL, curriculum.",
+        discussion: #"Example: kujira grpo --model runs/base --digits 3 --steps 150 --out runs/grpo"#)
 
     @Option(help: "Starting (and reference) model directory (default: $KUJIRA_MODEL, else the embedded model).") var model: String?
     @Option(help: "Task: arithmetic.") var task: String = "arithmetic"

@@ -7,7 +7,8 @@ import KujiraModels
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Generate new token ids after the given ones.")
+        abstract: "Generate new token ids after the given ones.",
+        discussion: #"Example: kujira generate --model Models/kujira-arith --tokens 0,5,6 --max-tokens 16"#)
 
     @OptionGroup var modelOptions: ModelOptions
 

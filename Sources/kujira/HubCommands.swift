@@ -19,6 +19,8 @@ struct PullCommand: AsyncParsableCommand {
             before they enter the cache. Cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub.
             HF_ENDPOINT picks another hub; HF_TOKEN (or the huggingface-cli login token) opens gated/private repos.
             Then: kujira run --model REPO[:QUANT] "…".
+            
+            Example: kujira pull unsloth/DeepSeek-R1-Distill-Qwen-1.5B-GGUF:Q4_K_M
             """)
 
     @Argument(help: "org/name[:QUANT | :GLOB | :PATH]") var reference: String
@@ -65,7 +67,8 @@ struct PullCommand: AsyncParsableCommand {
 
 /// `kujira list`: the models in the Hugging Face cache.
 struct ListCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the models in the Hugging Face cache (size, revisions).")
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the models in the Hugging Face cache (size, revisions).",
+                                                    discussion: "Example: kujira list --json")
 
     @Flag(help: "JSON instead of a table.") var json = false
 
@@ -98,7 +101,8 @@ struct ListCommand: ParsableCommand {
 
 /// `kujira rm`: deletes a model's folder from the Hugging Face cache.
 struct RemoveCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a model (all its revisions) from the Hugging Face cache.")
+    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a model (all its revisions) from the Hugging Face cache.",
+                                                    discussion: "Example: kujira rm unsloth/DeepSeek-R1-Distill-Qwen-1.5B-GGUF")
 
     @Argument(help: "org/name") var repo: String
 

@@ -7,7 +7,8 @@ import KujiraModels
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
-        abstract: "Write a randomly initialised model (config.json + model.safetensors) for a supported config.")
+        abstract: "Write a randomly initialised model (config.json + model.safetensors) for a supported config.",
+        discussion: #"Example: kujira init --config docs/configs/deepseek-v3-mini.json --out models/v3-mini --dtype bf16"#)
 
     @Option(help: "A config.json (deepseek_v3, deepseek_v2, qwen2 or llama).")
     var config: String

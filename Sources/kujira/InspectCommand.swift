@@ -7,7 +7,8 @@ import KujiraModels
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Print architecture, parameter counts, dtypes, mapped size and KV-cache bytes per token.")
+        abstract: "Print architecture, parameter counts, dtypes, mapped size and KV-cache bytes per token.",
+        discussion: #"Example: kujira inspect --config Tests/Fixtures/configs/deepseek-v3-671b.json"#)
 
     @Option(help: "Model: a directory (config.json + *.safetensors), a .gguf file, or org/name[:QUANT] from `kujira pull`.",
             transform: resolveModelArgument)

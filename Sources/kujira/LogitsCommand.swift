@@ -6,7 +6,8 @@ import KujiraModels
 struct LogitsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logits",
-        abstract: "Print {\"logits\": [[vocab floats] per input position]} for the given token ids.")
+        abstract: "Print {\"logits\": [[vocab floats] per input position]} for the given token ids.",
+        discussion: #"Example: kujira logits --model Models/kujira-arith --tokens 0,5,6"#)
 
     @OptionGroup var modelOptions: ModelOptions
 

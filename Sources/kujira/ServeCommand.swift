@@ -7,7 +7,8 @@ import Logging
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve the model over a DeepSeek/OpenAI-compatible HTTP API (chat, completions, FIM, models).")
+        abstract: "Serve the model over a DeepSeek/OpenAI-compatible HTTP API (chat, completions, FIM, models).",
+        discussion: #"Example: kujira serve --model model.gguf --port 8080 --api-key sk-local --max-concurrent 4"#)
 
     @OptionGroup var modelOptions: ModelOptions
 

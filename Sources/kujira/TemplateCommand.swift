@@ -6,7 +6,8 @@ import KujiraTokenizer
 struct TemplateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "template",
-        abstract: "Render a chat template (Jinja) for a conversation, as transformers' apply_chat_template does."
+        abstract: "Render a chat template (Jinja) for a conversation, as transformers' apply_chat_template does.",
+        discussion: #"Example: kujira template --template tokenizer_config.json --messages '[{"role":"user","content":"hi"}]' --add-generation-prompt"#
     )
 
     @Option(help: "A .jinja file, a tokenizer_config.json, or a model directory containing one.")

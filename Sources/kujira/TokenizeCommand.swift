@@ -10,6 +10,8 @@ struct TokenizeCommand: ParsableCommand {
         discussion: """
             --text S prints one JSON id array. --jsonl reads one JSON string per line on stdin and writes one JSON \
             id array per line. --decode reads one JSON id array per line and writes one JSON string per line.
+
+            Example: kujira tokenize --tokenizer Models/kujira-arith --text "12+34"
             """
     )
 

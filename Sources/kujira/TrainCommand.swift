@@ -7,7 +7,8 @@ import KujiraTraining
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a deepseek_v3 model from scratch (AdamW, aux-loss-free balancing, MTP) on a synthetic task.")
+        abstract: "Train a deepseek_v3 model from scratch (AdamW, aux-loss-free balancing, MTP) on a synthetic task.",
+        discussion: #"Example: kujira train --config docs/configs/arithmetic-1m.json --steps 1000 --batch 32 --seq 64 --out runs/add3"#)
 
     @Option(help: "Model config.json (deepseek_v3). Not needed with --resume.")
     var config: String?

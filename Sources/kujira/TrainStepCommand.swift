@@ -7,7 +7,8 @@ import KujiraTraining
 struct TrainStepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-step",
-        abstract: "Compute the training loss of one token sequence and (optionally) every parameter's gradient.")
+        abstract: "Compute the training loss of one token sequence and (optionally) every parameter's gradient.",
+        discussion: #"Example: kujira train-step --model Tests/Fixtures/models/deepseek-v3-tiny --tokens 1,2,3,4"#)
 
     @Option(help: "Model directory (config.json + safetensors), deepseek_v3 (or org/name from `kujira pull`).", transform: resolveModelArgument)
     var model: String

@@ -1,0 +1,63 @@
+import Foundation
+import XCTest
+
+/// The installed `kujira` as a user meets it: `--version` from the build, one-line errors and documented exit codes.
+final class CommandLineTests: XCTestCase {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func run(_ arguments: [String], executable: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        let built = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kujira").path
+        guard FileManager.default.isExecutableFile(atPath: built) else { throw XCTSkip("no kujira executable beside the test bundle (\(built))") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable ?? built)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, stdout, stderr)
+    }
+
+    func testVersionIsTheCheckoutsGitDescribe() throws {
+        let result = try run(["--version"])
+        XCTAssertEqual(result.status, 0)
+        let version = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let git = Process()
+        git.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        git.arguments = ["-C", Self.repository.path, "rev-parse", "--short=7", "HEAD"]
+        let pipe = Pipe()
+        git.standardOutput = pipe
+        git.standardError = FileHandle.nullDevice
+        guard (try? git.run()) != nil else { throw XCTSkip("no git") }
+        let head = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        git.waitUntilExit()
+        guard git.terminationStatus == 0 else { throw XCTSkip("not a git checkout") }
+        XCTAssertTrue(version.contains(head), "--version says \(version), HEAD is \(head)")
+    }
+
+    func testUsageErrorsExit64AndFailuresExit1WithOneLine() throws {
+        let usage = try run(["run", "--model", "/no/such/model", "hi"])
+        XCTAssertEqual(usage.status, 64)
+        XCTAssertTrue(usage.stderr.hasPrefix("Error: --model: /no/such/model does not exist"), usage.stderr)
+        let hostile = Self.repository.appendingPathComponent("Tests/Fixtures/fuzz/gguf/regression-2e31-experts-hang.gguf").path
+        let failure = try run(["run", "--model", hostile, "hi"])
+        XCTAssertEqual(failure.status, 1)
+        let lines = failure.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, failure.stderr)
+        XCTAssertTrue(failure.stderr.contains(hostile) && failure.stderr.contains("num_hidden_layers"), failure.stderr)
+        XCTAssertFalse(failure.stderr.contains("Backtrace") || failure.stderr.contains("Fatal error"), failure.stderr)
+    }
+
+    func testEveryCommandsHelpHasAnExample() throws {
+        let commands = ["pull", "list", "rm", "run", "chat", "serve", "generate", "logits", "inspect", "bench", "bench-kernels", "tokenize",
+                        "template", "init", "convert", "train", "train-step", "eval", "grpo", "distill", "export"]
+        for command in commands {
+            let help = try run([command, "--help"])
+            XCTAssertEqual(help.status, 0, command)
+            XCTAssertTrue(help.stdout.contains("Example: kujira \(command)"), "\(command) --help has no example line")
+        }
+    }
+}
