@@ -67,13 +67,12 @@ public struct CheckpointDirectory: Sendable {
         if let newest = newest() { try? pointLatest(at: (newest as NSString).lastPathComponent) }
     }
 
-    /// The directory a model path names: `path` itself, or for a run directory (no `config.json`, a `latest` or
-    /// `step-N` checkpoint inside) its newest complete checkpoint.
+    /// The directory a model path names: for a run directory (one with `step-N` checkpoints) its newest complete
+    /// checkpoint, else `path` itself (a model directory, a `step-N`, a file). A run that began in the older flat
+    /// layout (files in the run directory itself) and continued here opens its newer `step-N`.
     public static func modelDirectory(_ path: String) -> String {
-        let fm = FileManager.default
         var isDirectory: ObjCBool = false
-        guard fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue,
-              !fm.fileExists(atPath: (path as NSString).appendingPathComponent("config.json")) else { return path }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return path }
         return CheckpointDirectory(root: path).newest() ?? path
     }
 

@@ -45,16 +45,17 @@ public enum Checkpoint {
         try CheckpointDirectory(root: root).publish(step: trainer.step, keep: keep) { try write(trainer, into: $0) }
     }
 
-    /// The checkpoint `path` names: a checkpoint directory itself (it holds `trainer_state.json`), else the newest
-    /// complete `step-N` of the run directory `path` (what an interrupted save left behind is removed first).
+    /// The checkpoint `path` names: the newest complete `step-N` of the run directory `path` (what an interrupted save
+    /// left behind is removed first), else `path` itself when it is a checkpoint (a `step-N`, or a run saved in the
+    /// older flat layout: it holds `trainer_state.json`).
     public static func resolve(_ path: String) throws -> String {
-        if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("trainer_state.json")) { return path }
         let run = CheckpointDirectory(root: path)
         run.removeTemporaries()
-        guard let newest = run.newest() else {
+        if let newest = run.newest() { return newest }
+        guard FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("trainer_state.json")) else {
             throw TrainingError.badCheckpoint(path: path, detail: "no complete checkpoint (step-N directory) to resume from")
         }
-        return newest
+        return path
     }
 
     /// Writes everything needed to load the model for inference and to resume training identically into `directory`

@@ -67,4 +67,14 @@ final class CheckpointDirectoryTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root).filter { $0.hasPrefix(".tmp-") }, [])
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: "\(root!)/latest"), "step-3")
     }
+
+    /// A run begun in the older flat layout (files in the run directory) and continued with `step-N` directories opens
+    /// the newer checkpoint; a plain model directory opens itself.
+    func testFlatLayoutRunContinuedInStepDirectories() throws {
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: "\(root!)/config.json"))
+        XCTAssertEqual(CheckpointDirectory.modelDirectory(root), root)
+        try publish(CheckpointDirectory(root: root), step: 2)
+        XCTAssertEqual(CheckpointDirectory.modelDirectory(root), "\(root!)/step-2")
+    }
 }
