@@ -19,6 +19,8 @@ public struct SamplingConfiguration: Sendable, Equatable {
     public var repetitionPenalty: Float = 1
     /// Seed of the sampling random generator; the same seed gives the same tokens.
     public var seed: UInt64 = 0
+    /// OpenAI `logit_bias`: added to a token's logit before sampling (−100 bans it in practice, +100 forces it).
+    public var logitBias: [Int: Float] = [:]
 
     public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, minP: Float = 0, presencePenalty: Float = 0,
                 frequencyPenalty: Float = 0, repetitionPenalty: Float = 1, seed: UInt64 = 0) {
@@ -43,6 +45,18 @@ public struct SamplingConfiguration: Sendable, Equatable {
         guard frequencyPenalty.isFinite else { throw bad("frequency_penalty", "must be a finite number") }
         guard repetitionPenalty.isFinite, repetitionPenalty > 0 else {
             throw bad("repetition_penalty", "must be > 0, got \(repetitionPenalty)")
+        }
+        for (token, bias) in logitBias {
+            guard token >= 0 else { throw bad("logit_bias", "token ids must be ≥ 0, got \(token)") }
+            guard bias.isFinite, (-100...100).contains(bias) else { throw bad("logit_bias", "biases must be in [-100, 100], got \(bias) for \(token)") }
+        }
+    }
+
+    /// `validate()`, and every `logit_bias` token inside a vocabulary of `vocabularySize` ids.
+    public func validate(vocabularySize: Int) throws {
+        try validate()
+        if let token = logitBias.keys.first(where: { $0 >= vocabularySize }) {
+            throw GenerationError.invalidParameter(name: "logit_bias", detail: "token id \(token) is outside the vocabulary (\(vocabularySize) ids)")
         }
     }
 }
@@ -84,9 +98,10 @@ public struct LogitProcessor {
         if configuration.repetitionPenalty != 1 { seen.insert(token) }
     }
 
-    /// Applies the repetition / presence / frequency penalties in place.
+    /// Applies the repetition / presence / frequency penalties and the logit bias in place.
     public func applyPenalties(_ logits: inout [Float]) {
         let c = configuration
+        for (token, bias) in c.logitBias where token < logits.count { logits[token] += bias }
         guard c.repetitionPenalty != 1 || c.presencePenalty != 0 || c.frequencyPenalty != 0 else { return }
         if c.repetitionPenalty != 1 {
             for token in seen where token >= 0 && token < logits.count {

@@ -164,6 +164,7 @@ public final class TextSequence {
         self.options = options
         self.contextLength = contextLength
         self.tokenizer = tokenizer
+        try options.sampling.validate(vocabularySize: tokenizer.vocabSize)
         processor = try LogitProcessor(options.sampling, promptTokens: prompt.tokens)
         detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
         var markers = options.stopStrings

@@ -12,8 +12,11 @@ import ServiceLifecycle
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
-    /// Clients must send `Authorization: Bearer <apiKey>` when set.
+    /// Clients must send `Authorization: Bearer <apiKey>` (or `X-Api-Key: <apiKey>`) when set.
     public var apiKey: String?
+    /// Browser origins allowed to call the API from another site (`--cors-origin`; `*` = any); empty = no CORS.
+    /// Preflight requests are answered before the API key is checked, as browsers send them without one.
+    public var corsOrigins: [String] = []
     public var maxConcurrent = 1
     public var maxQueue = 16
     /// Context length (`--ctx`); nil = the model's maximum.
@@ -110,6 +113,7 @@ public enum KujiraServer {
     public static func makeRouter(host: ModelHost, configuration: ServerConfiguration, metrics: ServerMetrics) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorEnvelopeMiddleware(metrics: metrics))
+        if !configuration.corsOrigins.isEmpty { router.add(middleware: AllowedOriginsMiddleware(origins: configuration.corsOrigins)) }
         if let key = configuration.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }
         let routes = Routes(host: host, configuration: configuration, metrics: metrics)
         router.get("/health") { _, _ in routes.health() }

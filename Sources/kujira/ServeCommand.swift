@@ -36,12 +36,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Open connections allowed; more are answered 503 and closed at once.")
     var maxConnections = 512
 
+    @Option(help: "Allow browser apps on this origin (e.g. http://localhost:5173) to call the API (CORS); repeat for more, '*' for any.")
+    var corsOrigin: [String] = []
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard maxConcurrent >= 1 else { throw ValidationError("--max-concurrent must be ≥ 1") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be ≥ 0") }
         if let ctx, ctx < 2 { throw ValidationError("--ctx must be ≥ 2") }
         if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
+        for origin in corsOrigin where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
+            throw ValidationError("--cors-origin: '\(origin)' is not an origin (http(s)://host[:port] or *)")
+        }
         guard (0...1_000_000).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be in 0...1000000 seconds") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be ≥ 1") }
     }
@@ -52,6 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.port = port
         let environmentKey = ProcessInfo.processInfo.environment["KUJIRA_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         configuration.apiKey = apiKey ?? environmentKey
+        configuration.corsOrigins = corsOrigin
         configuration.maxConcurrent = maxConcurrent
         configuration.maxQueue = maxQueue
         configuration.contextLength = ctx

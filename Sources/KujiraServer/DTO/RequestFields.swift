@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KujiraGeneration
+import KujiraFormats
 import KujiraTokenizer
 
 /// The top-level object of a JSON request with typed accessors whose errors name the parameter (422).
@@ -82,6 +83,7 @@ struct RequestFields {
         s.presencePenalty = Float(try number("presence_penalty", in: -2...2) ?? 0)
         s.frequencyPenalty = Float(try number("frequency_penalty", in: -2...2) ?? 0)
         s.repetitionPenalty = Float(try number("repetition_penalty", in: 0...10, excludingLower: true) ?? 1)
+        s.logitBias = try logitBias()
         if let seed = value("seed") {
             switch seed {
             case .int(let i): s.seed = UInt64(bitPattern: Int64(i))
@@ -92,6 +94,32 @@ struct RequestFields {
             s.seed = UInt64.random(in: 0...UInt64.max)
         }
         return s
+    }
+
+    /// `logit_bias`: `{"token id": bias}` with biases in [-100, 100], at most 1024 entries (ids are checked against the
+    /// vocabulary when generation starts).
+    func logitBias() throws -> [Int: Float] {
+        guard let value = value("logit_bias") else { return [:] }
+        guard case .object(let object) = value else { throw APIError.invalidParameter("logit_bias", "must be an object of token id → bias") }
+        guard object.count <= 1024 else { throw APIError.invalidParameter("logit_bias", "at most 1024 entries, got \(object.count)") }
+        var biases: [Int: Float] = [:]
+        for key in object.keys {
+            let bias = object[key] ?? .none
+            guard let token = Int(key), token >= 0, String(token) == key else {
+                throw APIError.invalidParameter("logit_bias", "keys must be token ids (non-negative integers as strings), got '\(quoted(key, limit: 40))'")
+            }
+            let number: Double
+            switch bias {
+            case .int(let i): number = Double(i)
+            case .double(let d): number = d
+            default: throw APIError.invalidParameter("logit_bias", "the bias of \(token) must be a number")
+            }
+            guard number.isFinite, (-100...100).contains(number) else {
+                throw APIError.invalidParameter("logit_bias", "the bias of \(token) must be in [-100, 100], got \(number)")
+            }
+            biases[token] = Float(number)
+        }
+        return biases
     }
 
     /// `stop`: a string or up to 16 strings.
