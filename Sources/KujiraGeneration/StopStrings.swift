@@ -1,4 +1,5 @@
 import Foundation
+import KujiraFormats
 
 /// Finds stop strings (and other markers) in streamed text, holding back any suffix that could still become one,
 /// so no part of a stop string is ever emitted.
@@ -86,9 +87,13 @@ public struct ToolCall: Sendable, Equatable {
     }
 }
 
-/// DeepSeek-V3's tool-call tokens (as its chat template writes them):
-/// `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\nARGS\n```<｜tool▁call▁end｜>…<｜tool▁calls▁end｜>`.
+/// How a model writes tool calls. DeepSeek-V3's tokens (as its chat template writes them):
+/// `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\nARGS\n```<｜tool▁call▁end｜>…<｜tool▁calls▁end｜>`;
+/// or the Hermes style of Qwen2.5/Qwen3: `<tool_call>\n{"name": NAME, "arguments": ARGS}\n</tool_call>`, one block per call.
 public struct ToolCallFormat: Sendable, Equatable {
+    /// Which of the two syntaxes.
+    public enum Style: Sendable, Equatable { case deepSeek, hermes }
+    public var style = Style.deepSeek
     public var callsBegin = "<｜tool▁calls▁begin｜>"
     public var callsEnd = "<｜tool▁calls▁end｜>"
     public var callBegin = "<｜tool▁call▁begin｜>"
@@ -104,8 +109,39 @@ public struct ToolCallFormat: Sendable, Equatable {
         return all.allSatisfy(contains) ? format : nil
     }
 
+    /// Qwen's Hermes-style format when the tokenizer has `<tool_call>` and `</tool_call>` tokens, else nil.
+    public static func hermes(vocabularyHas contains: (String) -> Bool) -> ToolCallFormat? {
+        var format = ToolCallFormat()
+        format.style = .hermes
+        format.callsBegin = "<tool_call>"; format.callBegin = "<tool_call>"; format.callEnd = "</tool_call>"
+        format.callsEnd = ""; format.separator = ""
+        return contains(format.callBegin) && contains(format.callEnd) ? format : nil
+    }
+
+    /// The format of a tokenizer's vocabulary: DeepSeek's tokens, else Qwen's Hermes tags, else none.
+    public static func detect(vocabularyHas contains: (String) -> Bool) -> ToolCallFormat? {
+        deepSeek(vocabularyHas: contains) ?? hermes(vocabularyHas: contains)
+    }
+
+    /// The text that forces a call (`tool_choice` required, or of the named function).
+    public func forcedPrefix(function name: String?) -> String {
+        switch style {
+        case .deepSeek:
+            return callsBegin + (name.map { callBegin + "function" + separator + $0 + "\n```json\n" } ?? "")
+        case .hermes:
+            var prefix = callsBegin + "\n"
+            if let name {
+                var quotedName = ""
+                JSONString.write(name, into: &quotedName)
+                prefix += "{\"name\": \(quotedName), \"arguments\": "
+            }
+            return prefix
+        }
+    }
+
     /// Parses the text after `callsBegin` into calls; calls that are cut off or malformed are skipped.
     public func parse(_ text: String) -> [ToolCall] {
+        if style == .hermes { return parseHermes(callsBegin + text) }
         var calls: [ToolCall] = []
         var rest = Substring(text)
         if let end = rest.range(of: callsEnd) { rest = rest[..<end.lowerBound] }
@@ -126,6 +162,44 @@ public struct ToolCallFormat: Sendable, Equatable {
             calls.append(ToolCall(name: name, arguments: arguments.isEmpty ? "{}" : arguments))
         }
         return calls
+    }
+}
+
+extension ToolCallFormat {
+    /// `<tool_call>{"name": …, "arguments": …}</tool_call>` blocks; the arguments' JSON text is kept as written when it
+    /// is the object's last member (as Qwen writes it), else re-encoded. A string `arguments` is taken as the JSON text.
+    func parseHermes(_ text: String) -> [ToolCall] {
+        var calls: [ToolCall] = []
+        var rest = Substring(text)
+        while let begin = rest.range(of: callBegin) {
+            rest = rest[begin.upperBound...]
+            guard let end = rest.range(of: callEnd) else { break }
+            let body = rest[..<end.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+            rest = rest[end.upperBound...]
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+                  let name = object["name"] as? String, !name.isEmpty else { continue }
+            var arguments = "{}"
+            if let string = object["arguments"] as? String {
+                arguments = string
+            } else if let value = object["arguments"] {
+                arguments = Self.rawLastMember("arguments", of: body)
+                    ?? (try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]))
+                        .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            }
+            calls.append(ToolCall(name: name, arguments: arguments))
+        }
+        return calls
+    }
+
+    /// The JSON text of `key`'s value when it is the last member of the object `body`, if it parses on its own.
+    static func rawLastMember(_ key: String, of body: String) -> String? {
+        guard body.hasSuffix("}"), let keyRange = body.range(of: "\"\(key)\"", options: .backwards) else { return nil }
+        var after = body[keyRange.upperBound...].drop { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
+        guard after.first == ":" else { return nil }
+        after = after.dropFirst()
+        let raw = String(after.dropLast()).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: .fragmentsAllowed)) != nil else { return nil }
+        return raw
     }
 }
 

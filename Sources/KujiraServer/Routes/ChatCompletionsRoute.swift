@@ -28,9 +28,10 @@ extension Routes {
             guard let format = pipeline.toolCallFormat else {
                 throw APIError.invalidParameter("tool_choice", "model '\(pipeline.modelName)' has no tool-call tokens, so it cannot be forced to call a tool")
             }
-            forced = format.callsBegin
             if case .function(let name) = chat.toolChoice {
-                forced += format.callBegin + "function" + format.separator + name + "\n```json\n"
+                forced = format.forcedPrefix(function: name)
+            } else {
+                forced = format.forcedPrefix(function: nil)
             }
         }
         if chat.jsonObject && !forced.isEmpty {
