@@ -20,9 +20,14 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .config: Self.config(data, workspace)
         case .tokenizer: Self.tokenizer(data, workspace)
         case .template: Self.template(data)
-        case .request: _ = try? RequestValidation.validate(body: data, path: "/v1/chat/completions")
-            _ = try? RequestValidation.validate(body: data, path: "/v1/completions")
+        case .request: Self.request(data)
         }
+    }
+
+    /// A request body, checked as `/v1/chat/completions` and as `/v1/completions` check it.
+    static func request(_ data: Data) {
+        _ = try? RequestValidation.validate(body: data, path: "/v1/chat/completions")
+        _ = try? RequestValidation.validate(body: data, path: "/v1/completions")
     }
 
     /// Largest element count a fuzz input may decode (a tiny file can still name a large, valid-looking tensor).
