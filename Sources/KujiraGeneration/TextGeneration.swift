@@ -70,6 +70,15 @@ public struct GenerationUsage: Sendable, Equatable {
 
     public init() {}
     public var totalTokens: Int { promptTokens + completionTokens }
+
+    /// The usage of several choices of one prompt (`n` > 1): the prompt counted once (as the first choice saw its
+    /// cache), completion and reasoning tokens summed.
+    public static func choices(_ usages: [GenerationUsage]) -> GenerationUsage {
+        var total = usages.first ?? GenerationUsage()
+        total.completionTokens = usages.reduce(0) { $0 + $1.completionTokens }
+        total.reasoningTokens = usages.reduce(0) { $0 + $1.reasoningTokens }
+        return total
+    }
     public var uncachedPromptTokens: Int { promptTokens - cachedPromptTokens }
 }
 

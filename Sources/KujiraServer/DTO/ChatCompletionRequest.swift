@@ -29,6 +29,9 @@ struct ChatCompletionRequest {
     /// `chat_template_kwargs`: extra variables for the chat template (Qwen3's `enable_thinking`, …), as vLLM and
     /// SGLang take them.
     var templateArguments: [String: JinjaValue]
+    /// `n`: choices generated for the prompt (each its own sequence; seeds seed, seed + 1, …).
+    var choices: Int
+    static let maxChoices = 8
 
     static let roles: Set<String> = ["system", "user", "assistant", "tool", "developer"]
 
@@ -39,7 +42,7 @@ struct ChatCompletionRequest {
         maxTokens = try fields.int("max_tokens", in: 1...Int(Int32.max)) ?? maxCompletion
         sampling = try fields.sampling()
         stop = try fields.stopStrings()
-        try fields.checkSingleChoice()
+        choices = try fields.choiceCount(limit: Self.maxChoices)
         (stream, includeUsage) = try fields.streaming()
         logprobs = try fields.bool("logprobs") ?? false
         topLogprobs = try fields.int("top_logprobs", in: 0...20) ?? 0

@@ -139,6 +139,9 @@ struct RequestFields {
     }
 
     /// `n` must be 1 (one choice per request).
+    /// `n`: how many choices to generate for the prompt, 1...`limit`.
+    func choiceCount(limit: Int) throws -> Int { try int("n", in: 1...limit) ?? 1 }
+
     func checkSingleChoice() throws {
         if let n = try int("n"), n != 1 { throw APIError.invalidParameter("n", "only n = 1 is supported, got \(n)") }
     }

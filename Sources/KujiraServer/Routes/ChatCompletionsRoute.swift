@@ -39,41 +39,54 @@ extension Routes {
         }
         let prompt = try pipeline.chatPrompt(messages: chat.messages, tools: chat.tools, extra: chat.templateArguments, forcedOutput: forced)
         options.maxTokens = try Self.budget(prompt: prompt, requested: chat.maxTokens, pipeline: pipeline)
-        let handle = try scheduler.submit(prompt: prompt, options: options)
+        // n choices: one sequence each, seeds seed, seed + 1, … (greedy choices are equal, as with OpenAI).
+        var handles: [GenerationHandle] = []
+        do {
+            for index in 0..<chat.choices {
+                var choiceOptions = options
+                choiceOptions.sampling.seed = options.sampling.seed &+ UInt64(index)
+                handles.append(try scheduler.submit(prompt: prompt, options: choiceOptions))
+            }
+        } catch {
+            handles.forEach { $0.cancel() }
+            throw error
+        }
         let id = Self.newID("chatcmpl-")
         let created = Self.now
         let tokenizer = pipeline.tokenizer
         if chat.stream {
-            return ServerSentEvents.response(handle, encoder: ChatStreamEncoder(
+            return ServerSentEvents.response(handles, encoder: ChatStreamEncoder(
                 id: id, created: created, model: pipeline.modelName, includeUsage: chat.includeUsage, tokenizer: tokenizer))
         }
         let startsInReasoning = prompt.startsInReasoning
         let wantLogprobs = chat.logprobs
         let model = pipeline.modelName
-        return try await Self.jsonWhenDone(handle) { events, reason, usage in
-            var content = "", reasoning = "", calls: [ToolCall] = [], logprobs: [ResponseJSON] = []
-            var sawReasoning = false
-            for event in events {
-                switch event {
-                case .content(let text): content += text
-                case .reasoning(let text): reasoning += text; sawReasoning = true
-                case .toolCalls(let list): calls += list
-                case .logprob(let lp): logprobs.append(Self.logprobEntry(lp, tokenizer: tokenizer))
+        return try await Self.jsonWhenDone(handles) { results in
+            let choices: [ResponseJSON] = results.enumerated().map { index, result in
+                var content = "", reasoning = "", calls: [ToolCall] = [], logprobs: [ResponseJSON] = []
+                var sawReasoning = false
+                for event in result.events {
+                    switch event {
+                    case .content(let text): content += text
+                    case .reasoning(let text): reasoning += text; sawReasoning = true
+                    case .toolCalls(let list): calls += list
+                    case .logprob(let lp): logprobs.append(Self.logprobEntry(lp, tokenizer: tokenizer))
+                    }
                 }
+                var message: [(String, ResponseJSON)] = [("role", .string("assistant")),
+                                                      ("content", calls.isEmpty || !content.isEmpty ? .string(content) : .null)]
+                if sawReasoning || startsInReasoning { message.append(("reasoning_content", .string(reasoning))) }
+                if !calls.isEmpty { message.append(("tool_calls", Self.toolCallsJSON(calls, withIndex: false))) }
+                return .object([
+                    ("index", .int(index)), ("message", .object(message)),
+                    ("logprobs", wantLogprobs ? .object([("content", .array(logprobs))]) : .null),
+                    ("finish_reason", .string(result.reason.rawValue)),
+                ])
             }
-            var message: [(String, ResponseJSON)] = [("role", .string("assistant")),
-                                                  ("content", calls.isEmpty || !content.isEmpty ? .string(content) : .null)]
-            if sawReasoning || startsInReasoning { message.append(("reasoning_content", .string(reasoning))) }
-            if !calls.isEmpty { message.append(("tool_calls", Self.toolCallsJSON(calls, withIndex: false))) }
-            let choice: ResponseJSON = .object([
-                ("index", .int(0)), ("message", .object(message)),
-                ("logprobs", wantLogprobs ? .object([("content", .array(logprobs))]) : .null),
-                ("finish_reason", .string(reason.rawValue)),
-            ])
             return .object([
                 ("id", .string(id)), ("object", .string("chat.completion")), ("created", .int(created)),
                 ("model", .string(model)), ("system_fingerprint", .string("kujira")),
-                ("choices", .array([choice])), ("usage", Self.usage(usage)),
+                ("choices", .array(choices)), ("usage", Self.usage(GenerationUsage.choices(results.map(\.usage)))),
             ])
         }
     }
@@ -95,6 +108,8 @@ struct ChatStreamEncoder: StreamChunkEncoder {
     let id: String, created: Int, model: String, includeUsage: Bool
     let tokenizer: Tokenizer
     private var pendingLogprobs: [ResponseJSON] = []
+    /// The choice being streamed and how many there are (`n`); the usage chunk follows the last one.
+    private var choice = 0, choiceCount = 1
 
     init(id: String, created: Int, model: String, includeUsage: Bool, tokenizer: Tokenizer) {
         self.id = id
@@ -116,7 +131,7 @@ struct ChatStreamEncoder: StreamChunkEncoder {
         let logprobs = pendingLogprobs
         pendingLogprobs.removeAll()
         return envelope([.object([
-            ("index", .int(0)), ("delta", .object(delta)),
+            ("index", .int(choice)), ("delta", .object(delta)),
             ("logprobs", logprobs.isEmpty ? .null : .object([("content", .array(logprobs))])),
             ("finish_reason", finish.map { .string($0.rawValue) } ?? .null),
         ])])
@@ -134,6 +149,12 @@ struct ChatStreamEncoder: StreamChunkEncoder {
     }
 
     mutating func closing(reason: FinishReason, usage: GenerationUsage) -> [ResponseJSON] {
-        [chunk([], finish: reason)] + (includeUsage ? [envelope([], usage: usage)] : [])
+        [chunk([], finish: reason)] + (includeUsage && choice == choiceCount - 1 ? [envelope([], usage: usage)] : [])
+    }
+
+    mutating func begin(choice: Int, of count: Int) {
+        self.choice = choice
+        choiceCount = count
+        pendingLogprobs.removeAll()
     }
 }

@@ -108,23 +108,43 @@ struct Routes: Sendable {
                              render: @escaping @Sendable ([GenerationEvent], FinishReason, GenerationUsage) -> ResponseJSON)
         async throws -> Response
     {
-        let iterator = StreamIterator(handle.stream)
-        var events: [GenerationEvent] = []
-        let first = await withTaskCancellationHandler { await iterator.next() } onCancel: { handle.cancel() }
+        try await jsonWhenDone([handle]) { results in render(results[0].events, results[0].reason, results[0].usage) }
+    }
+
+    /// One choice's whole generation.
+    typealias ChoiceResult = (events: [GenerationEvent], reason: FinishReason, usage: GenerationUsage)
+
+    /// `jsonWhenDone` of several choices of one request (`n` > 1): rendered once every choice has finished; a failure
+    /// of any choice answers with its error and cancels the others.
+    static func jsonWhenDone(_ handles: [GenerationHandle], render: @escaping @Sendable ([ChoiceResult]) -> ResponseJSON)
+        async throws -> Response
+    {
+        let iterators = handles.map { StreamIterator($0.stream) }
+        let cancelAll: @Sendable () -> Void = { handles.forEach { $0.cancel() } }
+        var results: [ChoiceResult] = []
+        var firstEvents: [GenerationEvent] = []
+        let first = await withTaskCancellationHandler { await iterators[0].next() } onCancel: { cancelAll() }
         switch first {
-        case nil: throw APIError.unavailable("generation was stopped")
-        case .failed(let error)?: throw error
-        case .finished(let reason, let usage)?: return json(render(events, reason, usage))
-        case .events(let batch)?: events = batch
+        case nil: cancelAll(); throw APIError.unavailable("generation was stopped")
+        case .failed(let error)?: cancelAll(); throw error
+        case .finished(let reason, let usage)?: results.append(([], reason, usage))
+        case .events(let batch)?: firstEvents = batch
         }
+        if results.count == handles.count { return json(render(results)) }
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        let collected = events
+        let (finished, collected) = (results, firstEvents)
         let body = ResponseBody { writer in
-            var events = collected
+            var results = finished, events = collected
             var lastWrite = ContinuousClock.now
             do {
-                while let output = await iterator.next() {
+                while results.count < handles.count {
+                    guard let output = await iterators[results.count].next() else {
+                        cancelAll()
+                        try await writer.write(ByteBuffer(string: APIError.unavailable("generation was stopped").body))
+                        try await writer.finish(nil)
+                        return
+                    }
                     switch output {
                     case .events(let batch):
                         events += batch
@@ -133,19 +153,19 @@ struct Routes: Sendable {
                             lastWrite = .now
                         }
                     case .finished(let reason, let usage):
-                        try await writer.write(ByteBuffer(string: render(events, reason, usage).text))
-                        try await writer.finish(nil)
-                        return
+                        results.append((events, reason, usage))
+                        events = []
                     case .failed(let error):
+                        cancelAll()
                         try await writer.write(ByteBuffer(string: error.body))
                         try await writer.finish(nil)
                         return
                     }
                 }
-                try await writer.write(ByteBuffer(string: APIError.unavailable("generation was stopped").body))
+                try await writer.write(ByteBuffer(string: render(results).text))
                 try await writer.finish(nil)
             } catch {
-                handle.cancel()
+                cancelAll()
                 throw error
             }
         }
