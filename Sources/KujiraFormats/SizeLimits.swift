@@ -83,25 +83,28 @@ public struct SizeError: Error, CustomStringConvertible, Equatable {
     public var description: String { "\(source): \(field): \(detail)" }
 }
 
-/// Text from a file, made safe to quote in an error message: control and non-ASCII-printable characters escaped,
-/// cut to `limit` characters with an ellipsis. Names and values from untrusted files go through this before they are
-/// printed, so a hostile file cannot write escape sequences to a terminal or megabytes into a log.
+/// Untrusted text (names, keys and values from model files, template source, request data), made safe to quote in
+/// an error message: at most `limit` characters, then an ellipsis; newlines and tabs as `\n` `\r` `\t`, and control,
+/// format (bidirectional overrides), separator, private-use and unassigned characters as `\u{...}`, so hostile input
+/// can neither flood a log nor rewrite a terminal line. Reads only the first `limit` + 1 characters.
 public func quoted(_ text: String, limit: Int = 80) -> String {
     var out = ""
     var count = 0
     for scalar in text.unicodeScalars {
-        if count >= limit { out += "…"; break }
-        switch scalar {
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        case _ where scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
-                      || (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value):
-            out += "\\u{\(String(scalar.value, radix: 16))}"
-        default: out.unicodeScalars.append(scalar)
-        }
+        guard count < limit else { return out + "…" }
         count += 1
+        switch scalar {
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .surrogate, .unassigned:
+                out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            default:
+                out.unicodeScalars.append(scalar)
+            }
+        }
     }
     return out
 }

@@ -21,7 +21,7 @@ enum GGUFVocabularyLoader {
             throw TokenizerError.missingField(path: path, field: "tokenizer.ggml.model")
         }
         guard model == "gpt2" else {
-            throw TokenizerError.unsupported(path: path, feature: "tokenizer.ggml.model '\(errorSnippet(model))' (only gpt2-style BPE)")
+            throw TokenizerError.unsupported(path: path, feature: "tokenizer.ggml.model '\(quoted(model, limit: 60))' (only gpt2-style BPE)")
         }
         guard let tokens = file.strings("tokenizer.ggml.tokens"), !tokens.isEmpty else {
             throw TokenizerError.missingField(path: path, field: "tokenizer.ggml.tokens")
@@ -37,7 +37,7 @@ enum GGUFVocabularyLoader {
         merges.reserveCapacity(mergeStrings.count)
         for (index, text) in mergeStrings.enumerated() {
             guard let (left, right) = splitMerge(text) else {
-                throw TokenizerError.invalidFile(path: path, reason: "tokenizer.ggml.merges[\(index)] \"\(errorSnippet(text))\" has no space")
+                throw TokenizerError.invalidFile(path: path, reason: "tokenizer.ggml.merges[\(index)] \"\(quoted(text, limit: 60))\" has no space")
             }
             merges.append((left, right))
         }
@@ -130,7 +130,7 @@ enum GGUFVocabularyLoader {
         case "default":
             return (try splits([#"[\p{P}\$\+<=>\^~\|]+"#, KnownPattern.gpt2Pattern, #"\p{N}+"#, "[0-9][0-9][0-9]"]), false, nil)
         default:
-            throw TokenizerError.unsupported(path: path, feature: "tokenizer.ggml.pre '\(errorSnippet(name))'")
+            throw TokenizerError.unsupported(path: path, feature: "tokenizer.ggml.pre '\(quoted(name, limit: 60))'")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KujiraFormats
 
 /// The HF normalizers a byte-level BPE tokenizer may carry, applied to text between added tokens.
 indirect enum Normalizer: Sendable {
@@ -52,7 +53,7 @@ indirect enum Normalizer: Sendable {
             if parts.isEmpty { return nil }
             return parts.count == 1 ? parts[0] : .sequence(parts)
         default:
-            throw TokenizerError.unsupported(path: path, feature: "normalizer type '\(errorSnippet(type))'")
+            throw TokenizerError.unsupported(path: path, feature: "normalizer type '\(quoted(type, limit: 60))'")
         }
     }
 }
@@ -84,7 +85,7 @@ struct PostProcessor: Sendable, Equatable {
                     seenSequence = true
                 } else if let special = item["SpecialToken"] as? [String: Any], let name = special["id"] as? String {
                     guard let entry = specials[name] as? [String: Any], let ids = entry["ids"] as? [Int] else {
-                        throw TokenizerError.missingField(path: path, field: "post_processor.special_tokens.\(errorSnippet(name))")
+                        throw TokenizerError.missingField(path: path, field: "post_processor.special_tokens.\(quoted(name, limit: 60))")
                     }
                     if seenSequence { result.suffix += ids } else { result.prefix += ids }
                 }
@@ -108,7 +109,7 @@ struct PostProcessor: Sendable, Equatable {
             }
             return result
         default:
-            throw TokenizerError.unsupported(path: path, feature: "post_processor type '\(errorSnippet(type))'")
+            throw TokenizerError.unsupported(path: path, feature: "post_processor type '\(quoted(type, limit: 60))'")
         }
     }
 }

@@ -1,3 +1,4 @@
+import KujiraFormats
 /// Errors raised while loading or running a tokenizer; each names the file or field and what is wrong.
 public enum TokenizerError: Error, CustomStringConvertible, Sendable, Equatable {
     case fileNotFound(path: String)
@@ -17,7 +18,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Sendable, Equatable 
         case .unsupported(let path, let feature):
             return "tokenizer: \(path): unsupported \(feature)"
         case .invalidPattern(let pattern, let reason):
-            return "tokenizer: cannot compile pre-tokenizer pattern '\(errorSnippet(pattern, limit: 120))': \(errorSnippet(reason, limit: 200))"
+            return "tokenizer: cannot compile pre-tokenizer pattern '\(quoted(pattern, limit: 120))': \(quoted(reason, limit: 200))"
         }
     }
 }

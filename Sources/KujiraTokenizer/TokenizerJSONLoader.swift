@@ -1,4 +1,5 @@
 import Foundation
+import KujiraFormats
 
 /// Reads a Hugging Face `tokenizer.json` (byte-level BPE) and the `tokenizer_config.json` beside it.
 enum TokenizerJSONLoader {
@@ -35,7 +36,7 @@ enum TokenizerJSONLoader {
             throw TokenizerError.missingField(path: path, field: "model")
         }
         if let type = model["type"] as? String, type != "BPE" {
-            throw TokenizerError.unsupported(path: path, feature: "model type '\(errorSnippet(type))' (only BPE)")
+            throw TokenizerError.unsupported(path: path, feature: "model type '\(quoted(type, limit: 60))' (only BPE)")
         }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let value = model[key] as? String, !value.isEmpty {
@@ -53,7 +54,7 @@ enum TokenizerJSONLoader {
         entries.reserveCapacity(vocabObject.count)
         for (token, value) in vocabObject {
             guard let id = value as? Int, id >= 0, id < maxVocabularySize else {
-                throw TokenizerError.invalidFile(path: path, reason: "model.vocab[\"\(errorSnippet(token))\"] is not a valid id")
+                throw TokenizerError.invalidFile(path: path, reason: "model.vocab[\"\(quoted(token, limit: 60))\"] is not a valid id")
             }
             entries.append((token, id))
             size = max(size, id + 1)
@@ -182,7 +183,7 @@ enum TokenizerJSONLoader {
             }
             let behaviorName = object["behavior"] as? String ?? "Isolated"
             guard let behavior = SplitBehavior(rawValue: behaviorName) else {
-                throw TokenizerError.unsupported(path: path, feature: "Split behavior '\(errorSnippet(behaviorName))'")
+                throw TokenizerError.unsupported(path: path, feature: "Split behavior '\(quoted(behaviorName, limit: 60))'")
             }
             return [.split(compiled, behavior: behavior, invert: object["invert"] as? Bool ?? false)]
         case "ByteLevel":
@@ -193,7 +194,7 @@ enum TokenizerJSONLoader {
         case "WhitespaceSplit":
             return [.whitespaceSplit]
         default:
-            throw TokenizerError.unsupported(path: path, feature: "pre_tokenizer type '\(errorSnippet(type))'")
+            throw TokenizerError.unsupported(path: path, feature: "pre_tokenizer type '\(quoted(type, limit: 60))'")
         }
     }
 
@@ -206,7 +207,7 @@ enum TokenizerJSONLoader {
             let list = object["decoders"] as? [Any] ?? []
             return try list.contains { try parseDecoderIsByteLevel($0, path: path) }
         case let type:
-            throw TokenizerError.unsupported(path: path, feature: "decoder type '\(errorSnippet(type ?? "?"))'")
+            throw TokenizerError.unsupported(path: path, feature: "decoder type '\(quoted(type ?? "?", limit: 60))'")
         }
     }
 
@@ -220,7 +221,7 @@ enum TokenizerJSONLoader {
         for (index, item) in list.enumerated() {
             if let text = item as? String {
                 guard let (left, right) = splitMerge(text) else {
-                    throw TokenizerError.invalidFile(path: path, reason: "model.merges[\(index)] \"\(errorSnippet(text))\" has no space")
+                    throw TokenizerError.invalidFile(path: path, reason: "model.merges[\(index)] \"\(quoted(text, limit: 60))\" has no space")
                 }
                 merges.append((left, right))
             } else if let pair = item as? [Any], pair.count == 2, let a = pair[0] as? String, let b = pair[1] as? String {

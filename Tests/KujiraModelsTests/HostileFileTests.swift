@@ -54,7 +54,7 @@ final class HostileFileTests: XCTestCase {
         XCTAssertThrowsError(try SafeTensorsFile(path: path)) { error in
             let message = "\(error)"
             XCTAssertFalse(message.contains("\u{1B}"), "raw escape byte in the message")
-            XCTAssertTrue(message.contains("\\u{1b}[2J"), message)
+            XCTAssertTrue(message.contains("\\u{1B}[2J"), message)
             XCTAssertLessThan(message.count, 400)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KujiraFormats
 
 /// A parsed chat template (the Jinja subset real templates use) that renders a conversation into prompt text
 /// exactly like transformers' `apply_chat_template(..., tokenize=False)`.
@@ -125,7 +126,7 @@ public struct ChatTemplate: Sendable {
         switch config["chat_template"] {
         case .string(let template)?:
             if let name, name != "default" {
-                throw ChatTemplateError.invalidInput("field 'chat_template' has a single template, not '\(errorSnippet(name))'")
+                throw ChatTemplateError.invalidInput("field 'chat_template' has a single template, not '\(quoted(name, limit: 60))'")
             }
             return template
         case .array(let entries)?:
@@ -140,9 +141,9 @@ public struct ChatTemplate: Sendable {
             }
             let wanted = name ?? "default"
             guard let match = named.first(where: { $0.0 == wanted }) else {
-                let available = named.prefix(20).map { errorSnippet($0.0) }.joined(separator: ", ")
+                let available = named.prefix(20).map { quoted($0.0, limit: 60) }.joined(separator: ", ")
                     + (named.count > 20 ? ", …" : "")
-                throw ChatTemplateError.invalidInput("no chat template named '\(errorSnippet(wanted))' (available: \(available))")
+                throw ChatTemplateError.invalidInput("no chat template named '\(quoted(wanted, limit: 60))' (available: \(available))")
             }
             return match.1
         case nil, .none?:

@@ -38,28 +38,3 @@ struct SourceLocation: Sendable, Equatable {
 func runtimeError(_ message: String) -> ChatTemplateError {
     .runtime(message, line: 0, column: 0)
 }
-
-/// Untrusted text (template source, data, file fields) as quoted in an error message: at most `limit` characters,
-/// with control, format and other invisible characters escaped as `\u{...}`, so that hostile input can neither
-/// flood a log nor rewrite a terminal line. Reads only the first `limit` + 1 characters.
-func errorSnippet(_ text: String, limit: Int = 60) -> String {
-    var out = ""
-    var count = 0
-    for scalar in text.unicodeScalars {
-        guard count < limit else { return out + "…" }
-        count += 1
-        switch scalar {
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            switch scalar.properties.generalCategory {
-            case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .surrogate, .unassigned:
-                out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-            default:
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out
-}

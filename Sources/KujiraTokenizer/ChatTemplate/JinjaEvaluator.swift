@@ -1,4 +1,5 @@
 import Foundation
+import KujiraFormats
 
 /// Walks the template AST and produces text; one evaluator per render (it holds the variable scopes and the
 /// meter that holds the render to its `TemplateBudget`).
@@ -44,7 +45,7 @@ final class JinjaEvaluator {
             for (name, item) in zip(names, items) { scopes[scopes.count - 1][name] = item }
         case .attribute(let objectName, let attribute):
             guard case .namespace(let namespace) = lookup(objectName) else {
-                throw runtimeError("cannot assign attribute '\(errorSnippet(attribute))' on '\(errorSnippet(objectName))': "
+                throw runtimeError("cannot assign attribute '\(quoted(attribute, limit: 60))' on '\(quoted(objectName, limit: 60))': "
                                    + "not a namespace")
             }
             // The one place values persist across loop iterations: check what is stored, once.
@@ -324,12 +325,12 @@ final class JinjaEvaluator {
             if let method = try boundMethod(receiver, name) { return try method.body(arguments) }
             let value = try attribute(of: receiver, name)
             if case .callable(let function) = value { return try function.body(arguments) }
-            throw runtimeError("'\(receiver.typeName)' object has no method '\(errorSnippet(name))'")
+            throw runtimeError("'\(receiver.typeName)' object has no method '\(quoted(name, limit: 60))'")
         }
         let value = try evaluate(callee)
         switch value {
         case .callable(let function): return try function.body(arguments)
-        case .undefined(let name): throw runtimeError("'\(errorSnippet(name))' is undefined")
+        case .undefined(let name): throw runtimeError("'\(quoted(name, limit: 60))' is undefined")
         default: throw runtimeError("'\(value.typeName)' object is not callable")
         }
     }
@@ -339,7 +340,7 @@ final class JinjaEvaluator {
         try meter.charge(bytes: name.utf8.count)
         switch value {
         case .undefined(let missing):
-            throw runtimeError("'\(errorSnippet(missing))' is undefined (while reading attribute '\(errorSnippet(name))')")
+            throw runtimeError("'\(quoted(missing, limit: 60))' is undefined (while reading attribute '\(quoted(name, limit: 60))')")
         case .object(let object):
             if let found = object[name] { return found }
         case .namespace(let namespace):
@@ -348,17 +349,17 @@ final class JinjaEvaluator {
             break
         }
         if let method = try boundMethod(value, name) { return .callable(method) }
-        return .undefined("\(value.typeName) object has no attribute '\(errorSnippet(name))'")
+        return .undefined("\(value.typeName) object has no attribute '\(quoted(name, limit: 60))'")
     }
 
     /// `value[key]`: out-of-range indices and missing keys give undefined, as in Jinja.
     func item(of value: RuntimeValue, _ key: RuntimeValue) throws -> RuntimeValue {
         switch (value, key) {
         case (.undefined(let missing), _):
-            throw runtimeError("'\(errorSnippet(missing))' is undefined (while reading an item)")
+            throw runtimeError("'\(quoted(missing, limit: 60))' is undefined (while reading an item)")
         case (.object(let object), .string(let name)):
             try meter.charge(bytes: name.utf8.count)
-            return object[name] ?? .undefined("dict object has no key '\(errorSnippet(name))'")
+            return object[name] ?? .undefined("dict object has no key '\(quoted(name, limit: 60))'")
         case (.namespace, .string(let name)):
             return try attribute(of: value, name)
         case (.array(let items), _):
@@ -425,7 +426,7 @@ final class JinjaEvaluator {
             for index in try indices(scalars.count) { out.append(scalars[index]) }
             return .string(String(out))
         case .undefined(let missing):
-            throw runtimeError("'\(errorSnippet(missing))' is undefined (while slicing)")
+            throw runtimeError("'\(quoted(missing, limit: 60))' is undefined (while slicing)")
         default:
             throw runtimeError("'\(value.typeName)' object is not subscriptable")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import KujiraFormats
 
 /// Jinja's builtin filters and tests (the subset chat templates use), plus transformers' `tojson`.
 extension JinjaEvaluator {
@@ -242,7 +243,7 @@ extension JinjaEvaluator {
         case "format":
             return try binaryOperation("%", .string(try stringOperand(value, name)), .array(arguments.positional))
         default:
-            throw runtimeError("unsupported filter '\(errorSnippet(name))'")
+            throw runtimeError("unsupported filter '\(quoted(name, limit: 60))'")
         }
     }
 
@@ -297,7 +298,7 @@ extension JinjaEvaluator {
             try meter.charge(bytes: s.utf8.count)
             return s == (name == "lower" ? s.lowercased() : s.uppercased())
         case "escaped": return false
-        default: throw runtimeError("unsupported test '\(errorSnippet(name))'")
+        default: throw runtimeError("unsupported test '\(quoted(name, limit: 60))'")
         }
     }
 

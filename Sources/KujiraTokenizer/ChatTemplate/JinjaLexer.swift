@@ -1,3 +1,4 @@
+import KujiraFormats
 /// One token of a template: literal text, tag delimiters, or an expression token inside a tag.
 struct JinjaToken: Sendable, Equatable {
     enum Kind: Sendable, Equatable {
@@ -232,7 +233,7 @@ struct JinjaLexer {
                 kind = .op(String(scalar))
                 i += 1
             } else {
-                throw syntaxError("unexpected character '\(errorSnippet(String(scalar)))' in tag", at: i)
+                throw syntaxError("unexpected character '\(quoted(String(scalar), limit: 60))' in tag", at: i)
             }
             tokens.append(JinjaToken(kind: kind, location: location(tokenStart)))
         }
@@ -266,10 +267,10 @@ struct JinjaLexer {
             }
         }
         if isFloat {
-            guard let value = Double(text) else { throw syntaxError("bad number '\(errorSnippet(text))'", at: start) }
+            guard let value = Double(text) else { throw syntaxError("bad number '\(quoted(text, limit: 60))'", at: start) }
             return (.float(value), i)
         }
-        guard let value = Int(text) else { throw syntaxError("integer '\(errorSnippet(text))' is too large", at: start) }
+        guard let value = Int(text) else { throw syntaxError("integer '\(quoted(text, limit: 60))' is too large", at: start) }
         return (.integer(value), i)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import KujiraFormats
 
 /// Python methods callable on template values: `str.split`, `dict.items`, ... (read-only ones, as in
 /// transformers' immutable sandbox).
@@ -205,7 +206,7 @@ extension JinjaEvaluator {
                 try meter.charge(items: arguments.keyword.count)
                 value = arguments.keyword.last { $0.name == field }?.value
             }
-            guard let value else { throw runtimeError("format: no argument for field '{\(errorSnippet(field))}'") }
+            guard let value else { throw runtimeError("format: no argument for field '{\(quoted(field, limit: 60))}'") }
             out += try str(value)
             try meter.checkString(bytes: out.utf8.count)
         }

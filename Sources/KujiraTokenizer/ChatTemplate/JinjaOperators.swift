@@ -1,4 +1,5 @@
 import Foundation
+import KujiraFormats
 
 /// Python arithmetic on template values and the global functions transformers' environment provides.
 extension JinjaEvaluator {
@@ -10,8 +11,8 @@ extension JinjaEvaluator {
             try meter.checkString(bytes: a.utf8.count + b.utf8.count)
             return try produced(.string(a + b))
         }
-        if case .undefined(let name) = left { throw runtimeError("'\(errorSnippet(name))' is undefined") }
-        if case .undefined(let name) = right { throw runtimeError("'\(errorSnippet(name))' is undefined") }
+        if case .undefined(let name) = left { throw runtimeError("'\(quoted(name, limit: 60))' is undefined") }
+        if case .undefined(let name) = right { throw runtimeError("'\(quoted(name, limit: 60))' is undefined") }
         switch (op, left, right) {
         case ("+", .string(let a), .string(let b)):
             try meter.checkString(bytes: a.utf8.count + b.utf8.count)
@@ -138,7 +139,7 @@ extension JinjaEvaluator {
             case "f":
                 guard let number = argument.number else { throw runtimeError("%f format: a number is required") }
                 out += String(format: "%.6f", number)
-            default: throw runtimeError("unsupported format character '\(errorSnippet(String(conversion)))'")
+            default: throw runtimeError("unsupported format character '\(quoted(String(conversion), limit: 60))'")
             }
             try meter.checkString(bytes: out.utf8.count)
         }
@@ -192,7 +193,7 @@ extension JinjaEvaluator {
         case "raise_exception":
             return Callable(name: name) { [unowned self] arguments in
                 let message = try arguments.value(0, "message").map { try self.str($0) } ?? ""
-                throw ChatTemplateError.raised(errorSnippet(message, limit: 500))
+                throw ChatTemplateError.raised(quoted(message, limit: 500))
             }
         case "strftime_now":
             return Callable(name: name) { [unowned self] arguments in

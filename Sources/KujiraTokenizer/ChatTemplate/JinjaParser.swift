@@ -1,3 +1,4 @@
+import KujiraFormats
 /// Recursive-descent parser from tokens to the template AST, with Jinja's operator precedence.
 struct JinjaParser {
     private let tokens: [JinjaToken]
@@ -43,7 +44,7 @@ struct JinjaParser {
         case .variableEnd: return "'}}'"
         case .blockBegin: return "'{%'"
         case .blockEnd: return "'%}'"
-        case .name(let n): return "'\(errorSnippet(n))'"
+        case .name(let n): return "'\(quoted(n, limit: 60))'"
         case .string: return "a string"
         case .integer, .float: return "a number"
         case .op(let o): return "'\(o)'"
@@ -115,7 +116,7 @@ struct JinjaParser {
                 if tag.hasPrefix("end") || tag == "elif" || tag == "else" {
                     let expected = endTags.isEmpty ? "no closing tag here"
                         : "expected " + endTags.sorted().map { "'\($0)'" }.joined(separator: " or ")
-                    throw error("unexpected '\(errorSnippet(tag))': \(expected)")
+                    throw error("unexpected '\(quoted(tag, limit: 60))': \(expected)")
                 }
                 nodes.append(try parseStatement(tag))
             case .eof:
@@ -157,7 +158,7 @@ struct JinjaParser {
             try expectBlockEnd()
             return tag == "break" ? .breakLoop : .continueLoop
         default:
-            throw error("unsupported tag '\(errorSnippet(tag))'", at: tagToken)
+            throw error("unsupported tag '\(quoted(tag, limit: 60))'", at: tagToken)
         }
     }
 

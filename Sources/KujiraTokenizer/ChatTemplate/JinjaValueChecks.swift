@@ -1,3 +1,4 @@
+import KujiraFormats
 /// Budget-checked value operations: every string, list and comparison a template builds goes through these, so
 /// their size, nesting and cost are charged to the render's `BudgetMeter`.
 extension JinjaEvaluator {
@@ -95,7 +96,7 @@ extension JinjaEvaluator {
     func describe(_ value: RuntimeValue) -> String {
         var out = ""
         try? writeRepr(value, into: &out, level: 0, maxBytes: 240)
-        return errorSnippet(out)
+        return quoted(out, limit: 60)
     }
 
     private func writeRepr(_ value: RuntimeValue, into out: inout String, level: Int, maxBytes: Int) throws {
@@ -140,7 +141,7 @@ extension JinjaEvaluator {
                 try check()
             }
             out += ">"
-        case .callable(let callable): out += "<function \(errorSnippet(callable.name))>"
+        case .callable(let callable): out += "<function \(quoted(callable.name, limit: 60))>"
         }
         try check()
     }

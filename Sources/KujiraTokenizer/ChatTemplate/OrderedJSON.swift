@@ -140,7 +140,7 @@ enum OrderedJSONParser {
                     }
                     let scalar = Unicode.Scalar(code) ?? "\u{FFFD}"
                     buffer.append(contentsOf: Array(String(Character(scalar)).utf8))
-                default: throw error("bad escape '\\\(errorSnippet(String(Unicode.Scalar(escape))))'")
+                default: throw error("bad escape '\\\(quoted(String(Unicode.Scalar(escape)), limit: 60))'")
                 }
             }
             return String(decoding: buffer, as: UTF8.self)
@@ -165,7 +165,7 @@ enum OrderedJSONParser {
             }
             let text = String(decoding: bytes[start..<position], as: UTF8.self)
             if isInteger, let value = Int(text) { return .int(value) }
-            guard let value = Double(text) else { throw error("bad number '\(errorSnippet(text))'") }
+            guard let value = Double(text) else { throw error("bad number '\(quoted(text, limit: 60))'") }
             return .double(value)
         }
     }
@@ -227,9 +227,9 @@ struct JSONWriter {
         case .namespace(let namespace):
             try writeObject(namespace.attributes.pairs, into: &out, level: level)
         case .undefined(let name):
-            throw ChatTemplateError.runtime("tojson: '\(errorSnippet(name))' is undefined", line: 0, column: 0)
+            throw ChatTemplateError.runtime("tojson: '\(quoted(name, limit: 60))' is undefined", line: 0, column: 0)
         case .callable(let callable):
-            throw ChatTemplateError.runtime("tojson: object of type '\(errorSnippet(callable.name))' is not JSON serializable",
+            throw ChatTemplateError.runtime("tojson: object of type '\(quoted(callable.name, limit: 60))' is not JSON serializable",
                                             line: 0, column: 0)
         }
     }
