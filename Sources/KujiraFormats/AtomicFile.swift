@@ -33,6 +33,25 @@ public enum AtomicFile {
         try sync(directory)
     }
 
+    /// Builds the directory that will become `target`: `write` fills an empty hidden sibling `.tmp-NAME-PID-RANDOM`,
+    /// which is then fsynced (files and directory) and returned for the caller to rename into place. On an error the
+    /// temporary directory is removed. A crash leaves at most a `.tmp-` directory, never a partial `target`.
+    public static func prepareDirectory(for target: String, write: (String) throws -> Void) throws -> String {
+        let parent = (target as NSString).deletingLastPathComponent
+        let name = (target as NSString).lastPathComponent
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        let temporary = (parent as NSString).appendingPathComponent(".tmp-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+        do {
+            try write(temporary)
+            try syncTree(temporary)
+            return temporary
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+    }
+
     /// `rename(2)`: atomic within one file system.
     public static func rename(_ from: String, to: String) throws {
         guard Foundation.rename(from, to) == 0 else { throw failure(to, "cannot rename \(from) here") }

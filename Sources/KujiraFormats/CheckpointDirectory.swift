@@ -21,13 +21,9 @@ public struct CheckpointDirectory: Sendable {
     /// beyond the newest `keep` (at least 2, so a crash while replacing one never leaves none) are removed.
     @discardableResult
     public func publish(step: Int, keep: Int = 3, write: (String) throws -> Void) throws -> String {
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let temporary = (root as NSString).appendingPathComponent("\(Self.temporaryPrefix)\(Self.stepPrefix)\(step)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+        let target = path(step: step)
+        let temporary = try AtomicFile.prepareDirectory(for: target, write: write)
         do {
-            try write(temporary)
-            try AtomicFile.syncTree(temporary)
-            let target = path(step: step)
             if FileManager.default.fileExists(atPath: target) {
                 // Not the newest complete checkpoint any more once renamed away: `newest` ignores `.tmp-` names.
                 let retired = (root as NSString).appendingPathComponent("\(Self.temporaryPrefix)retired-\(Self.stepPrefix)\(step)-\(getpid())")

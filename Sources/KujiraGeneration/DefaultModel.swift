@@ -19,17 +19,15 @@ public enum DefaultModel {
         let target = (parent as NSString).appendingPathComponent("kujira-arith-\(EmbeddedModelFiles.digest)")
         if FileManager.default.fileExists(atPath: (target as NSString).appendingPathComponent("config.json")) { return target }
         do {
-            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-            let temporary = (parent as NSString).appendingPathComponent(".tmp-kujira-arith-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-            defer { try? FileManager.default.removeItem(atPath: temporary) }
-            try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
-            for (name, base64) in EmbeddedModelFiles.files {
-                guard let data = base64.withUTF8Buffer({ Data(base64Encoded: Data($0)) }) else {
-                    throw DefaultModelError.cannotWriteEmbedded(path: target, reason: "the embedded \(name) is not valid base64")
+            let temporary = try AtomicFile.prepareDirectory(for: target) { directory in
+                for (name, base64) in EmbeddedModelFiles.files {
+                    guard let data = base64.withUTF8Buffer({ Data(base64Encoded: Data($0)) }) else {
+                        throw DefaultModelError.cannotWriteEmbedded(path: target, reason: "the embedded \(name) is not valid base64")
+                    }
+                    try data.write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(name)))
                 }
-                try data.write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent(name)))
             }
-            try AtomicFile.syncTree(temporary)
+            defer { try? FileManager.default.removeItem(atPath: temporary) }
             // Another process may have published the same bytes first: then its directory serves.
             if rename(temporary, target) != 0 && !FileManager.default.fileExists(atPath: (target as NSString).appendingPathComponent("config.json")) {
                 throw DefaultModelError.cannotWriteEmbedded(path: target, reason: String(cString: strerror(errno)))

@@ -133,12 +133,11 @@ public enum ModelRegistry {
 
     /// Every parameter the weights hold must have the element count the config implies, checked before any block is
     /// built: dimensions that only the config names (a RoPE width, a head count) cannot size an allocation that the
-    /// weights contradict.
+    /// weights contradict. (`checkSizes` has already bounded every `entry.count`.)
     static func checkShapes(_ architecture: any ModelArchitecture, weights: any WeightStore) throws {
         for entry in architecture.parameters where weights.contains(entry.name) {
             let stored = try weights.tensor(entry.name)
-            let expected = try SizeLimits.elements(entry.shape, field: "parameter \(entry.name)", source: architecture.config.path)
-            guard stored.shape.reduce(1, *) == expected else {
+            guard stored.elementCount == entry.count else {
                 throw WeightStoreError.shapeMismatch(name: entry.name, file: weights.file(of: entry.name) ?? weights.source,
                                                      expected: entry.shape, found: stored.shape)
             }
