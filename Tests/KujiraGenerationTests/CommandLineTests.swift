@@ -1,15 +1,20 @@
 import Foundation
 import XCTest
 
+/// The `kujira` executable built beside this test bundle (`swift test` builds every product); skips when absent.
+func builtKujira() throws -> String {
+    let built = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kujira").path
+    guard FileManager.default.isExecutableFile(atPath: built) else { throw XCTSkip("no kujira executable beside the test bundle (\(built))") }
+    return built
+}
+
 /// The installed `kujira` as a user meets it: `--version` from the build, one-line errors and documented exit codes.
 final class CommandLineTests: XCTestCase {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    func run(_ arguments: [String], executable: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-        let built = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kujira").path
-        guard FileManager.default.isExecutableFile(atPath: built) else { throw XCTSkip("no kujira executable beside the test bundle (\(built))") }
+    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable ?? built)
+        process.executableURL = URL(fileURLWithPath: try builtKujira())
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

@@ -59,8 +59,7 @@ final class DefaultModelTests: XCTestCase {
     /// The binary copied out of the build tree and run from `/` still has its model: it answers from the bytes compiled
     /// into it (issue 18: `cp .build/release/kujira /usr/local/bin/ && cd / && kujira chat "What is 2+3?"`).
     func testACopiedBinaryAnswersFromAnyDirectory() throws {
-        let built = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kujira").path
-        guard FileManager.default.isExecutableFile(atPath: built) else { throw XCTSkip("no kujira executable beside the test bundle (\(built))") }
+        let built = try builtKujira()
         let home = temporaryDirectory()
         try FileManager.default.createDirectory(atPath: home + "/bin", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: built, toPath: home + "/bin/kujira")

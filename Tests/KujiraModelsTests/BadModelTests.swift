@@ -16,12 +16,7 @@ final class BadModelTests: XCTestCase {
 
     /// Copies a fixture, letting `edit` change its config dictionary.
     func copyFixture(_ name: String, edit: (inout [String: Any]) -> Void) throws -> String {
-        let source = URL(fileURLWithPath: FixturePaths.model(name))
-        try FileManager.default.copyItem(at: source.appendingPathComponent("model.safetensors"), to: directory.appendingPathComponent("model.safetensors"))
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json"))) as! [String: Any]
-        edit(&config)
-        try JSONSerialization.data(withJSONObject: config).write(to: directory.appendingPathComponent("config.json"))
-        return directory.path
+        try FixturePaths.editedCopy(of: name, into: directory, edit: edit)
     }
 
     func testShapeThatDisagreesWithTheConfig() throws {

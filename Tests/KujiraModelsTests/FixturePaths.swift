@@ -7,6 +7,18 @@ enum FixturePaths {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     static func model(_ name: String) -> String { root.appendingPathComponent("models/\(name)").path }
+
+    /// Copies fixture model `name` (weights and config) into `directory`, replacing what is there, with `edit` applied
+    /// to its config dictionary; returns `directory`'s path.
+    static func editedCopy(of name: String, into directory: URL, edit: (inout [String: Any]) -> Void) throws -> String {
+        let source = URL(fileURLWithPath: model(name))
+        for file in ["model.safetensors", "config.json"] { try? FileManager.default.removeItem(at: directory.appendingPathComponent(file)) }
+        try FileManager.default.copyItem(at: source.appendingPathComponent("model.safetensors"), to: directory.appendingPathComponent("model.safetensors"))
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json"))) as! [String: Any]
+        edit(&config)
+        try JSONSerialization.data(withJSONObject: config).write(to: directory.appendingPathComponent("config.json"))
+        return directory.path
+    }
 }
 
 /// One `golden.json` case: tokens, per-position logits from HF transformers, and greedy continuation.

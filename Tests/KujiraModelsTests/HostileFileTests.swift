@@ -28,13 +28,7 @@ final class HostileFileTests: XCTestCase {
 
     /// The tiny fixture's config with `edit` applied, loaded over its own weights.
     func loadEdited(_ fixture: String, _ edit: (inout [String: Any]) -> Void) throws -> any LanguageModel {
-        let source = URL(fileURLWithPath: FixturePaths.model(fixture))
-        for name in ["model.safetensors", "config.json"] { try? FileManager.default.removeItem(at: directory.appendingPathComponent(name)) }
-        try FileManager.default.copyItem(at: source.appendingPathComponent("model.safetensors"), to: directory.appendingPathComponent("model.safetensors"))
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json"))) as! [String: Any]
-        edit(&config)
-        try JSONSerialization.data(withJSONObject: config).write(to: directory.appendingPathComponent("config.json"))
-        return try ModelRegistry.load(directory: directory.path)
+        try ModelRegistry.load(directory: try FixturePaths.editedCopy(of: fixture, into: directory, edit: edit))
     }
 
     /// Shape × element size overflowed `Int` (2^39 · 2^23 elements · 4 bytes).
