@@ -35,6 +35,12 @@ static const signed char iq4_levels[32] = {
     -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
 };
 
+// The 32 sign bits of a run of IQ2_XXS / IQ3_XXS: four 7-bit ksigns indices in the low 28 bits of `a`, one byte each.
+static inline __attribute__((always_inline)) unsigned int ksigns_mask(const uint8_t *ksigns, unsigned int a) {
+    return (unsigned int)ksigns[a & 127] | (unsigned int)ksigns[(a >> 7) & 127] << 8 | (unsigned int)ksigns[(a >> 14) & 127] << 16
+        | (unsigned int)ksigns[(a >> 21) & 127] << 24;
+}
+
 // One block's weights (natural element order) permuted to the activation order, -128 * (sum of each lane's four
 // weights), d_w in 8 lanes and the Q4_1 min: a token's exact lane sums are then one vpdpbusd starting from the
 // bias ((q + 128)·w − 128·Σw = q·w). d_w comes from a broadcast half (vpbroadcastw + vcvtph2ps): `_cvtsh_ss`
@@ -55,8 +61,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
             __builtin_memcpy(&a1, block + 6 + 8 * run, 4);
             natural = _mm256_set_epi64x((long long)tables->iq2xxs[(a0 >> 24) & 0xFF], (long long)tables->iq2xxs[(a0 >> 16) & 0xFF],
                                         (long long)tables->iq2xxs[(a0 >> 8) & 0xFF], (long long)tables->iq2xxs[a0 & 0xFF]);
-            const unsigned int signs = (unsigned int)tables->ksigns[a1 & 127] | (unsigned int)tables->ksigns[(a1 >> 7) & 127] << 8
-                | (unsigned int)tables->ksigns[(a1 >> 14) & 127] << 16 | (unsigned int)tables->ksigns[(a1 >> 21) & 127] << 24;
+            const unsigned int signs = ksigns_mask(tables->ksigns, a1);
             natural = _mm256_mask_sub_epi8(natural, (__mmask32)signs, _mm256_setzero_si256(), natural);
             // (d · (0.5 + s)) · 0.25 with full-width conversions, as the Swift run's scale.
             scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(h)),
@@ -81,8 +86,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
             const uint32_t *grid = tables->iq3xxs;
             natural = _mm256_set_epi32((int)grid[qs[7]], (int)grid[qs[6]], (int)grid[qs[5]], (int)grid[qs[4]],
                                        (int)grid[qs[3]], (int)grid[qs[2]], (int)grid[qs[1]], (int)grid[qs[0]]);
-            const unsigned int signs = (unsigned int)tables->ksigns[a & 127] | (unsigned int)tables->ksigns[(a >> 7) & 127] << 8
-                | (unsigned int)tables->ksigns[(a >> 14) & 127] << 16 | (unsigned int)tables->ksigns[(a >> 21) & 127] << 24;
+            const unsigned int signs = ksigns_mask(tables->ksigns, a);
             natural = _mm256_mask_sub_epi8(natural, (__mmask32)signs, _mm256_setzero_si256(), natural);
             scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(h)),
                                                 _mm256_add_ps(_mm256_set1_ps(0.5f), _mm256_cvtepi32_ps(_mm256_set1_epi32((int)(a >> 28))))),
