@@ -46,6 +46,8 @@ public struct GroupedQueryAttention: TokenMixer {
     public let headNorms: (query: [Float], key: [Float], eps: Float)?
     public let heads: Int, kvHeads: Int, headDim: Int
     public let rope: RotaryEmbedding
+    /// The block's tensor-name prefix (`model.layers.N.self_attn`): its gradients are filed under it.
+    public let prefix: String
 
     /// Tensor names under the block's prefix.
     public enum Names {
@@ -67,6 +69,7 @@ public struct GroupedQueryAttention: TokenMixer {
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.rope = rope
+        self.prefix = prefix
     }
 
     /// The block's parameters under `prefix`.

@@ -69,6 +69,8 @@ public struct GatedMLP: FeedForward {
     public let down: LinearWeight
     /// DeepSeek-V4's `swiglu_limit`, or nil.
     public let limit: Float?
+    /// The block's tensor-name prefix (`model.layers.N.mlp`; empty for experts built from slices): gradients are filed under it.
+    public var prefix = ""
 
     /// Tensor names under the block's prefix.
     public static let gateName = "gate_proj.weight", upName = "up_proj.weight", downName = "down_proj.weight"
@@ -86,6 +88,7 @@ public struct GatedMLP: FeedForward {
         up = try weights.linear("\(prefix).\(Self.upName)", rows: intermediate, cols: hidden, blockSize: blockSize)
         down = try weights.linear("\(prefix).\(Self.downName)", rows: hidden, cols: intermediate, blockSize: blockSize)
         self.limit = limit
+        self.prefix = prefix
     }
 
     /// The block's parameters under `prefix`.
@@ -132,6 +135,8 @@ public struct DecoderLayer: DecoderBlock {
     public let feedForward: any FeedForward
     /// RMSNorm epsilon of the two norms.
     public let eps: Float
+    /// The layer's tensor-name prefix (`model.layers.N`; empty when built from parts): gradients are filed under it.
+    public var prefix = ""
 
     /// Tensor names of the two norms under the layer's prefix.
     public static let inputNormName = "input_layernorm.weight", postAttentionNormName = "post_attention_layernorm.weight"
@@ -149,6 +154,7 @@ public struct DecoderLayer: DecoderBlock {
         self.init(inputNorm: try weights.floats("\(prefix).\(Self.inputNormName)", shape: [hidden]), mixer: mixer,
                   postAttentionNorm: try weights.floats("\(prefix).\(Self.postAttentionNormName)", shape: [hidden]),
                   feedForward: feedForward, eps: eps)
+        self.prefix = prefix
     }
 
     /// The two norms' parameters under `prefix`.

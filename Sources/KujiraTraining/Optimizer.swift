@@ -1,4 +1,5 @@
 import Foundation
+import KujiraTensor
 
 /// AdamW hyper-parameters and the learning-rate schedule (linear warmup, then cosine decay to `minLearningRate`).
 public struct OptimizerSettings: Sendable, Codable, Equatable {

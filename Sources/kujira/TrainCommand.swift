@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KujiraFormats
+import KujiraTensor
 import KujiraTraining
 
 /// `kujira train`: train a DeepSeek-V3 model from scratch on a synthetic task, with checkpoints and a report.

@@ -1,6 +1,7 @@
 import KujiraFormats
 import KujiraModels
 import KujiraTraining
+import KujiraTensor
 import XCTest
 
 /// Each op's backward against finite differences of its forward (small sizes).

@@ -1,3 +1,4 @@
+import KujiraTensor
 import KujiraModels
 
 /// Reads weights (and their transposes) and accumulates gradients in a `ParameterStore` by offset.

@@ -33,6 +33,8 @@ public final class ParameterStore: @unchecked Sendable {
         case norm
         /// `e_score_correction_bias`: zeros, updated by the balancing rule, never by gradients.
         case balanceBias
+        /// A bias vector (zeros, no decay).
+        case bias
     }
 
     /// One named tensor in the flat buffers.
@@ -50,10 +52,14 @@ public final class ParameterStore: @unchecked Sendable {
     public let count: Int
     public let values: UnsafeMutablePointer<Float>
     public let grads: UnsafeMutablePointer<Float>
-    /// Per matrix (per stacked matrix for 3-D tensors): its transpose, at the same offset.
+    /// Per matrix (per stacked matrix for 3-D tensors): its transpose, at the same offset (empty when the store was
+    /// made without transposes: the inference blocks' training passes read weights in place).
     public let transposed: UnsafeMutablePointer<Float>
+    public let keepsTransposes: Bool
+    /// Tensors that get no gradient (the base weights under LoRA).
+    public var frozen: Set<String> = []
 
-    public init(layout: [(name: String, shape: [Int], kind: Kind)]) {
+    public init(layout: [(name: String, shape: [Int], kind: Kind)], keepsTransposes: Bool = true) {
         var entries: [Entry] = [], index: [String: Int] = [:], offset = 0
         for item in layout {
             index[item.name] = entries.count
@@ -65,7 +71,9 @@ public final class ParameterStore: @unchecked Sendable {
         count = offset
         values = .allocate(capacity: max(offset, 1)); values.initialize(repeating: 0, count: max(offset, 1))
         grads = .allocate(capacity: max(offset, 1)); grads.initialize(repeating: 0, count: max(offset, 1))
-        transposed = .allocate(capacity: max(offset, 1)); transposed.initialize(repeating: 0, count: max(offset, 1))
+        self.keepsTransposes = keepsTransposes
+        let transposedCount = keepsTransposes ? max(offset, 1) : 1
+        transposed = .allocate(capacity: transposedCount); transposed.initialize(repeating: 0, count: transposedCount)
     }
 
     deinit { values.deallocate(); grads.deallocate(); transposed.deallocate() }
@@ -101,6 +109,7 @@ public final class ParameterStore: @unchecked Sendable {
 
     /// Recomputes `transposed` from `values` for every matrix (after each optimizer step).
     public func refreshTransposes() {
+        guard keepsTransposes else { return }
         let matrices = entries.filter { $0.kind == .matrix && $0.shape.count >= 2 }
         Parallel.forEach(matrices.count) { i in
             let e = matrices[i]
@@ -119,7 +128,7 @@ public final class ParameterStore: @unchecked Sendable {
             switch e.kind {
             case .matrix: for i in 0..<e.count { p[i] = rng.normal() * std }
             case .norm: p.update(repeating: 1, count: e.count)
-            case .balanceBias: p.update(repeating: 0, count: e.count)
+            case .balanceBias, .bias: p.update(repeating: 0, count: e.count)
             }
         }
         refreshTransposes()
@@ -212,5 +221,26 @@ public struct TrainingRandom: RandomNumberGenerator, Sendable, Equatable {
     public mutating func normal() -> Float {
         let u1 = max(uniform(), 1e-300), u2 = uniform()
         return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+    }
+}
+
+/// The parameters as F32 tensors viewed in place, so a model built over the store reads the current values.
+extension ParameterStore: WeightStore {
+    public var source: String { "training parameters" }
+    public var tensorNames: [String] { entries.map(\.name).sorted() }
+    public func file(of name: String) -> String? { nil }
+
+    public func tensor(_ name: String) throws -> TensorData {
+        guard contains(name) else { throw WeightStoreError.missingTensor(name: name, source: source) }
+        let e = try entry(name)
+        return TensorData(dtype: .f32, shape: e.shape, bytes: UnsafeRawBufferPointer(start: values + e.offset, count: e.count * 4), owner: self)
+    }
+}
+
+/// Gradients by tensor name for the blocks' backward passes: trainable, unfrozen tensors only.
+extension ParameterStore: GradientSink {
+    public func gradientBuffer(_ name: String) -> UnsafeMutablePointer<Float>? {
+        guard let e = try? entry(name), e.trainable, !frozen.contains(name) else { return nil }
+        return grads + e.offset
     }
 }

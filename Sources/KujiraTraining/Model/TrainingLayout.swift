@@ -51,12 +51,13 @@ public enum TrainingLayout {
     public typealias Item = (name: String, shape: [Int], kind: ParameterStore.Kind)
 
     /// Every tensor of the model, including the MTP module (layer `num_hidden_layers`) when the config has one.
-    public static func items(_ config: ModelConfig) throws -> [Item] {
+    /// With `stackExperts` false the routed experts keep their per-expert names (the inference blocks' training passes).
+    public static func items(_ config: ModelConfig, stackExperts: Bool = true) throws -> [Item] {
         var items: [Item] = []
         var stacked = Set<String>()
         let entries = try ParameterLayout.entries(for: config)
         for entry in entries {
-            if let range = entry.name.range(of: ".mlp.experts.") {
+            if stackExperts, let range = entry.name.range(of: ".mlp.experts.") {
                 let prefix = String(entry.name[..<range.upperBound].dropLast())
                 guard stacked.insert(prefix).inserted else { continue }
                 let gate = entries.first { $0.name == "\(prefix).0.gate_proj.weight" }?.shape ?? []
@@ -70,9 +71,7 @@ public enum TrainingLayout {
             switch entry.initial {
             case .normal: kind = .matrix
             case .ones: kind = .norm
-            case .zeros:
-                guard entry.name.hasSuffix("e_score_correction_bias") else { throw TrainingError.unsupported("bias tensor \(entry.name)") }
-                kind = .balanceBias
+            case .zeros: kind = entry.name.hasSuffix("e_score_correction_bias") ? .balanceBias : .bias
             case .expertTable: throw TrainingError.unsupported("hash-routing table \(entry.name)")
             }
             items.append((entry.name, entry.shape, kind))

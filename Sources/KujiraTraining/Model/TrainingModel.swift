@@ -1,4 +1,5 @@
 import Foundation
+import KujiraTensor
 import KujiraFormats
 import KujiraModels
 

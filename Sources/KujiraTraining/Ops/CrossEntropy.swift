@@ -1,4 +1,5 @@
 import Foundation
+import KujiraTensor
 
 /// A loss over the log-probabilities of the target tokens (policy-gradient objectives such as GRPO): given log p(target)
 /// for every row with a target, in row order, returns the loss and ∂loss/∂log p for each.

@@ -1,5 +1,4 @@
 import Foundation
-import KujiraTensor
 import Synchronization
 
 /// Dense float32 matrix products for training (forward, input gradients, weight gradients).

@@ -1,4 +1,4 @@
-import KujiraModels
+import KujiraTensor
 
 /// Rotary embedding over batched sequences, reusing the inference `RotaryEmbedding` (same frequencies, YaRN
 /// scaling and interleaved layout). The rotation scaled by YaRN's attention factor s is y = s·R(θ)x, so its

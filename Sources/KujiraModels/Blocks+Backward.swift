@@ -1,0 +1,88 @@
+import KujiraTensor
+
+/// The SwiGLU feed-forward's training pass, beside its inference forward (`Blocks.swift`).
+extension GatedMLP: TrainableFeedForward {
+    public func trainingForward(_ x: FloatBuffer, shape: TrainingShape) throws -> (out: FloatBuffer, pullback: any Pullback) {
+        guard limit == nil else { throw TrainingSupportError.unsupportedBlock("the clamped SwiGLU of \(prefix) (swiglu_limit)") }
+        let n = shape.rows, width = gate.rows
+        let g = TrainingKernels.project(gate, x, rows: n), u = TrainingKernels.project(up, x, rows: n)
+        let h = FloatBuffer(uninitializedCount: n * width)
+        ActivationOps.swigluForward(gate: g.pointer, up: u.pointer, stride: width, rows: n, width: width, h: h.pointer)
+        return (TrainingKernels.project(down, h, rows: n), GatedMLPPullback(block: self, rows: n, x: x, g: g, u: u, h: h))
+    }
+}
+
+/// Saved activations of one `GatedMLP` training pass: its input, gate and up projections and their SwiGLU.
+final class GatedMLPPullback: Pullback {
+    let block: GatedMLP, rows: Int, x: FloatBuffer, g: FloatBuffer, u: FloatBuffer, h: FloatBuffer
+
+    init(block: GatedMLP, rows: Int, x: FloatBuffer, g: FloatBuffer, u: FloatBuffer, h: FloatBuffer) {
+        self.block = block; self.rows = rows; self.x = x; self.g = g; self.u = u; self.h = h
+    }
+
+    func backward(_ dOut: FloatBuffer, into sink: GradientSink) throws -> FloatBuffer {
+        let b = block, n = rows, width = b.gate.rows, names = "\(b.prefix)."
+        let dh = FloatBuffer(uninitializedCount: n * width)
+        Linear.backward(b.down, x: h.pointer, dy: dOut.pointer, n: n, dx: dh.pointer, accumulateInput: false,
+                        dWeight: sink.gradientBuffer(names + GatedMLP.downName))
+        let dg = FloatBuffer(uninitializedCount: n * width), du = FloatBuffer(uninitializedCount: n * width)
+        ActivationOps.swigluBackward(gate: g.pointer, up: u.pointer, stride: width, rows: n, width: width, dh: dh.pointer,
+                                     dGate: dg.pointer, dUp: du.pointer)
+        let dx = FloatBuffer(uninitializedCount: n * b.gate.cols)
+        Linear.backward(b.gate, x: x.pointer, dy: dg.pointer, n: n, dx: dx.pointer, accumulateInput: false,
+                        dWeight: sink.gradientBuffer(names + GatedMLP.gateName))
+        Linear.backward(b.up, x: x.pointer, dy: du.pointer, n: n, dx: dx.pointer, accumulateInput: true,
+                        dWeight: sink.gradientBuffer(names + GatedMLP.upName))
+        return dx
+    }
+}
+
+/// The pre-norm decoder layer's training pass, beside its inference forward (`Blocks.swift`):
+/// x₁ = x + mixer(norm₁(x)); x₂ = x₁ + ffn(norm₂(x₁)).
+extension DecoderLayer: TrainableBlock {
+    public func trainingForward(_ x: FloatBuffer, shape: TrainingShape) throws -> (out: FloatBuffer, pullback: any Pullback) {
+        guard let mixer = mixer as? any TrainableMixer else {
+            throw TrainingSupportError.unsupportedBlock("\(type(of: self.mixer)) (the mixer of \(prefix))")
+        }
+        guard let feedForward = feedForward as? any TrainableFeedForward else {
+            throw TrainingSupportError.unsupportedBlock("\(type(of: self.feedForward)) (the feed-forward of \(prefix))")
+        }
+        let n = shape.rows
+        let a = TrainingKernels.rmsNorm(x, weight: inputNorm, rows: n, eps: eps)
+        let (m, mixerPullback) = try mixer.trainingForward(a.y, shape: shape)
+        let x1 = FloatBuffer(uninitializedCount: x.count)
+        for i in 0..<x.count { x1[i] = x[i] + m[i] }
+        let b = TrainingKernels.rmsNorm(x1, weight: postAttentionNorm, rows: n, eps: eps)
+        let (f, feedForwardPullback) = try feedForward.trainingForward(b.y, shape: shape)
+        for i in 0..<x.count { f[i] += x1[i] }
+        return (f, DecoderLayerPullback(layer: self, rows: n, x: x, rstd1: a.rstd, mixer: mixerPullback, x1: x1, rstd2: b.rstd,
+                                        feedForward: feedForwardPullback))
+    }
+}
+
+/// Saved activations of one `DecoderLayer` training pass: both residuals, the norms' scales and the sub-blocks' pullbacks.
+final class DecoderLayerPullback: Pullback {
+    let layer: DecoderLayer, rows: Int
+    let x: FloatBuffer, rstd1: FloatBuffer, mixer: any Pullback, x1: FloatBuffer, rstd2: FloatBuffer, feedForward: any Pullback
+
+    init(layer: DecoderLayer, rows: Int, x: FloatBuffer, rstd1: FloatBuffer, mixer: any Pullback, x1: FloatBuffer, rstd2: FloatBuffer,
+         feedForward: any Pullback) {
+        self.layer = layer; self.rows = rows; self.x = x; self.rstd1 = rstd1; self.mixer = mixer; self.x1 = x1; self.rstd2 = rstd2
+        self.feedForward = feedForward
+    }
+
+    func backward(_ dOut: FloatBuffer, into sink: GradientSink) throws -> FloatBuffer {
+        let names = "\(layer.prefix)."
+        // x₂ = x₁ + ffn(norm₂(x₁)): ∂x₁ = ∂x₂ + norm₂ᵀ(ffnᵀ(∂x₂)).
+        let dx1 = FloatBuffer(dOut.array)
+        let dNormed2 = try feedForward.backward(dOut, into: sink)
+        TrainingKernels.rmsNormBackward(x: x1, weight: layer.postAttentionNorm, rstd: rstd2, dy: dNormed2, rows: rows, dx: dx1,
+                                        name: names + DecoderLayer.postAttentionNormName, sink: sink)
+        // x₁ = x + mixer(norm₁(x)).
+        let dx = FloatBuffer(dx1.array)
+        let dNormed1 = try mixer.backward(dx1, into: sink)
+        TrainingKernels.rmsNormBackward(x: x, weight: layer.inputNorm, rstd: rstd1, dy: dNormed1, rows: rows, dx: dx,
+                                        name: names + DecoderLayer.inputNormName, sink: sink)
+        return dx
+    }
+}

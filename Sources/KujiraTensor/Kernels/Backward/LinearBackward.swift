@@ -1,0 +1,46 @@
+/// Training's products of a linear layer y (n, rows) = x (n, cols) · Wᵀ, with W in its stored format.
+///
+/// F32 weights (trainable parameters) are read in place; other formats (a frozen base model under LoRA) are decoded
+/// once per call into scratch, so their input gradient is exact in float32 too.
+extension Linear {
+    /// y (n, rows) = x (n, cols) · Wᵀ for a training pass. F32 weights run the blocked GEMM as yᵀ = W · xᵀ (several
+    /// tokens reuse each weight panel from cache, unlike the inference kernels' row-at-a-time dots); other formats run
+    /// `forward`. The result equals `referenceForward` up to float32 summation order.
+    public static func trainingForward(_ w: LinearWeight, x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>) {
+        guard w.data.dtype == .f32, n >= 8 else {
+            forward(w, UnsafeBufferPointer(start: x, count: n * w.cols), n: n, into: UnsafeMutableBufferPointer(start: y, count: n * w.rows))
+            return
+        }
+        let rows = w.rows, cols = w.cols
+        let xT = FloatBuffer(uninitializedCount: cols * n), yT = FloatBuffer(uninitializedCount: rows * n)
+        MatMul.transpose(x, rows: n, cols: cols, into: xT.pointer)
+        // yᵀ (rows, n) = W (rows, cols) · xᵀ (cols, n)
+        MatMul.gemm(m: rows, n: n, k: cols, a: w.floatPointer, aRowStride: cols, aColStride: 1, b: xT.pointer, ldb: n,
+                    c: yT.pointer, ldc: n, accumulate: false)
+        MatMul.transpose(yT.pointer, rows: rows, cols: n, into: y)
+    }
+
+    /// dx (n, cols) (+)= dy (n, rows) · W, and dW (rows, cols) += dyᵀ · x when `dWeight` is given (nil: frozen).
+    public static func backward(_ w: LinearWeight, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int,
+                                dx: UnsafeMutablePointer<Float>?, accumulateInput: Bool, dWeight: UnsafeMutablePointer<Float>?) {
+        let rows = w.rows, cols = w.cols
+        if let dx {
+            let decoded: FloatBuffer? = w.data.dtype == .f32 ? nil : FloatBuffer(w.toFloatArray())
+            let weights = UnsafePointer(decoded?.pointer) ?? w.floatPointer
+            MatMul.gemm(m: n, n: cols, k: rows, a: dy, aRowStride: rows, aColStride: 1, b: weights, ldb: cols,
+                        c: dx, ldc: cols, accumulate: accumulateInput)
+        }
+        if let dWeight {
+            MatMul.gemm(m: rows, n: cols, k: n, a: dy, aRowStride: 1, aColStride: rows, b: x, ldb: cols,
+                        c: dWeight, ldc: cols, accumulate: true)
+        }
+    }
+}
+
+extension LinearWeight {
+    /// The weights of an F32 tensor, row-major (rows, cols).
+    public var floatPointer: UnsafePointer<Float> {
+        precondition(data.dtype == .f32, "floatPointer needs an F32 weight, got \(data.dtype.rawValue)")
+        return data.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+    }
+}
