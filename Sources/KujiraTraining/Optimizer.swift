@@ -43,7 +43,7 @@ public final class AdamW: @unchecked Sendable {
     /// √(Σ g²) over the trainable gradients.
     public static func gradientNorm(_ store: ParameterStore) -> Float {
         var total = 0.0
-        for e in store.entries where e.trainable {
+        for e in store.entries where store.isTrained(e) {
             let g = store.grads + e.offset
             var s: Float = 0
             for i in 0..<e.count { s += g[i] * g[i] }
@@ -62,7 +62,7 @@ public final class AdamW: @unchecked Sendable {
         let lr = s.learningRate(at: step)
         step += 1
         let correction1 = 1 - pow(s.beta1, Float(step)), correction2 = 1 - pow(s.beta2, Float(step))
-        let entries = store.entries.filter(\.trainable)
+        let entries = store.entries.filter { store.isTrained($0) }
         Parallel.forEach(entries.count) { index in
             let e = entries[index]
             let p = store.values + e.offset, g = store.grads + e.offset, m1 = m.pointer + e.offset, m2 = v.pointer + e.offset

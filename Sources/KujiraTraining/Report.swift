@@ -58,3 +58,38 @@ public enum TrainingReport {
         try AtomicFile.write(Data(html(trainer.history, settings: trainer.settings).utf8), to: (directory as NSString).appendingPathComponent("report.html"))
     }
 }
+
+/// `report.svg` / `report.html` of a fine-tuning run: training loss, eval loss and learning-rate curves.
+public enum FineTuningReport {
+    public static func svg(_ history: [SFTRecord]) -> String {
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"200\">"
+            + TrainingReport.panel(title: "training loss (reply tokens)", points: history.map { ($0.step, $0.loss) }, x: 10, y: 10, color: "#1f77b4")
+            + TrainingReport.panel(title: "eval loss", points: history.compactMap { r in r.evalLoss.map { (r.step, $0) } }, x: 325, y: 10, color: "#2ca02c")
+            + TrainingReport.panel(title: "learning rate", points: history.map { ($0.step, Double($0.learningRate)) }, x: 640, y: 10, color: "#d62728")
+            + "</svg>\n"
+    }
+
+    public static func html(_ history: [SFTRecord], title: String) -> String {
+        var rows = ""
+        for r in history where r.evalLoss != nil {
+            rows += String(format: "<tr><td>%d</td><td>%.4f</td><td>%.4f</td><td>%.2e</td><td>%.0f</td></tr>", r.step, r.loss, r.evalLoss ?? 0,
+                           r.learningRate, r.tokensPerSecond)
+        }
+        let last = history.last.map { String(format: "%.4f", $0.loss) } ?? "–"
+        return """
+        <!doctype html><html><head><meta charset="utf-8"><title>\(title)</title></head>
+        <body style="font-family:sans-serif"><h1>\(title)</h1>
+        <p>steps \(history.count), final training loss \(last)</p>
+        \(svg(history))
+        <table border="1" cellpadding="3"><tr><th>step</th><th>loss</th><th>eval loss</th><th>lr</th><th>tokens/s</th></tr>\(rows)</table>
+        </body></html>
+
+        """
+    }
+
+    /// Writes report.svg and report.html into `directory` (atomically).
+    public static func write(_ history: [SFTRecord], title: String, to directory: String) throws {
+        try AtomicFile.write(Data(svg(history).utf8), to: (directory as NSString).appendingPathComponent("report.svg"))
+        try AtomicFile.write(Data(html(history, title: title).utf8), to: (directory as NSString).appendingPathComponent("report.html"))
+    }
+}

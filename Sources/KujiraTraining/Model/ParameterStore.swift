@@ -80,6 +80,9 @@ public final class ParameterStore: @unchecked Sendable {
 
     public func contains(_ name: String) -> Bool { index[name] != nil }
 
+    /// Whether the optimizer updates `entry`: trainable by kind and not frozen.
+    public func isTrained(_ entry: Entry) -> Bool { entry.trainable && !frozen.contains(entry.name) }
+
     public func entry(_ name: String) throws -> Entry {
         guard let i = index[name] else { throw TrainingError.missingParameter(name) }
         return entries[i]
@@ -240,7 +243,7 @@ extension ParameterStore: WeightStore {
 /// Gradients by tensor name for the blocks' backward passes: trainable, unfrozen tensors only.
 extension ParameterStore: GradientSink {
     public func gradientBuffer(_ name: String) -> UnsafeMutablePointer<Float>? {
-        guard let e = try? entry(name), e.trainable, !frozen.contains(name) else { return nil }
+        guard let e = try? entry(name), isTrained(e) else { return nil }
         return grads + e.offset
     }
 }
