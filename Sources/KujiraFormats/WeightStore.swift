@@ -12,6 +12,12 @@ public protocol WeightStore: Sendable {
     func tensor(_ name: String) throws -> TensorData
     /// The file that holds `name` (for error messages), if known.
     func file(of name: String) -> String?
+    /// A LoRA adapter to apply on top of linear weight `name` (`AdaptedWeightStore`); nil for plain stores.
+    func adapter(for name: String) -> LowRankAdapter?
+}
+
+extension WeightStore {
+    public func adapter(for name: String) -> LowRankAdapter? { nil }
 }
 
 /// Errors raised while reading weights; each names the file and tensor.
@@ -58,10 +64,14 @@ extension WeightStore {
     /// `quantization_config.weight_block_size`).
     public func linear(_ name: String, rows: Int, cols: Int, blockSize: [Int]? = nil) throws -> LinearWeight {
         let data = try tensor(name, shape: [rows, cols])
+        if let adapter = adapter(for: name), adapter.b.shape[0] != rows || adapter.a.shape[1] != cols {
+            throw WeightStoreError.shapeMismatch(name: "LoRA adapter on \(name)", file: "the adapter", expected: [rows, cols],
+                                                 found: [adapter.b.shape[0], adapter.a.shape[1]])
+        }
         guard data.dtype.isFloatingPoint else {
             throw WeightStoreError.unsupportedDType(name: name, file: file(of: name) ?? source, dtype: data.dtype.rawValue)
         }
-        guard data.dtype == .f8e4m3 else { return LinearWeight(data: data) }
+        guard data.dtype == .f8e4m3 else { return LinearWeight(data: data, adapter: adapter(for: name)) }
         let scaleName = name + "_scale_inv"
         guard contains(scaleName) else { throw WeightStoreError.missingTensor(name: scaleName, source: source) }
         let block = blockSize ?? [128, 128]
@@ -70,6 +80,7 @@ extension WeightStore {
         }
         let grid = [(rows + block[0] - 1) / block[0], (cols + block[1] - 1) / block[1]]
         let scales = try floats(scaleName, shape: grid)
-        return LinearWeight(data: data, blockScales: BlockScales(values: scales, gridCols: grid[1], blockRows: block[0], blockCols: block[1]))
+        return LinearWeight(data: data, blockScales: BlockScales(values: scales, gridCols: grid[1], blockRows: block[0], blockCols: block[1]),
+                            adapter: adapter(for: name))
     }
 }

@@ -83,9 +83,10 @@ public final class TextPipeline: Sendable {
     }
 
     /// Loads model, tokenizer and chat template from a model directory or a `.gguf` file.
-    public static func load(path: String, contextLength: Int? = nil, cachePrecision: KVCachePrecision = .float32,
+    /// `lora`: a PEFT adapter directory applied unmerged.
+    public static func load(path: String, lora: String? = nil, contextLength: Int? = nil, cachePrecision: KVCachePrecision = .float32,
                             numerics: Numerics = .kujira) throws -> TextPipeline {
-        let model = try ModelRegistry.load(directory: path, cachePrecision: cachePrecision, numerics: numerics)
+        let model = try ModelRegistry.load(directory: path, lora: lora, cachePrecision: cachePrecision, numerics: numerics)
         let tokenizer = try Tokenizer.load(path: path)
         let source = tokenizer.chatTemplate ?? fallbackTemplate
         let template: ChatTemplate

@@ -56,8 +56,8 @@ final class GroupedQueryAttentionPullback: Pullback {
         let b = block, n = shape.rows, names = "\(b.prefix)."
         let qWidth = b.heads * b.headDim, kvWidth = b.kvHeads * b.headDim
         let dAttended = FloatBuffer(uninitializedCount: n * qWidth)
-        Linear.backward(b.oProj, x: attended.pointer, dy: dOut.pointer, n: n, dx: dAttended.pointer, accumulateInput: false,
-                        dWeight: sink.gradientBuffer(names + GroupedQueryAttention.Names.o))
+        TrainingKernels.linearBackward(b.oProj, name: names + GroupedQueryAttention.Names.o, x: attended, dy: dOut, rows: n, dx: dAttended,
+                                        accumulateInput: false, sink: sink)
         var dq = FloatBuffer(uninitializedCount: n * qWidth), dk = FloatBuffer(uninitializedCount: n * kvWidth)
         let dv = FloatBuffer(uninitializedCount: n * kvWidth)
         AttentionOps.backward(q: q.pointer, k: k.pointer, v: v.pointer, probabilities: probabilities.pointer, dOut: dAttended.pointer,
@@ -83,8 +83,8 @@ final class GroupedQueryAttentionPullback: Pullback {
             if hasBias, let dBias = sink.gradientBuffer(names + name + ".bias") {
                 TrainingKernels.addBiasGradient(dy.pointer, rows: n, width: weight.rows, into: dBias)
             }
-            Linear.backward(weight, x: x.pointer, dy: dy.pointer, n: n, dx: dx.pointer, accumulateInput: i > 0,
-                            dWeight: sink.gradientBuffer(names + name + ".weight"))
+            TrainingKernels.linearBackward(weight, name: names + name + ".weight", x: x, dy: dy, rows: n, dx: dx,
+                                        accumulateInput: i > 0, sink: sink)
         }
         return dx
     }

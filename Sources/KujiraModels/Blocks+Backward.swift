@@ -23,16 +23,16 @@ final class GatedMLPPullback: Pullback {
     func backward(_ dOut: FloatBuffer, into sink: GradientSink) throws -> FloatBuffer {
         let b = block, n = rows, width = b.gate.rows, names = "\(b.prefix)."
         let dh = FloatBuffer(uninitializedCount: n * width)
-        Linear.backward(b.down, x: h.pointer, dy: dOut.pointer, n: n, dx: dh.pointer, accumulateInput: false,
-                        dWeight: sink.gradientBuffer(names + GatedMLP.downName))
+        TrainingKernels.linearBackward(b.down, name: names + GatedMLP.downName, x: h, dy: dOut, rows: n, dx: dh,
+                                        accumulateInput: false, sink: sink)
         let dg = FloatBuffer(uninitializedCount: n * width), du = FloatBuffer(uninitializedCount: n * width)
         ActivationOps.swigluBackward(gate: g.pointer, up: u.pointer, stride: width, rows: n, width: width, dh: dh.pointer,
                                      dGate: dg.pointer, dUp: du.pointer)
         let dx = FloatBuffer(uninitializedCount: n * b.gate.cols)
-        Linear.backward(b.gate, x: x.pointer, dy: dg.pointer, n: n, dx: dx.pointer, accumulateInput: false,
-                        dWeight: sink.gradientBuffer(names + GatedMLP.gateName))
-        Linear.backward(b.up, x: x.pointer, dy: du.pointer, n: n, dx: dx.pointer, accumulateInput: true,
-                        dWeight: sink.gradientBuffer(names + GatedMLP.upName))
+        TrainingKernels.linearBackward(b.gate, name: names + GatedMLP.gateName, x: x, dy: dg, rows: n, dx: dx,
+                                        accumulateInput: false, sink: sink)
+        TrainingKernels.linearBackward(b.up, name: names + GatedMLP.upName, x: x, dy: du, rows: n, dx: dx,
+                                        accumulateInput: true, sink: sink)
         return dx
     }
 }

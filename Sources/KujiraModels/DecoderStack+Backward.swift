@@ -50,8 +50,8 @@ public final class DecoderStackPullback {
         let s = stack, n = tokens.count, d = s.hidden
         let dNormed = FloatBuffer(uninitializedCount: n * d)
         let headName = s.lmHeadIsTied ? DecoderStack.embeddingName : DecoderStack.lmHeadName
-        Linear.backward(s.lmHead, x: normed.pointer, dy: dLogits.pointer, n: n, dx: dNormed.pointer, accumulateInput: false,
-                        dWeight: sink.gradientBuffer(headName))
+        TrainingKernels.linearBackward(s.lmHead, name: headName, x: normed, dy: dLogits, rows: n, dx: dNormed,
+                                        accumulateInput: false, sink: sink)
         var dx = FloatBuffer(count: n * d)
         TrainingKernels.rmsNormBackward(x: last, weight: s.finalNorm, rstd: rstd, dy: dNormed, rows: n, dx: dx,
                                         name: DecoderStack.finalNormName, sink: sink)

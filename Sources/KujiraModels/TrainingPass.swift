@@ -64,6 +64,17 @@ enum TrainingKernels {
         }
     }
 
+    /// Backward of y = x · Wᵀ (+ a LoRA adapter's term): dx (+)= ∂/∂x, W's gradient under `name` and the adapter's
+    /// under its A and B names, each only when `sink` trains it.
+    static func linearBackward(_ w: LinearWeight, name: String, x: FloatBuffer, dy: FloatBuffer, rows: Int, dx: FloatBuffer?,
+                               accumulateInput: Bool, sink: GradientSink) {
+        Linear.backward(w, x: x.pointer, dy: dy.pointer, n: rows, dx: dx?.pointer, accumulateInput: accumulateInput, dWeight: sink.gradientBuffer(name))
+        if let adapter = w.adapter {
+            adapter.backward(x: x.pointer, dy: dy.pointer, n: rows, dx: dx?.pointer, dA: sink.gradientBuffer(adapter.aName),
+                             dB: sink.gradientBuffer(adapter.bName))
+        }
+    }
+
     /// x (rows, width) += bias per row.
     static func addBias(_ bias: [Float]?, to x: FloatBuffer, width: Int) {
         guard let bias else { return }

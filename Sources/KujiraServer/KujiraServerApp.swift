@@ -25,6 +25,8 @@ public struct ServerConfiguration: Sendable {
     public var cachePrecision = KVCachePrecision.float32
     /// Kujira's kernels or llama.cpp's arithmetic bit for bit (`--numerics`).
     public var numerics = Numerics.kujira
+    /// A PEFT LoRA adapter directory applied unmerged, or nil.
+    public var lora: String?
     public var maxBodyBytes = ServerConfiguration.defaultMaxBodyBytes
     /// A connection with no complete request part (header, body chunk) for this long is closed: it bounds idle
     /// keep-alive connections, header reads and stalled bodies, never a response being written (`--idle-timeout`).
@@ -165,7 +167,7 @@ public enum KujiraServer {
         let server = makeServer(host: host, configuration: configuration, metrics: metrics, logger: logger, handleSignals: true)
         let loader = Thread {
             do {
-                let pipeline = try TextPipeline.load(path: modelPath, contextLength: configuration.contextLength,
+                let pipeline = try TextPipeline.load(path: modelPath, lora: configuration.lora, contextLength: configuration.contextLength,
                                                        cachePrecision: configuration.cachePrecision, numerics: configuration.numerics)
                 let scheduler = GenerationScheduler(pipeline: pipeline, maxConcurrent: configuration.maxConcurrent,
                                                     maxQueue: configuration.maxQueue, metrics: metrics)

@@ -7,13 +7,20 @@ public struct LinearWeight: Sendable {
     public let data: TensorData
     /// Block scales for FP8 weights, nil otherwise.
     public let blockScales: BlockScales?
+    /// A LoRA adapter applied on top, unmerged (`Linear.forward`, `decodeRow` and `toFloatArray` include it), or nil.
+    public let adapter: LowRankAdapter?
 
-    public init(data: TensorData, blockScales: BlockScales? = nil) {
+    public init(data: TensorData, blockScales: BlockScales? = nil, adapter: LowRankAdapter? = nil) {
         precondition(data.shape.count == 2, "a linear weight is 2-D, got shape \(data.shape)")
         precondition(data.shape[1] % data.dtype.blockElements == 0, "\(data.dtype.rawValue) rows must be whole blocks, got \(data.shape[1]) columns")
+        if let adapter { precondition(adapter.a.shape[1] == data.shape[1] && adapter.b.shape[0] == data.shape[0], "adapter shape does not match the weight") }
         self.data = data
         self.blockScales = blockScales
+        self.adapter = adapter
     }
+
+    /// The same weight without its adapter (the base of a LoRA pair).
+    public var base: LinearWeight { adapter == nil ? self : LinearWeight(data: data, blockScales: blockScales) }
 
     /// Output features.
     public var rows: Int { data.shape[0] }
@@ -22,8 +29,14 @@ public struct LinearWeight: Sendable {
     /// Bytes of one stored row.
     public var rowBytes: Int { cols / data.dtype.blockElements * data.dtype.blockBytes }
 
-    /// Decodes row `r` into `out` (count == cols). Reference path; kernels use fused dots.
+    /// Decodes row `r` into `out` (count == cols), adapter included. Reference path; kernels use fused dots.
     public func decodeRow(_ r: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        decodeBaseRow(r, into: out)
+        adapter?.addRow(r, into: out)
+    }
+
+    /// Row `r` of the stored weight alone.
+    public func decodeBaseRow(_ r: Int, into out: UnsafeMutableBufferPointer<Float>) {
         let base = r * cols
         switch data.dtype {
         case .f32:
@@ -58,15 +71,16 @@ public struct LinearWeight: Sendable {
     /// Rows `range` as a weight of their own, sharing the memory (grouped projections read each group's rows). FP8
     /// scales are sliced with them; the range must start on a scale block.
     public func rows(_ range: Range<Int>) -> LinearWeight {
-        guard let scales = blockScales else { return LinearWeight(data: data.matrixRows(index: 0, rows: range)) }
+        guard let scales = blockScales else { return LinearWeight(data: data.matrixRows(index: 0, rows: range), adapter: adapter?.rows(range)) }
         precondition(range.lowerBound % scales.blockRows == 0, "FP8 row slices must start on a scale block")
         let first = range.lowerBound / scales.blockRows, last = (range.upperBound + scales.blockRows - 1) / scales.blockRows
         return LinearWeight(data: data.matrixRows(index: 0, rows: range),
                             blockScales: BlockScales(values: Array(scales.values[(first * scales.gridCols)..<(last * scales.gridCols)]),
-                                                     gridCols: scales.gridCols, blockRows: scales.blockRows, blockCols: scales.blockCols))
+                                                     gridCols: scales.gridCols, blockRows: scales.blockRows, blockCols: scales.blockCols),
+                            adapter: adapter?.rows(range))
     }
 
-    /// The whole weight as Float, row-major (for tests, conversion and training).
+    /// The whole weight as Float, row-major, adapter merged in (for tests, conversion and training).
     public func toFloatArray() -> [Float] {
         var result = [Float](repeating: 0, count: rows * cols)
         result.withUnsafeMutableBufferPointer { buffer in

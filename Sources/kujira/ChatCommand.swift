@@ -116,7 +116,7 @@ struct RunCommand: ParsableCommand {
     var prompt: String
 
     func run() throws {
-        let pipeline = try TextPipeline.load(path: modelOptions.model, contextLength: samplingOptions.ctx,
+        let pipeline = try TextPipeline.load(path: modelOptions.model, lora: modelOptions.lora, contextLength: samplingOptions.ctx,
                                               cachePrecision: modelOptions.cachePrecision, numerics: modelOptions.numerics)
         var messages: [JinjaValue] = []
         if let system = samplingOptions.system { messages.append(["role": "system", "content": .string(system)]) }
@@ -140,7 +140,7 @@ struct ChatCommand: ParsableCommand {
     var prompt: String?
 
     func run() throws {
-        let pipeline = try TextPipeline.load(path: modelOptions.model, contextLength: samplingOptions.ctx,
+        let pipeline = try TextPipeline.load(path: modelOptions.model, lora: modelOptions.lora, contextLength: samplingOptions.ctx,
                                               cachePrecision: modelOptions.cachePrecision, numerics: modelOptions.numerics)
         let printer = ChatPrinter(pipeline: pipeline, sampling: samplingOptions)
         var messages: [JinjaValue] = []

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KujiraFormats
 import KujiraGeneration
 import KujiraModels
 import KujiraTensor
@@ -9,6 +10,13 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("model"),
             help: "Model: a directory (config.json + *.safetensors), a .gguf file, or org/name[:QUANT] pulled with `kujira pull` (default: $KUJIRA_MODEL, else the embedded Models/kujira-arith).")
     var modelArgument: String?
+
+    @Option(name: .customLong("lora"),
+            help: "A LoRA adapter to apply unmerged: a PEFT directory (adapter_config.json + adapter_model.safetensors) or a `kujira sft --lora-rank` run directory (its newest checkpoint).")
+    var loraArgument: String?
+
+    /// The adapter directory `--lora` names (a run directory resolves to its newest checkpoint).
+    var lora: String? { loraArgument.map { CheckpointDirectory.modelDirectory($0) } }
 
     @Option(name: .customLong("kv-bits"),
             help: "KV-cache storage: 32 (float; the default), 16 (half float, llama.cpp's default and the default with --numerics llama.cpp) or 8 (int8 codes with one scale per 32 values); MLA latent or K/V rows.")
@@ -42,6 +50,12 @@ struct ModelOptions: ParsableArguments {
         do { try Self.check(try resolveModelArgument(try DefaultModel.resolve(modelArgument))) } catch let error as DefaultModelError {
             throw ValidationError(error.description)
         }
+        if let lora {
+            guard FileManager.default.fileExists(atPath: (lora as NSString).appendingPathComponent("adapter_config.json")) else {
+                throw ValidationError("--lora: \(lora) has no adapter_config.json (expected a PEFT adapter directory)")
+            }
+            guard numerics == .kujira else { throw ValidationError("--lora: --numerics llama.cpp does not apply LoRA adapters") }
+        }
     }
 
     /// Rejects a path that is neither a model directory nor a .gguf file (`model` already through `resolveModelArgument`).
@@ -55,7 +69,7 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
-    func load() throws -> any LanguageModel { try ModelRegistry.load(directory: model, cachePrecision: cachePrecision, numerics: numerics) }
+    func load() throws -> any LanguageModel { try ModelRegistry.load(directory: model, lora: lora, cachePrecision: cachePrecision, numerics: numerics) }
 
 }
 

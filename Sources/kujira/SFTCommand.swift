@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KujiraFormats
+import KujiraModels
 import KujiraTensor
 import KujiraTraining
 
@@ -35,11 +36,20 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Evaluate every N steps (0: at the end only).") var evalEvery: Int = 50
     @Option(help: "Save a checkpoint every N steps (and at the end).") var checkpointEvery: Int = 50
     @Option(help: "Checkpoints to keep.") var keep: Int = 3
+    @Option(help: "LoRA rank: train low-rank adapters only, the base weights stay as loaded (BF16, FP8 or a quantized GGUF); 0: full fine-tuning.")
+    var loraRank: Int = 0
+    @Option(help: "LoRA alpha (the adapter is scaled by alpha / rank; default 2 × rank).") var loraAlpha: Double?
+    @Option(help: "Comma-separated modules that get adapters.") var loraTargets: String = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 
     func validate() throws {
         guard resume || (model != nil && data != nil) else { throw ValidationError("--model and --data are required unless --resume") }
         guard batch > 0, accumulation > 0, seq >= 8, epochs > 0, (steps ?? 1) > 0 else {
             throw ValidationError("--batch, --accumulation, --epochs and --steps must be positive, --seq at least 8")
+        }
+        guard loraRank >= 0, loraRank <= 4096 else { throw ValidationError("--lora-rank must be in 0...4096") }
+        let targets = loraTargets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        for target in targets where !LoRAConfig.supportedModules.contains(target) {
+            throw ValidationError("--lora-targets: '\(target)' is not one of \(LoRAConfig.supportedModules.sorted().joined(separator: ", "))")
         }
         guard lr > 0, minLr >= 0, warmup >= 0, weightDecay >= 0, clip >= 0, evalEvery >= 0, checkpointEvery > 0, keep > 0 else {
             throw ValidationError("--lr must be positive; --min-lr, --warmup, --weight-decay, --clip, --eval-every non-negative; --checkpoint-every and --keep positive")
@@ -54,18 +64,23 @@ struct SFTCommand: ParsableCommand {
         } else {
             guard let model, let data else { throw ValidationError("--model and --data are required") }
             var s = SFTSettings()
-            s.model = model; s.data = data; s.evalData = evalData
+            func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+            s.model = absolute(model); s.data = absolute(data); s.evalData = evalData.map(absolute)
+            if loraRank > 0 {
+                s.lora = SFTLoRASettings(rank: loraRank, alpha: loraAlpha ?? Double(2 * loraRank),
+                                         targets: loraTargets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+            }
             s.batch = batch; s.accumulation = accumulation; s.length = seq; s.seed = seed
             s.evalEvery = evalEvery; s.checkpointEvery = checkpointEvery; s.keep = keep
-            _ = try SFTCheckpoint.tokenizerSource(model)
-            let loaded = try SFTData.load(settings: s, formatterPath: CheckpointDirectory.modelDirectory(model))
+            if s.lora == nil { _ = try SFTCheckpoint.tokenizerSource(model) }
+            let loaded = try SFTData.load(settings: s, formatterPath: CheckpointDirectory.modelDirectory(s.model))
             s.steps = steps ?? max(1, epochs * loaded.schedule.sequences.count / (batch * accumulation))
             s.optimizer.learningRate = lr; s.optimizer.minLearningRate = minLr; s.optimizer.warmupSteps = warmup
             s.optimizer.totalSteps = s.steps; s.optimizer.weightDecay = weightDecay; s.optimizer.clipNorm = clip
-            let network = try DecoderTrainingModel(path: model)
+            let network = try s.makeModel()
             trainer = try SFTTrainer(model: network, settings: s, schedule: loaded.schedule, evalSequences: loaded.eval)
             let parameters = network.parameters.entries.filter { network.parameters.isTrained($0) }.reduce(0) { $0 + $1.count }
-            Self.say("fine-tuning \(parameters) parameters: \(loaded.schedule.sequences.count) packed sequences of \(seq) tokens "
+            Self.say("fine-tuning \(parameters) parameters\(s.lora.map { " (LoRA rank \($0.rank), alpha \($0.alpha) on \(network.adapters.count) weights)" } ?? ""): \(loaded.schedule.sequences.count) packed sequences of \(seq) tokens "
                   + "(\(loaded.schedule.targetTokens) reply tokens), \(s.steps) steps of \(batch) × \(accumulation), threads \(Parallel.threads)")
         }
         try Self.runLoop(trainer, out: out)
@@ -96,7 +111,11 @@ struct SFTCommand: ParsableCommand {
                 try FineTuningReport.write(trainer.history, title: "Kujira fine-tuning report", to: out)
             }
         }
-        say("checkpoints and report in \(out); the newest checkpoint is a model directory: kujira chat --model \(out)")
+        if let lora = s.lora {
+            say("checkpoints and report in \(out); the newest checkpoint is a PEFT adapter (rank \(lora.rank)): kujira chat --model \(s.model) --lora \(out)")
+        } else {
+            say("checkpoints and report in \(out); the newest checkpoint is a model directory: kujira chat --model \(out)")
+        }
     }
 
     /// One line on stdout, unbuffered like the progress lines.

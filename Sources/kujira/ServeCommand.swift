@@ -66,6 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.cachePrecision = modelOptions.cachePrecision
         configuration.numerics = modelOptions.numerics
+        configuration.lora = modelOptions.lora
         var logger = Logger(label: "kujira.serve")
         logger.logLevel = .info
         logger.info("serving \(modelOptions.model) on http://\(host):\(port) (API key \(configuration.apiKey == nil ? "off" : "on"), idle timeout \(idleTimeout > 0 ? "\(idleTimeout) s" : "off"), max \(maxConnections) connections)")

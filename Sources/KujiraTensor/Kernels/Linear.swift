@@ -81,6 +81,11 @@ public enum Linear {
             fp8(w, x, n: n, out: out, grain: grain)
         case .i32, .i64:
             referenceForward(w, x, n: n, into: out)
+            return  // decodeRow already includes the adapter
+        }
+        if let adapter = w.adapter {
+            let scratch = LinearScratch.current.adapterFloats(n * adapter.rank)
+            adapter.add(x.baseAddress!, n: n, into: out.baseAddress!, scratch: scratch)
         }
     }
 
@@ -314,6 +319,14 @@ final class LinearScratch {
         }
         quantized.quantize(x, n: n, cols: cols, vnni: vnni)
         return quantized
+    }
+
+    private var adapterScratch = OwnedBytes(count: 0)
+
+    /// A buffer of at least `count` floats for a LoRA adapter's (n, rank) products.
+    func adapterFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if adapterScratch.count < count * 4 { adapterScratch = OwnedBytes(count: max(count * 4, 2 * adapterScratch.count)) }
+        return adapterScratch.pointer.assumingMemoryBound(to: Float.self)
     }
 
     /// A buffer of at least `count` floats.

@@ -15,20 +15,71 @@ public struct TrainingLoss: Sendable, Equatable {
 /// one `ParameterStore`, and the model the architecture file builds over that store — the inference blocks, reading
 /// the parameters in place — runs the forward and backward passes (`DecoderStack.trainingForward`). There is no
 /// second definition of any block here.
+///
+/// With LoRA (`lora(path:config:seed:)`) the store holds only the adapters' A and B (PEFT's names); the base weights
+/// stay as loaded — BF16, FP8 or a quantized GGUF, memory-mapped — and are frozen: the model is built over an
+/// `AdaptedWeightStore` whose adapters view the store, so each optimizer step is seen without a rebuild.
 public final class DecoderTrainingModel: @unchecked Sendable {
     public let config: ModelConfig
     public let parameters: ParameterStore
-    /// The inference model over `parameters`; rebuilt by `refresh()` after the parameters change (norms and biases
-    /// are copied at build, matrices are read in place).
+    /// What the blocks are built over: `parameters` itself (full fine-tuning) or the base weights with adapters.
+    let weights: any WeightStore
+    /// The adapter settings when only LoRA adapters train.
+    public let lora: LoRAConfig?
+    /// The adapters by base weight name (LoRA), viewing `parameters`.
+    public let adapters: [String: LowRankAdapter]
+    /// The inference model over `weights`; rebuilt by `refresh()` after full fine-tuning changes the parameters (norms
+    /// and biases are copied at build, matrices are read in place).
     public private(set) var stack: DecoderStack
     public var vocabSize: Int { stack.vocabSize }
 
-    /// A model with freshly laid-out (zero) parameters for `config`.
-    public init(config: ModelConfig) throws {
+    init(config: ModelConfig, parameters: ParameterStore, weights: any WeightStore, lora: LoRAConfig?, adapters: [String: LowRankAdapter]) throws {
         TrainingMemory.keepFreedMemory()
         self.config = config
-        parameters = ParameterStore(layout: try TrainingLayout.items(config, stackExperts: false), keepsTransposes: false)
-        stack = try Self.build(config: config, parameters: parameters)
+        self.parameters = parameters
+        self.weights = weights
+        self.lora = lora
+        self.adapters = adapters
+        stack = try Self.build(config: config, weights: weights)
+    }
+
+    /// A model with freshly laid-out (zero) parameters for `config`.
+    public convenience init(config: ModelConfig) throws {
+        let parameters = ParameterStore(layout: try TrainingLayout.items(config, stackExperts: false), keepsTransposes: false)
+        try self.init(config: config, parameters: parameters, weights: parameters, lora: nil, adapters: [:])
+    }
+
+    /// LoRA on the model at `path`: an adapter (A uniform in ±1/√in as PEFT initialises it, B zero) on every linear
+    /// weight whose module name is in `lora.targetModules`; only the adapters train.
+    public static func lora(path: String, config lora: LoRAConfig, seed: UInt64) throws -> DecoderTrainingModel {
+        let (config, base) = try ModelRegistry.open(CheckpointDirectory.modelDirectory(path))
+        for target in lora.targetModules where !LoRAConfig.supportedModules.contains(target) {
+            throw TrainingError.unsupported("LoRA target '\(target)' (supported: \(LoRAConfig.supportedModules.sorted().joined(separator: ", ")))")
+        }
+        var items: [TrainingLayout.Item] = [], targets: [(weight: String, rows: Int, cols: Int)] = []
+        for entry in try ParameterLayout.entries(for: config) where entry.shape.count == 2 && entry.name.hasSuffix(".weight") {
+            let module = entry.name.dropLast(".weight".count)
+            guard let last = module.split(separator: ".").last, lora.targetModules.contains(String(last)), !module.contains(".experts.") else { continue }
+            let names = PEFTAdapter.tensorNames(forWeight: entry.name)
+            items.append((names.a, [lora.rank, entry.shape[1]], .matrix))
+            items.append((names.b, [entry.shape[0], lora.rank], .matrix))
+            targets.append((entry.name, entry.shape[0], entry.shape[1]))
+        }
+        guard !targets.isEmpty else { throw TrainingError.unsupported("LoRA: no linear weight of '\(try config.modelType)' matches \(lora.targetModules)") }
+        let store = ParameterStore(layout: items, keepsTransposes: false)
+        var random = TrainingRandom(seed: seed)
+        var adapters: [String: LowRankAdapter] = [:]
+        for target in targets {
+            let names = PEFTAdapter.tensorNames(forWeight: target.weight)
+            let bound = 1 / Float(target.cols).squareRoot()
+            try store.setValues(names.a, (0..<(lora.rank * target.cols)).map { _ in Float(random.uniform() * 2 - 1) * bound })
+            adapters[target.weight] = LowRankAdapter(a: try store.tensor(names.a), b: try store.tensor(names.b), scale: lora.scale,
+                                                     aName: names.a, bName: names.b)
+        }
+        let adapted = AdaptedWeightStore(base: base, adapters: adapters)
+        let model = try DecoderTrainingModel(config: config, parameters: store, weights: adapted, lora: lora, adapters: adapters)
+        try adapted.checkAllApplied(adapterPath: "LoRA targets")
+        return model
     }
 
     /// Loads a model directory (config.json + safetensors, or a run directory's newest checkpoint) or a GGUF file;
@@ -46,8 +97,8 @@ public final class DecoderTrainingModel: @unchecked Sendable {
         return ["llama", "qwen2", "qwen3"].contains(type)
     }
 
-    static func build(config: ModelConfig, parameters: ParameterStore) throws -> DecoderStack {
-        let model = try ModelRegistry.build(config: config, weights: parameters)
+    static func build(config: ModelConfig, weights: any WeightStore) throws -> DecoderStack {
+        let model = try ModelRegistry.build(config: config, weights: weights)
         guard let stack = (model as? any DecoderStackModel)?.stack else {
             throw TrainingError.unsupported("model_type '\(try config.modelType)' (its model is not one decoder stack)")
         }
@@ -56,7 +107,8 @@ public final class DecoderTrainingModel: @unchecked Sendable {
 
     /// Rebuilds the blocks over the current parameters (after an optimizer step or a load).
     public func refresh() throws {
-        stack = try Self.build(config: config, parameters: parameters)
+        guard lora == nil else { return }  // adapters are read in place; the base never changes
+        stack = try Self.build(config: config, weights: weights)
     }
 
     /// Checks tokens and targets of a pass.
@@ -108,5 +160,38 @@ public final class DecoderTrainingModel: @unchecked Sendable {
         guard count > 0 else { return TrainingLoss(loss: 0, tokens: 0) }
         let (logits, _) = try stack.trainingForward(tokens: tokens, shape: shape)
         return TrainingLoss(loss: CrossEntropy.loss(logits: logits.pointer, targets: targets, vocab: vocabSize) / Double(count), tokens: count)
+    }
+}
+
+extension DecoderTrainingModel {
+    /// LoRA on the model at `path`, starting from the PEFT adapter in `adapterDirectory` (its rank, alpha, targets and
+    /// A/B values).
+    public static func lora(path: String, adapterDirectory: String) throws -> DecoderTrainingModel {
+        let adapter = try PEFTAdapter(directory: adapterDirectory)
+        let targets = Set(adapter.adapters.keys.compactMap { $0.split(separator: ".").dropLast().last.map(String.init) })
+        var config = adapter.config
+        config.targetModules = targets.sorted()
+        let model = try lora(path: path, config: config, seed: 0)
+        guard Set(model.adapters.keys) == Set(adapter.adapters.keys) else {
+            let missing = Set(model.adapters.keys).symmetricDifference(adapter.adapters.keys).sorted().prefix(3)
+            throw LoRAError(path: adapterDirectory, detail: "adapter modules differ from the model's \(config.targetModules) weights: \(missing.joined(separator: ", "))")
+        }
+        for (weight, loaded) in adapter.adapters {
+            try model.parameters.setValues(loaded.aName, loaded.a.toFloatArray())
+            try model.parameters.setValues(loaded.bName, loaded.b.toFloatArray())
+            _ = weight
+        }
+        return model
+    }
+
+    /// Writes the adapters in PEFT's format (`adapter_config.json` + `adapter_model.safetensors`) into `directory`;
+    /// Python `peft` loads them onto the transformers model (`PeftModel.from_pretrained`).
+    public func writeAdapter(to directory: String, baseModel: String) throws {
+        guard var lora else { throw TrainingError.invalidInput("not a LoRA model") }
+        lora.baseModel = baseModel
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try AtomicFile.write(lora.json().serialized(), to: (directory as NSString).appendingPathComponent(PEFTAdapter.configFile))
+        try SafeTensorsWriter.write(parameters.tensors(gradients: false), metadata: ["format": "pt"],
+                                    to: (directory as NSString).appendingPathComponent(PEFTAdapter.weightsFile))
     }
 }

@@ -35,18 +35,14 @@ public enum SFTCheckpoint {
         try CheckpointDirectory(root: root).publish(step: trainer.step, keep: trainer.settings.keep) { try write(trainer, into: $0) }
     }
 
-    /// Writes the checkpoint files into `directory`.
+    /// Writes the checkpoint files into `directory`: the model (or the LoRA adapter), optimizer moments, trainer state.
     public static func write(_ trainer: SFTTrainer, into directory: String) throws {
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         let model = trainer.model, step = String(trainer.step)
-        var config = model.config.values
-        config["torch_dtype"] = .string("float32")
-        try AtomicFile.write(JSONValue.object(config).serialized(), to: path("config.json"))
-        try SafeTensorsWriter.write(model.parameters.tensors(gradients: false), metadata: ["format": "pt", "step": step], to: path("model.safetensors"))
-        let source = try tokenizerSource(trainer.settings.model)
-        for name in tokenizerFiles {
-            let from = (source as NSString).appendingPathComponent(name)
-            if let data = FileManager.default.contents(atPath: from) { try AtomicFile.write(data, to: path(name)) }
+        if model.lora != nil {
+            try model.writeAdapter(to: directory, baseModel: trainer.settings.model)
+        } else {
+            try writeModel(trainer, into: directory)
         }
         var moments: [SafeTensorsWriter.Tensor] = []
         for e in model.parameters.entries where model.parameters.isTrained(e) {
@@ -58,6 +54,21 @@ public enum SFTCheckpoint {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try AtomicFile.write(try encoder.encode(State(step: trainer.step, settings: trainer.settings, history: trainer.history)),
                              to: path("trainer_state.json"))
+    }
+
+    /// A full fine-tuning checkpoint's model: config.json, model.safetensors and the base tokenizer files.
+    static func writeModel(_ trainer: SFTTrainer, into directory: String) throws {
+        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        let model = trainer.model, step = String(trainer.step)
+        var config = model.config.values
+        config["torch_dtype"] = .string("float32")
+        try AtomicFile.write(JSONValue.object(config).serialized(), to: path("config.json"))
+        try SafeTensorsWriter.write(model.parameters.tensors(gradients: false), metadata: ["format": "pt", "step": step], to: path("model.safetensors"))
+        let source = try tokenizerSource(trainer.settings.model)
+        for name in tokenizerFiles {
+            let from = (source as NSString).appendingPathComponent(name)
+            if let data = FileManager.default.contents(atPath: from) { try AtomicFile.write(data, to: path(name)) }
+        }
     }
 
     /// The run saved in `run` (its newest complete checkpoint), ready to continue: weights, optimizer moments and step,
@@ -72,13 +83,14 @@ public enum SFTCheckpoint {
         do { state = try JSONDecoder().decode(State.self, from: stateData) } catch {
             throw TrainingError.badCheckpoint(path: path("trainer_state.json"), detail: "unreadable: \(error)")
         }
-        for file in ["model.safetensors", "optimizer.safetensors"] {
+        for file in state.settings.lora == nil ? ["model.safetensors", "optimizer.safetensors"] : ["optimizer.safetensors"] {
             let saved = try SafeTensorsFile(path: path(file)).metadata["step"]
             guard saved == String(state.step) else {
                 throw TrainingError.badCheckpoint(path: path(file), detail: "is from step \(saved ?? "?"), trainer_state.json from step \(state.step)")
             }
         }
-        let model = try DecoderTrainingModel(path: directory)
+        let model = state.settings.lora == nil ? try DecoderTrainingModel(path: directory)
+            : try DecoderTrainingModel.lora(path: state.settings.model, adapterDirectory: directory)
         let optimizer = AdamW(settings: state.settings.optimizer, parameterCount: model.parameters.count)
         optimizer.step = state.step
         let moments = try SafeTensorsStore(files: [path("optimizer.safetensors")], source: path("optimizer.safetensors"))
@@ -88,7 +100,7 @@ public enum SFTCheckpoint {
                 values.withUnsafeBufferPointer { (buffer.pointer + e.offset).update(from: $0.baseAddress!, count: e.count) }
             }
         }
-        let data = try SFTData.load(settings: state.settings, formatterPath: directory)
+        let data = try SFTData.load(settings: state.settings, formatterPath: state.settings.lora == nil ? directory : state.settings.model)
         return try SFTTrainer(model: model, settings: state.settings, schedule: data.schedule, evalSequences: data.eval,
                               optimizer: optimizer, history: state.history)
     }

@@ -24,7 +24,26 @@ public struct SFTSettings: Sendable, Codable, Equatable {
     public var checkpointEvery: Int = 50
     /// Checkpoints kept.
     public var keep: Int = 3
+    /// Train LoRA adapters only (nil: full fine-tuning).
+    public var lora: SFTLoRASettings?
     public init() {}
+}
+
+/// LoRA settings of a fine-tuning run.
+public struct SFTLoRASettings: Sendable, Codable, Equatable {
+    public var rank: Int
+    public var alpha: Double
+    public var targets: [String]
+    public init(rank: Int, alpha: Double, targets: [String]) { self.rank = rank; self.alpha = alpha; self.targets = targets }
+    public var config: LoRAConfig { LoRAConfig(rank: rank, alpha: alpha, targetModules: targets) }
+}
+
+extension SFTSettings {
+    /// The model to train: the full model from `model`, or fresh adapters on it.
+    public func makeModel() throws -> DecoderTrainingModel {
+        guard let lora else { return try DecoderTrainingModel(path: model) }
+        return try DecoderTrainingModel.lora(path: model, config: lora.config, seed: seed)
+    }
 }
 
 /// One logged fine-tuning step.

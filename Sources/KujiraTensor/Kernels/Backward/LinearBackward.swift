@@ -6,6 +6,7 @@ extension Linear {
     /// y (n, rows) = x (n, cols) · Wᵀ for a training pass. F32 weights run the blocked GEMM as yᵀ = W · xᵀ (several
     /// tokens reuse each weight panel from cache, unlike the inference kernels' row-at-a-time dots); other formats run
     /// `forward`. The result equals `referenceForward` up to float32 summation order.
+    /// A LoRA adapter on `w` is added as in `forward`.
     public static func trainingForward(_ w: LinearWeight, x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>) {
         guard w.data.dtype == .f32, n >= 8 else {
             forward(w, UnsafeBufferPointer(start: x, count: n * w.cols), n: n, into: UnsafeMutableBufferPointer(start: y, count: n * w.rows))
@@ -18,12 +19,17 @@ extension Linear {
         MatMul.gemm(m: rows, n: n, k: cols, a: w.floatPointer, aRowStride: cols, aColStride: 1, b: xT.pointer, ldb: n,
                     c: yT.pointer, ldc: n, accumulate: false)
         MatMul.transpose(yT.pointer, rows: rows, cols: n, into: y)
+        if let adapter = w.adapter {
+            let u = FloatBuffer(uninitializedCount: n * adapter.rank)
+            adapter.add(x, n: n, into: y, scratch: u.pointer)
+        }
     }
 
     /// dx (n, cols) (+)= dy (n, rows) · W, and dW (rows, cols) += dyᵀ · x when `dWeight` is given (nil: frozen).
-    public static func backward(_ w: LinearWeight, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int,
+    /// W is the stored weight alone; a LoRA adapter's part is `LowRankAdapter.backward`.
+    public static func backward(_ weight: LinearWeight, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int,
                                 dx: UnsafeMutablePointer<Float>?, accumulateInput: Bool, dWeight: UnsafeMutablePointer<Float>?) {
-        let rows = w.rows, cols = w.cols
+        let w = weight.base, rows = w.rows, cols = w.cols
         if let dx {
             let decoded: FloatBuffer? = w.data.dtype == .f32 ? nil : FloatBuffer(w.toFloatArray())
             let weights = UnsafePointer(decoded?.pointer) ?? w.floatPointer
@@ -42,5 +48,29 @@ extension LinearWeight {
     public var floatPointer: UnsafePointer<Float> {
         precondition(data.dtype == .f32, "floatPointer needs an F32 weight, got \(data.dtype.rawValue)")
         return data.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+    }
+}
+
+extension LowRankAdapter {
+    /// Backward of y += s · (x · Aᵀ) · Bᵀ with u = x · Aᵀ: dB += s · dyᵀ · u, du = s · dy · B, dA += duᵀ · x, dx += du · A.
+    /// Gradients of A and B go where given (nil: frozen); dx is always accumulated.
+    public func backward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, dx: UnsafeMutablePointer<Float>?,
+                         dA: UnsafeMutablePointer<Float>?, dB: UnsafeMutablePointer<Float>?) {
+        let r = rank, cols = a.shape[1], rows = b.shape[0]
+        let u = FloatBuffer(uninitializedCount: n * r), du = FloatBuffer(uninitializedCount: n * r)
+        // u (n, r) = x (n, cols) · Aᵀ: as uᵀ (r, n) = A (r, cols) · xᵀ.
+        let xT = FloatBuffer(uninitializedCount: cols * n), uT = FloatBuffer(uninitializedCount: r * n)
+        MatMul.transpose(x, rows: n, cols: cols, into: xT.pointer)
+        MatMul.gemm(m: r, n: n, k: cols, a: aPointer, aRowStride: cols, aColStride: 1, b: xT.pointer, ldb: n, c: uT.pointer, ldc: n, accumulate: false)
+        MatMul.transpose(uT.pointer, rows: r, cols: n, into: u.pointer)
+        // du (n, r) = s · dy (n, rows) · B (rows, r)
+        MatMul.gemm(m: n, n: r, k: rows, a: dy, aRowStride: rows, aColStride: 1, b: bPointer, ldb: r, c: du.pointer, ldc: r, accumulate: false)
+        for i in 0..<(n * r) { du[i] *= scale; u[i] *= scale }
+        // dB (rows, r) += dyᵀ · (s · u)
+        if let dB { MatMul.gemm(m: rows, n: r, k: n, a: dy, aRowStride: 1, aColStride: rows, b: u.pointer, ldb: r, c: dB, ldc: r, accumulate: true) }
+        // dA (r, cols) += duᵀ · x
+        if let dA { MatMul.gemm(m: r, n: cols, k: n, a: du.pointer, aRowStride: 1, aColStride: r, b: x, ldb: cols, c: dA, ldc: cols, accumulate: true) }
+        // dx (n, cols) += du · A
+        if let dx { MatMul.gemm(m: n, n: cols, k: r, a: du.pointer, aRowStride: r, aColStride: 1, b: aPointer, ldb: cols, c: dx, ldc: cols, accumulate: true) }
     }
 }
