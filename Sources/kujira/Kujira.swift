@@ -26,7 +26,7 @@ struct Kujira: AsyncParsableCommand {
             ServeCommand.self,
             BenchKernelsCommand.self,
             TrainStepCommand.self,
-            TrainCommand.self, SFTCommand.self, EvalChatCommand.self,
+            TrainCommand.self, SFTCommand.self, EvalChatCommand.self, MergeCommand.self,
             EvalCommand.self,
             ExportCommand.self,
             ConvertCommand.self,

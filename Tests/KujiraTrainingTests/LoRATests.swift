@@ -127,4 +127,19 @@ final class LoRATests: XCTestCase {
         XCTAssertLessThan(losses.last!, 0.5 * losses.first!)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), before)
     }
+
+    /// `kujira merge`'s result loads as a plain model and gives the adapted (PEFT) logits.
+    func testMergedModelGivesTheAdaptedLogits() throws {
+        let g = try golden("llama-tiny")
+        let base = try SFTTests.chatModel()
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: base) }
+        let out = temporary("merged")
+        try LoRAMerge.merge(base: base, adapter: Fixtures.path("lora/llama-tiny/adapter"), out: out, dtype: .f32)
+        let merged = try ModelRegistry.load(directory: out)
+        let logits = try merged.forward(g.tokens, cache: merged.makeCache(), allLogits: true)
+        XCTAssertLessThanOrEqual(zip(logits, g.logits).map { abs($0 - $1) }.max() ?? .infinity, 1e-4)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/tokenizer.json"))
+        XCTAssertThrowsError(try LoRAMerge.merge(base: Fixtures.path("gguf/qwen2-tiny-q8_0.gguf"), adapter: Fixtures.path("lora/llama-tiny/adapter"),
+                                                 out: temporary("gguf"), dtype: .f32)) { XCTAssertTrue("\($0)".contains("tokenizer.json"), "\($0)") }
+    }
 }
