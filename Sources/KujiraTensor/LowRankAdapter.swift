@@ -23,9 +23,20 @@ public struct LowRankAdapter: Sendable {
         LowRankAdapter(a: a, b: b.matrixRows(index: 0, rows: range), scale: scale, aName: aName, bName: bName)
     }
 
-    /// out (n, rows) += scale · (x (n, cols) · Aᵀ) · Bᵀ, with `u` (n · rank floats) as scratch.
+    /// out (n, rows) += scale · (x (n, cols) · Aᵀ) · Bᵀ, with `u` (n · rank floats) as scratch. Prompt batches (n ≥ 8)
+    /// run both products as GEMMs; a decoding step runs them as dots without allocating.
     public func add(_ x: UnsafePointer<Float>, n: Int, into out: UnsafeMutablePointer<Float>, scratch u: UnsafeMutablePointer<Float>) {
         let r = rank, cols = a.shape[1], rows = b.shape[0], ap = aPointer, bp = bPointer
+        if n >= 8 {
+            // u (n, r) = x (n, cols) · Aᵀ, then out (n, rows) += (s · u) · Bᵀ: only the small A and B are transposed.
+            let aT = FloatBuffer(uninitializedCount: cols * r), bT = FloatBuffer(uninitializedCount: r * rows), uu = FloatBuffer(uninitializedCount: n * r)
+            MatMul.transpose(ap, rows: r, cols: cols, into: aT.pointer)
+            MatMul.transpose(bp, rows: rows, cols: r, into: bT.pointer)
+            MatMul.gemm(m: n, n: r, k: cols, a: x, aRowStride: cols, aColStride: 1, b: aT.pointer, ldb: r, c: uu.pointer, ldc: r, accumulate: false)
+            for i in 0..<(n * r) { uu[i] *= scale }
+            MatMul.gemm(m: n, n: rows, k: r, a: uu.pointer, aRowStride: r, aColStride: 1, b: bT.pointer, ldb: rows, c: out, ldc: rows, accumulate: true)
+            return
+        }
         for t in 0..<n {
             for k in 0..<r {
                 var s: Float = 0

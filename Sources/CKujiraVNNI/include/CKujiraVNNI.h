@@ -68,4 +68,11 @@ void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int
 void kujira_q5_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
                           const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
 
+/// 1 when this build has the float GEMM block and the CPU runs AVX-512F, else 0.
+int kujira_sgemm_available(void);
+
+/// C (m, n) (+)= A (m, k) · B (k, n) with A(i, l) = a[i * rs + l * cs], B(l, j) = b[l * ldb + j], C(i, j) = c[i * ldc + j]
+/// (`accumulate` 0: C is overwritten). 8 x 32 register tiles, each element's products added in l order with FMA —
+/// the same operations as the Swift `MatMul.block`, so the results are bit for bit equal.
+void kujira_sgemm_block(int m, int n, int k, const float *a, long rs, long cs, const float *b, long ldb, float *c, long ldc, int accumulate);
 #endif

@@ -1,3 +1,4 @@
+import CKujiraVNNI
 import Foundation
 import Synchronization
 
@@ -20,15 +21,16 @@ public enum MatMul {
             return
         }
         let work = m * n * k
-        let parts = parallel && work >= parallelThreshold ? min(Parallel.threads, (m + 5) / 6) : 1
+        let tile = avx512 ? 8 : 6  // rows of the register tile
+        let parts = parallel && work >= parallelThreshold ? min(Parallel.threads, (m + tile - 1) / tile) : 1
         if parts <= 1 {
             kernel(rows: 0..<m, n: n, k: k, a: a, rs: aRowStride, cs: aColStride, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
             return
         }
-        // Chunks of whole 6-row blocks so every thread runs the register-blocked path.
-        let blocks = (m + 5) / 6
+        // Chunks of whole row tiles so every thread runs the register-blocked path.
+        let blocks = (m + tile - 1) / tile
         Parallel.forEach(parts) { p in
-            let lo = p * blocks / parts * 6, hi = min(m, (p + 1) * blocks / parts * 6)
+            let lo = p * blocks / parts * tile, hi = min(m, (p + 1) * blocks / parts * tile)
             if lo < hi {
                 kernel(rows: lo..<hi, n: n, k: k, a: a, rs: aRowStride, cs: aColStride, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
             }
@@ -80,6 +82,23 @@ public enum MatMul {
 
     static func block(rows: Range<Int>, n: Int, k: Range<Int>, a: UnsafePointer<Float>, rs: Int, cs: Int, b: UnsafePointer<Float>,
                       ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        if avx512 {
+            kujira_sgemm_block(Int32(rows.count), Int32(n), Int32(k.count), a + rows.lowerBound * rs + k.lowerBound * cs, rs, cs,
+                               b + k.lowerBound * ldb, ldb, c + rows.lowerBound * ldc, ldc, accumulate ? 1 : 0)
+            return
+        }
+        swiftBlock(rows: rows, n: n, k: k, a: a, rs: rs, cs: cs, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
+    }
+
+    /// Whether `block` runs the AVX-512 C tile (`kujira_sgemm_block`): the CPU has AVX-512F and `KUJIRA_ISA` is not `avx2`.
+    static let avx512: Bool = {
+        if ProcessInfo.processInfo.environment["KUJIRA_ISA"]?.lowercased() == "avx2" { return false }
+        return kujira_sgemm_available() != 0
+    }()
+
+    /// The Swift kernel (reference and fallback): 6 × 16 register blocks.
+    static func swiftBlock(rows: Range<Int>, n: Int, k: Range<Int>, a: UnsafePointer<Float>, rs: Int, cs: Int, b: UnsafePointer<Float>,
+                           ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         let rawB = UnsafeRawPointer(b)
         var i = rows.lowerBound
         while i + 6 <= rows.upperBound {
