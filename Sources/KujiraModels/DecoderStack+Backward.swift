@@ -29,6 +29,18 @@ extension DecoderStack {
         return (logits, DecoderStackPullback(stack: self, tokens: tokens, blocks: pullbacks, last: x, rstd: normed.rstd, normed: normed.y))
     }
 
+    /// Throws naming the first block without a training pass (before any data is read or any step runs).
+    public func checkTrainable() throws {
+        guard residual == nil else { throw TrainingSupportError.unsupportedBlock("hyper-connections (a widened residual stream)") }
+        for (i, layer) in layers.enumerated() {
+            guard let decoder = layer as? DecoderLayer else { throw TrainingSupportError.unsupportedBlock("\(type(of: layer)) (layer \(i))") }
+            guard decoder.mixer is any TrainableMixer else { throw TrainingSupportError.unsupportedBlock("\(type(of: decoder.mixer)) (layer \(i))") }
+            guard decoder.feedForward is any TrainableFeedForward else {
+                throw TrainingSupportError.unsupportedBlock("\(type(of: decoder.feedForward)) (layer \(i))")
+            }
+        }
+    }
+
     /// Whether the LM head shares the embedding's memory (`tie_word_embeddings`).
     public var lmHeadIsTied: Bool { lmHead.data.bytes.baseAddress == embedding.data.bytes.baseAddress }
 }

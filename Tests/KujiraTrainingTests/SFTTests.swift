@@ -153,3 +153,12 @@ final class SFTTests: XCTestCase {
         XCTAssertNoThrow(try Tokenizer.load(path: checkpoint))
     }
 }
+
+extension SFTTests {
+    /// Architectures whose blocks have no training pass yet are refused by name before any step.
+    func testUnsupportedBlocksAreRefusedByName() {
+        XCTAssertThrowsError(try DecoderTrainingModel(path: Fixtures.path("models/deepseek-v3-tiny"))) { error in
+            XCTAssertTrue("\(error)".contains("MultiHeadLatentAttention") && "\(error)".contains("layer 0"), "\(error)")
+        }
+    }
+}

@@ -41,6 +41,7 @@ public final class DecoderTrainingModel: @unchecked Sendable {
         self.lora = lora
         self.adapters = adapters
         stack = try Self.build(config: config, weights: weights)
+        try stack.checkTrainable()
     }
 
     /// A model with freshly laid-out (zero) parameters for `config`.
