@@ -7,8 +7,13 @@ import KujiraTraining
 struct GRPOCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grpo",
-        abstract: "GRPO with rule rewards (accuracy + format), group-normalised advantages, clipped ratio, k3 KL, curriculum.",
-        discussion: #"Example: kujira grpo --model runs/base --digits 3 --steps 150 --out runs/grpo"#)
+        abstract: "GRPO with rule rewards: on your prompts (--data, --reward; llama/qwen2/qwen3, full or LoRA) or the synthetic arithmetic task.",
+        discussion: #"""
+            Rewards (--reward, repeatable, summed; prefix W* to weight): exact (the \boxed{} content or last line equals the line's "answer"), number (the last number equals it), \
+            regex:PATTERN, json, json-schema:FILE, length:N (penalty past N tokens).
+            Example: kujira grpo --model SmolLM2.gguf --data prompts.jsonl --eval-data heldout.jsonl --reward exact --lora-rank 8 --out runs/grpo
+            Example: kujira grpo --model runs/base --digits 3 --steps 150 --out runs/grpo
+            """#)
 
     @Option(help: "Starting (and reference) model directory (default: $KUJIRA_MODEL, else the embedded model).") var model: String?
     @Option(help: "Task: arithmetic.") var task: String = "arithmetic"
@@ -30,9 +35,18 @@ struct GRPOCommand: ParsableCommand {
     @Option(help: "Curriculum pool size.") var pool: Int = 256
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Save a checkpoint every N steps.") var checkpointEvery: Int = 10
+    @Option(help: "Prompts JSONL ({\"messages\": [...]} or {\"prompt\": ...}, optional \"answer\"): GRPO on your data instead of the arithmetic task.")
+    var data: String?
+    @Option(help: "Held-out prompts JSONL: greedy pass rate (or mean reward) before training and every --checkpoint-every steps.") var evalData: String?
+    @Option(help: "Reward rule (with --data; repeatable): exact, number, regex:PATTERN, json, json-schema:FILE, length:N, optionally W*RULE.")
+    var reward: [String] = []
+    @Option(help: "With --data: LoRA rank (0: full fine-tuning).") var loraRank: Int = 0
+    @Option(help: "LoRA alpha (default 2 × rank).") var loraAlpha: Double?
+    @Option(help: "Comma-separated LoRA target modules.") var loraTargets: String = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 
     func validate() throws {
-        guard task == "arithmetic" else { throw ValidationError("--task: only 'arithmetic' is available") }
+        guard task == "arithmetic" || data != nil else { throw ValidationError("--task: only 'arithmetic' is available") }
+        guard loraRank >= 0, loraRank <= 4096 else { throw ValidationError("--lora-rank must be in 0...4096") }
         guard GRPOLossType(rawValue: loss) != nil else { throw ValidationError("--loss: use grpo or dr_grpo, got '\(loss)'") }
         guard !ops.isEmpty, ops.allSatisfy({ "+-*".contains($0) }) else { throw ValidationError("--ops: use characters from + - *") }
         _ = try parseDigitRange(digits)
@@ -43,6 +57,7 @@ struct GRPOCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let data { return try runChat(data: data) }
         let trainer: GRPOTrainer
         if resume {
             trainer = try GRPOCheckpoint.resume(from: out)
@@ -66,5 +81,38 @@ struct GRPOCommand: ParsableCommand {
             if r.step % s.checkpointEvery == 0 || r.step == s.steps { try GRPOCheckpoint.save(trainer, to: out) }
         }
         print("checkpoint in \(out)")
+    }
+    /// GRPO on the user's prompts and rewards (`ChatGRPOTrainer`).
+    func runChat(data: String) throws {
+        guard !resume else { throw ValidationError("--resume is not available for GRPO on --data yet: start from the newest checkpoint with --model/--lora") }
+        guard let model else { throw ValidationError("--model is required with --data") }
+        var s = ChatGRPOSettings()
+        s.model = try resolveModelArgument(model); s.data = data; s.evalData = evalData
+        s.rewards = reward.isEmpty ? ["exact"] : reward
+        s.steps = steps; s.promptsPerStep = prompts; s.groupSize = group; s.learningRate = lr; s.beta = beta; s.clipEpsilon = clip
+        s.lossType = GRPOLossType(rawValue: loss) ?? .grpo; s.temperature = temperature; s.maxNewTokens = maxNewTokens; s.seed = seed
+        s.checkpointEvery = checkpointEvery
+        if loraRank > 0 {
+            s.lora = SFTLoRASettings(rank: loraRank, alpha: loraAlpha ?? Double(2 * loraRank),
+                                     targets: loraTargets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+        }
+        let trainer = try ChatGRPOTrainer(settings: s)
+        func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        say("GRPO on \(trainer.prompts.count) prompts from \(s.model)\(s.lora.map { " (LoRA rank \($0.rank))" } ?? ""): \(steps) steps of \(prompts) × \(group), rewards \(s.rewards.joined(separator: " + ")), β \(beta)")
+        if !trainer.evalPrompts.isEmpty {
+            say(String(format: "held-out score before: %.3f (%d prompts)", try trainer.evaluate(trainer.evalPrompts), trainer.evalPrompts.count))
+        }
+        while trainer.step < s.steps {
+            let r = try trainer.trainStep()
+            var line = String(format: "step %d/%d reward %.3f±%.3f", r.step, s.steps, r.rewardMean, r.rewardStd)
+            if let pass = r.passRate { line += String(format: " pass %.1f%%", pass * 100) }
+            line += String(format: " KL %.4f len %.1f zero-var %.2f %.1fs", r.kl, r.completionLength, r.zeroVarianceGroups, r.seconds)
+            if r.step % s.checkpointEvery == 0 || r.step == s.steps {
+                if !trainer.evalPrompts.isEmpty { line += String(format: " held-out %.3f", try trainer.evaluate()) }
+                try trainer.save(to: out)
+            }
+            say(line)
+        }
+        say(s.lora == nil ? "checkpoints in \(out): kujira chat --model \(out)" : "checkpoints in \(out): kujira chat --model \(s.model) --lora \(out)")
     }
 }

@@ -31,6 +31,8 @@ public final class DecoderTrainingModel: @unchecked Sendable {
     /// The inference model over `weights`; rebuilt by `refresh()` after full fine-tuning changes the parameters (norms
     /// and biases are copied at build, matrices are read in place).
     public private(set) var stack: DecoderStack
+    /// The same blocks as a `LanguageModel` (KV caches, sampling: GRPO's rollouts, evaluation).
+    public private(set) var inference: any LanguageModel
     public var vocabSize: Int { stack.vocabSize }
 
     init(config: ModelConfig, parameters: ParameterStore, weights: any WeightStore, lora: LoRAConfig?, adapters: [String: LowRankAdapter]) throws {
@@ -40,7 +42,7 @@ public final class DecoderTrainingModel: @unchecked Sendable {
         self.weights = weights
         self.lora = lora
         self.adapters = adapters
-        stack = try Self.build(config: config, weights: weights)
+        (inference, stack) = try Self.build(config: config, weights: weights)
         try stack.checkTrainable()
     }
 
@@ -98,18 +100,18 @@ public final class DecoderTrainingModel: @unchecked Sendable {
         return ["llama", "qwen2", "qwen3"].contains(type)
     }
 
-    static func build(config: ModelConfig, weights: any WeightStore) throws -> DecoderStack {
+    static func build(config: ModelConfig, weights: any WeightStore) throws -> (any LanguageModel, DecoderStack) {
         let model = try ModelRegistry.build(config: config, weights: weights)
         guard let stack = (model as? any DecoderStackModel)?.stack else {
             throw TrainingError.unsupported("model_type '\(try config.modelType)' (its model is not one decoder stack)")
         }
-        return stack
+        return (model, stack)
     }
 
     /// Rebuilds the blocks over the current parameters (after an optimizer step or a load).
     public func refresh() throws {
         guard lora == nil else { return }  // adapters are read in place; the base never changes
-        stack = try Self.build(config: config, weights: weights)
+        (inference, stack) = try Self.build(config: config, weights: weights)
     }
 
     /// Checks tokens and targets of a pass.
@@ -152,6 +154,16 @@ public final class DecoderTrainingModel: @unchecked Sendable {
         let sum = CrossEntropy.forwardBackward(logits: logits.pointer, targets: targets, vocab: vocabSize, scale: Float(scale))
         try pullback.backward(logits, into: parameters)
         return TrainingLoss(loss: sum / Double(count), tokens: count)
+    }
+
+    /// Forward and backward with a per-token objective over the targets' log-probabilities (GRPO): adds ∂objective/∂θ
+    /// to `parameters.grads` and returns the objective's loss.
+    public func forwardBackward(tokens: [Int], targets: [Int], shape: TrainingShape, objective: TokenObjective) throws -> Double {
+        try validate(tokens: tokens, targets: targets, shape: shape)
+        let (logits, pullback) = try stack.trainingForward(tokens: tokens, shape: shape)
+        let loss = try CrossEntropy.objectiveForwardBackward(logits: logits.pointer, targets: targets, vocab: vocabSize, objective: objective)
+        try pullback.backward(logits, into: parameters)
+        return loss
     }
 
     /// The mean loss without gradients (evaluation).

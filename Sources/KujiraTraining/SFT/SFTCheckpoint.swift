@@ -42,7 +42,7 @@ public enum SFTCheckpoint {
         if model.lora != nil {
             try model.writeAdapter(to: directory, baseModel: trainer.settings.model)
         } else {
-            try writeModel(trainer, into: directory)
+            try writeModel(model, base: trainer.settings.model, step: trainer.step, into: directory)
         }
         var moments: [SafeTensorsWriter.Tensor] = []
         for e in model.parameters.entries where model.parameters.isTrained(e) {
@@ -57,14 +57,14 @@ public enum SFTCheckpoint {
     }
 
     /// A full fine-tuning checkpoint's model: config.json, model.safetensors and the base tokenizer files.
-    static func writeModel(_ trainer: SFTTrainer, into directory: String) throws {
+    static func writeModel(_ model: DecoderTrainingModel, base: String, step: Int, into directory: String) throws {
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
-        let model = trainer.model, step = String(trainer.step)
+        let step = String(step)
         var config = model.config.values
         config["torch_dtype"] = .string("float32")
         try AtomicFile.write(JSONValue.object(config).serialized(), to: path("config.json"))
         try SafeTensorsWriter.write(model.parameters.tensors(gradients: false), metadata: ["format": "pt", "step": step], to: path("model.safetensors"))
-        let source = try tokenizerSource(trainer.settings.model)
+        let source = try tokenizerSource(base)
         for name in tokenizerFiles {
             let from = (source as NSString).appendingPathComponent(name)
             if let data = FileManager.default.contents(atPath: from) { try AtomicFile.write(data, to: path(name)) }
