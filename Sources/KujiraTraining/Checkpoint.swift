@@ -6,10 +6,31 @@ import KujiraModels
 /// training state (optimizer.safetensors, trainer_state.json). Every file is written atomically; trainer_state.json
 /// goes last and names the step the other files belong to, so a crash mid-save is detected at resume.
 public enum Checkpoint {
-    /// The model's tensors as saved: every parameter (routed experts stacked as transformers 5 saves them) and, for
-    /// the MTP layer, deepseek-ai's copies of the shared embedding and head (`embed_tokens`, `shared_head.head`).
+    /// The model's tensors as saved: every parameter, routed experts in deepseek-ai's per-expert layout
+    /// (`mlp.experts.E.gate_proj.weight` …, what transformers 4 and 5, vLLM and SGLang read; the trainer stacks them in
+    /// memory), and for the MTP layer deepseek-ai's copies of the shared embedding and head (`embed_tokens`,
+    /// `shared_head.head`).
     public static func modelTensors(_ model: DeepseekTrainingModel) throws -> [SafeTensorsWriter.Tensor] {
-        var tensors = model.parameters.tensors(gradients: false)
+        var tensors: [SafeTensorsWriter.Tensor] = []
+        for e in model.parameters.entries {
+            let values = UnsafeBufferPointer(start: model.parameters.values + e.offset, count: e.count)
+            if e.name.hasSuffix(".experts.gate_up_proj") || e.name.hasSuffix(".experts.down_proj") {
+                let prefix = e.name.hasSuffix("gate_up_proj") ? String(e.name.dropLast("gate_up_proj".count)) : String(e.name.dropLast("down_proj".count))
+                let experts = e.shape[0], rows = e.shape[1], cols = e.shape[2], per = rows * cols
+                for expert in 0..<experts {
+                    let base = expert * per
+                    if e.name.hasSuffix("gate_up_proj") {
+                        let half = rows / 2
+                        tensors.append(.float32("\(prefix)\(expert).gate_proj.weight", shape: [half, cols], values: Array(values[base..<(base + half * cols)])))
+                        tensors.append(.float32("\(prefix)\(expert).up_proj.weight", shape: [half, cols], values: Array(values[(base + half * cols)..<(base + per)])))
+                    } else {
+                        tensors.append(.float32("\(prefix)\(expert).down_proj.weight", shape: [rows, cols], values: Array(values[base..<(base + per)])))
+                    }
+                }
+            } else {
+                tensors.append(.float32(e.name, shape: e.shape, values: Array(values)))
+            }
+        }
         if model.hasMTP {
             let p = "model.layers.\(model.configuration.layers)"
             let shape = [model.configuration.vocabSize, model.configuration.hiddenSize]

@@ -62,7 +62,9 @@ final class CheckpointTests: XCTestCase {
         let deepseek = try XCTUnwrap(loaded as? DeepseekV3Model)
         XCTAssertNotNil(deepseek.multiTokenPrediction, "the MTP layer loads as layer num_hidden_layers")
         let store = try SafeTensorsStore(directory: published)
-        XCTAssertTrue(store.contains("model.layers.2.mlp.experts.gate_up_proj"))
+        // deepseek-ai's per-expert layout (what transformers 4/5, vLLM and SGLang read), not the trainer's stacked one.
+        XCTAssertTrue(store.contains("model.layers.2.mlp.experts.0.gate_proj.weight") && store.contains("model.layers.2.mlp.experts.3.down_proj.weight"))
+        XCTAssertFalse(store.tensorNames.contains { $0.hasSuffix("experts.gate_up_proj") || $0.hasSuffix("experts.down_proj") })
         XCTAssertTrue(store.contains("model.layers.2.embed_tokens.weight"))
 
         let tokens = try trainer.tokenizer.encode(CharacterTokenizer.beginOfSentence + "<｜User｜>12+34<｜Assistant｜><think>\n2+4+0=6")
