@@ -14,6 +14,14 @@ final class ArithmeticEvaluationTests: XCTestCase {
         XCTAssertFalse(ReplyFormat.isWellFormed("<think>\n1\n</think>\n\n6 7"), "answer is not one integer")
         XCTAssertFalse(ReplyFormat.isWellFormed("<think>\n<think>\n</think>\n\n6"), "nested think")
         XCTAssertFalse(ReplyFormat.isWellFormed("<think>\n1\n</think>\n\n6<｜end▁of▁sentence｜>7"), "text after EOS")
+        // Empty reasoning, where the opening newline is also the closing one's: trapped (a range upside down) in a GRPO run.
+        XCTAssertTrue(ReplyFormat.isWellFormed("<think>\n</think>\n\n5"))
+        XCTAssertTrue(ReplyFormat.isWellFormed("<think>\n\n</think>\n\n5"))
+        // Every string of up to 5 fragments is classified without trapping.
+        let pieces = ["<think>", "\n", "</think>", "5", "<｜end▁of▁sentence｜>", "-"]
+        var strings = [""]
+        for _ in 0..<5 { strings = strings.flatMap { s in pieces.map { s + $0 } } }
+        XCTAssertEqual(strings.filter { ReplyFormat.isWellFormed($0) }.count, strings.filter { ReplyFormat.isWellFormed($0) }.count)
     }
 
     func testNaturalQuestionsAppearInTrainingBatchesOnlyWhenEnabled() throws {

@@ -10,8 +10,11 @@ public enum ReplyFormat {
             guard text[end.upperBound...].isEmpty else { return false }
             text = text[..<end.lowerBound]
         }
-        guard text.hasPrefix("<think>\n"), let close = text.range(of: "\n</think>\n\n") else { return false }
-        let inside = text[text.index(text.startIndex, offsetBy: 8)..<close.lowerBound]
+        guard text.hasPrefix("<think>\n") else { return false }
+        // The opening line's newline may also be the closing one's (empty reasoning: "<think>\n</think>\n\n5").
+        let afterOpen = text.index(text.startIndex, offsetBy: 8)
+        guard let close = text[text.index(before: afterOpen)...].range(of: "\n</think>\n\n") else { return false }
+        let inside = close.lowerBound > afterOpen ? text[afterOpen..<close.lowerBound] : text[afterOpen..<afterOpen]
         guard !inside.contains("<think>"), !inside.contains("</think>") else { return false }
         var answer = text[close.upperBound...]
         if answer.first == "-" { answer = answer.dropFirst() }
