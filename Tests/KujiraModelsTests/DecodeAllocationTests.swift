@@ -67,6 +67,16 @@ final class DecodeAllocationTests: XCTestCase {
         }
     }
 
+    /// A LoRA adapter applied unmerged (PEFT's, on every projection) adds its two small products from the linear
+    /// kernels' per-thread scratch: still no allocation per token.
+    func testDecodeWithALoRAAdapterDoesNotAllocate() throws {
+        for name in ["llama-tiny", "qwen3-tiny"] {
+            let adapter = FixturePaths.root.appendingPathComponent("lora/\(name)/adapter").path
+            let model = try ModelRegistry.load(directory: FixturePaths.model(name), lora: adapter)
+            XCTAssertEqual(try allocationsPerStep(model), 0, "\(name) with its LoRA adapter: allocations in 16 decode steps")
+        }
+    }
+
     /// A batched step of 3 sequences (`decodeBatch`) reuses the first cache's workspace: no allocation either.
     func testBatchedDecodeStepsDoNotAllocate() throws {
         let gguf = FixturePaths.root.appendingPathComponent("gguf")
