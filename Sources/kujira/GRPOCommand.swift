@@ -57,7 +57,7 @@ struct GRPOCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let data { return try runChat(data: data) }
+        if data != nil || (resume && ChatGRPOTrainer.isRun(out)) { return try runChat() }
         let trainer: GRPOTrainer
         if resume {
             trainer = try GRPOCheckpoint.resume(from: out)
@@ -83,25 +83,21 @@ struct GRPOCommand: ParsableCommand {
         print("checkpoint in \(out)")
     }
     /// GRPO on the user's prompts and rewards (`ChatGRPOTrainer`).
-    func runChat(data: String) throws {
-        guard !resume else { throw ValidationError("--resume is not available for GRPO on --data yet: start from the newest checkpoint with --model/--lora") }
-        guard let model else { throw ValidationError("--model is required with --data") }
-        var s = ChatGRPOSettings()
-        s.model = try resolveModelArgument(model); s.data = data; s.evalData = evalData
-        s.rewards = reward.isEmpty ? ["exact"] : reward
-        s.steps = steps; s.promptsPerStep = prompts; s.groupSize = group; s.learningRate = lr; s.beta = beta; s.clipEpsilon = clip
-        s.lossType = GRPOLossType(rawValue: loss) ?? .grpo; s.temperature = temperature; s.maxNewTokens = maxNewTokens; s.seed = seed
-        s.checkpointEvery = checkpointEvery
-        if loraRank > 0 {
-            s.lora = SFTLoRASettings(rank: loraRank, alpha: loraAlpha ?? Double(2 * loraRank),
-                                     targets: loraTargets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
-        }
-        let trainer = try ChatGRPOTrainer(settings: s)
+    func runChat() throws {
         func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
-        say("GRPO on \(trainer.prompts.count) prompts from \(s.model)\(s.lora.map { " (LoRA rank \($0.rank))" } ?? ""): \(steps) steps of \(prompts) × \(group), rewards \(s.rewards.joined(separator: " + ")), β \(beta)")
-        if !trainer.evalPrompts.isEmpty {
-            say(String(format: "held-out score before: %.3f (%d prompts)", try trainer.evaluate(trainer.evalPrompts), trainer.evalPrompts.count))
+        let trainer: ChatGRPOTrainer
+        if resume {
+            trainer = try ChatGRPOTrainer.resume(from: out)
+            say("resumed \(out) at step \(trainer.step) of \(trainer.settings.steps)")
+        } else {
+            trainer = try newChatTrainer()
+            let s = trainer.settings
+            say("GRPO on \(trainer.prompts.count) prompts from \(s.model)\(s.lora.map { " (LoRA rank \($0.rank))" } ?? ""): \(steps) steps of \(prompts) × \(group), rewards \(s.rewards.joined(separator: " + ")), β \(beta)")
+            if !trainer.evalPrompts.isEmpty {
+                say(String(format: "held-out score before: %.3f (%d prompts)", try trainer.evaluate(trainer.evalPrompts), trainer.evalPrompts.count))
+            }
         }
+        let s = trainer.settings
         while trainer.step < s.steps {
             let r = try trainer.trainStep()
             var line = String(format: "step %d/%d reward %.3f±%.3f", r.step, s.steps, r.rewardMean, r.rewardStd)
@@ -114,5 +110,21 @@ struct GRPOCommand: ParsableCommand {
             say(line)
         }
         say(s.lora == nil ? "checkpoints in \(out): kujira chat --model \(out)" : "checkpoints in \(out): kujira chat --model \(s.model) --lora \(out)")
+    }
+
+    /// A fresh `ChatGRPOTrainer` from the options.
+    func newChatTrainer() throws -> ChatGRPOTrainer {
+        guard let model, let data else { throw ValidationError("--model and --data are required for GRPO on your prompts") }
+        var s = ChatGRPOSettings()
+        s.model = try resolveModelArgument(model); s.data = data; s.evalData = evalData
+        s.rewards = reward.isEmpty ? ["exact"] : reward
+        s.steps = steps; s.promptsPerStep = prompts; s.groupSize = group; s.learningRate = lr; s.beta = beta; s.clipEpsilon = clip
+        s.lossType = GRPOLossType(rawValue: loss) ?? .grpo; s.temperature = temperature; s.maxNewTokens = maxNewTokens; s.seed = seed
+        s.checkpointEvery = checkpointEvery
+        if loraRank > 0 {
+            s.lora = SFTLoRASettings(rank: loraRank, alpha: loraAlpha ?? Double(2 * loraRank),
+                                     targets: loraTargets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+        }
+        return try ChatGRPOTrainer(settings: s)
     }
 }

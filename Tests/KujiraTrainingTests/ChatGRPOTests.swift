@@ -98,6 +98,28 @@ final class ChatGRPOTests: XCTestCase {
         }
     }
 
+    /// A run saved at step 2 and resumed ends like an uninterrupted run: same rewards, same adapter values.
+    func testResumeContinuesTheSameRun() throws {
+        let model = try SFTTests.chatModel()
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: model) }
+        var s = ChatGRPOSettings()
+        s.model = model; s.data = try prompts(6); s.rewards = ["number", "0.1*regex:\\d"]
+        s.steps = 4; s.promptsPerStep = 2; s.groupSize = 3; s.maxNewTokens = 5; s.lora = SFTLoRASettings(rank: 2, alpha: 4, targets: ["q_proj"])
+        let reference = try ChatGRPOTrainer(settings: s)
+        for _ in 0..<4 { try reference.trainStep() }
+        let first = try ChatGRPOTrainer(settings: s)
+        for _ in 0..<2 { try first.trainStep() }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("kujira-grpo-resume-\(UUID().uuidString)").path
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: out) }
+        try first.save(to: out)
+        XCTAssertTrue(ChatGRPOTrainer.isRun(out))
+        let resumed = try ChatGRPOTrainer.resume(from: out)
+        XCTAssertEqual(resumed.step, 2)
+        while resumed.step < 4 { try resumed.trainStep() }
+        XCTAssertEqual(resumed.history.map(\.rewardMean), reference.history.map(\.rewardMean))
+        XCTAssertEqual(try resumed.parameters(), try reference.parameters())
+    }
+
     func testBadPromptFilesNameTheLine() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("kujira-grpo-bad-\(UUID().uuidString).jsonl").path
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -249,21 +249,65 @@ public final class ChatGRPOTrainer: @unchecked Sendable {
         return score
     }
 
-    /// Writes the policy (PEFT adapter with LoRA, else a model directory with the base tokenizer) and the history into
-    /// `root/step-N/` (published atomically).
+    /// What `grpo_state.json` holds.
+    struct State: Codable {
+        var step: Int
+        var settings: ChatGRPOSettings
+        var history: [ChatGRPORecord]
+        /// The sampling PRNG, hex (exact through JSON).
+        var random: [String]
+    }
+
+    /// Writes the policy (PEFT adapter with LoRA, else a model directory with the base tokenizer), the optimizer's
+    /// moments, the sampling PRNG and the history into `root/step-N/` (published atomically; `resume` continues it).
     @discardableResult
     public func save(to root: String) throws -> String {
         try CheckpointDirectory(root: root).publish(step: step, keep: 3) { directory in
+            func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
             if policy.lora != nil {
                 try policy.writeAdapter(to: directory, baseModel: settings.model)
             } else {
                 try SFTCheckpoint.writeModel(policy, base: settings.model, step: step, into: directory)
             }
+            try SFTCheckpoint.writeMoments(optimizer, parameters: policy.parameters, step: step, to: path("optimizer.safetensors"))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            struct State: Codable { var step: Int; var settings: ChatGRPOSettings; var history: [ChatGRPORecord] }
-            try AtomicFile.write(try encoder.encode(State(step: step, settings: settings, history: history)),
-                                 to: (directory as NSString).appendingPathComponent("grpo_state.json"))
+            let state = State(step: step, settings: settings, history: history, random: random.state.map { String($0, radix: 16) })
+            try AtomicFile.write(try encoder.encode(state), to: path("grpo_state.json"))
         }
+    }
+
+    /// Whether `run` holds a `kujira grpo --data` run (its newest checkpoint has `grpo_state.json`).
+    public static func isRun(_ run: String) -> Bool {
+        guard let newest = CheckpointDirectory(root: run).newest() else { return false }
+        return FileManager.default.fileExists(atPath: (newest as NSString).appendingPathComponent("grpo_state.json"))
+    }
+
+    /// Continues the run saved in `run` (its newest complete checkpoint): policy, optimizer moments and step, sampling
+    /// PRNG and history, so the remaining steps are those of an uninterrupted run.
+    public static func resume(from run: String) throws -> ChatGRPOTrainer {
+        let directory = try Checkpoint.resolve(run)
+        let statePath = (directory as NSString).appendingPathComponent("grpo_state.json")
+        guard let data = FileManager.default.contents(atPath: statePath) else {
+            throw TrainingError.badCheckpoint(path: statePath, detail: "missing (not a `kujira grpo --data` checkpoint)")
+        }
+        let state: State
+        do { state = try JSONDecoder().decode(State.self, from: data) } catch {
+            throw TrainingError.badCheckpoint(path: statePath, detail: "unreadable: \(error)")
+        }
+        let randomState = state.random.compactMap { UInt64($0, radix: 16) }
+        guard randomState.count == 4 else { throw TrainingError.badCheckpoint(path: statePath, detail: "bad random state") }
+        let trainer = try ChatGRPOTrainer(settings: state.settings)
+        let saved = state.settings.lora == nil ? try DecoderTrainingModel(path: directory)
+            : try DecoderTrainingModel.lora(path: state.settings.model, adapterDirectory: directory)
+        for e in trainer.policy.parameters.entries {
+            try trainer.policy.parameters.setValues(e.name, try saved.parameters.array(e.name))
+        }
+        try trainer.policy.refresh()
+        try SFTCheckpoint.readMoments(into: trainer.optimizer, parameters: trainer.policy.parameters, step: state.step,
+                                      from: (directory as NSString).appendingPathComponent("optimizer.safetensors"))
+        trainer.random = TrainingRandom(state: randomState)
+        trainer.history = state.history
+        return trainer
     }
 }

@@ -44,16 +44,37 @@ public enum SFTCheckpoint {
         } else {
             try writeModel(model, base: trainer.settings.model, step: trainer.step, into: directory)
         }
-        var moments: [SafeTensorsWriter.Tensor] = []
-        for e in model.parameters.entries where model.parameters.isTrained(e) {
-            moments.append(.float32("exp_avg.\(e.name)", shape: e.shape, values: Array(UnsafeBufferPointer(start: trainer.optimizer.m.pointer + e.offset, count: e.count))))
-            moments.append(.float32("exp_avg_sq.\(e.name)", shape: e.shape, values: Array(UnsafeBufferPointer(start: trainer.optimizer.v.pointer + e.offset, count: e.count))))
-        }
-        try SafeTensorsWriter.write(moments, metadata: ["step": step], to: path("optimizer.safetensors"))
+        try writeMoments(trainer.optimizer, parameters: model.parameters, step: trainer.step, to: path("optimizer.safetensors"))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try AtomicFile.write(try encoder.encode(State(step: trainer.step, settings: trainer.settings, history: trainer.history)),
                              to: path("trainer_state.json"))
+    }
+
+    /// AdamW's moments of the trained tensors (`exp_avg.NAME`, `exp_avg_sq.NAME`), tagged with the step.
+    static func writeMoments(_ optimizer: AdamW, parameters: ParameterStore, step: Int, to path: String) throws {
+        var moments: [SafeTensorsWriter.Tensor] = []
+        for e in parameters.entries where parameters.isTrained(e) {
+            moments.append(.float32("exp_avg.\(e.name)", shape: e.shape, values: Array(UnsafeBufferPointer(start: optimizer.m.pointer + e.offset, count: e.count))))
+            moments.append(.float32("exp_avg_sq.\(e.name)", shape: e.shape, values: Array(UnsafeBufferPointer(start: optimizer.v.pointer + e.offset, count: e.count))))
+        }
+        try SafeTensorsWriter.write(moments, metadata: ["step": String(step)], to: path)
+    }
+
+    /// Restores `writeMoments`' file into `optimizer` (and its step), checking it belongs to `step`.
+    static func readMoments(into optimizer: AdamW, parameters: ParameterStore, step: Int, from path: String) throws {
+        let saved = try SafeTensorsFile(path: path).metadata["step"]
+        guard saved == String(step) else {
+            throw TrainingError.badCheckpoint(path: path, detail: "is from step \(saved ?? "?"), the trainer state from step \(step)")
+        }
+        let moments = try SafeTensorsStore(files: [path], source: path)
+        for e in parameters.entries where parameters.isTrained(e) {
+            for (prefix, buffer) in [("exp_avg.", optimizer.m), ("exp_avg_sq.", optimizer.v)] {
+                let values = try moments.tensor(prefix + e.name, shape: e.shape).toFloatArray()
+                values.withUnsafeBufferPointer { (buffer.pointer + e.offset).update(from: $0.baseAddress!, count: e.count) }
+            }
+        }
+        optimizer.step = step
     }
 
     /// A full fine-tuning checkpoint's model: config.json, model.safetensors and the base tokenizer files.
@@ -83,23 +104,16 @@ public enum SFTCheckpoint {
         do { state = try JSONDecoder().decode(State.self, from: stateData) } catch {
             throw TrainingError.badCheckpoint(path: path("trainer_state.json"), detail: "unreadable: \(error)")
         }
-        for file in state.settings.lora == nil ? ["model.safetensors", "optimizer.safetensors"] : ["optimizer.safetensors"] {
-            let saved = try SafeTensorsFile(path: path(file)).metadata["step"]
+        if state.settings.lora == nil {
+            let saved = try SafeTensorsFile(path: path("model.safetensors")).metadata["step"]
             guard saved == String(state.step) else {
-                throw TrainingError.badCheckpoint(path: path(file), detail: "is from step \(saved ?? "?"), trainer_state.json from step \(state.step)")
+                throw TrainingError.badCheckpoint(path: path("model.safetensors"), detail: "is from step \(saved ?? "?"), trainer_state.json from step \(state.step)")
             }
         }
         let model = state.settings.lora == nil ? try DecoderTrainingModel(path: directory)
             : try DecoderTrainingModel.lora(path: state.settings.model, adapterDirectory: directory)
         let optimizer = AdamW(settings: state.settings.optimizer, parameterCount: model.parameters.count)
-        optimizer.step = state.step
-        let moments = try SafeTensorsStore(files: [path("optimizer.safetensors")], source: path("optimizer.safetensors"))
-        for e in model.parameters.entries where model.parameters.isTrained(e) {
-            for (prefix, buffer) in [("exp_avg.", optimizer.m), ("exp_avg_sq.", optimizer.v)] {
-                let values = try moments.tensor(prefix + e.name, shape: e.shape).toFloatArray()
-                values.withUnsafeBufferPointer { (buffer.pointer + e.offset).update(from: $0.baseAddress!, count: e.count) }
-            }
-        }
+        try readMoments(into: optimizer, parameters: model.parameters, step: state.step, from: path("optimizer.safetensors"))
         let data = try SFTData.load(settings: state.settings, formatterPath: state.settings.lora == nil ? directory : state.settings.model)
         return try SFTTrainer(model: model, settings: state.settings, schedule: data.schedule, evalSequences: data.eval,
                               optimizer: optimizer, history: state.history)
