@@ -40,13 +40,10 @@ struct GRPOCommand: ParsableCommand {
     @Option(help: "Held-out prompts JSONL: greedy pass rate (or mean reward) before training and every --checkpoint-every steps.") var evalData: String?
     @Option(help: "Reward rule (with --data; repeatable): exact, number, regex:PATTERN, json, json-schema:FILE, length:N, optionally W*RULE.")
     var reward: [String] = []
-    @Option(help: "With --data: LoRA rank (0: full fine-tuning).") var loraRank: Int = 0
-    @Option(help: "LoRA alpha (default 2 × rank).") var loraAlpha: Double?
-    @Option(help: "Comma-separated LoRA target modules.") var loraTargets: String = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    @OptionGroup var lora: LoRAOptions
 
     func validate() throws {
         guard task == "arithmetic" || data != nil else { throw ValidationError("--task: only 'arithmetic' is available") }
-        guard loraRank >= 0, loraRank <= 4096 else { throw ValidationError("--lora-rank must be in 0...4096") }
         guard GRPOLossType(rawValue: loss) != nil else { throw ValidationError("--loss: use grpo or dr_grpo, got '\(loss)'") }
         guard !ops.isEmpty, ops.allSatisfy({ "+-*".contains($0) }) else { throw ValidationError("--ops: use characters from + - *") }
         _ = try parseDigitRange(digits)
@@ -121,10 +118,7 @@ struct GRPOCommand: ParsableCommand {
         s.steps = steps; s.promptsPerStep = prompts; s.groupSize = group; s.learningRate = lr; s.beta = beta; s.clipEpsilon = clip
         s.lossType = GRPOLossType(rawValue: loss) ?? .grpo; s.temperature = temperature; s.maxNewTokens = maxNewTokens; s.seed = seed
         s.checkpointEvery = checkpointEvery
-        if loraRank > 0 {
-            s.lora = SFTLoRASettings(rank: loraRank, alpha: loraAlpha ?? Double(2 * loraRank),
-                                     targets: loraTargets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
-        }
+        s.lora = lora.settings
         return try ChatGRPOTrainer(settings: s)
     }
 }

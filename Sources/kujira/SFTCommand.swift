@@ -36,20 +36,12 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Evaluate every N steps (0: at the end only).") var evalEvery: Int = 50
     @Option(help: "Save a checkpoint every N steps (and at the end).") var checkpointEvery: Int = 50
     @Option(help: "Checkpoints to keep.") var keep: Int = 3
-    @Option(help: "LoRA rank: train low-rank adapters only, the base weights stay as loaded (BF16, FP8 or a quantized GGUF); 0: full fine-tuning.")
-    var loraRank: Int = 0
-    @Option(help: "LoRA alpha (the adapter is scaled by alpha / rank; default 2 × rank).") var loraAlpha: Double?
-    @Option(help: "Comma-separated modules that get adapters.") var loraTargets: String = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    @OptionGroup var lora: LoRAOptions
 
     func validate() throws {
         guard resume || (model != nil && data != nil) else { throw ValidationError("--model and --data are required unless --resume") }
         guard batch > 0, accumulation > 0, seq >= 8, epochs > 0, (steps ?? 1) > 0 else {
             throw ValidationError("--batch, --accumulation, --epochs and --steps must be positive, --seq at least 8")
-        }
-        guard loraRank >= 0, loraRank <= 4096 else { throw ValidationError("--lora-rank must be in 0...4096") }
-        let targets = loraTargets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        for target in targets where !LoRAConfig.supportedModules.contains(target) {
-            throw ValidationError("--lora-targets: '\(target)' is not one of \(LoRAConfig.supportedModules.sorted().joined(separator: ", "))")
         }
         guard lr > 0, minLr >= 0, warmup >= 0, weightDecay >= 0, clip >= 0, evalEvery >= 0, checkpointEvery > 0, keep > 0 else {
             throw ValidationError("--lr must be positive; --min-lr, --warmup, --weight-decay, --clip, --eval-every non-negative; --checkpoint-every and --keep positive")
@@ -66,10 +58,7 @@ struct SFTCommand: ParsableCommand {
             var s = SFTSettings()
             func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
             s.model = absolute(model); s.data = absolute(data); s.evalData = evalData.map(absolute)
-            if loraRank > 0 {
-                s.lora = SFTLoRASettings(rank: loraRank, alpha: loraAlpha ?? Double(2 * loraRank),
-                                         targets: loraTargets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
-            }
+            s.lora = lora.settings
             s.batch = batch; s.accumulation = accumulation; s.length = seq; s.seed = seed
             s.evalEvery = evalEvery; s.checkpointEvery = checkpointEvery; s.keep = keep
             if s.lora == nil { _ = try SFTCheckpoint.tokenizerSource(model) }

@@ -1,4 +1,5 @@
 import Foundation
+import KujiraModels
 
 /// How GRPO's per-token losses are averaged.
 public enum GRPOLossType: String, Sendable, Codable, CaseIterable {
@@ -74,6 +75,19 @@ public enum GRPOObjective {
             stats.clipFraction = Double(clipped) / Double(count)
         }
         return (stats, gradient)
+    }
+
+    /// log p(completion[j] | prompt, completion[..<j]) under `model` for every completion token (one forward pass over
+    /// prompt + completion; the reference policy's side of the KL).
+    public static func logProbabilities(of completion: [Int], after prompt: [Int], under model: any LanguageModel) throws -> [Double] {
+        let logits = try model.forward(prompt + completion, cache: model.makeCache(), allLogits: true)
+        let vocab = model.vocabSize
+        return completion.enumerated().map { j, token in
+            let row = logits[((prompt.count - 1 + j) * vocab)..<((prompt.count + j) * vocab)]
+            let maxValue = row.max() ?? 0
+            let sum = row.reduce(0.0) { $0 + Double(exp($1 - maxValue)) }
+            return Double(row[row.startIndex + token] - maxValue) - log(sum)
+        }
     }
 
     /// Group-normalised advantages: r − mean(r), divided by (std(r) + 1e-4) for `grpo` (population std).

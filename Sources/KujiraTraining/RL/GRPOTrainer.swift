@@ -134,14 +134,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     /// log π_ref of each completion token (row order of the batch).
     func referenceLogProbabilities(prompt: [Int], completion: [Int]) throws -> [Double] {
         guard let reference else { return Array(repeating: 0, count: completion.count) }
-        let logits = try reference.forward(prompt + completion, cache: reference.makeCache(), allLogits: true)
-        let vocab = reference.vocabSize
-        return completion.enumerated().map { j, token in
-            let row = logits[((prompt.count - 1 + j) * vocab)..<((prompt.count + j) * vocab)]
-            let maxValue = row.max() ?? 0
-            let sum = row.reduce(0.0) { $0 + Double(exp($1 - maxValue)) }
-            return Double(row[row.startIndex + token] - maxValue) - log(sum)
-        }
+        return try GRPOObjective.logProbabilities(of: completion, after: prompt, under: reference)
     }
 
     /// One GRPO step: curriculum → sampling → rewards → advantages → `iterations` clipped-objective updates.
