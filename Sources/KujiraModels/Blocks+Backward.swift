@@ -2,8 +2,12 @@ import KujiraTensor
 
 /// The SwiGLU feed-forward's training pass, beside its inference forward (`Blocks.swift`).
 extension GatedMLP: TrainableFeedForward {
-    public func trainingForward(_ x: FloatBuffer, shape: TrainingShape) throws -> (out: FloatBuffer, pullback: any Pullback) {
+    public func checkTrainable() throws {
         guard limit == nil else { throw TrainingSupportError.unsupportedBlock("the clamped SwiGLU of \(prefix) (swiglu_limit)") }
+    }
+
+    public func trainingForward(_ x: FloatBuffer, shape: TrainingShape) throws -> (out: FloatBuffer, pullback: any Pullback) {
+        try checkTrainable()
         let n = shape.rows, width = gate.rows
         let g = TrainingKernels.project(gate, x, rows: n), u = TrainingKernels.project(up, x, rows: n)
         let h = FloatBuffer(uninitializedCount: n * width)

@@ -23,6 +23,8 @@ public struct MultiHeadLatentAttention: TokenMixer {
     public let indexer: LightningIndexer?
     /// The low-rank norms use the reference's fixed epsilon.
     static let latentNormEps: Float = 1e-6
+    /// The block's tensor-name prefix (`model.layers.N.self_attn`): gradients are filed under it.
+    public let prefix: String
 
     /// Tensor names under the block's prefix.
     public enum Names {
@@ -58,6 +60,7 @@ public struct MultiHeadLatentAttention: TokenMixer {
         self.rope = rope
         self.softmaxScale = softmaxScale
         self.indexer = indexer
+        self.prefix = prefix
     }
 
     /// The block's parameters under `prefix` (HF layout: `kv_b_proj` fused).

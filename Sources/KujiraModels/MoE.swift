@@ -138,7 +138,7 @@ public struct Router: Sendable {
 
     /// scores[i] = the scoring function of logits[i] (e values).
     @inline(__always)
-    func score(_ logits: UnsafeBufferPointer<Float>, into scores: UnsafeMutableBufferPointer<Float>) {
+    public func score(_ logits: UnsafeBufferPointer<Float>, into scores: UnsafeMutableBufferPointer<Float>) {
         let e = settings.experts
         for i in 0..<e { scores[i] = logits[i] }
         switch settings.scoring {
@@ -189,6 +189,9 @@ public struct MixtureOfExperts: FeedForward {
     public let router: Router
     public let experts: [GatedMLP]
     public let sharedExperts: GatedMLP?
+    /// The block's tensor-name prefix (`model.layers.N.mlp`; empty when built from parts): the router's gradient is filed
+    /// under it, each expert's under its own.
+    public var prefix = ""
 
     public init(router: Router, experts: [GatedMLP], sharedExperts: GatedMLP?) {
         self.router = router
@@ -282,8 +285,10 @@ extension MixtureOfExperts {
         let shared = try sharedIntermediate.map {
             try GatedMLP(weights: weights, prefix: "\(prefix).\(Names.shared)", hidden: hidden, intermediate: $0, blockSize: blockSize, limit: limit)
         }
-        return MixtureOfExperts(router: Router(settings: settings, weight: gate, scoreCorrectionBias: bias, hashTable: table),
-                                experts: experts, sharedExperts: shared)
+        var block = MixtureOfExperts(router: Router(settings: settings, weight: gate, scoreCorrectionBias: bias, hashTable: table),
+                                     experts: experts, sharedExperts: shared)
+        block.prefix = prefix
+        return block
     }
 
     /// `tid2eid` (vocab, topK) of integers, each checked to name an expert.

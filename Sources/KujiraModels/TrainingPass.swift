@@ -29,12 +29,20 @@ public struct TrainingShape: Sendable, Equatable {
 public protocol TrainableMixer: TokenMixer {
     /// out (rows, hidden) for x (rows, hidden), and the pullback of that pass.
     func trainingForward(_ x: FloatBuffer, shape: TrainingShape) throws -> (out: FloatBuffer, pullback: any Pullback)
+    /// Throws naming what this instance's training pass does not cover (checked at load, before any step).
+    func checkTrainable() throws
 }
 
 /// A feed-forward block with a training forward pass.
 public protocol TrainableFeedForward: FeedForward {
     /// out (rows, hidden) for x (rows, hidden), and the pullback of that pass.
     func trainingForward(_ x: FloatBuffer, shape: TrainingShape) throws -> (out: FloatBuffer, pullback: any Pullback)
+    /// Throws naming what this instance's training pass does not cover (checked at load, before any step).
+    func checkTrainable() throws
+}
+
+extension TrainableMixer {
+    public func checkTrainable() throws {}
 }
 
 /// A decoder block with a training forward pass over the residual stream.

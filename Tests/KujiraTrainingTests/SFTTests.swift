@@ -157,8 +157,11 @@ final class SFTTests: XCTestCase {
 extension SFTTests {
     /// Architectures whose blocks have no training pass yet are refused by name before any step.
     func testUnsupportedBlocksAreRefusedByName() {
-        XCTAssertThrowsError(try DecoderTrainingModel(path: Fixtures.path("models/deepseek-v3-tiny"))) { error in
-            XCTAssertTrue("\(error)".contains("MultiHeadLatentAttention") && "\(error)".contains("layer 0"), "\(error)")
+        XCTAssertThrowsError(try DecoderTrainingModel(path: Fixtures.path("models/deepseek-v32-tiny"))) { error in
+            XCTAssertTrue("\(error)".contains("lightning indexer") && "\(error)".contains("model.layers.0.self_attn"), "\(error)")
+        }
+        XCTAssertThrowsError(try DecoderTrainingModel(path: Fixtures.path("models/deepseek-v4-tiny"))) { error in
+            XCTAssertTrue("\(error)".contains("training does not support"), "\(error)")
         }
     }
 }

@@ -49,6 +49,10 @@ public final class DecoderTrainingModel: @unchecked Sendable {
     /// A model with freshly laid-out (zero) parameters for `config`.
     public convenience init(config: ModelConfig) throws {
         let parameters = ParameterStore(layout: try TrainingLayout.items(config, stackExperts: false), keepsTransposes: false)
+        // A multi-token-prediction module (layer num_hidden_layers) is not part of the stack's pass: it stays frozen.
+        if let layers = try? config.int("num_hidden_layers") {
+            parameters.frozen = Set(parameters.entries.map(\.name).filter { $0.hasPrefix("model.layers.\(layers).") })
+        }
         try self.init(config: config, parameters: parameters, weights: parameters, lora: nil, adapters: [:])
     }
 
@@ -97,7 +101,7 @@ public final class DecoderTrainingModel: @unchecked Sendable {
     /// Whether `config`'s architecture can be trained by this model (every block has a training pass).
     public static func supports(_ config: ModelConfig) -> Bool {
         guard let type = try? config.modelType else { return false }
-        return ["llama", "qwen2", "qwen3"].contains(type)
+        return ["llama", "qwen2", "qwen3", "qwen3_moe", "deepseek_v2", "deepseek_v3"].contains(type)
     }
 
     static func build(config: ModelConfig, weights: any WeightStore) throws -> (any LanguageModel, DecoderStack) {

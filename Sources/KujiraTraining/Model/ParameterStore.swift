@@ -146,6 +146,8 @@ public final class ParameterStore: @unchecked Sendable {
                 v = try perExpert(weights, prefix: String(e.name.dropLast("gate_up_proj".count)), shape: e.shape, projections: ["gate_proj", "up_proj"])
             } else if e.name.hasSuffix("experts.down_proj") && !weights.contains(e.name) {
                 v = try perExpert(weights, prefix: String(e.name.dropLast("down_proj".count)), shape: e.shape, projections: ["down_proj"])
+            } else if !weights.contains(e.name), let sliced = try stackedExpert(weights, name: e.name, shape: e.shape) {
+                v = sliced
             } else if e.kind == .balanceBias && !weights.contains(e.name) {
                 v = [Float](repeating: 0, count: e.count)
             } else {
@@ -158,6 +160,27 @@ public final class ParameterStore: @unchecked Sendable {
             try setValues(e.name, v)
         }
         refreshTransposes()
+    }
+
+    /// One expert's `<prefix>.E.{gate,up,down}_proj.weight` read from transformers 5's stacked `<prefix>.gate_up_proj`
+    /// (E, 2·I, H; gate rows first) or `<prefix>.down_proj` (E, H, I); nil when the name is not an expert's or there is
+    /// no stacked tensor.
+    private func stackedExpert(_ weights: any WeightStore, name: String, shape: [Int]) throws -> [Float]? {
+        let parts = name.split(separator: ".")
+        guard parts.count >= 4, parts.last == "weight", let expert = Int(parts[parts.count - 3]), parts[parts.count - 4] == "experts" else { return nil }
+        let projection = String(parts[parts.count - 2]), prefix = parts[..<(parts.count - 3)].joined(separator: ".")
+        let stacked = projection == "down_proj" ? "\(prefix).down_proj" : "\(prefix).gate_up_proj"
+        guard weights.contains(stacked), shape.count == 2 else { return nil }
+        let t = try weights.tensor(stacked)
+        guard t.shape.count == 3, expert < t.shape[0], t.dtype.isFloatingPoint, t.dtype != .f8e4m3 else {
+            throw WeightStoreError.shapeMismatch(name: stacked, file: weights.file(of: stacked) ?? weights.source, expected: [expert + 1] + shape, found: t.shape)
+        }
+        let rows = shape[0], cols = shape[1]
+        let firstRow = projection == "up_proj" ? rows : 0
+        guard t.shape[2] == cols, t.shape[1] >= firstRow + rows else {
+            throw WeightStoreError.shapeMismatch(name: stacked, file: weights.file(of: stacked) ?? weights.source, expected: [t.shape[0], firstRow + rows, cols], found: t.shape)
+        }
+        return t.matrixRows(index: expert, rows: firstRow..<(firstRow + rows)).toFloatArray()
     }
 
     /// Stacks `<prefix><e>.<projection>.weight` over experts into (E, rows, cols).
