@@ -7,7 +7,7 @@ import KujiraTraining
 struct GRPOCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grpo",
-        abstract: "GRPO with rule rewards: on your prompts (--data, --reward; llama/qwen2/qwen3, full or LoRA) or the synthetic arithmetic task.",
+        abstract: "GRPO with rule rewards: on your prompts (--data, --reward; llama, qwen, DeepSeek-V3; full or LoRA) or the synthetic arithmetic task.",
         discussion: #"""
             Rewards (--reward, repeatable, summed; prefix W* to weight): exact (the \boxed{} content or last line equals the line's "answer"), number (the last number equals it), \
             regex:PATTERN, json, json-schema:FILE, length:N (penalty past N tokens).

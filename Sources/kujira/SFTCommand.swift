@@ -9,7 +9,7 @@ import KujiraTraining
 struct SFTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sft",
-        abstract: "Fine-tune a model (llama, qwen2, qwen3) on chat JSONL: loss on the assistant's replies only.",
+        abstract: "Fine-tune a model (llama, qwen2, qwen3, qwen3_moe, deepseek_v2/v3) on chat JSONL: loss on the assistant's replies only.",
         discussion: """
             Data: one JSON object per line, {"messages": [{"role": "user", "content": ...}, {"role": "assistant", ...}]} \
             (tokenized with the model's chat template) or {"prompt": ..., "completion": ...} (raw text). Examples are \
