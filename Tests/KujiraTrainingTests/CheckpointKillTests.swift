@@ -99,3 +99,48 @@ final class CheckpointKillTests: XCTestCase {
         XCTAssertLessThanOrEqual(checkpoints.steps().count, 3, "only the newest checkpoints are kept")
     }
 }
+
+extension CheckpointKillTests {
+    /// `kujira sft --lora-rank` killed with SIGKILL at random moments (start-up, steps, saves) and resumed each time ends
+    /// with the uninterrupted run's loss history: adapter, optimizer moments and trainer state are published together.
+    func testSFTKilledAndResumedGivesTheSameLossCurve() throws {
+        let binary = try kujira()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("kujira-sft-kill-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: root) }
+        let model = try SFTTests.chatModel()
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: model) }
+        let data = "\(root)/train.jsonl"
+        try (0..<24).map { #"{"messages": [{"role": "user", "content": "Say \#($0 % 5)"}, {"role": "assistant", "content": "whale \#($0 % 5)"}]}"# }
+            .joined(separator: "\n").write(toFile: data, atomically: true, encoding: .utf8)
+        let steps = 16
+        let common = ["--model", model, "--data", data, "--seq", "64", "--batch", "2", "--steps", "\(steps)", "--lr", "3e-3", "--warmup", "2",
+                      "--eval-every", "0", "--checkpoint-every", "1", "--lora-rank", "4"]
+        let reference = "\(root)/reference"
+        XCTAssertEqual(try run(binary, ["sft", "--out", reference] + common), 0)
+        let expected = try losses(reference)
+        XCTAssertEqual(expected.count, steps)
+
+        let path = "\(root)/killed", checkpoints = CheckpointDirectory(root: path)
+        var random = SystemRandomNumberGenerator()
+        var kills = 0
+        for round in 0..<(steps + 8) {
+            let newest = checkpoints.steps().last
+            let arguments = newest == nil ? ["sft", "--out", path] + common : ["sft", "--resume", "--out", path]
+            let delay = Double.random(in: 0...0.02, using: &random)
+            var progressed: Date?
+            let status = try run(binary, arguments) {
+                guard kills < 8 else { return false }
+                if round == 0 { return true }
+                if progressed == nil, (checkpoints.steps().last ?? -1) > (newest ?? -1) { progressed = Date() }
+                return progressed.map { Date().timeIntervalSince($0) >= delay } ?? false
+            }
+            if status == -SIGKILL { kills += 1; continue }
+            XCTAssertEqual(status, 0, "kujira sft exited with \(status) after \(kills) kills")
+            if checkpoints.steps().last == steps { break }
+        }
+        XCTAssertGreaterThanOrEqual(kills, 8)
+        XCTAssertEqual(try losses(path), expected, "\(kills) kills")
+        XCTAssertEqual(((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasPrefix(".tmp-") }, [])
+    }
+}
