@@ -87,3 +87,56 @@ void kujira_sgemm_block(int m, int n, int k, const float *a, long rs, long cs, c
 }
 
 #endif
+
+#if defined(__x86_64__)
+// C (m, n) (+)= A (m, k) · Bᵀ with B (n, k) row-major ("NT": y = x · Wᵀ for a row-major weight W), as dots along k:
+// 4 x 4 tiles of 16-lane partial sums reduced at the end; B's rows [n0, n1) only, so callers split n across threads.
+// B rows are taken 64 at a time and every row block of A passes over them, so each weight row is read from memory once.
+KUJIRA_AVX512F void kujira_sgemm_nt_block(int m, int n0, int n1, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                                          int accumulate) {
+    const int full = k / 16 * 16, rest = k - full;
+    const __mmask16 tail = (__mmask16)((1u << rest) - 1);
+    for (int jb = n0; jb < n1; jb += 64) {
+        const int je = jb + 64 < n1 ? jb + 64 : n1;
+        for (int i = 0; i < m; i += 4) {
+            const int mi = m - i < 4 ? m - i : 4;
+            for (int j = jb; j < je; j += 4) {
+                const int nj = je - j < 4 ? je - j : 4;
+                __m512 acc[4][4];
+                for (int r = 0; r < 4; r++) for (int s = 0; s < 4; s++) acc[r][s] = _mm512_setzero_ps();
+                const float *ar[4], *br[4];
+                for (int r = 0; r < 4; r++) ar[r] = a + (long)(i + (r < mi ? r : 0)) * lda;
+                for (int s = 0; s < 4; s++) br[s] = b + (long)(j + (s < nj ? s : 0)) * ldb;
+                for (int l = 0; l < full; l += 16) {
+                    __m512 bv0 = _mm512_loadu_ps(br[0] + l), bv1 = _mm512_loadu_ps(br[1] + l);
+                    __m512 bv2 = _mm512_loadu_ps(br[2] + l), bv3 = _mm512_loadu_ps(br[3] + l);
+                    for (int r = 0; r < 4; r++) {
+                        __m512 av = _mm512_loadu_ps(ar[r] + l);
+                        acc[r][0] = _mm512_fmadd_ps(av, bv0, acc[r][0]); acc[r][1] = _mm512_fmadd_ps(av, bv1, acc[r][1]);
+                        acc[r][2] = _mm512_fmadd_ps(av, bv2, acc[r][2]); acc[r][3] = _mm512_fmadd_ps(av, bv3, acc[r][3]);
+                    }
+                }
+                if (rest) {
+                    __m512 bv[4];
+                    for (int s = 0; s < 4; s++) bv[s] = _mm512_maskz_loadu_ps(tail, br[s] + full);
+                    for (int r = 0; r < 4; r++) {
+                        __m512 av = _mm512_maskz_loadu_ps(tail, ar[r] + full);
+                        for (int s = 0; s < 4; s++) acc[r][s] = _mm512_fmadd_ps(av, bv[s], acc[r][s]);
+                    }
+                }
+                for (int r = 0; r < mi; r++) {
+                    for (int s = 0; s < nj; s++) {
+                        float v = _mm512_reduce_add_ps(acc[r][s]);
+                        float *out = c + (long)(i + r) * ldc + j + s;
+                        *out = accumulate ? *out + v : v;
+                    }
+                }
+            }
+        }
+    }
+}
+#else
+void kujira_sgemm_nt_block(int m, int n0, int n1, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int accumulate) {
+    (void)m; (void)n0; (void)n1; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc; (void)accumulate;
+}
+#endif

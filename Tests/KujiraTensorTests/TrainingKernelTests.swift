@@ -123,3 +123,27 @@ final class TrainingKernelTests: XCTestCase {
         }
     }
 }
+
+extension TrainingKernelTests {
+    /// The NT tile (C = A · Bᵀ, both row-major) against a double-precision sum, with k, m and n tails and accumulation.
+    func testNTTileMatchesNaiveSums() throws {
+        guard kujira_sgemm_available() != 0 else { throw XCTSkip("no AVX-512F on this CPU") }
+        for (m, n, k) in [(4, 64, 16), (7, 130, 37), (1, 3, 5), (33, 200, 576)] {
+            let a = randoms(m * k, seed: 21), b = randoms(n * k, seed: 22), initial = randoms(m * n, seed: 23)
+            for accumulate in [false, true] {
+                var c = initial
+                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                    XCTAssertTrue(MatMul.gemmNT(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: k, c: cp.baseAddress!,
+                                                ldc: n, accumulate: accumulate))
+                } } }
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var s = accumulate ? Double(initial[i * n + j]) : 0
+                        for l in 0..<k { s += Double(a[i * k + l]) * Double(b[j * k + l]) }
+                        XCTAssertEqual(Double(c[i * n + j]), s, accuracy: 1e-4 * Double(k), "(\(m),\(n),\(k)) at \(i),\(j)")
+                    }
+                }
+            }
+        }
+    }
+}

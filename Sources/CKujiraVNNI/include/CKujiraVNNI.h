@@ -75,4 +75,7 @@ int kujira_sgemm_available(void);
 /// (`accumulate` 0: C is overwritten). 8 x 32 register tiles, each element's products added in l order with FMA —
 /// the same operations as the Swift `MatMul.block`, so the results are bit for bit equal.
 void kujira_sgemm_block(int m, int n, int k, const float *a, long rs, long cs, const float *b, long ldb, float *c, long ldc, int accumulate);
+/// C (m, n) (+)= A (m, k) · Bᵀ for B (n, k) row-major, columns [n0, n1) of C only (y = x · Wᵀ without transposing):
+/// 4 x 4 tiles of 16-lane dot products along k, reduced at the end; AVX-512F, call only when `kujira_sgemm_available`.
+void kujira_sgemm_nt_block(int m, int n0, int n1, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int accumulate);
 #endif

@@ -37,6 +37,26 @@ public enum MatMul {
         }
     }
 
+    /// C (m, n) (+)= A (m, k) · Bᵀ with A (m, k) and B (n, k) row-major (`lda`, `ldb` floats apart): y = x · Wᵀ for a
+    /// row-major weight without transposing either. The AVX-512 tile (`kujira_sgemm_nt_block`) splits B's rows across
+    /// threads in blocks of 64; elsewhere A and B are transposed into `gemm`'s layout. Returns false without AVX-512, for
+    /// callers that have a better fallback.
+    @discardableResult
+    public static func gemmNT(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) -> Bool {
+        guard m > 0, n > 0 else { return true }
+        guard avx512 else { return false }
+        let blocks = (n + 63) / 64
+        let parts = m * n * k >= parallelThreshold ? min(Parallel.threads, blocks) : 1
+        Parallel.forEach(parts) { p in
+            let lo = p * blocks / parts * 64, hi = min(n, (p + 1) * blocks / parts * 64)
+            if lo < hi {
+                kujira_sgemm_nt_block(Int32(m), Int32(lo), Int32(hi), Int32(k), a, lda, b, ldb, c, ldc, accumulate ? 1 : 0)
+            }
+        }
+        return true
+    }
+
     /// y (rows, out) = x (rows, in) · Wᵀ where W is (out, in) row-major and `wT` its transpose (in, out).
     @inline(__always)
     public static func linearForward(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int,

@@ -14,6 +14,13 @@ extension Linear {
             return
         }
         let rows = w.rows, cols = w.cols
+        if MatMul.gemmNT(m: n, n: rows, k: cols, a: x, lda: cols, b: w.floatPointer, ldb: cols, c: y, ldc: rows, accumulate: false) {
+            if let adapter = w.adapter {
+                let u = FloatBuffer(uninitializedCount: n * adapter.rank)
+                adapter.add(x, n: n, into: y, scratch: u.pointer)
+            }
+            return
+        }
         let xT = FloatBuffer(uninitializedCount: cols * n), yT = FloatBuffer(uninitializedCount: rows * n)
         MatMul.transpose(x, rows: n, cols: cols, into: xT.pointer)
         // yᵀ (rows, n) = W (rows, cols) · xᵀ (cols, n)
