@@ -11,7 +11,7 @@ public struct TrainingLoss: Sendable, Equatable {
     public var tokens: Int
 }
 
-/// Any registry architecture whose blocks have training passes (`llama`, `qwen2`, `qwen3`): the parameters live in
+/// Any registry architecture whose blocks have training passes (`llama`, `qwen2`, `qwen3`, `qwen3_moe`, `deepseek_v2`/`v3`): the parameters live in
 /// one `ParameterStore`, and the model the architecture file builds over that store — the inference blocks, reading
 /// the parameters in place — runs the forward and backward passes (`DecoderStack.trainingForward`). There is no
 /// second definition of any block here.
