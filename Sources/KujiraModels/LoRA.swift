@@ -104,10 +104,7 @@ public struct PEFTAdapter: Sendable {
             }
             func float32(_ t: TensorData) throws -> TensorData {
                 guard t.dtype.isFloatingPoint, t.dtype != .f8e4m3 else { throw LoRAError(path: weightsPath, detail: "'\(quoted(name))' has dtype \(t.dtype.rawValue)") }
-                if t.dtype == .f32 { return t }
-                let values = t.toFloatArray(), owner = OwnedBytes(count: values.count * 4)
-                values.withUnsafeBytes { owner.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-                return TensorData(dtype: .f32, shape: t.shape, bytes: UnsafeRawBufferPointer(start: owner.pointer, count: owner.count), owner: owner)
+                return t.dtype == .f32 ? t : TensorData.owned(t.toFloatArray(), shape: t.shape)
             }
             adapters[module + ".weight"] = LowRankAdapter(a: try float32(a), b: try float32(b), scale: config.scale, aName: name, bName: bName)
         }

@@ -42,19 +42,14 @@ final class TrainingKernelTests: XCTestCase {
     }
 
     func f32Weight(_ values: [Float], rows: Int, cols: Int, adapter: LowRankAdapter? = nil) -> LinearWeight {
-        LinearWeight(data: tensor(values, shape: [rows, cols]), adapter: adapter)
+        LinearWeight(data: TensorData.owned(values, shape: [rows, cols]), adapter: adapter)
     }
 
-    func tensor(_ values: [Float], shape: [Int]) -> TensorData {
-        let owner = OwnedBytes(count: values.count * 4)
-        values.withUnsafeBytes { owner.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        return TensorData(dtype: .f32, shape: shape, bytes: UnsafeRawBufferPointer(start: owner.pointer, count: owner.count), owner: owner)
-    }
 
     /// Linear.forward with an adapter (dots for one token, GEMMs for a batch) equals the merged weight's reference product.
     func testAdapterForwardEqualsTheMergedWeight() {
         let rows = 24, cols = 40, rank = 4
-        let adapter = LowRankAdapter(a: tensor(randoms(rank * cols, seed: 5), shape: [rank, cols]), b: tensor(randoms(rows * rank, seed: 6), shape: [rows, rank]),
+        let adapter = LowRankAdapter(a: TensorData.owned(randoms(rank * cols, seed: 5), shape: [rank, cols]), b: TensorData.owned(randoms(rows * rank, seed: 6), shape: [rows, rank]),
                                      scale: 2, aName: "a", bName: "b")
         let w = f32Weight(randoms(rows * cols, seed: 4), rows: rows, cols: cols, adapter: adapter)
         let merged = f32Weight(w.toFloatArray(), rows: rows, cols: cols)
@@ -76,7 +71,7 @@ final class TrainingKernelTests: XCTestCase {
         let rows = 9, cols = 12, rank = 3, n = 10, scale: Float = 1.5
         let wValues = randoms(rows * cols, seed: 8), aValues = randoms(rank * cols, seed: 9), bValues = randoms(rows * rank, seed: 10)
         let x = randoms(n * cols, seed: 11), dy = randoms(n * rows, seed: 12)
-        let adapter = LowRankAdapter(a: tensor(aValues, shape: [rank, cols]), b: tensor(bValues, shape: [rows, rank]), scale: scale, aName: "a", bName: "b")
+        let adapter = LowRankAdapter(a: TensorData.owned(aValues, shape: [rank, cols]), b: TensorData.owned(bValues, shape: [rows, rank]), scale: scale, aName: "a", bName: "b")
         var bf16 = [UInt8]()
         for v in wValues { let h = FloatConversion.floatToBF16(v); bf16 += [UInt8(h & 0xFF), UInt8(h >> 8)] }
         let owner = OwnedBytes(count: bf16.count)

@@ -98,12 +98,6 @@ public final class DecoderTrainingModel: @unchecked Sendable {
         try refresh()
     }
 
-    /// Whether `config`'s architecture can be trained by this model (every block has a training pass).
-    public static func supports(_ config: ModelConfig) -> Bool {
-        guard let type = try? config.modelType else { return false }
-        return ["llama", "qwen2", "qwen3", "qwen3_moe", "deepseek_v2", "deepseek_v3"].contains(type)
-    }
-
     static func build(config: ModelConfig, weights: any WeightStore) throws -> (any LanguageModel, DecoderStack) {
         let model = try ModelRegistry.build(config: config, weights: weights)
         guard let stack = (model as? any DecoderStackModel)?.stack else {
