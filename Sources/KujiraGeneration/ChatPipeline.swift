@@ -101,12 +101,7 @@ public final class TextPipeline: Sendable {
     }
 
     /// Ids of text plus the tokenizer's BOS prefix unless the text already starts with it (llama.cpp's rule).
-    public func encodeWithPrefix(_ text: String) -> [Int] {
-        var ids = tokenizer.encode(text)
-        let prefix = tokenizer.prefixTokenIds
-        if !prefix.isEmpty && !ids.starts(with: prefix) { ids = prefix + ids }
-        return ids
-    }
+    public func encodeWithPrefix(_ text: String) -> [Int] { tokenizer.encodeWithPrefix(text) }
 
     /// Renders a conversation with the chat template (generation prompt open) and tokenizes it.
     /// `forcedOutput` is appended after the generation prompt as the start of the answer.

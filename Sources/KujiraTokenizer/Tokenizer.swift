@@ -177,3 +177,14 @@ struct EncodeState {
     var workspace = BPEWorkspace()
     var matches: [Range<Int>] = []
 }
+
+extension Tokenizer {
+    /// Ids of `text` plus the tokenizer's BOS prefix unless the text already starts with it (llama.cpp's rule; what a
+    /// rendered chat prompt is tokenized with, for generation and for fine-tuning alike).
+    public func encodeWithPrefix(_ text: String) -> [Int] {
+        var ids = encode(text)
+        let prefix = prefixTokenIds
+        if !prefix.isEmpty && !ids.starts(with: prefix) { ids = prefix + ids }
+        return ids
+    }
+}

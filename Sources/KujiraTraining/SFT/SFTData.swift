@@ -55,16 +55,8 @@ public struct SFTFormatter: Sendable {
         self.init(tokenizer: tokenizer, template: try ChatTemplate(source: source))
     }
 
-    /// Tokens of `text` with the tokenizer's BOS prefix unless the text already starts with it.
-    func encodeWithPrefix(_ text: String) -> [Int] {
-        var ids = tokenizer.encode(text)
-        let prefix = tokenizer.prefixTokenIds
-        if !prefix.isEmpty && !ids.starts(with: prefix) { ids = prefix + ids }
-        return ids
-    }
-
     func render(_ messages: [JinjaValue], generationPrompt: Bool) throws -> [Int] {
-        encodeWithPrefix(try template.render(messages: messages, addGenerationPrompt: generationPrompt,
+        tokenizer.encodeWithPrefix(try template.render(messages: messages, addGenerationPrompt: generationPrompt,
                                              bosToken: tokenizer.bosToken ?? "", eosToken: tokenizer.eosToken ?? ""))
     }
 
@@ -89,7 +81,7 @@ public struct SFTFormatter: Sendable {
                 throw fail("\"prompt\" and \"completion\" must both be strings")
             }
             guard !completion.isEmpty else { throw fail("empty completion") }
-            let head = encodeWithPrefix(prompt)
+            let head = tokenizer.encodeWithPrefix(prompt)
             var reply = tokenizer.encode(completion)
             if let eos = tokenizer.eosTokenIds.first { reply.append(eos) }
             return SFTExample(tokens: head + reply, trained: Array(repeating: false, count: head.count) + Array(repeating: true, count: reply.count),
