@@ -28,12 +28,9 @@ public struct LowRankAdapter: Sendable {
     public func add(_ x: UnsafePointer<Float>, n: Int, into out: UnsafeMutablePointer<Float>, scratch u: UnsafeMutablePointer<Float>) {
         let r = rank, cols = a.shape[1], rows = b.shape[0], ap = aPointer, bp = bPointer
         if n >= 8 {
-            // u (n, r) = x (n, cols) · Aᵀ, then out (n, rows) += (s · u) · Bᵀ: only the small A and B are transposed.
-            let aT = FloatBuffer(uninitializedCount: cols * r), bT = FloatBuffer(uninitializedCount: r * rows), uu = FloatBuffer(uninitializedCount: n * r)
-            MatMul.transpose(ap, rows: r, cols: cols, into: aT.pointer)
+            // out (n, rows) += (s · x · Aᵀ) · Bᵀ: only the small A and B are transposed.
+            let uu = scaledDown(x, n: n), bT = FloatBuffer(uninitializedCount: r * rows)
             MatMul.transpose(bp, rows: rows, cols: r, into: bT.pointer)
-            MatMul.gemm(m: n, n: r, k: cols, a: x, aRowStride: cols, aColStride: 1, b: aT.pointer, ldb: r, c: uu.pointer, ldc: r, accumulate: false)
-            for i in 0..<(n * r) { uu[i] *= scale }
             MatMul.gemm(m: n, n: rows, k: r, a: uu.pointer, aRowStride: r, aColStride: 1, b: bT.pointer, ldb: rows, c: out, ldc: rows, accumulate: true)
             return
         }
@@ -55,6 +52,16 @@ public struct LowRankAdapter: Sendable {
                 }
             }
         }
+    }
+
+    /// s · x (n, cols) · Aᵀ as a new (n, rank) buffer, by GEMM with A transposed (A is small; x is not transposed).
+    func scaledDown(_ x: UnsafePointer<Float>, n: Int) -> FloatBuffer {
+        let r = rank, cols = a.shape[1]
+        let aT = FloatBuffer(uninitializedCount: cols * r), u = FloatBuffer(uninitializedCount: n * r)
+        MatMul.transpose(aPointer, rows: r, cols: cols, into: aT.pointer)
+        MatMul.gemm(m: n, n: r, k: cols, a: x, aRowStride: cols, aColStride: 1, b: aT.pointer, ldb: r, c: u.pointer, ldc: r, accumulate: false)
+        for i in 0..<(n * r) { u[i] *= scale }
+        return u
     }
 
     /// Row `r` of scale · B · A, added to `out` (cols floats).

@@ -74,14 +74,10 @@ extension LowRankAdapter {
     public func backward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, dx: UnsafeMutablePointer<Float>?,
                          dA: UnsafeMutablePointer<Float>?, dB: UnsafeMutablePointer<Float>?) {
         let r = rank, cols = a.shape[1], rows = b.shape[0]
-        let u = FloatBuffer(uninitializedCount: n * r), du = FloatBuffer(uninitializedCount: n * r)
-        // u (n, r) = x (n, cols) · Aᵀ (A is small: transpose it, not x).
-        let aT = FloatBuffer(uninitializedCount: cols * r)
-        MatMul.transpose(aPointer, rows: r, cols: cols, into: aT.pointer)
-        MatMul.gemm(m: n, n: r, k: cols, a: x, aRowStride: cols, aColStride: 1, b: aT.pointer, ldb: r, c: u.pointer, ldc: r, accumulate: false)
+        let u = scaledDown(x, n: n), du = FloatBuffer(uninitializedCount: n * r)
         // du (n, r) = s · dy (n, rows) · B (rows, r)
         MatMul.gemm(m: n, n: r, k: rows, a: dy, aRowStride: rows, aColStride: 1, b: bPointer, ldb: r, c: du.pointer, ldc: r, accumulate: false)
-        for i in 0..<(n * r) { du[i] *= scale; u[i] *= scale }
+        for i in 0..<(n * r) { du[i] *= scale }
         // dB (rows, r) += dyᵀ · (s · u)
         if let dB { MatMul.gemm(m: rows, n: r, k: n, a: dy, aRowStride: 1, aColStride: rows, b: u.pointer, ldb: r, c: dB, ldc: r, accumulate: true) }
         // dA (r, cols) += duᵀ · x
