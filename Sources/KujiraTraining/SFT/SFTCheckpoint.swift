@@ -38,7 +38,7 @@ public enum SFTCheckpoint {
     /// Writes the checkpoint files into `directory`: the model (or the LoRA adapter), optimizer moments, trainer state.
     public static func write(_ trainer: SFTTrainer, into directory: String) throws {
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
-        let model = trainer.model, step = String(trainer.step)
+        let model = trainer.model
         if model.lora != nil {
             try model.writeAdapter(to: directory, baseModel: trainer.settings.model)
         } else {
