@@ -3,6 +3,18 @@ import XCTest
 
 /// Finite-difference checks: central differences of a scalar loss computed in double precision.
 enum GradientCheck {
+    /// Asserts a gradient equals a reference one (PyTorch's, PEFT's) within `relative` × the reference's largest entry,
+    /// entry by entry: same size, a non-zero reference, max |Δ| ≤ relative · max |expected|.
+    static func assertClose(_ actual: [Float], to expected: [Float], relative: Float = 1e-4, _ label: String,
+                            file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(actual.count, expected.count, label, file: file, line: line)
+        let scale = expected.map { abs($0) }.max() ?? 0
+        let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? .infinity
+        if ProcessInfo.processInfo.environment["KUJIRA_VERBOSE"] != nil { print(label, worst / scale) }
+        XCTAssertGreaterThan(scale, 0, label, file: file, line: line)
+        XCTAssertLessThanOrEqual(worst, relative * scale, "\(label): max |Δ| \(worst) vs max |g| \(scale)", file: file, line: line)
+    }
+
     /// Deterministic pseudo-random values in [-scale, scale).
     static func randoms(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
         var rng = TrainingRandom(seed: seed)

@@ -30,12 +30,7 @@ final class GradientGoldenTests: XCTestCase {
             let expected = try grads.tensor(name).toFloatArray()
             let actual = try written.tensor(name).toFloatArray()
             XCTAssertEqual(actual, try model.parameters.gradient(name), name)
-            XCTAssertEqual(actual.count, expected.count, name)
-            let scale = expected.map { abs($0) }.max() ?? 0
-            let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
-            if ProcessInfo.processInfo.environment["KUJIRA_VERBOSE"] != nil { print(name, worst / scale) }
-            XCTAssertGreaterThan(scale, 0, name)
-            XCTAssertLessThanOrEqual(worst, 1e-4 * scale, "\(name): max |Δ| \(worst) vs max |g| \(scale)")
+            GradientCheck.assertClose(actual, to: expected, name)
         }
         XCTAssertFalse(model.parameters.entries.contains { $0.name.hasSuffix("e_score_correction_bias") && $0.trainable })
     }
