@@ -19,7 +19,7 @@ extension GroupedQueryAttention: TrainableMixer {
             qr = nq.y
             kr = nk.y
         }
-        let tables = RotaryTables(rope: rope, offset: 0, count: shape.length)
+        let tables = RotaryTables(rope: rope, offset: shape.positionOffset, count: shape.length)
         tables.apply(qr.pointer, rows: n, rowStride: qWidth, count: heads, vectorStride: headDim, inverse: false)
         tables.apply(kr.pointer, rows: n, rowStride: kvWidth, count: kvHeads, vectorStride: headDim, inverse: false)
         let attended = FloatBuffer(uninitializedCount: n * qWidth)

@@ -90,3 +90,8 @@ final class DecoderLayerPullback: Pullback {
         return dx
     }
 }
+
+extension Pullback {
+    /// The routed-expert pass of a decoder layer whose feed-forward is a mixture of experts, else nil.
+    var routedExperts: MixtureOfExpertsPullback? { (self as? DecoderLayerPullback)?.feedForward as? MixtureOfExpertsPullback }
+}

@@ -59,13 +59,23 @@ public final class DecoderStackPullback {
     /// The final hidden states after the final norm, (rows, hidden).
     public var finalHidden: FloatBuffer { normed }
 
-    /// Adds every trained tensor's gradient to `sink`, given ∂loss/∂logits (rows, vocab).
-    public func backward(_ dLogits: FloatBuffer, into sink: GradientSink) throws {
+    /// Tokens each routed expert received, per MoE layer in layer order (what the auxiliary-loss-free balancing rule reads).
+    public var expertLoads: [[Int]] { blocks.compactMap { $0.routedExperts?.load } }
+    /// The sequence-wise balance loss summed over the MoE layers (0 unless the pass set `TrainingShape.balanceAlpha`).
+    public var balanceLoss: Double { blocks.reduce(0) { $0 + ($1.routedExperts?.balanceLoss ?? 0) } }
+
+    /// Adds every trained tensor's gradient to `sink`, given ∂loss/∂logits (rows, vocab) and optionally a further
+    /// ∂loss/∂`finalHidden` from a head reading it (the multi-token-prediction module's).
+    public func backward(_ dLogits: FloatBuffer, finalHiddenGradient: FloatBuffer? = nil, into sink: GradientSink) throws {
         let s = stack, n = tokens.count, d = s.hidden
         let dNormed = FloatBuffer(uninitializedCount: n * d)
+        if let finalHiddenGradient {
+            precondition(finalHiddenGradient.count == n * d, "final hidden gradient needs rows × hidden values")
+            dNormed.pointer.update(from: finalHiddenGradient.pointer, count: n * d)
+        }
         let headName = s.lmHeadIsTied ? DecoderStack.embeddingName : DecoderStack.lmHeadName
         TrainingKernels.linearBackward(s.lmHead, name: headName, x: normed, dy: dLogits, rows: n, dx: dNormed,
-                                        accumulateInput: false, sink: sink)
+                                        accumulateInput: finalHiddenGradient != nil, sink: sink)
         var dx = FloatBuffer(count: n * d)
         TrainingKernels.rmsNormBackward(x: last, weight: s.finalNorm, rstd: rstd, dy: dNormed, rows: n, dx: dx,
                                         name: DecoderStack.finalNormName, sink: sink)

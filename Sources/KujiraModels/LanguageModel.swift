@@ -115,6 +115,12 @@ extension LanguageModel {
 /// `decodeBatch` check their input, then run the stack (the allocation-free and batched paths).
 public protocol DecoderStackModel: LanguageModel {
     var stack: DecoderStack { get }
+    /// The multi-token-prediction module reading the stack's final hidden states, when the model has one.
+    var multiTokenPrediction: MultiTokenPrediction? { get }
+}
+
+extension DecoderStackModel {
+    public var multiTokenPrediction: MultiTokenPrediction? { nil }
 }
 
 extension DecoderStackModel {

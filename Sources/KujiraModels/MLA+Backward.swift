@@ -27,7 +27,7 @@ extension MultiHeadLatentAttention: TrainableMixer {
         } else {
             q = TrainingKernels.project(qProj!, x, rows: n)
         }
-        let tables = RotaryTables(rope: rope, offset: 0, count: shape.length)
+        let tables = RotaryTables(rope: rope, offset: shape.positionOffset, count: shape.length)
         tables.apply(q.pointer + nopeDim, rows: n, rowStride: heads * qkDim, count: heads, vectorStride: qkDim, inverse: false)
         let compressed = TrainingKernels.project(kvA, x, rows: n)
         let latent = FloatBuffer(uninitializedCount: n * rank), kpe = FloatBuffer(uninitializedCount: n * ropeDim)

@@ -16,6 +16,9 @@ public struct MultiTokenPrediction: Sendable {
     public let sharedHeadNorm: [Float]
     public let head: LinearWeight
     public let eps: Float
+    /// `model.layers.<num_hidden_layers>`; and the names of the embedding and head it reads (its own copies, or the
+    /// main model's), under which their gradients are filed.
+    public let prefix: String, embeddingName: String, headName: String
     /// The module's cache streams (its block's) and its storage (the main model's `--kv-bits`).
     public let cacheStreams: [CacheStreamSpec], cachePrecision: KVCachePrecision
 
@@ -38,14 +41,22 @@ public struct MultiTokenPrediction: Sendable {
     public init(weights: any WeightStore, index: Int, block: DecoderLayer, mainEmbedding: LinearWeight, mainHead: LinearWeight,
                 hidden: Int, eps: Float, blockSize: [Int]?, cacheStreams: [CacheStreamSpec], cachePrecision: KVCachePrecision = .float32) throws {
         let prefix = "model.layers.\(index)"
+        self.prefix = prefix
         enorm = try weights.floats("\(prefix).\(Names.enorm)", shape: [hidden])
         hnorm = try weights.floats("\(prefix).\(Names.hnorm)", shape: [hidden])
         ehProj = try weights.linear("\(prefix).\(Names.ehProj)", rows: hidden, cols: 2 * hidden, blockSize: blockSize)
         sharedHeadNorm = try weights.floats("\(prefix).\(Names.sharedHeadNorm)", shape: [hidden])
-        embedding = weights.contains("\(prefix).\(Names.embedding)")
-            ? try weights.linear("\(prefix).\(Names.embedding)", rows: mainEmbedding.rows, cols: hidden, blockSize: blockSize) : mainEmbedding
-        head = weights.contains("\(prefix).\(Names.head)")
-            ? try weights.linear("\(prefix).\(Names.head)", rows: mainHead.rows, cols: hidden, blockSize: blockSize) : mainHead
+        embeddingName = weights.contains("\(prefix).\(Names.embedding)") ? "\(prefix).\(Names.embedding)" : DecoderStack.embeddingName
+        embedding = embeddingName == DecoderStack.embeddingName
+            ? mainEmbedding : try weights.linear(embeddingName, rows: mainEmbedding.rows, cols: hidden, blockSize: blockSize)
+        if weights.contains("\(prefix).\(Names.head)") {
+            headName = "\(prefix).\(Names.head)"
+            head = try weights.linear(headName, rows: mainHead.rows, cols: hidden, blockSize: blockSize)
+        } else {
+            let tied = mainHead.data.bytes.baseAddress == mainEmbedding.data.bytes.baseAddress
+            headName = tied ? DecoderStack.embeddingName : DecoderStack.lmHeadName
+            head = mainHead
+        }
         self.block = block
         self.eps = eps
         self.cacheStreams = cacheStreams

@@ -1,3 +1,4 @@
+import Foundation
 import KujiraTensor
 
 /// Where backward passes add weight gradients, by tensor name (the names the architecture's parameter layout uses).
@@ -12,16 +13,22 @@ public protocol Pullback: AnyObject {
     func backward(_ dOut: FloatBuffer, into sink: GradientSink) throws -> FloatBuffer
 }
 
-/// The rows of a training pass: `batch` sequences of `length` tokens, rows ordered (sequence, position), every
-/// sequence starting at position 0.
+/// The rows of a training pass — `batch` sequences of `length` tokens, rows ordered (sequence, position), every
+/// sequence starting at RoPE position `positionOffset` — and the pass-wide loss settings blocks read.
 public struct TrainingShape: Sendable, Equatable {
     public let batch: Int
     public let length: Int
+    /// RoPE position of each sequence's first row (1 for the multi-token-prediction module, which sees position i + 1).
+    public var positionOffset: Int
+    /// Weight α of DeepSeek-V3's sequence-wise balance loss, added by every routed-expert block of the pass (0: off).
+    public var balanceAlpha: Float
     public var rows: Int { batch * length }
 
-    public init(batch: Int, length: Int) {
+    public init(batch: Int, length: Int, positionOffset: Int = 0, balanceAlpha: Float = 0) {
         self.batch = batch
         self.length = length
+        self.positionOffset = positionOffset
+        self.balanceAlpha = balanceAlpha
     }
 }
 
@@ -119,4 +126,12 @@ enum TrainingKernels {
                                     dx: dx.pointer, dWeight: dWeight)
         }
     }
+}
+
+/// Per-task results written from concurrent tasks (each task writes only its own slot; the lock orders the writes).
+final class ConcurrentSlots<Value>: @unchecked Sendable {
+    private(set) var items: [Value?]
+    private let lock = NSLock()
+    init(count: Int) { items = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: Value) { lock.lock(); items[i] = value; lock.unlock() }
 }

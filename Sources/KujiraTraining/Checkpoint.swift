@@ -6,36 +6,17 @@ import KujiraModels
 /// training state (optimizer.safetensors, trainer_state.json). Every file is written atomically; trainer_state.json
 /// goes last and names the step the other files belong to, so a crash mid-save is detected at resume.
 public enum Checkpoint {
-    /// The model's tensors as saved: every parameter, routed experts in deepseek-ai's per-expert layout
-    /// (`mlp.experts.E.gate_proj.weight` …, what transformers 4 and 5, vLLM and SGLang read; the trainer stacks them in
-    /// memory), and for the MTP layer deepseek-ai's copies of the shared embedding and head (`embed_tokens`,
-    /// `shared_head.head`).
-    public static func modelTensors(_ model: DeepseekTrainingModel) throws -> [SafeTensorsWriter.Tensor] {
-        var tensors: [SafeTensorsWriter.Tensor] = []
-        for e in model.parameters.entries {
-            let values = UnsafeBufferPointer(start: model.parameters.values + e.offset, count: e.count)
-            if e.name.hasSuffix(".experts.gate_up_proj") || e.name.hasSuffix(".experts.down_proj") {
-                let prefix = e.name.hasSuffix("gate_up_proj") ? String(e.name.dropLast("gate_up_proj".count)) : String(e.name.dropLast("down_proj".count))
-                let experts = e.shape[0], rows = e.shape[1], cols = e.shape[2], per = rows * cols
-                for expert in 0..<experts {
-                    let base = expert * per
-                    if e.name.hasSuffix("gate_up_proj") {
-                        let half = rows / 2
-                        tensors.append(.float32("\(prefix)\(expert).gate_proj.weight", shape: [half, cols], values: Array(values[base..<(base + half * cols)])))
-                        tensors.append(.float32("\(prefix)\(expert).up_proj.weight", shape: [half, cols], values: Array(values[(base + half * cols)..<(base + per)])))
-                    } else {
-                        tensors.append(.float32("\(prefix)\(expert).down_proj.weight", shape: [rows, cols], values: Array(values[base..<(base + per)])))
-                    }
-                }
-            } else {
-                tensors.append(.float32(e.name, shape: e.shape, values: Array(values)))
+    /// The model's tensors as saved: every parameter (routed experts in deepseek-ai's per-expert layout,
+    /// `mlp.experts.E.gate_proj.weight` …, what transformers 4 and 5, vLLM and SGLang read), and for the MTP layer
+    /// deepseek-ai's copies of the shared embedding and head (`embed_tokens`, `shared_head.head`).
+    public static func modelTensors(_ model: DecoderTrainingModel) throws -> [SafeTensorsWriter.Tensor] {
+        var tensors = model.parameters.tensors(gradients: false)
+        if let mtp = model.multiTokenPrediction {
+            for (copy, shared) in [(MultiTokenPrediction.Names.embedding, mtp.embeddingName), (MultiTokenPrediction.Names.head, mtp.headName)]
+            where !model.parameters.contains("\(mtp.prefix).\(copy)") {
+                let entry = try model.parameters.entry(shared)
+                tensors.append(.float32("\(mtp.prefix).\(copy)", shape: entry.shape, values: try model.parameters.array(shared)))
             }
-        }
-        if model.hasMTP {
-            let p = "model.layers.\(model.configuration.layers)"
-            let shape = [model.configuration.vocabSize, model.configuration.hiddenSize]
-            tensors.append(.float32("\(p).embed_tokens.weight", shape: shape, values: try model.parameters.array("model.embed_tokens.weight")))
-            tensors.append(.float32("\(p).shared_head.head.weight", shape: shape, values: try model.parameters.array("lm_head.weight")))
         }
         return tensors
     }
@@ -43,7 +24,9 @@ public enum Checkpoint {
     /// config.json as deepseek-ai writes it: the run's config keys, with architectures, dtype and token ids filled in.
     static func configJSON(_ config: ModelConfig, tokenizer: CharacterTokenizer) throws -> Data {
         var values = config.values
-        values["architectures"] = .array([.string("DeepseekV3ForCausalLM")])
+        if values["architectures"] == nil, case .string("deepseek_v3")? = values["model_type"] {
+            values["architectures"] = .array([.string("DeepseekV3ForCausalLM")])
+        }
         values["torch_dtype"] = .string("float32")
         if values["bos_token_id"] == nil { values["bos_token_id"] = .integer(tokenizer.bosId) }
         if values["eos_token_id"] == nil { values["eos_token_id"] = .integer(tokenizer.eosId) }
@@ -91,12 +74,7 @@ public enum Checkpoint {
         try trainer.tokenizer.write(to: directory)
         let generation: [String: Any] = ["bos_token_id": trainer.tokenizer.bosId, "eos_token_id": trainer.tokenizer.eosId, "do_sample": false]
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: generation, options: [.sortedKeys]), to: path("generation_config.json"))
-        var moments: [SafeTensorsWriter.Tensor] = []
-        for e in model.parameters.entries where e.trainable {
-            moments.append(.float32("exp_avg.\(e.name)", shape: e.shape, values: Array(UnsafeBufferPointer(start: trainer.optimizer.m.pointer + e.offset, count: e.count))))
-            moments.append(.float32("exp_avg_sq.\(e.name)", shape: e.shape, values: Array(UnsafeBufferPointer(start: trainer.optimizer.v.pointer + e.offset, count: e.count))))
-        }
-        try SafeTensorsWriter.write(moments, metadata: ["step": stepText], to: path("optimizer.safetensors"))
+        try trainer.optimizer.writeMoments(of: model.parameters, step: trainer.step, to: path("optimizer.safetensors"))
         let state = State(step: trainer.step, random: trainer.random.state.map { String($0, radix: 16) }, settings: trainer.settings,
                           history: trainer.history)
         let encoder = JSONEncoder()
@@ -117,25 +95,16 @@ public enum Checkpoint {
         }
         let randomState = state.random.compactMap { UInt64($0, radix: 16) }
         guard randomState.count == 4 else { throw TrainingError.badCheckpoint(path: path("trainer_state.json"), detail: "bad random state") }
-        let model = try DeepseekTrainingModel(config: try ModelConfig(path: directory))
-        let weights = try SafeTensorsStore(files: [path("model.safetensors")], source: path("model.safetensors"))
-        try model.parameters.load(from: weights)
-        let moments = try SafeTensorsStore(files: [path("optimizer.safetensors")], source: path("optimizer.safetensors"))
-        for (file, store) in [("model.safetensors", weights), ("optimizer.safetensors", moments)] {
-            let metadataStep = try SafeTensorsFile(path: path(file)).metadata["step"]
-            guard metadataStep == String(state.step) else {
-                throw TrainingError.badCheckpoint(path: path(file), detail: "is from step \(metadataStep ?? "?"), trainer_state.json from step \(state.step)")
-            }
-            _ = store
+        let model = try DecoderTrainingModel(config: try ModelConfig(path: directory), trainMTP: true)
+        let weightsPath = path("model.safetensors")
+        let savedStep = try SafeTensorsFile(path: weightsPath).metadata["step"]
+        guard savedStep == String(state.step) else {
+            throw TrainingError.badCheckpoint(path: weightsPath, detail: "is from step \(savedStep ?? "?"), trainer_state.json from step \(state.step)")
         }
+        try model.parameters.load(from: try SafeTensorsStore(files: [weightsPath], source: weightsPath))
+        try model.refresh()
         let optimizer = AdamW(settings: state.settings.optimizer, parameterCount: model.parameters.count)
-        optimizer.step = state.step
-        for e in model.parameters.entries where e.trainable {
-            for (prefix, buffer) in [("exp_avg.", optimizer.m), ("exp_avg_sq.", optimizer.v)] {
-                let values = try moments.tensor(prefix + e.name, shape: e.shape).toFloatArray()
-                values.withUnsafeBufferPointer { (buffer.pointer + e.offset).update(from: $0.baseAddress!, count: e.count) }
-            }
-        }
+        try optimizer.readMoments(of: model.parameters, step: state.step, from: path("optimizer.safetensors"))
         return Trainer(model: model, optimizer: optimizer, settings: state.settings, random: TrainingRandom(state: randomState),
                        history: state.history)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KujiraFormats
 import KujiraTensor
 
 /// AdamW hyper-parameters and the learning-rate schedule (linear warmup, then cosine decay to `minLearningRate`).
@@ -75,7 +76,6 @@ public final class AdamW: @unchecked Sendable {
                 p[i] = p[i] * decay - lr * update
             }
         }
-        store.refreshTransposes()
         return (norm, lr)
     }
 }
@@ -95,4 +95,45 @@ public enum ExpertBalancing {
             }
         }
     }
+}
+
+extension AdamW {
+    /// Writes the moments of every trained tensor (`exp_avg.NAME`, `exp_avg_sq.NAME`, F32) to one safetensors file
+    /// tagged with `step`, atomically.
+    public func writeMoments(of parameters: ParameterStore, step: Int, to path: String) throws {
+        var moments: [SafeTensorsWriter.Tensor] = []
+        for e in parameters.entries where parameters.isTrained(e) {
+            moments.append(.float32("exp_avg.\(e.name)", shape: e.shape, values: Array(UnsafeBufferPointer(start: m.pointer + e.offset, count: e.count))))
+            moments.append(.float32("exp_avg_sq.\(e.name)", shape: e.shape, values: Array(UnsafeBufferPointer(start: v.pointer + e.offset, count: e.count))))
+        }
+        try SafeTensorsWriter.write(moments, metadata: ["step": String(step)], to: path)
+    }
+
+    /// Restores `writeMoments`' file and the step, checking the file belongs to `step`. Moments saved for stacked
+    /// experts (`exp_avg.….experts.gate_up_proj`, checkpoints from before the per-expert layout) are sliced per expert.
+    public func readMoments(of parameters: ParameterStore, step: Int, from path: String) throws {
+        let saved = try SafeTensorsFile(path: path).metadata["step"]
+        guard saved == String(step) else {
+            throw TrainingError.badCheckpoint(path: path, detail: "is from step \(saved ?? "?"), the trainer state from step \(step)")
+        }
+        let moments = try SafeTensorsStore(files: [path], source: path)
+        for e in parameters.entries where parameters.isTrained(e) {
+            for (prefix, buffer) in [("exp_avg.", m), ("exp_avg_sq.", v)] {
+                let values = try ParameterStore.read(e.name, shape: e.shape, from: PrefixedWeightStore(base: moments, prefix: prefix))
+                values.withUnsafeBufferPointer { (buffer.pointer + e.offset).update(from: $0.baseAddress!, count: e.count) }
+            }
+        }
+        self.step = step
+    }
+}
+
+/// The tensors of `base` whose names start with `prefix`, under their names without it.
+struct PrefixedWeightStore: WeightStore {
+    let base: any WeightStore, prefix: String
+    var source: String { base.source }
+    var tensorNames: [String] { base.tensorNames.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) } }
+    func contains(_ name: String) -> Bool { base.contains(prefix + name) }
+    func tensor(_ name: String) throws -> TensorData { try base.tensor(prefix + name) }
+    func file(of name: String) -> String? { base.file(of: prefix + name) }
+    func adapter(for name: String) -> LowRankAdapter? { nil }
 }

@@ -50,9 +50,10 @@ public struct StepRecord: Sendable, Codable, Equatable {
     public var accuracy: Double?
 }
 
-/// A training run: model, optimizer, data stream (seeded PRNG), balancing, evaluation and history.
+/// A training run from scratch: model (any trainable registry architecture; DeepSeek-V3 with its MTP module and
+/// expert balancing), optimizer, data stream (seeded PRNG), evaluation and history.
 public final class Trainer: @unchecked Sendable {
-    public let model: DeepseekTrainingModel
+    public let model: DecoderTrainingModel
     public let optimizer: AdamW
     public let settings: TrainingSettings
     public let tokenizer = CharacterTokenizer()
@@ -63,22 +64,22 @@ public final class Trainer: @unchecked Sendable {
 
     /// A fresh run: parameters initialised from `settings.seed`.
     public init(config: ModelConfig, settings: TrainingSettings) throws {
-        let c = try DeepseekV3Configuration(config)
-        guard c.vocabSize >= CharacterTokenizer().count else {
-            throw TrainingError.invalidInput("\(config.path): vocab_size \(c.vocabSize) is smaller than the task's \(CharacterTokenizer().count) tokens")
-        }
         guard settings.batch > 0, settings.length >= 8, settings.steps > 0 else {
             throw TrainingError.invalidInput("batch, steps must be positive and seq at least 8")
         }
-        model = try DeepseekTrainingModel(config: config)
+        model = try DecoderTrainingModel(config: config, trainMTP: true)
+        guard model.vocabSize >= CharacterTokenizer().count else {
+            throw TrainingError.invalidInput("\(config.path): vocab_size \(model.vocabSize) is smaller than the task's \(CharacterTokenizer().count) tokens")
+        }
         self.settings = settings
         var initRandom = TrainingRandom(seed: settings.seed)
         model.parameters.initialize(std: settings.initStd, rng: &initRandom)
+        try model.refresh()
         random = TrainingRandom(seed: settings.seed &+ 0x9E37_79B9)
         optimizer = AdamW(settings: settings.optimizer, parameterCount: model.parameters.count)
     }
 
-    init(model: DeepseekTrainingModel, optimizer: AdamW, settings: TrainingSettings, random: TrainingRandom, history: [StepRecord]) {
+    init(model: DecoderTrainingModel, optimizer: AdamW, settings: TrainingSettings, random: TrainingRandom, history: [StepRecord]) {
         self.model = model; self.optimizer = optimizer; self.settings = settings; self.random = random; self.history = history
     }
 
@@ -124,10 +125,11 @@ public final class Trainer: @unchecked Sendable {
         let start = DispatchTime.now().uptimeNanoseconds
         let (tokens, targets) = try nextBatch()
         model.parameters.zeroGradients()
-        let result = try model.forwardBackward(tokens: tokens, batch: settings.batch, length: settings.length, targets: targets,
+        let result = try model.forwardBackward(tokens: tokens, targets: targets, shape: TrainingShape(batch: settings.batch, length: settings.length),
                                                settings: LossSettings(mtpWeight: settings.mtpWeight, balanceAlpha: settings.balanceAlpha))
         let (norm, lr) = optimizer.update(model.parameters)
         ExpertBalancing.update(model.parameters, loads: result.expertLoads, gamma: settings.balanceGamma)
+        try model.refresh()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let ratios = result.expertLoads.map { load -> Double in
             let mean = Double(load.reduce(0, +)) / Double(max(1, load.count))
@@ -140,19 +142,14 @@ public final class Trainer: @unchecked Sendable {
         return record
     }
 
-    /// The current weights as an inference model (KujiraModels' own forward pass, no copy on disk).
-    public func inferenceModel() throws -> DeepseekV3Model {
-        try DeepseekV3Model(config: model.config, weights: MemoryWeightStore(tensors: Checkpoint.modelTensors(model)))
-    }
-
     /// Held-out exact match of greedy decoding (the inference engine on the current weights).
     public func evaluate(problems: Int? = nil) throws -> Double {
         let set = settings.task.heldOutSet(count: problems ?? settings.evalProblems)
-        let generator = Generator(model: try inferenceModel())
+        let generator = Generator(model: model.inference)
         var correct = 0
         for problem in set {
             let prompt = try tokenizer.encode(CharacterTokenizer.beginOfSentence + CharacterTokenizer.user + problem.question + CharacterTokenizer.assistant)
-            let budget = min(model.configuration.maxPositions - prompt.count, problem.reply.count + 8)
+            let budget = min(model.maxPositions - prompt.count, problem.reply.count + 8)
             let output = try generator.generate(prompt: prompt, maxTokens: budget, sampling: SamplingConfiguration(), stopTokens: [tokenizer.eosId])
             if problem.isCorrect(tokenizer.decode(output)) { correct += 1 }
         }
@@ -160,27 +157,4 @@ public final class Trainer: @unchecked Sendable {
         if !history.isEmpty { history[history.count - 1].accuracy = accuracy }
         return accuracy
     }
-}
-
-/// Tensors held in memory (F32), served through the `WeightStore` protocol the inference models read.
-public final class MemoryWeightStore: WeightStore {
-    public let source = "<memory>"
-    private let tensors: [String: TensorData]
-
-    public init(tensors: [SafeTensorsWriter.Tensor]) {
-        var map: [String: TensorData] = [:]
-        for t in tensors {
-            let values = t.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            map[t.name] = TensorData.owned(values, shape: t.shape)
-        }
-        self.tensors = map
-    }
-
-    public var tensorNames: [String] { tensors.keys.sorted() }
-    public func contains(_ name: String) -> Bool { tensors[name] != nil }
-    public func tensor(_ name: String) throws -> TensorData {
-        guard let t = tensors[name] else { throw WeightStoreError.missingTensor(name: name, source: source) }
-        return t
-    }
-    public func file(of name: String) -> String? { nil }
 }

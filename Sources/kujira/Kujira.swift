@@ -1,4 +1,5 @@
 import ArgumentParser
+import KujiraTensor
 
 /// The `kujira` command-line tool.
 @main
@@ -37,4 +38,11 @@ struct Kujira: AsyncParsableCommand {
             RemoveCommand.self,
         ]
     )
+
+    /// Sets the process up before any other thread allocates (one malloc arena: `TrainingMemory.useOneArena`), then
+    /// parses the arguments and runs the command.
+    static func main() async {
+        TrainingMemory.useOneArena()
+        await main(nil)
+    }
 }

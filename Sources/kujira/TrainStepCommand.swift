@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KujiraFormats
+import KujiraModels
 import KujiraTraining
 
 /// `kujira train-step`: one forward + backward pass; prints the loss and optionally writes every gradient.
@@ -10,7 +11,7 @@ struct TrainStepCommand: ParsableCommand {
         abstract: "Compute the training loss of one token sequence and (optionally) every parameter's gradient.",
         discussion: #"Example: kujira train-step --model Tests/Fixtures/models/deepseek-v3-tiny --tokens 1,2,3,4"#)
 
-    @Option(help: "Model directory (config.json + safetensors), deepseek_v3 (or org/name from `kujira pull`).", transform: resolveModelArgument)
+    @Option(help: "Model directory (config.json + safetensors) of a trainable architecture (or org/name from `kujira pull`).", transform: resolveModelArgument)
     var model: String
 
     @Option(help: "Comma-separated token ids of one sequence (at least 2).")
@@ -31,9 +32,10 @@ struct TrainStepCommand: ParsableCommand {
 
     func run() throws {
         let ids = try parseTokenList(tokens)
-        let trainer = try DeepseekTrainingModel(directory: model)
+        let trainer = try DecoderTrainingModel(path: model, trainMTP: true)
         trainer.parameters.zeroGradients()
-        let result = try trainer.forwardBackward(tokens: ids, batch: 1, length: ids.count,
+        let shape = TrainingShape(batch: 1, length: ids.count)
+        let result = try trainer.forwardBackward(tokens: ids, targets: DecoderTrainingModel.nextTokenTargets(ids, shape: shape), shape: shape,
                                                  settings: LossSettings(mtpWeight: mtpWeight, balanceAlpha: balanceAlpha))
         var line = "loss \(result.loss)"
         if let mtp = result.mtpLoss { line += " (main \(result.mainLoss), mtp \(mtp))" }

@@ -57,10 +57,11 @@ final class ChatGRPOTests: XCTestCase {
         let expected = try model.parameters.entries.map { try model.parameters.gradient($0.name) }
         model.parameters.zeroGradients()
         let infos = (0..<count).map { _ in GRPOToken(advantage: 1, oldLogProbability: nil, referenceLogProbability: 0, weight: 1 / Double(count)) }
-        _ = try model.forwardBackward(tokens: tokens, targets: targets, shape: shape) { l in
+        let objective: TokenObjective = { l in
             let result = GRPOObjective.evaluate(logProbabilities: l, tokens: infos, clip: 0.2, beta: 0)
             return (result.statistics.loss, result.gradient)
         }
+        try model.forwardBackward(tokens: tokens, targets: targets, shape: shape, settings: LossSettings(tokenObjective: objective))
         for (e, want) in zip(model.parameters.entries, expected) {
             let got = try model.parameters.gradient(e.name)
             let scale = want.map { abs($0) }.max() ?? 0

@@ -68,16 +68,58 @@ final class CheckpointTests: XCTestCase {
         XCTAssertTrue(store.contains("model.layers.2.embed_tokens.weight"))
 
         let tokens = try trainer.tokenizer.encode(CharacterTokenizer.beginOfSentence + "<｜User｜>12+34<｜Assistant｜><think>\n2+4+0=6")
-        let expected = try trainer.model.forwardBackward(tokens: tokens, batch: 1, length: tokens.count, settings: LossSettings(keepLogits: true))
+        let shape = TrainingShape(batch: 1, length: tokens.count)
+        let expected = try trainer.model.forwardBackward(tokens: tokens, targets: DecoderTrainingModel.nextTokenTargets(tokens, shape: shape),
+                                                         shape: shape, settings: LossSettings(keepLogits: true))
         let logits = try loaded.forward(tokens, cache: loaded.makeCache(), allLogits: true)
         let reference = try XCTUnwrap(expected.logits)
         XCTAssertEqual(logits.count, reference.count)
         let worst = zip(logits, reference).map { abs($0 - $1) }.max() ?? .infinity
         XCTAssertLessThan(worst, 1e-4)
-        // The in-memory store used for evaluation serves the same model.
-        let memory = try trainer.inferenceModel()
+        // The model evaluation decodes with (the inference blocks over the training parameters) serves the same logits.
+        let memory = trainer.model.inference
         let memoryLogits = try memory.forward(tokens, cache: memory.makeCache(), allLogits: true)
-        XCTAssertEqual(memoryLogits, logits)
+        XCTAssertEqual(memoryLogits.count, logits.count)
+        XCTAssertLessThan(zip(memoryLogits, logits).map { abs($0 - $1) }.max() ?? .infinity, 1e-5)
+    }
+
+    /// A run saved before routed experts were kept per expert in memory has optimizer moments named for stacked
+    /// experts (`exp_avg.….experts.gate_up_proj` (E, 2I, H), `….experts.down_proj` (E, H, I)): it resumes with each
+    /// expert's moments sliced out of them, equal to the per-expert ones.
+    func testResumeReadsMomentsSavedForStackedExperts() throws {
+        let directory = temporaryDirectory()
+        let trainer = try makeTrainer()
+        try trainer.trainStep()
+        let published = try Checkpoint.save(trainer, to: directory)
+        let path = "\(published)/optimizer.safetensors"
+        let saved = try SafeTensorsStore(files: [path], source: path)
+        var tensors: [SafeTensorsWriter.Tensor] = [], stacked: [String: [(Int, String)]] = [:]
+        for name in saved.tensorNames {
+            let parts = name.split(separator: ".")
+            if let at = parts.firstIndex(of: "experts"), let expert = Int(parts[at + 1]) {
+                stacked[parts[..<(at + 1)].joined(separator: "."), default: []].append((expert, String(parts[at + 2])))
+            } else {
+                let t = try saved.tensor(name)
+                tensors.append(.float32(name, shape: t.shape, values: t.toFloatArray()))
+            }
+        }
+        XCTAssertFalse(stacked.isEmpty)
+        for (prefix, members) in stacked {
+            let experts = Set(members.map(\.0)).count
+            let gate = try saved.tensor("\(prefix).0.gate_proj.weight")
+            var gateUp: [Float] = [], down: [Float] = []
+            for e in 0..<experts {
+                gateUp += try saved.tensor("\(prefix).\(e).gate_proj.weight").toFloatArray() + saved.tensor("\(prefix).\(e).up_proj.weight").toFloatArray()
+                down += try saved.tensor("\(prefix).\(e).down_proj.weight").toFloatArray()
+            }
+            tensors.append(.float32("\(prefix).gate_up_proj", shape: [experts, 2 * gate.shape[0], gate.shape[1]], values: gateUp))
+            tensors.append(.float32("\(prefix).down_proj", shape: [experts, gate.shape[1], gate.shape[0]], values: down))
+        }
+        try SafeTensorsWriter.write(tensors, metadata: ["step": "1"], to: path)
+        XCTAssertFalse(try SafeTensorsStore(files: [path], source: path).tensorNames.contains { $0.contains(".experts.0.") })
+        let resumed = try Checkpoint.resume(from: directory)
+        XCTAssertEqual(resumed.optimizer.m.array, trainer.optimizer.m.array)
+        XCTAssertEqual(resumed.optimizer.v.array, trainer.optimizer.v.array)
     }
 
     func testResumeRejectsMismatchedFiles() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import KujiraFormats
+import KujiraModels
 import KujiraTraining
 import XCTest
 
@@ -42,23 +43,37 @@ final class GRPOTests: XCTestCase {
 
     /// The GRPO loss through the whole model (via `LossSettings.tokenObjective`) against finite differences.
     func testModelGradientOfTheGRPOLoss() throws {
-        let model = try DeepseekTrainingModel(config: ModelGradientTests.tinyConfig(qLoraRank: 8, mtp: false))
+        let model = try DecoderTrainingModel(config: ModelGradientTests.tinyConfig(qLoraRank: 8, mtp: false))
         var rng = TrainingRandom(seed: 11)
         model.parameters.initialize(std: 0.3, rng: &rng)
-        let batch = 2, length = 7
+        try model.refresh()
+        let batch = 2, length = 7, shape = TrainingShape(batch: batch, length: length)
         let tokens = (0..<(batch * length)).map { _ in rng.below(19) }
         // Completion = the last 4 positions of each sequence.
         var targets = [Int](repeating: -1, count: batch * length)
         for b in 0..<batch { for t in 2..<(length - 1) { targets[b * length + t] = tokens[b * length + t + 1] } }
-        let infos = makeTokens(targets.filter { $0 >= 0 }.count, seed: 12)
+        // π_old and π_ref near the current policy, as in a GRPO step: ratios from 0.67 to 1.5 (inside and outside the
+        // clip range 1 ± 0.2), advantages of both signs. (Far-off log-probabilities make exp(ref − l) amplify float32
+        // rounding beyond what central differences resolve.)
+        final class Captured: @unchecked Sendable { var values: [Double] = [] }
+        let current = Captured()
+        try model.forwardBackward(tokens: tokens, targets: targets, shape: shape, settings: LossSettings(tokenObjective: { l in
+            current.values = l
+            return (0, l.map { _ in 0 })
+        }))
+        var tokenRandom = TrainingRandom(seed: 13)
+        let infos = current.values.map { l in
+            GRPOToken(advantage: tokenRandom.uniform() * 2 - 1, oldLogProbability: l + (tokenRandom.uniform() * 0.8 - 0.4),
+                      referenceLogProbability: l + (tokenRandom.uniform() - 0.5), weight: 0.1 + tokenRandom.uniform())
+        }
         let objective: TokenObjective = { l in
             let (stats, gradient) = GRPOObjective.evaluate(logProbabilities: l, tokens: infos, clip: 0.2, beta: 0.3)
             return (stats.loss, gradient)
         }
-        let settings = LossSettings(mtpWeight: 0, balanceAlpha: 0, tokenObjective: objective)
+        let settings = LossSettings(tokenObjective: objective)
         let store = model.parameters
         store.zeroGradients()
-        _ = try model.forwardBackward(tokens: tokens, batch: batch, length: length, targets: targets, settings: settings)
+        try model.forwardBackward(tokens: tokens, targets: targets, shape: shape, settings: settings)
         let gradients = try Dictionary(uniqueKeysWithValues: store.entries.map { ($0.name, try store.gradient($0.name)) })
         for entry in store.entries where entry.trainable {
             let analytic = try XCTUnwrap(gradients[entry.name], entry.name)
@@ -66,9 +81,9 @@ final class GRPOTests: XCTestCase {
             let indices = GradientCheck.entries(of: analytic)
             try GradientCheck.assertMatches(analytic, x: original, epsilon: 2e-3, indices: indices, entry.name) { values in
                 try store.setValues(entry.name, values)
-                store.refreshTransposes()
-                defer { try? store.setValues(entry.name, original); store.refreshTransposes() }
-                return try model.forwardBackward(tokens: tokens, batch: batch, length: length, targets: targets, settings: settings).loss
+                try model.refresh()
+                defer { try? store.setValues(entry.name, original); try? model.refresh() }
+                return try model.forwardBackward(tokens: tokens, targets: targets, shape: shape, settings: settings).loss
             }
         }
     }

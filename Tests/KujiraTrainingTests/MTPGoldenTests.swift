@@ -1,21 +1,25 @@
 import Foundation
+import KujiraModels
 import KujiraTraining
 import XCTest
 
-/// The MTP module's forward pass against transformers' `MtpModel` logits (models/deepseek-v3-tiny-mtp).
+/// The MTP module's training forward pass (`MultiTokenPrediction+Backward`) against transformers' `MtpModel` logits
+/// (models/deepseek-v3-tiny-mtp).
 final class MTPGoldenTests: XCTestCase {
     func testMainAndMTPLogitsMatchTransformers() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("models/deepseek-v3-tiny-mtp/golden.json")))
         let golden = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         let cases = try XCTUnwrap(golden["cases"] as? [[String: Any]])
-        let model = try DeepseekTrainingModel(directory: Fixtures.path("models/deepseek-v3-tiny-mtp"))
-        XCTAssertTrue(model.hasMTP)
-        let vocab = model.configuration.vocabSize
+        let model = try DecoderTrainingModel(path: Fixtures.path("models/deepseek-v3-tiny-mtp"), trainMTP: true)
+        XCTAssertNotNil(model.multiTokenPrediction)
+        let vocab = model.vocabSize
         for c in cases {
             let tokens = try XCTUnwrap(c["tokens"] as? [Int])
             let expectedLast = try XCTUnwrap(c["main_logits_last"] as? [Double])
             let expectedMTP = try XCTUnwrap(c["mtp_logits"] as? [[Double]])
-            let result = try model.forwardBackward(tokens: tokens, batch: 1, length: tokens.count, settings: LossSettings(keepLogits: true))
+            let shape = TrainingShape(batch: 1, length: tokens.count)
+            let result = try model.forwardBackward(tokens: tokens, targets: DecoderTrainingModel.nextTokenTargets(tokens, shape: shape), shape: shape,
+                                                   settings: LossSettings(mtpWeight: 0.3, keepLogits: true))
             let logits = try XCTUnwrap(result.logits), mtp = try XCTUnwrap(result.mtpLogits)
             let last = logits[((tokens.count - 1) * vocab)...]
             for (a, e) in zip(last, expectedLast) { XCTAssertEqual(Double(a), e, accuracy: 1e-4) }

@@ -3,12 +3,51 @@ import KujiraFormats
 import KujiraModels
 import KujiraTensor
 
-/// Loss of one training pass.
+/// Loss of one training pass (no gradients).
 public struct TrainingLoss: Sendable, Equatable {
     /// Mean cross-entropy over the counted targets.
     public var loss: Double
     /// Targets that counted (not −1).
     public var tokens: Int
+}
+
+/// What one forward + backward pass optimises besides the main head's cross-entropy.
+public struct LossSettings: Sendable {
+    /// Weight λ of the multi-token-prediction loss (used when the model has an MTP module; 0 skips the module's pass).
+    public var mtpWeight: Float
+    /// Weight α of the sequence-wise balance loss of every MoE layer (0: off).
+    public var balanceAlpha: Float
+    /// Copy the logits into the result (tests, evaluation).
+    public var keepLogits: Bool
+    /// Replaces the main head's mean cross-entropy by an objective over the targets' log-probabilities (GRPO).
+    public var tokenObjective: TokenObjective?
+    /// Multiplies the summed cross-entropy's gradient (default 1/count: the mean; gradient accumulation passes
+    /// 1/total over its micro-batches). The MTP term's gradient uses λ times the same per-token weight.
+    public var gradientScale: Double?
+
+    public init(mtpWeight: Float = 0, balanceAlpha: Float = 0, keepLogits: Bool = false, tokenObjective: TokenObjective? = nil,
+                gradientScale: Double? = nil) {
+        self.mtpWeight = mtpWeight; self.balanceAlpha = balanceAlpha; self.keepLogits = keepLogits
+        self.tokenObjective = tokenObjective; self.gradientScale = gradientScale
+    }
+}
+
+/// Loss terms and statistics of one forward + backward pass.
+public struct PassResult: Sendable {
+    /// Total: main loss + λ·MTP loss + balance loss.
+    public var loss: Double
+    /// Mean cross-entropy of logits[r] vs targets[r] over the counted rows (or the token objective's loss).
+    public var mainLoss: Double
+    /// Targets that counted (not −1).
+    public var tokens: Int
+    /// Mean cross-entropy of the MTP head (predicting the token after the target); nil without an MTP pass.
+    public var mtpLoss: Double?
+    public var balanceLoss: Double
+    /// Tokens routed to each expert, per MoE layer (in layer order, the MTP block last).
+    public var expertLoads: [[Int]]
+    /// Logits (rows, vocab) of the main head and (batch·(length−1), vocab) of the MTP head, when `keepLogits`.
+    public var logits: [Float]?
+    public var mtpLogits: [Float]?
 }
 
 /// Any registry architecture whose blocks have training passes (`llama`, `qwen2`, `qwen3`, `qwen3_moe`, `deepseek_v2`/`v3`): the parameters live in
@@ -46,14 +85,15 @@ public final class DecoderTrainingModel: @unchecked Sendable {
         try stack.checkTrainable()
     }
 
-    /// A model with freshly laid-out (zero) parameters for `config`.
-    public convenience init(config: ModelConfig) throws {
-        let parameters = ParameterStore(layout: try TrainingLayout.items(config, stackExperts: false), keepsTransposes: false)
-        // A multi-token-prediction module (layer num_hidden_layers) is not part of the stack's pass: it stays frozen.
-        if let layers = try? config.int("num_hidden_layers") {
+    /// A model with freshly laid-out (zero) parameters for `config`. The multi-token-prediction module (layer
+    /// `num_hidden_layers`, DeepSeek-V3) trains only with `trainMTP` (training from scratch); fine-tuning freezes it.
+    public convenience init(config: ModelConfig, trainMTP: Bool = false) throws {
+        let parameters = ParameterStore(layout: try TrainingLayout.items(config))
+        if !trainMTP, let layers = try? config.int("num_hidden_layers") {
             parameters.frozen = Set(parameters.entries.map(\.name).filter { $0.hasPrefix("model.layers.\(layers).") })
         }
         try self.init(config: config, parameters: parameters, weights: parameters, lora: nil, adapters: [:])
+        if trainMTP { try multiTokenPrediction?.checkTrainable() }
     }
 
     /// LoRA on the model at `path`: an adapter (A uniform in ±1/√in as PEFT initialises it, B zero) on every linear
@@ -73,7 +113,7 @@ public final class DecoderTrainingModel: @unchecked Sendable {
             targets.append((entry.name, entry.shape[0], entry.shape[1]))
         }
         guard !targets.isEmpty else { throw TrainingError.unsupported("LoRA: no linear weight of '\(try config.modelType)' matches \(lora.targetModules)") }
-        let store = ParameterStore(layout: items, keepsTransposes: false)
+        let store = ParameterStore(layout: items)
         var random = TrainingRandom(seed: seed)
         var adapters: [String: LowRankAdapter] = [:]
         for target in targets {
@@ -91,9 +131,9 @@ public final class DecoderTrainingModel: @unchecked Sendable {
 
     /// Loads a model directory (config.json + safetensors, or a run directory's newest checkpoint) or a GGUF file;
     /// every tensor is decoded to float32.
-    public convenience init(path: String) throws {
+    public convenience init(path: String, trainMTP: Bool = false) throws {
         let (config, weights) = try ModelRegistry.open(CheckpointDirectory.modelDirectory(path))
-        try self.init(config: config)
+        try self.init(config: config, trainMTP: trainMTP)
         try parameters.load(from: weights)
         try refresh()
     }
@@ -138,30 +178,49 @@ public final class DecoderTrainingModel: @unchecked Sendable {
         return targets
     }
 
-    /// Forward and backward over `tokens`: adds ∂loss/∂θ to `parameters.grads` (call `zeroGradients` first), where the
-    /// loss is the cross-entropy of logits[r] vs targets[r] over rows with a target ≥ 0, summed and multiplied by
-    /// `gradientScale` (default 1/count: the mean; gradient accumulation passes 1/total over its micro-batches).
-    /// Returns the mean loss of this pass.
-    @discardableResult
-    public func forwardBackward(tokens: [Int], targets: [Int], shape: TrainingShape, gradientScale: Double? = nil) throws -> TrainingLoss {
-        try validate(tokens: tokens, targets: targets, shape: shape)
-        let count = targets.filter { $0 >= 0 }.count
-        let (logits, pullback) = try stack.trainingForward(tokens: tokens, shape: shape)
-        guard count > 0 else { return TrainingLoss(loss: 0, tokens: 0) }
-        let scale = gradientScale ?? 1 / Double(count)
-        let sum = CrossEntropy.forwardBackward(logits: logits.pointer, targets: targets, vocab: vocabSize, scale: Float(scale))
-        try pullback.backward(logits, into: parameters)
-        return TrainingLoss(loss: sum / Double(count), tokens: count)
-    }
+    /// The multi-token-prediction module the architecture built (DeepSeek-V3 checkpoints with one), reading the parameters.
+    public var multiTokenPrediction: MultiTokenPrediction? { (inference as? any DecoderStackModel)?.multiTokenPrediction }
+    public var maxPositions: Int { inference.maxPositions }
 
-    /// Forward and backward with a per-token objective over the targets' log-probabilities (GRPO): adds ∂objective/∂θ
-    /// to `parameters.grads` and returns the objective's loss.
-    public func forwardBackward(tokens: [Int], targets: [Int], shape: TrainingShape, objective: TokenObjective) throws -> Double {
+    /// Forward and backward over `tokens`: adds ∂loss/∂θ to `parameters.grads` (call `zeroGradients` first) for the loss
+    /// the settings name — by default the mean cross-entropy of logits[r] vs targets[r] over rows with a target ≥ 0;
+    /// with `mtpWeight` > 0 plus λ × the MTP head's mean cross-entropy against targets[r + 1] (the token after the
+    /// target, within each sequence); with `balanceAlpha` > 0 plus every MoE layer's sequence-wise balance loss.
+    /// Returns the terms and each MoE layer's expert loads.
+    @discardableResult
+    public func forwardBackward(tokens: [Int], targets: [Int], shape: TrainingShape, settings: LossSettings = LossSettings()) throws -> PassResult {
         try validate(tokens: tokens, targets: targets, shape: shape)
-        let (logits, pullback) = try stack.trainingForward(tokens: tokens, shape: shape)
-        let loss = try CrossEntropy.objectiveForwardBackward(logits: logits.pointer, targets: targets, vocab: vocabSize, objective: objective)
-        try pullback.backward(logits, into: parameters)
-        return loss
+        let pass = TrainingShape(batch: shape.batch, length: shape.length, balanceAlpha: settings.balanceAlpha)
+        let count = targets.filter { $0 >= 0 }.count
+        let (logits, pullback) = try stack.trainingForward(tokens: tokens, shape: pass)
+        let keptLogits = settings.keepLogits ? logits.array : nil
+        let perToken = settings.gradientScale ?? 1 / Double(max(1, count))
+        let mainLoss: Double
+        if let objective = settings.tokenObjective {
+            mainLoss = try CrossEntropy.objectiveForwardBackward(logits: logits.pointer, targets: targets, vocab: vocabSize, objective: objective)
+        } else {
+            mainLoss = CrossEntropy.forwardBackward(logits: logits.pointer, targets: targets, vocab: vocabSize, scale: Float(perToken)) / Double(max(1, count))
+        }
+        var result = PassResult(loss: 0, mainLoss: mainLoss, tokens: count, mtpLoss: nil, balanceLoss: pullback.balanceLoss,
+                                expertLoads: pullback.expertLoads, logits: keptLogits, mtpLogits: nil)
+        var dHidden: FloatBuffer?
+        if let mtp = multiTokenPrediction, settings.mtpWeight > 0, shape.length >= 2 {
+            let (mtpLogits, mtpPullback) = try mtp.trainingForward(mainHidden: pullback.finalHidden, tokens: tokens, shape: pass)
+            let T = shape.length
+            var mtpTargets = [Int](repeating: -1, count: shape.batch * (T - 1))
+            for b in 0..<shape.batch { for i in 0..<(T - 2) { mtpTargets[b * (T - 1) + i] = targets[b * T + i + 1] } }
+            let mtpCount = mtpTargets.filter { $0 >= 0 }.count
+            let scale = Double(settings.mtpWeight) * (settings.gradientScale ?? 1 / Double(max(1, mtpCount)))
+            if settings.keepLogits { result.mtpLogits = mtpLogits.array }
+            result.mtpLoss = CrossEntropy.forwardBackward(logits: mtpLogits.pointer, targets: mtpTargets, vocab: vocabSize, scale: Float(scale))
+                / Double(max(1, mtpCount))
+            dHidden = try mtpPullback.backward(mtpLogits, into: parameters)
+            result.balanceLoss += mtpPullback.balanceLoss
+            if let load = mtpPullback.expertLoad { result.expertLoads.append(load) }
+        }
+        try pullback.backward(logits, finalHiddenGradient: dHidden, into: parameters)
+        result.loss = mainLoss + Double(settings.mtpWeight) * (result.mtpLoss ?? 0) + result.balanceLoss
+        return result
     }
 
     /// The mean loss without gradients (evaluation).

@@ -22,8 +22,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
 
 /// Every parameter of a model in one flat float32 buffer (and its gradient in another), keyed by the HF tensor name.
 ///
-/// One flat buffer makes the optimizer, clipping and gradient zeroing single loops; forward kernels read weights
-/// through `transposed`, refreshed once per step, so y = x·Wᵀ runs as a row-major product.
+/// One flat buffer makes the optimizer, clipping and gradient zeroing single loops; the model's blocks read the values
+/// in place (the store is their `WeightStore`) and file gradients by name (it is their `GradientSink`).
 public final class ParameterStore: @unchecked Sendable {
     /// What a tensor is, which decides its initialisation, weight decay and whether it is trained.
     public enum Kind: String, Sendable, Codable {
@@ -52,14 +52,10 @@ public final class ParameterStore: @unchecked Sendable {
     public let count: Int
     public let values: UnsafeMutablePointer<Float>
     public let grads: UnsafeMutablePointer<Float>
-    /// Per matrix (per stacked matrix for 3-D tensors): its transpose, at the same offset (empty when the store was
-    /// made without transposes: the inference blocks' training passes read weights in place).
-    public let transposed: UnsafeMutablePointer<Float>
-    public let keepsTransposes: Bool
     /// Tensors that get no gradient (the base weights under LoRA).
     public var frozen: Set<String> = []
 
-    public init(layout: [(name: String, shape: [Int], kind: Kind)], keepsTransposes: Bool = true) {
+    public init(layout: [(name: String, shape: [Int], kind: Kind)]) {
         var entries: [Entry] = [], index: [String: Int] = [:], offset = 0
         for item in layout {
             index[item.name] = entries.count
@@ -71,12 +67,9 @@ public final class ParameterStore: @unchecked Sendable {
         count = offset
         values = .allocate(capacity: max(offset, 1)); values.initialize(repeating: 0, count: max(offset, 1))
         grads = .allocate(capacity: max(offset, 1)); grads.initialize(repeating: 0, count: max(offset, 1))
-        self.keepsTransposes = keepsTransposes
-        let transposedCount = keepsTransposes ? max(offset, 1) : 1
-        transposed = .allocate(capacity: transposedCount); transposed.initialize(repeating: 0, count: transposedCount)
     }
 
-    deinit { values.deallocate(); grads.deallocate(); transposed.deallocate() }
+    deinit { values.deallocate(); grads.deallocate() }
 
     public func contains(_ name: String) -> Bool { index[name] != nil }
 
@@ -110,20 +103,6 @@ public final class ParameterStore: @unchecked Sendable {
 
     public func zeroGradients() { grads.update(repeating: 0, count: count) }
 
-    /// Recomputes `transposed` from `values` for every matrix (after each optimizer step).
-    public func refreshTransposes() {
-        guard keepsTransposes else { return }
-        let matrices = entries.filter { $0.kind == .matrix && $0.shape.count >= 2 }
-        Parallel.forEach(matrices.count) { i in
-            let e = matrices[i]
-            let rows = e.shape[e.shape.count - 2], cols = e.shape[e.shape.count - 1]
-            for m in 0..<(e.count / (rows * cols)) {
-                let o = e.offset + m * rows * cols
-                MatMul.transpose(values + o, rows: rows, cols: cols, into: transposed + o)
-            }
-        }
-    }
-
     /// Random init like transformers: normal(0, std) for matrices, ones for norms, zeros for the balancing bias.
     public func initialize(std: Float, rng: inout TrainingRandom) {
         for e in entries {
@@ -134,38 +113,35 @@ public final class ParameterStore: @unchecked Sendable {
             case .balanceBias, .bias: p.update(repeating: 0, count: e.count)
             }
         }
-        refreshTransposes()
     }
 
-    /// Reads every parameter from `weights`. Routed experts may be stored stacked (`experts.gate_up_proj`,
-    /// `experts.down_proj`, as transformers 5 saves them) or per expert (as deepseek-ai ships them).
+    /// Reads every parameter from `weights`. Routed experts may be stored per expert (as deepseek-ai ships them) or
+    /// stacked (`experts.gate_up_proj`, `experts.down_proj`, as transformers 5 saves them); a missing selection bias
+    /// starts at zero.
     public func load(from weights: any WeightStore) throws {
         for e in entries {
-            let v: [Float]
-            if e.name.hasSuffix("experts.gate_up_proj") && !weights.contains(e.name) {
-                v = try perExpert(weights, prefix: String(e.name.dropLast("gate_up_proj".count)), shape: e.shape, projections: ["gate_proj", "up_proj"])
-            } else if e.name.hasSuffix("experts.down_proj") && !weights.contains(e.name) {
-                v = try perExpert(weights, prefix: String(e.name.dropLast("down_proj".count)), shape: e.shape, projections: ["down_proj"])
-            } else if !weights.contains(e.name), let sliced = try stackedExpert(weights, name: e.name, shape: e.shape) {
-                v = sliced
-            } else if e.kind == .balanceBias && !weights.contains(e.name) {
-                v = [Float](repeating: 0, count: e.count)
+            if e.kind == .balanceBias && !weights.contains(e.name) {
+                try setValues(e.name, [Float](repeating: 0, count: e.count))
             } else {
-                let t = try weights.tensor(e.name, shape: e.shape)
-                guard t.dtype.isFloatingPoint, t.dtype != .f8e4m3 else {
-                    throw WeightStoreError.unsupportedDType(name: e.name, file: weights.file(of: e.name) ?? weights.source, dtype: t.dtype.rawValue)
-                }
-                v = t.toFloatArray()
+                try setValues(e.name, try Self.read(e.name, shape: e.shape, from: weights))
             }
-            try setValues(e.name, v)
         }
-        refreshTransposes()
+    }
+
+    /// Tensor `name` of `shape` from `weights` as float32, or sliced from a stacked experts tensor there.
+    static func read(_ name: String, shape: [Int], from weights: any WeightStore) throws -> [Float] {
+        if !weights.contains(name), let sliced = try stackedExpert(weights, name: name, shape: shape) { return sliced }
+        let t = try weights.tensor(name, shape: shape)
+        guard t.dtype.isFloatingPoint, t.dtype != .f8e4m3 else {
+            throw WeightStoreError.unsupportedDType(name: name, file: weights.file(of: name) ?? weights.source, dtype: t.dtype.rawValue)
+        }
+        return t.toFloatArray()
     }
 
     /// One expert's `<prefix>.E.{gate,up,down}_proj.weight` read from transformers 5's stacked `<prefix>.gate_up_proj`
     /// (E, 2·I, H; gate rows first) or `<prefix>.down_proj` (E, H, I); nil when the name is not an expert's or there is
     /// no stacked tensor.
-    private func stackedExpert(_ weights: any WeightStore, name: String, shape: [Int]) throws -> [Float]? {
+    private static func stackedExpert(_ weights: any WeightStore, name: String, shape: [Int]) throws -> [Float]? {
         let parts = name.split(separator: ".")
         guard parts.count >= 4, parts.last == "weight", let expert = Int(parts[parts.count - 3]), parts[parts.count - 4] == "experts" else { return nil }
         let projection = String(parts[parts.count - 2]), prefix = parts[..<(parts.count - 3)].joined(separator: ".")
@@ -181,24 +157,6 @@ public final class ParameterStore: @unchecked Sendable {
             throw WeightStoreError.shapeMismatch(name: stacked, file: weights.file(of: stacked) ?? weights.source, expected: [t.shape[0], firstRow + rows, cols], found: t.shape)
         }
         return t.matrixRows(index: expert, rows: firstRow..<(firstRow + rows)).toFloatArray()
-    }
-
-    /// Stacks `<prefix><e>.<projection>.weight` over experts into (E, rows, cols).
-    private func perExpert(_ weights: any WeightStore, prefix: String, shape: [Int], projections: [String]) throws -> [Float] {
-        let experts = shape[0], rows = shape[1] / projections.count, cols = shape[2]
-        var out: [Float] = []
-        out.reserveCapacity(shape.reduce(1, *))
-        for e in 0..<experts {
-            for projection in projections {
-                let name = "\(prefix)\(e).\(projection).weight"
-                let t = try weights.tensor(name, shape: [rows, cols])
-                guard t.dtype.isFloatingPoint, t.dtype != .f8e4m3 else {
-                    throw WeightStoreError.unsupportedDType(name: name, file: weights.file(of: name) ?? weights.source, dtype: t.dtype.rawValue)
-                }
-                out += t.toFloatArray()
-            }
-        }
-        return out
     }
 
     /// Parameters (or gradients of the trainable ones) as safetensors F32 tensors.

@@ -203,7 +203,7 @@ public final class ChatGRPOTrainer: @unchecked Sendable {
         let box = ObjectiveBox(tokens: infos, clip: settings.clipEpsilon, beta: settings.beta)
         policy.parameters.zeroGradients()
         _ = try policy.forwardBackward(tokens: tokens, targets: targets, shape: TrainingShape(batch: sequences.count, length: length),
-                                       objective: box.objective)
+                                       settings: LossSettings(tokenObjective: box.objective))
         optimizer.update(policy.parameters)
         try policy.refresh()
         let mean = rewards.reduce(0, +) / Double(max(1, rewards.count))
@@ -262,7 +262,7 @@ public final class ChatGRPOTrainer: @unchecked Sendable {
             } else {
                 try SFTCheckpoint.writeModel(policy, base: settings.model, step: step, into: directory)
             }
-            try SFTCheckpoint.writeMoments(optimizer, parameters: policy.parameters, step: step, to: path("optimizer.safetensors"))
+            try optimizer.writeMoments(of: policy.parameters, step: step, to: path("optimizer.safetensors"))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             let state = State(step: step, settings: settings, history: history, random: random.state.map { String($0, radix: 16) })
@@ -297,8 +297,8 @@ public final class ChatGRPOTrainer: @unchecked Sendable {
             try trainer.policy.parameters.setValues(e.name, try saved.parameters.array(e.name))
         }
         try trainer.policy.refresh()
-        try SFTCheckpoint.readMoments(into: trainer.optimizer, parameters: trainer.policy.parameters, step: state.step,
-                                      from: (directory as NSString).appendingPathComponent("optimizer.safetensors"))
+        try trainer.optimizer.readMoments(of: trainer.policy.parameters, step: state.step,
+                                          from: (directory as NSString).appendingPathComponent("optimizer.safetensors"))
         trainer.random = TrainingRandom(state: randomState)
         trainer.history = state.history
         return trainer

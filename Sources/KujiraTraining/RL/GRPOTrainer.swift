@@ -50,10 +50,10 @@ public struct GRPOStepRecord: Sendable, Codable, Equatable {
 /// rewards within each group, and step the clipped-ratio objective with a k3 KL to the frozen reference policy.
 public final class GRPOTrainer: @unchecked Sendable {
     public let settings: GRPOSettings
-    public let policy: DeepseekTrainingModel
+    public let policy: DecoderTrainingModel
     public let optimizer: AdamW
     /// The frozen reference model (nil when β = 0) and where it was loaded from.
-    public let reference: DeepseekV3Model?
+    public let reference: (any LanguageModel)?
     public let referencePath: String
     public var random: TrainingRandom
     /// Last measured pass rate of each pool prompt (nil: not yet sampled).
@@ -67,7 +67,8 @@ public final class GRPOTrainer: @unchecked Sendable {
     public convenience init(modelDirectory: String, settings: GRPOSettings) throws {
         // A run directory names its newest checkpoint; the reference stays pinned to that step's directory.
         let modelDirectory = CheckpointDirectory.modelDirectory(modelDirectory)
-        let policy = try DeepseekTrainingModel(directory: modelDirectory)
+        // The MTP module is among the parameters (as in `Trainer`, so checkpoints resume alike); λ = 0 leaves it unchanged.
+        let policy = try DecoderTrainingModel(path: modelDirectory, trainMTP: true)
         var s = OptimizerSettings()
         s.learningRate = settings.learningRate; s.minLearningRate = settings.learningRate; s.warmupSteps = 0
         s.totalSteps = settings.steps * settings.iterations; s.weightDecay = 0; s.clipNorm = 1
@@ -75,7 +76,7 @@ public final class GRPOTrainer: @unchecked Sendable {
                       settings: settings, random: TrainingRandom(seed: settings.seed), passRates: nil, history: [])
     }
 
-    init(policy: DeepseekTrainingModel, optimizer: AdamW, referencePath: String, settings: GRPOSettings, random: TrainingRandom,
+    init(policy: DecoderTrainingModel, optimizer: AdamW, referencePath: String, settings: GRPOSettings, random: TrainingRandom,
          passRates: [Double?]?, history: [GRPOStepRecord]) throws {
         guard settings.promptsPerStep > 0, settings.groupSize > 1, settings.iterations > 0, settings.maxNewTokens > 0, settings.steps > 0 else {
             throw TrainingError.invalidInput("GRPO needs positive steps, prompts, iterations and max new tokens, and a group size ≥ 2")
@@ -85,16 +86,11 @@ public final class GRPOTrainer: @unchecked Sendable {
         }
         self.policy = policy; self.optimizer = optimizer; self.settings = settings; self.random = random
         self.referencePath = referencePath; self.history = history
-        reference = settings.beta > 0 ? try DeepseekV3Model(config: try ModelConfig(path: referencePath), weights: try SafeTensorsStore(directory: referencePath)) : nil
+        reference = settings.beta > 0 ? try ModelRegistry.load(directory: referencePath) : nil
         var poolRandom = TrainingRandom(seed: settings.seed &+ 0xC0FFEE)
         pool = (0..<settings.poolSize).map { _ in settings.task.sample(&poolRandom) }
         self.passRates = passRates ?? Array(repeating: nil, count: settings.poolSize)
         guard self.passRates.count == pool.count else { throw TrainingError.invalidInput("pass-rate table does not match the pool size") }
-    }
-
-    /// The current policy as an inference model.
-    public func inferenceModel() throws -> DeepseekV3Model {
-        try DeepseekV3Model(config: policy.config, weights: MemoryWeightStore(tensors: Checkpoint.modelTensors(policy)))
     }
 
     /// Curriculum: `promptsPerStep` pool indices whose pass rate is in [low, high] (or unmeasured); others fill in
@@ -110,7 +106,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     }
 
     /// G sampled completions of `prompt`: the prompt is prefilled once and the cache truncated back for each sample.
-    func sampleGroup(_ model: DeepseekV3Model, prompt: [Int]) throws -> [[Int]] {
+    func sampleGroup(_ model: any LanguageModel, prompt: [Int]) throws -> [[Int]] {
         let cache = model.makeCache()
         let first = try model.forward(prompt, cache: cache, allLogits: false)
         let budget = min(settings.maxNewTokens, model.maxPositions - prompt.count)
@@ -141,7 +137,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     @discardableResult
     public func trainStep() throws -> GRPOStepRecord {
         let started = DispatchTime.now().uptimeNanoseconds
-        let sampler = try inferenceModel()
+        let sampler = policy.inference
         let chosen = choosePrompts()
         var sequences: [(prompt: [Int], completion: [Int], advantage: Double)] = []
         var rewards: [Double] = [], correctCount = 0, formatted = 0, zeroVariance = 0
@@ -165,7 +161,7 @@ public final class GRPOTrainer: @unchecked Sendable {
             rewards += groupRewards
         }
         // One batch: prompt + completion, padded; targets only on completion tokens.
-        let length = min(policy.configuration.maxPositions, sequences.map { $0.prompt.count + $0.completion.count }.max() ?? 2)
+        let length = min(policy.maxPositions, sequences.map { $0.prompt.count + $0.completion.count }.max() ?? 2)
         var tokens: [Int] = [], targets: [Int] = [], infos: [GRPOToken] = []
         let n = Double(sequences.count)
         for s in sequences {
@@ -188,8 +184,8 @@ public final class GRPOTrainer: @unchecked Sendable {
         for iteration in 0..<settings.iterations {
             let box = ObjectiveBox(tokens: infos, clip: settings.clipEpsilon, beta: settings.beta)
             policy.parameters.zeroGradients()
-            _ = try policy.forwardBackward(tokens: tokens, batch: sequences.count, length: length, targets: targets,
-                                           settings: LossSettings(mtpWeight: 0, balanceAlpha: 0, tokenObjective: box.objective))
+            _ = try policy.forwardBackward(tokens: tokens, targets: targets, shape: TrainingShape(batch: sequences.count, length: length),
+                                           settings: LossSettings(tokenObjective: box.objective))
             if iteration > 0 { statistics.clipFraction = max(statistics.clipFraction, box.statistics.clipFraction) }
             if iteration == 0 {
                 statistics = box.statistics
@@ -197,6 +193,7 @@ public final class GRPOTrainer: @unchecked Sendable {
                 for (i, l) in box.logProbabilities.enumerated() { infos[i].oldLogProbability = l }
             }
             _ = optimizer.update(policy.parameters)
+            try policy.refresh()
         }
         let mean = rewards.reduce(0, +) / Double(max(1, rewards.count))
         let std = (rewards.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(max(1, rewards.count))).squareRoot()

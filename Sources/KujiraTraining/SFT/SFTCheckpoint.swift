@@ -44,37 +44,11 @@ public enum SFTCheckpoint {
         } else {
             try writeModel(model, base: trainer.settings.model, step: trainer.step, into: directory)
         }
-        try writeMoments(trainer.optimizer, parameters: model.parameters, step: trainer.step, to: path("optimizer.safetensors"))
+        try trainer.optimizer.writeMoments(of: model.parameters, step: trainer.step, to: path("optimizer.safetensors"))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try AtomicFile.write(try encoder.encode(State(step: trainer.step, settings: trainer.settings, history: trainer.history)),
                              to: path("trainer_state.json"))
-    }
-
-    /// AdamW's moments of the trained tensors (`exp_avg.NAME`, `exp_avg_sq.NAME`), tagged with the step.
-    static func writeMoments(_ optimizer: AdamW, parameters: ParameterStore, step: Int, to path: String) throws {
-        var moments: [SafeTensorsWriter.Tensor] = []
-        for e in parameters.entries where parameters.isTrained(e) {
-            moments.append(.float32("exp_avg.\(e.name)", shape: e.shape, values: Array(UnsafeBufferPointer(start: optimizer.m.pointer + e.offset, count: e.count))))
-            moments.append(.float32("exp_avg_sq.\(e.name)", shape: e.shape, values: Array(UnsafeBufferPointer(start: optimizer.v.pointer + e.offset, count: e.count))))
-        }
-        try SafeTensorsWriter.write(moments, metadata: ["step": String(step)], to: path)
-    }
-
-    /// Restores `writeMoments`' file into `optimizer` (and its step), checking it belongs to `step`.
-    static func readMoments(into optimizer: AdamW, parameters: ParameterStore, step: Int, from path: String) throws {
-        let saved = try SafeTensorsFile(path: path).metadata["step"]
-        guard saved == String(step) else {
-            throw TrainingError.badCheckpoint(path: path, detail: "is from step \(saved ?? "?"), the trainer state from step \(step)")
-        }
-        let moments = try SafeTensorsStore(files: [path], source: path)
-        for e in parameters.entries where parameters.isTrained(e) {
-            for (prefix, buffer) in [("exp_avg.", optimizer.m), ("exp_avg_sq.", optimizer.v)] {
-                let values = try moments.tensor(prefix + e.name, shape: e.shape).toFloatArray()
-                values.withUnsafeBufferPointer { (buffer.pointer + e.offset).update(from: $0.baseAddress!, count: e.count) }
-            }
-        }
-        optimizer.step = step
     }
 
     /// A full fine-tuning checkpoint's model: config.json, model.safetensors and the base tokenizer files.
@@ -113,7 +87,7 @@ public enum SFTCheckpoint {
         let model = state.settings.lora == nil ? try DecoderTrainingModel(path: directory)
             : try DecoderTrainingModel.lora(path: state.settings.model, adapterDirectory: directory)
         let optimizer = AdamW(settings: state.settings.optimizer, parameterCount: model.parameters.count)
-        try readMoments(into: optimizer, parameters: model.parameters, step: state.step, from: path("optimizer.safetensors"))
+        try optimizer.readMoments(of: model.parameters, step: state.step, from: path("optimizer.safetensors"))
         let data = try SFTData.load(settings: state.settings, formatterPath: state.settings.lora == nil ? directory : state.settings.model)
         return try SFTTrainer(model: model, settings: state.settings, schedule: data.schedule, evalSequences: data.eval,
                               optimizer: optimizer, history: state.history)

@@ -99,8 +99,8 @@ public final class SFTTrainer: @unchecked Sendable {
             let part = sequences[(micro * settings.batch)..<((micro + 1) * settings.batch)]
             let shape = TrainingShape(batch: part.count, length: schedule.length)
             let result = try model.forwardBackward(tokens: part.flatMap(\.tokens), targets: part.flatMap(\.targets), shape: shape,
-                                                   gradientScale: 1 / Double(max(1, targetTokens)))
-            lossSum += result.loss * Double(result.tokens)
+                                                   settings: LossSettings(gradientScale: 1 / Double(max(1, targetTokens))))
+            lossSum += result.mainLoss * Double(result.tokens)
         }
         let (norm, lr) = optimizer.update(model.parameters)
         try model.refresh()
