@@ -18,7 +18,10 @@ let package = Package(
     name: "Kujira",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "kujira", targets: ["kujira"]),
+        // The CLI's module is KujiraCLI (a `kujira` module beside `Kujira` would clash on case-insensitive file systems).
+        .executable(name: "kujira", targets: ["KujiraCLI"]),
+        // The one product an app needs: load a model, chat and complete with streamed events (docs/library.md).
+        .library(name: "Kujira", targets: ["Kujira"]),
         .library(name: "KujiraTensor", targets: ["KujiraTensor"]),
         .library(name: "KujiraFormats", targets: ["KujiraFormats"]),
         .library(name: "KujiraTokenizer", targets: ["KujiraTokenizer"]),
@@ -76,6 +79,8 @@ let package = Package(
             ],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
+        // The small async API over the pipeline (ChatModel); the targets above stay available for lower-level use.
+        .target(name: "Kujira", dependencies: ["KujiraGeneration", "KujiraModels", "KujiraTokenizer", "KujiraFormats", "KujiraHub"]),
         // Training's matmuls need FMA and 256-bit vectors: the same ISA as the kernels (2.1x over SSE2 codegen).
         .target(name: "KujiraTraining", dependencies: ["KujiraTensor", "KujiraFormats", "KujiraModels", "KujiraGeneration"],
                 swiftSettings: kernelSettings),
@@ -84,7 +89,7 @@ let package = Package(
         .target(name: "KujiraFuzzTargets", dependencies: ["KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraServer", "KujiraTensor"]),
         .executableTarget(name: "kujira-fuzz", dependencies: ["KujiraFuzzTargets"]),
         .executableTarget(
-            name: "kujira",
+            name: "KujiraCLI",
             dependencies: [
                 "KujiraTensor", "KujiraFormats", "KujiraTokenizer", "KujiraModels", "KujiraGeneration", "KujiraTraining", "KujiraServer", "KujiraHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -114,6 +119,7 @@ let package = Package(
                            .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "KujiraFuzzTests", dependencies: ["KujiraFuzzTargets", "KujiraFormats", "KujiraModels", "KujiraTokenizer"]),
+        .testTarget(name: "KujiraTests", dependencies: ["Kujira"]),
         .testTarget(name: "KujiraTrainingTests", dependencies: ["KujiraTraining", "KujiraTokenizer"]),
     ],
     swiftLanguageModes: [.v6]
