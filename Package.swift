@@ -103,7 +103,7 @@ let package = Package(
         .target(name: "AllocationCounting", path: "Tests/AllocationCounting"),
         .testTarget(name: "KujiraModelsTests", dependencies: ["KujiraModels", "AllocationCounting"],
                     linkerSettings: [.unsafeFlags(["malloc", "calloc", "realloc", "memalign", "aligned_alloc", "posix_memalign"]
-                        .flatMap { ["-Xlinker", "--export-dynamic-symbol=\($0)"] })]),
+                        .flatMap { ["-Xlinker", "--export-dynamic-symbol=\($0)"] }, .when(platforms: [.linux]))]),
         .testTarget(name: "KujiraGenerationTests", dependencies: ["KujiraGeneration"]),
         .testTarget(
             name: "KujiraServerTests",

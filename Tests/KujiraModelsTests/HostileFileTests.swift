@@ -91,7 +91,9 @@ final class HostileFileTests: XCTestCase {
             XCTAssertTrue(name.contains("model.layers.0.self_attn"), name)
         }
         _ = kujira_allocations_stop()
-        XCTAssertLessThan(kujira_allocations_largest(), 64 << 20, "an allocation sized by the config's RoPE width")
+        if kujira_allocations_available() == 1 {
+            XCTAssertLessThan(kujira_allocations_largest(), 64 << 20, "an allocation sized by the config's RoPE width")
+        }
     }
 
     /// GGUF metadata integers (u64) are clamped before they reach the config, which then names the key.

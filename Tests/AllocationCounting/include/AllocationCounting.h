@@ -5,6 +5,8 @@
 /// `kujira_allocations_start`, until `kujira_allocations_stop` returns the count. Test support only: this target
 /// defines the C allocator entry points of the test executable, which forward to glibc's own.
 void kujira_allocations_start(void);
+/// 1 where the allocator is interposed (glibc), 0 elsewhere: then nothing is counted.
+int kujira_allocations_available(void);
 long kujira_allocations_stop(void);
 /// The largest single request (bytes) among the allocations counted since `kujira_allocations_start`.
 long kujira_allocations_largest(void);
