@@ -161,7 +161,7 @@ public actor ChatModel {
         if failed || sequence.finishReason == .cancelled, request.sharesConversation { slot = SequenceSlot(model: pipeline.model) }
         let ended = DispatchTime.now().uptimeNanoseconds, first = request.firstToken ?? ended
         let summary = ChatSummary(
-            finishReason: failed ? .cancelled : ChatSummary.FinishReason(rawValue: (sequence.finishReason ?? .stop).rawValue) ?? .stop,
+            finishReason: failed ? .cancelled : sequence.finishReason ?? .stop,
             promptTokens: sequence.usage.promptTokens, cachedPromptTokens: sequence.usage.cachedPromptTokens,
             completionTokens: sequence.usage.completionTokens, reasoningTokens: sequence.usage.reasoningTokens,
             promptSeconds: Double(first - request.started) / 1e9, generationSeconds: Double(ended - first) / 1e9)

@@ -1,6 +1,7 @@
 import Foundation
 @_exported import struct KujiraGeneration.SamplingConfiguration
 @_exported import struct KujiraGeneration.ToolCall
+@_exported import enum KujiraGeneration.FinishReason
 
 /// Where a model comes from.
 public enum ModelSource: Sendable, Equatable {
@@ -64,18 +65,8 @@ public enum ChatEvent: Sendable, Equatable {
 
 /// How a request ended.
 public struct ChatSummary: Sendable, Equatable {
-    /// Why generation stopped.
-    public enum FinishReason: String, Sendable, Equatable {
-        /// The model ended its turn, or a stop string or token was reached.
-        case stop
-        /// `maxTokens` or the context length was reached.
-        case length
-        /// The model called tools.
-        case toolCalls = "tool_calls"
-        /// The consuming task was cancelled (or stopped iterating).
-        case cancelled
-    }
-
+    /// Why generation stopped: the model ended its turn or hit a stop string/token (`.stop`), `maxTokens` or the
+    /// context length (`.length`), it called tools (`.toolCalls`), or the consumer cancelled (`.cancelled`).
     public var finishReason: FinishReason
     public var promptTokens: Int
     /// Prompt tokens whose KV cache was reused from the previous request (a conversation continued).
