@@ -1,6 +1,8 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.2
 import PackageDescription
 
+/// Tools version 6.2: from Swift 6.2 SwiftPM accepts `unsafeFlags` in a package depended on by version when that
+/// package declares 6.2 or later, so apps can depend on Kujira with `from: "x.y.z"` (scripts/check-version-dependency.sh).
 /// The kernels are compiled for AVX2 + FMA + F16C (`haswell`) on x86-64: Swift has no per-function target
 /// attributes, so the module's ISA is chosen at build time (docs/kernels.md measures the difference). Other
 /// architectures build for their default target.
@@ -39,6 +41,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // `swift package generate-documentation --target Kujira` (scripts/check-docs.sh).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // The one C target: AVX-512 VNNI `vpdpbusd`, which Swift cannot emit (per-function target attributes; compiles to

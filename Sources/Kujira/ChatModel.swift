@@ -174,11 +174,13 @@ public actor ChatModel {
 /// consumer that stops iterating stops the generation, and cancelling its task ends the request before the next token
 /// (with a final `.finished` whose reason is `.cancelled`).
 public struct ChatStream: AsyncSequence, Sendable {
+    /// The stream's events.
     public typealias Element = ChatEvent
     let model: ChatModel
     let options: ChatOptions
     let prompt: @Sendable (TextPipeline) throws -> PreparedPrompt
 
+    /// An iterator that starts the request on its first `next()`.
     public func makeAsyncIterator() -> Iterator { Iterator(stream: self) }
 
     /// Steps the request; releases it when dropped unfinished.
@@ -188,6 +190,7 @@ public struct ChatStream: AsyncSequence, Sendable {
         var pending: [ChatEvent] = []
         var done = false
 
+        /// The next event, running the model one token further when none is pending; nil after `.finished`.
         public mutating func next() async throws -> ChatEvent? {
             while pending.isEmpty {
                 if done { return nil }
@@ -223,6 +226,7 @@ public enum ChatModelError: Error, CustomStringConvertible, Equatable {
     case badTools(String)
     case badOption(String)
 
+    /// One line naming what is wrong.
     public var description: String {
         switch self {
         case .missingPath(let path): return "\(path): no such file or directory"

@@ -19,15 +19,20 @@ public enum ModelSource: Sendable, Equatable {
 public struct ChatMessage: Sendable, Equatable {
     /// `system`, `user`, `assistant` (or `tool`, for a tool's result).
     public var role: String
+    /// The message's text.
     public var content: String
 
+    /// A message with any role.
     public init(role: String, content: String) {
         self.role = role
         self.content = content
     }
 
+    /// Instructions for the model.
     public static func system(_ content: String) -> ChatMessage { ChatMessage(role: "system", content: content) }
+    /// The user's turn.
     public static func user(_ content: String) -> ChatMessage { ChatMessage(role: "user", content: content) }
+    /// An earlier answer of the model (a conversation continued).
     public static func assistant(_ content: String) -> ChatMessage { ChatMessage(role: "assistant", content: content) }
 }
 
@@ -42,6 +47,7 @@ public struct ChatOptions: Sendable, Equatable {
     /// Tools the model may call, as the JSON array of OpenAI-style tool definitions the chat template renders.
     public var toolsJSON: String?
 
+    /// Options; the defaults are greedy decoding to the end of the turn.
     public init(maxTokens: Int? = nil, sampling: SamplingConfiguration = SamplingConfiguration(), stop: [String] = [],
                 toolsJSON: String? = nil) {
         self.maxTokens = maxTokens
@@ -68,9 +74,11 @@ public struct ChatSummary: Sendable, Equatable {
     /// Why generation stopped: the model ended its turn or hit a stop string/token (`.stop`), `maxTokens` or the
     /// context length (`.length`), it called tools (`.toolCalls`), or the consumer cancelled (`.cancelled`).
     public var finishReason: FinishReason
+    /// Tokens of the rendered prompt.
     public var promptTokens: Int
     /// Prompt tokens whose KV cache was reused from the previous request (a conversation continued).
     public var cachedPromptTokens: Int
+    /// Tokens generated (reasoning included).
     public var completionTokens: Int
     /// Completion tokens inside the reasoning block.
     public var reasoningTokens: Int

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds Examples/hello-kujira in release against Kujira *by version* — a bare clone of this checkout tagged 0.1.0,
+# reached through a file:// URL with `from: "0.1.0"`, as an app would depend on a release — then runs it from / and
+# checks the answer. Prints "version dependency: ok" and exits 0 when the app answers "5" to "What is 2+3?".
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+git clone --quiet --bare "$root" "$work/kujira.git"
+git -C "$work/kujira.git" tag 0.1.0 HEAD
+cp -R "$root/Examples/hello-kujira" "$work/app"
+export KUJIRA_PACKAGE_URL="file://$work/kujira.git"
+swift build -c release --package-path "$work/app" 2>&1 | grep -E "error|warning: .*unsafe|Build complete" || true
+bin="$work/app/.build/release/hello-kujira"
+test -x "$bin" || { echo "version dependency: the app did not build"; exit 1; }
+grep -q '"version" : "0.1.0"' "$work/app/Package.resolved" || { echo "version dependency: not resolved to the 0.1.0 tag"; exit 1; }
+answer=$(cd / && KUJIRA_CACHE="$work/cache" "$bin" "What is 2+3?")
+echo "$answer"
+if [ "$(echo "$answer" | head -n 1 | tr -d '[:space:]')" = "5" ]; then echo "version dependency: ok"; else echo "version dependency: FAILED"; exit 1; fi
