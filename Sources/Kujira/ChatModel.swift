@@ -106,7 +106,6 @@ public actor ChatModel {
     /// Starts a request; returns its id.
     func begin(options: ChatOptions, prompt makePrompt: (TextPipeline) throws -> PreparedPrompt) throws -> Int {
         let started = DispatchTime.now().uptimeNanoseconds
-        try options.sampling.validate(vocabularySize: pipeline.model.vocabSize)
         if let maxTokens = options.maxTokens, maxTokens < 1 { throw ChatModelError.badOption("maxTokens must be ≥ 1, got \(maxTokens)") }
         var generation = pipeline.options(maxTokens: options.maxTokens, sampling: options.sampling)
         generation.stopStrings = options.stop
@@ -124,7 +123,7 @@ public actor ChatModel {
     /// last one `.finished` when it ended. `cancelled`: end it now instead (`.cancelled`, cache released).
     func advance(_ id: Int, cancelled: Bool) throws -> [ChatEvent] {
         guard var request = requests[id] else { return [] }
-        var events: [GenerationEvent]
+        let events: [GenerationEvent]
         do {
             events = cancelled ? request.sequence.finish(.cancelled) : try request.sequence.step(model: pipeline.model, slot: request.slot)
         } catch {

@@ -44,13 +44,26 @@ final class GatedMLPPullback: Pullback {
 /// The pre-norm decoder layer's training pass, beside its inference forward (`Blocks.swift`):
 /// x₁ = x + mixer(norm₁(x)); x₂ = x₁ + ffn(norm₂(x₁)).
 extension DecoderLayer: TrainableBlock {
-    public func trainingForward(_ x: FloatBuffer, shape: TrainingShape) throws -> (out: FloatBuffer, pullback: any Pullback) {
+    /// The mixer and feed-forward as training blocks; throws naming the one without a training pass.
+    func trainableParts() throws -> (mixer: any TrainableMixer, feedForward: any TrainableFeedForward) {
         guard let mixer = mixer as? any TrainableMixer else {
             throw TrainingSupportError.unsupportedBlock("\(type(of: self.mixer)) (the mixer of \(prefix))")
         }
         guard let feedForward = feedForward as? any TrainableFeedForward else {
             throw TrainingSupportError.unsupportedBlock("\(type(of: self.feedForward)) (the feed-forward of \(prefix))")
         }
+        return (mixer, feedForward)
+    }
+
+    /// Throws naming what this layer's training pass does not cover (checked at load, before any step).
+    public func checkTrainable() throws {
+        let parts = try trainableParts()
+        try parts.mixer.checkTrainable()
+        try parts.feedForward.checkTrainable()
+    }
+
+    public func trainingForward(_ x: FloatBuffer, shape: TrainingShape) throws -> (out: FloatBuffer, pullback: any Pullback) {
+        let (mixer, feedForward) = try trainableParts()
         let n = shape.rows
         let a = TrainingKernels.rmsNorm(x, weight: inputNorm, rows: n, eps: eps)
         let (m, mixerPullback) = try mixer.trainingForward(a.y, shape: shape)

@@ -34,12 +34,7 @@ extension DecoderStack {
         guard residual == nil else { throw TrainingSupportError.unsupportedBlock("hyper-connections (a widened residual stream)") }
         for (i, layer) in layers.enumerated() {
             guard let decoder = layer as? DecoderLayer else { throw TrainingSupportError.unsupportedBlock("\(type(of: layer)) (layer \(i))") }
-            guard let mixer = decoder.mixer as? any TrainableMixer else { throw TrainingSupportError.unsupportedBlock("\(type(of: decoder.mixer)) (layer \(i))") }
-            guard let feedForward = decoder.feedForward as? any TrainableFeedForward else {
-                throw TrainingSupportError.unsupportedBlock("\(type(of: decoder.feedForward)) (layer \(i))")
-            }
-            try mixer.checkTrainable()
-            try feedForward.checkTrainable()
+            try decoder.checkTrainable()
         }
     }
 

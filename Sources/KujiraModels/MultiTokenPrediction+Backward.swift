@@ -7,14 +7,7 @@ import KujiraTensor
 /// backward adds to its own (`DecoderStackPullback.backward(_:finalHiddenGradient:into:)`).
 extension MultiTokenPrediction {
     /// Throws naming what the module's block has no training pass for.
-    public func checkTrainable() throws {
-        guard let mixer = block.mixer as? any TrainableMixer else { throw TrainingSupportError.unsupportedBlock("\(type(of: block.mixer)) (\(prefix))") }
-        guard let feedForward = block.feedForward as? any TrainableFeedForward else {
-            throw TrainingSupportError.unsupportedBlock("\(type(of: block.feedForward)) (\(prefix))")
-        }
-        try mixer.checkTrainable()
-        try feedForward.checkTrainable()
-    }
+    public func checkTrainable() throws { try block.checkTrainable() }
 
     /// Logits (batch·(length − 1), vocab) for `tokens` (`shape` of the main pass, length ≥ 2) given the main model's
     /// final hidden states (shape.rows, hidden), and the pullback of the pass. The module's block sees
@@ -22,7 +15,6 @@ extension MultiTokenPrediction {
     public func trainingForward(mainHidden: FloatBuffer, tokens: [Int], shape: TrainingShape) throws
         -> (logits: FloatBuffer, pullback: MultiTokenPredictionPullback) {
         precondition(shape.length >= 2 && tokens.count == shape.rows && mainHidden.count == shape.rows * hidden, "MTP pass needs length ≥ 2")
-        try checkTrainable()
         let h = hidden, T = shape.length, moduleShape = TrainingShape(batch: shape.batch, length: T - 1,
                                                                      positionOffset: shape.positionOffset + 1, balanceAlpha: shape.balanceAlpha)
         let n = moduleShape.rows

@@ -46,9 +46,13 @@ public struct MultiTokenPrediction: Sendable {
         hnorm = try weights.floats("\(prefix).\(Names.hnorm)", shape: [hidden])
         ehProj = try weights.linear("\(prefix).\(Names.ehProj)", rows: hidden, cols: 2 * hidden, blockSize: blockSize)
         sharedHeadNorm = try weights.floats("\(prefix).\(Names.sharedHeadNorm)", shape: [hidden])
-        embeddingName = weights.contains("\(prefix).\(Names.embedding)") ? "\(prefix).\(Names.embedding)" : DecoderStack.embeddingName
-        embedding = embeddingName == DecoderStack.embeddingName
-            ? mainEmbedding : try weights.linear(embeddingName, rows: mainEmbedding.rows, cols: hidden, blockSize: blockSize)
+        if weights.contains("\(prefix).\(Names.embedding)") {
+            embeddingName = "\(prefix).\(Names.embedding)"
+            embedding = try weights.linear(embeddingName, rows: mainEmbedding.rows, cols: hidden, blockSize: blockSize)
+        } else {
+            embeddingName = DecoderStack.embeddingName
+            embedding = mainEmbedding
+        }
         if weights.contains("\(prefix).\(Names.head)") {
             headName = "\(prefix).\(Names.head)"
             head = try weights.linear(headName, rows: mainHead.rows, cols: hidden, blockSize: blockSize)

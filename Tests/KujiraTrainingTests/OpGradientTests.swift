@@ -26,18 +26,19 @@ final class OpGradientTests: XCTestCase {
         }
     }
 
+    /// `Linear.trainingForward` and `Linear.backward` (dx and dW) on an F32 weight, the blocks' linear layer in training.
     func testLinearBackward() throws {
-        let rows = 6, inF = 5, outF = 7
+        let rows = 9, inF = 5, outF = 7
         let x = GradientCheck.randoms(rows * inF, seed: 4), w = GradientCheck.randoms(outF * inF, seed: 5)
         let r = GradientCheck.randoms(rows * outF, seed: 6)
+        func weight(_ w: [Float]) -> LinearWeight { LinearWeight(data: TensorData.owned(w, shape: [outF, inF])) }
         func forward(_ x: [Float], _ w: [Float]) -> [Float] {
-            var wT = [Float](repeating: 0, count: w.count), y = [Float](repeating: 0, count: rows * outF)
-            w.withUnsafeBufferPointer { MatMul.transpose($0.baseAddress!, rows: outF, cols: inF, into: &wT) }
-            MatMul.linearForward(x: x, wT: wT, rows: rows, inFeatures: inF, outFeatures: outF, y: &y)
+            var y = [Float](repeating: 0, count: rows * outF)
+            Linear.trainingForward(weight(w), x: x, n: rows, into: &y)
             return y
         }
         var dx = [Float](repeating: 0, count: x.count), dw = [Float](repeating: 0, count: w.count)
-        MatMul.linearBackward(x: x, w: w, dy: r, rows: rows, inFeatures: inF, outFeatures: outF, dx: &dx, dw: &dw, accumulateInput: true)
+        Linear.backward(weight(w), x: x, dy: r, n: rows, dx: &dx, accumulateInput: true, dWeight: &dw)
         try GradientCheck.assertMatches(dx, x: x, "linear dx") { GradientCheck.project(forward($0, w), r) }
         try GradientCheck.assertMatches(dw, x: w, "linear dW") { GradientCheck.project(forward(x, $0), r) }
     }

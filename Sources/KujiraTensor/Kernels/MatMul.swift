@@ -57,26 +57,6 @@ public enum MatMul {
         return true
     }
 
-    /// y (rows, out) = x (rows, in) · Wᵀ where W is (out, in) row-major and `wT` its transpose (in, out).
-    @inline(__always)
-    public static func linearForward(x: UnsafePointer<Float>, wT: UnsafePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int,
-                                     y: UnsafeMutablePointer<Float>, accumulate: Bool = false, parallel: Bool = true) {
-        gemm(m: rows, n: outFeatures, k: inFeatures, a: x, aRowStride: inFeatures, aColStride: 1, b: wT, ldb: outFeatures,
-             c: y, ldc: outFeatures, accumulate: accumulate, parallel: parallel)
-    }
-
-    /// dx (rows, in) (+)= dy (rows, out) · W (out, in); dW (out, in) += dyᵀ · x.
-    public static func linearBackward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows: Int,
-                                      inFeatures: Int, outFeatures: Int, dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
-                                      accumulateInput: Bool, parallel: Bool = true) {
-        if let dx {
-            gemm(m: rows, n: inFeatures, k: outFeatures, a: dy, aRowStride: outFeatures, aColStride: 1, b: w, ldb: inFeatures,
-                 c: dx, ldc: inFeatures, accumulate: accumulateInput, parallel: parallel)
-        }
-        gemm(m: outFeatures, n: inFeatures, k: rows, a: dy, aRowStride: 1, aColStride: outFeatures, b: x, ldb: inFeatures,
-             c: dw, ldc: inFeatures, accumulate: true, parallel: parallel)
-    }
-
     /// out (cols, rows) = in (rows, cols)ᵀ.
     public static func transpose(_ input: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
         for r in 0..<rows {
