@@ -3,16 +3,11 @@ import PackageDescription
 
 /// Tools version 6.2: from Swift 6.2 SwiftPM accepts `unsafeFlags` in a package depended on by version when that
 /// package declares 6.2 or later, so apps can depend on Kujira with `from: "x.y.z"` (scripts/check-version-dependency.sh).
-/// The kernels are compiled for AVX2 + FMA + F16C (`haswell`) on x86-64: Swift has no per-function target
-/// attributes, so the module's ISA is chosen at build time (docs/kernels.md measures the difference). Other
-/// architectures build for their default target.
+/// No target is compiled for a chosen CPU: the hot kernels are C (`CKujiraKernels`) with per-function target attributes,
+/// picked at run time (`KernelISA`), so one build runs on every x86-64 and the Swift kernels serve other CPUs.
 /// Debug builds (the test suite) still optimise the kernels: unoptimised SIMD code is ~50x slower, which would make
 /// the tests that run real models take minutes.
-#if arch(x86_64)
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"]), .unsafeFlags(["-O"], .when(configuration: .debug))]
-#else
 let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
-#endif
 
 /// Kujira: DeepSeek-style language models in pure Swift.
 /// Targets depend one way: Tensor → Formats → Tokenizer → Models → Generation → CLI.
@@ -45,10 +40,10 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
-        // The one C target: AVX-512 VNNI `vpdpbusd`, which Swift cannot emit (per-function target attributes; compiles to
-        // stubs off x86-64). KujiraTensor's Swift kernels are the fallback; see docs/kernels.md, "vnni".
-        .target(name: "CKujiraVNNI", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
-        .target(name: "KujiraTensor", dependencies: ["CKujiraVNNI"], swiftSettings: kernelSettings),
+        // The one C target: the hot kernels with per-function target attributes (AVX-512 VNNI and AVX2 + FMA + F16C),
+        // which Swift cannot express; stubs off x86-64, where KujiraTensor's Swift kernels serve. See docs/kernels.md.
+        .target(name: "CKujiraKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
+        .target(name: "KujiraTensor", dependencies: ["CKujiraKernels"], swiftSettings: kernelSettings),
         .target(name: "KujiraFormats", dependencies: ["KujiraTensor"]),
         .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),
         .target(name: "KujiraModels", dependencies: ["KujiraTensor", "KujiraFormats"]),
@@ -85,7 +80,7 @@ let package = Package(
         ),
         // The small async API over the pipeline (ChatModel); the targets above stay available for lower-level use.
         .target(name: "Kujira", dependencies: ["KujiraGeneration", "KujiraModels", "KujiraTokenizer", "KujiraFormats", "KujiraHub"]),
-        // Training's matmuls need FMA and 256-bit vectors: the same ISA as the kernels (2.1x over SSE2 codegen).
+        // Training's loops are optimised in debug builds too (the tests train small models).
         .target(name: "KujiraTraining", dependencies: ["KujiraTensor", "KujiraFormats", "KujiraModels", "KujiraGeneration"],
                 swiftSettings: kernelSettings),
         // Fuzzing (scripts/fuzz.sh): the targets as a library, replayed by KujiraFuzzTests; `kujira-fuzz` is libFuzzer's
@@ -100,7 +95,7 @@ let package = Package(
             ],
             plugins: ["StampVersion"]
         ),
-        .testTarget(name: "KujiraTensorTests", dependencies: ["KujiraTensor", "CKujiraVNNI"]),
+        .testTarget(name: "KujiraTensorTests", dependencies: ["KujiraTensor", "CKujiraKernels"]),
         .testTarget(name: "KujiraFormatsTests", dependencies: ["KujiraFormats"]),
         .testTarget(name: "KujiraTokenizerTests", dependencies: ["KujiraTokenizer"]),
         // Test support: counts heap allocations by interposing malloc & co. (exported from the test executable).

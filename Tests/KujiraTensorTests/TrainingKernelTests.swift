@@ -1,4 +1,4 @@
-import CKujiraVNNI
+import CKujiraKernels
 @testable import KujiraTensor
 import XCTest
 
@@ -37,6 +37,27 @@ final class TrainingKernelTests: XCTestCase {
                         XCTAssertEqual(c[i * n + j], swift[i * n + j], accuracy: 1e-4 * Float(k), "(\(m),\(n),\(k)) at \(i),\(j)")
                     }
                 }
+            }
+        }
+    }
+
+    /// `kujira_sgemm_block_avx2` is the Swift `MatMul.swiftBlock` bit for bit, tail rows and columns included.
+    func testAVX2TileMatchesTheSwiftKernelBitForBit() throws {
+        guard KernelISA.supported >= .avx2 else { throw XCTSkip("no AVX2 + FMA on this CPU") }
+        for (m, n, k) in [(6, 16, 7), (19, 77, 33), (3, 16, 300), (24, 100, 256), (1, 5, 2), (13, 48, 1)] {
+            let a = randoms(m * k, seed: 1), b = randoms(k * n, seed: 2), initial = randoms(m * n, seed: 3)
+            var swift = initial, c = initial
+            for accumulate in [false, true] {
+                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+                    swift.withUnsafeMutableBufferPointer { sp in
+                        MatMul.swiftBlock(rows: 0..<m, n: n, k: 0..<k, a: ap.baseAddress!, rs: 1, cs: m, b: bp.baseAddress!, ldb: n,
+                                          c: sp.baseAddress!, ldc: n, accumulate: accumulate)
+                    }
+                    c.withUnsafeMutableBufferPointer { cp in
+                        kujira_sgemm_block_avx2(Int32(m), Int32(n), Int32(k), ap.baseAddress!, 1, m, bp.baseAddress!, n, cp.baseAddress!, n, accumulate ? 1 : 0)
+                    }
+                } }
+                XCTAssertEqual(c.map(\.bitPattern), swift.map(\.bitPattern), "(\(m),\(n),\(k)) accumulate \(accumulate)")
             }
         }
     }

@@ -1,3 +1,4 @@
+import CKujiraKernels
 import Foundation
 
 /// Normalisation, activations and softmax over float rows.
@@ -101,8 +102,14 @@ public enum Elementwise {
         for i in 0..<x.count { out[i] += x[i] }
     }
 
-    /// out += a * x, elementwise.
+    /// out += a * x, elementwise (`kujira_add_scaled` with AVX2).
     public static func addScaled(_ x: UnsafeBufferPointer<Float>, _ a: Float, into out: UnsafeMutableBufferPointer<Float>) {
+        if KernelISA.floatKernels, let xs = x.baseAddress, let o = out.baseAddress { return kujira_add_scaled(xs, a, o, x.count) }
+        swiftAddScaled(x, a, into: out)
+    }
+
+    /// `addScaled` in Swift (reference of `kujira_add_scaled`).
+    static func swiftAddScaled(_ x: UnsafeBufferPointer<Float>, _ a: Float, into out: UnsafeMutableBufferPointer<Float>) {
         for i in 0..<x.count { out[i] += a * x[i] }
     }
 }

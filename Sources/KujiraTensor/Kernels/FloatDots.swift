@@ -1,3 +1,5 @@
+import CKujiraKernels
+
 /// Float activations rearranged for the fused F16/BF16/FP8 dots: in every chunk of 16 values the
 /// `phases` interleaved sub-sequences are stored one after another (2 phases: evens then odds; 4 phases:
 /// 0,4,8,12 then 1,5,9,13, ...), matching how those formats' bytes unpack from 32-bit lanes.
@@ -29,6 +31,12 @@ enum FloatDots {
     /// F32 row · x: 16 lanes, two accumulators.
     @inline(__always)
     static func f32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, count: Int) -> Float {
+        KernelISA.floatKernels ? kujira_row_dot_f32(w, x, count) : swiftF32(w, x, count: count)
+    }
+
+    /// `f32` in Swift (reference of `kujira_row_dot_f32`).
+    @inline(__always)
+    static func swiftF32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, count: Int) -> Float {
         var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
         let xp = UnsafeRawPointer(x)
         var i = 0
@@ -62,6 +70,12 @@ enum FloatDots {
     /// F16 row · x, with x split in 2 phases per 16 values (`PhaseSplitActivations`).
     @inline(__always)
     static func f16(_ w: UnsafeRawPointer, _ xs: UnsafePointer<Float>, count: Int) -> Float {
+        KernelISA.floatKernels ? kujira_row_dot_half(1, w, xs, count) : swiftF16(w, xs, count: count)
+    }
+
+    /// `f16` in Swift (reference of `kujira_row_dot_half`).
+    @inline(__always)
+    static func swiftF16(_ w: UnsafeRawPointer, _ xs: UnsafePointer<Float>, count: Int) -> Float {
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         let xp = UnsafeRawPointer(xs)
         let chunks = count / 16
@@ -80,6 +94,13 @@ enum FloatDots {
     /// Decodes an F16 or BF16 row into Floats in the 2-phase order of `PhaseSplitActivations` (exact).
     @inline(__always)
     static func decodeHalfRow(_ w: UnsafeRawPointer, isF16: Bool, count: Int, into out: UnsafeMutablePointer<Float>) {
+        if KernelISA.floatKernels { return kujira_decode_half_row(isF16 ? 1 : 0, w, count, out) }
+        swiftDecodeHalfRow(w, isF16: isF16, count: count, into: out)
+    }
+
+    /// `decodeHalfRow` in Swift (reference of `kujira_decode_half_row`).
+    @inline(__always)
+    static func swiftDecodeHalfRow(_ w: UnsafeRawPointer, isF16: Bool, count: Int, into out: UnsafeMutablePointer<Float>) {
         let raw = UnsafeMutableRawPointer(out)
         let chunks = count / 16
         for c in 0..<chunks {
@@ -98,6 +119,12 @@ enum FloatDots {
     /// A decoded (phase-split) row · x, accumulated exactly as `f16`/`bf16` do, so results match them bit for bit.
     @inline(__always)
     static func splitDecoded(_ w: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, count: Int) -> Float {
+        KernelISA.floatKernels ? kujira_split_decoded_dot(w, xs, count) : swiftSplitDecoded(w, xs, count: count)
+    }
+
+    /// `splitDecoded` in Swift (reference of `kujira_split_decoded_dot`).
+    @inline(__always)
+    static func swiftSplitDecoded(_ w: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, count: Int) -> Float {
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         let wp = UnsafeRawPointer(w), xp = UnsafeRawPointer(xs)
         let chunks = count / 16
@@ -113,6 +140,12 @@ enum FloatDots {
     /// BF16 row · x, x split in 2 phases per 16 values.
     @inline(__always)
     static func bf16(_ w: UnsafeRawPointer, _ xs: UnsafePointer<Float>, count: Int) -> Float {
+        KernelISA.floatKernels ? kujira_row_dot_half(0, w, xs, count) : swiftBF16(w, xs, count: count)
+    }
+
+    /// `bf16` in Swift (reference of `kujira_row_dot_half`).
+    @inline(__always)
+    static func swiftBF16(_ w: UnsafeRawPointer, _ xs: UnsafePointer<Float>, count: Int) -> Float {
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         let xp = UnsafeRawPointer(xs)
         let chunks = count / 16
@@ -136,6 +169,15 @@ enum FloatDots {
     /// subnormal (exponent 0, which would make a subnormal Float operand) take the scalar path.
     @inline(__always)
     static func e4m3(_ w: UnsafeRawPointer, _ xs: UnsafePointer<Float>, start: Int, end: Int) -> Float {
+        if KernelISA.floatKernels {
+            return FloatConversion.f8e4m3Table.withUnsafeBufferPointer { kujira_e4m3_dot(w, xs, start, end, $0.baseAddress!) }
+        }
+        return swiftE4M3(w, xs, start: start, end: end)
+    }
+
+    /// `e4m3` in Swift (reference of `kujira_e4m3_dot`).
+    @inline(__always)
+    static func swiftE4M3(_ w: UnsafeRawPointer, _ xs: UnsafePointer<Float>, start: Int, end: Int) -> Float {
         var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>(), acc2 = SIMD4<Float>(), acc3 = SIMD4<Float>()
         let xp = UnsafeRawPointer(xs)
         var sum: Float = 0
@@ -184,6 +226,14 @@ extension FloatDots {
     /// Decodes an FP8 row into Floats in 4-phase order (tail in natural order) and marks the chunks `e4m3`
     /// would take its scalar path for.
     static func decodeE4M3Row(_ w: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>, special: UnsafeMutablePointer<Bool>) {
+        guard KernelISA.floatKernels else { return swiftDecodeE4M3Row(w, count: count, into: out, special: special) }
+        FloatConversion.f8e4m3Table.withUnsafeBufferPointer { table in
+            kujira_decode_e4m3_row(w, count, table.baseAddress!, out, UnsafeMutableRawPointer(special).assumingMemoryBound(to: UInt8.self))
+        }
+    }
+
+    /// `decodeE4M3Row` in Swift (reference of `kujira_decode_e4m3_row`).
+    static func swiftDecodeE4M3Row(_ w: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>, special: UnsafeMutablePointer<Bool>) {
         FloatConversion.f8e4m3Table.withUnsafeBufferPointer { table in
             let chunks = count / 16
             for c in 0..<chunks {
@@ -198,6 +248,15 @@ extension FloatDots {
     /// is bit for bit the same.
     @inline(__always)
     static func e4m3Decoded(_ w: UnsafePointer<Float>, _ special: UnsafePointer<Bool>, _ xs: UnsafePointer<Float>, start: Int, end: Int) -> Float {
+        if KernelISA.floatKernels {
+            return kujira_e4m3_decoded_dot(w, UnsafeRawPointer(special).assumingMemoryBound(to: UInt8.self), xs, start, end)
+        }
+        return swiftE4M3Decoded(w, special, xs, start: start, end: end)
+    }
+
+    /// `e4m3Decoded` in Swift (reference of `kujira_e4m3_decoded_dot`).
+    @inline(__always)
+    static func swiftE4M3Decoded(_ w: UnsafePointer<Float>, _ special: UnsafePointer<Bool>, _ xs: UnsafePointer<Float>, start: Int, end: Int) -> Float {
         var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>(), acc2 = SIMD4<Float>(), acc3 = SIMD4<Float>()
         let wp = UnsafeRawPointer(w), xp = UnsafeRawPointer(xs)
         var sum: Float = 0

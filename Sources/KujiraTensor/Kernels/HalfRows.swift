@@ -1,10 +1,34 @@
+import CKujiraKernels
+
 /// Rows of IEEE half floats — the 16-bit KV cache (`--kv-bits 16`, llama.cpp's default cache type): store, dot and
-/// scaled accumulation, converted 8 values at a time (`vcvtps2ph` / `vcvtph2ps` with the kernels' flags; `@inline(never)`
-/// keeps callers in baseline-ISA modules from inlining them). Each has a plain reference below for the tests.
+/// scaled accumulation, converted 8 values at a time (the C kernels' `vcvtps2ph` / `vcvtph2ps` with AVX2, else the Swift
+/// ones below). Each has a plain reference below for the tests.
 public enum HalfRows {
     /// out[i] = half(row[i]) (round to nearest even; beyond ±65504 becomes ±inf, as any f16 cache does).
-    @inline(never)
     public static func store(_ row: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float16>) {
+        if KernelISA.floatKernels {
+            return kujira_half_store(row, count, UnsafeMutableRawPointer(out).assumingMemoryBound(to: UInt16.self))
+        }
+        swiftStore(row, count: count, into: out)
+    }
+
+    /// q (count,) · row (count,) with the half row widened to Float: 8 lanes with FMA, then the lane sum.
+    public static func dot(_ q: UnsafePointer<Float>, _ row: UnsafePointer<Float16>, count: Int) -> Float {
+        if KernelISA.floatKernels { return kujira_half_dot(q, UnsafeRawPointer(row).assumingMemoryBound(to: UInt16.self), count) }
+        return swiftDot(q, row, count: count)
+    }
+
+    /// out (count,) += weight · row (count,).
+    public static func addScaled(_ row: UnsafePointer<Float16>, count: Int, weight: Float, into out: UnsafeMutablePointer<Float>) {
+        if KernelISA.floatKernels {
+            return kujira_half_add_scaled(UnsafeRawPointer(row).assumingMemoryBound(to: UInt16.self), count, weight, out)
+        }
+        swiftAddScaled(row, count: count, weight: weight, into: out)
+    }
+
+    /// `store` in Swift SIMD code (reference of `kujira_half_store`; the path without AVX2).
+    @inline(never)
+    static func swiftStore(_ row: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float16>) {
         let r = UnsafeRawPointer(row), o = UnsafeMutableRawPointer(out)
         var i = 0
         while i + 8 <= count {
@@ -14,9 +38,9 @@ public enum HalfRows {
         while i < count { out[i] = Float16(row[i]); i += 1 }
     }
 
-    /// q (count,) · row (count,) with the half row widened to Float: 8 lanes with FMA, then the lane sum.
+    /// `dot` in Swift SIMD code (reference of `kujira_half_dot`).
     @inline(never)
-    public static func dot(_ q: UnsafePointer<Float>, _ row: UnsafePointer<Float16>, count: Int) -> Float {
+    static func swiftDot(_ q: UnsafePointer<Float>, _ row: UnsafePointer<Float16>, count: Int) -> Float {
         let qr = UnsafeRawPointer(q), hr = UnsafeRawPointer(row)
         var acc = SIMD8<Float>()
         var i = 0
@@ -30,9 +54,9 @@ public enum HalfRows {
         return sum
     }
 
-    /// out (count,) += weight · row (count,).
+    /// `addScaled` in Swift SIMD code (reference of `kujira_half_add_scaled`).
     @inline(never)
-    public static func addScaled(_ row: UnsafePointer<Float16>, count: Int, weight: Float, into out: UnsafeMutablePointer<Float>) {
+    static func swiftAddScaled(_ row: UnsafePointer<Float16>, count: Int, weight: Float, into out: UnsafeMutablePointer<Float>) {
         let hr = UnsafeRawPointer(row), or = UnsafeMutableRawPointer(out)
         let factor = SIMD8<Float>(repeating: weight)
         var i = 0

@@ -1,3 +1,5 @@
+import CKujiraKernels
+
 /// Lightning-indexer scores (DeepSeek-V3.2 DSA, DeepSeek-V4 CSA): for each key row k_j,
 /// row[j] = Σ_h weights[h] · max(scale · q_h · k_j, 0).
 ///
@@ -70,10 +72,22 @@ public enum IndexerScores {
     @inline(__always)
     static func relu(_ x: SIMD8<Float>) -> SIMD8<Float> { x.replacing(with: 0, where: x .< 0) }
 
-    /// Σ_h w_h · max(scale · q_h · tile, 0) for the 8 keys of a tile.
-    @inline(never)
+    /// Σ_h w_h · max(scale · q_h · tile, 0) for the 8 keys of a tile (`kujira_indexer_block_scores` with AVX2).
     static func blockScores(q: UnsafePointer<Float>, heads: Int, dim: Int, weights: UnsafePointer<Float>, scale: Float,
                             tile: UnsafePointer<SIMD8<Float>>) -> SIMD8<Float> {
+        guard KernelISA.floatKernels else { return swiftBlockScores(q: q, heads: heads, dim: dim, weights: weights, scale: scale, tile: tile) }
+        var total = SIMD8<Float>()
+        withUnsafeMutableBytes(of: &total) { out in
+            kujira_indexer_block_scores(q, Int32(heads), Int32(dim), weights, scale, UnsafeRawPointer(tile).assumingMemoryBound(to: Float.self),
+                                        out.baseAddress!.assumingMemoryBound(to: Float.self))
+        }
+        return total
+    }
+
+    /// `blockScores` in Swift SIMD code (reference of `kujira_indexer_block_scores`).
+    @inline(never)
+    static func swiftBlockScores(q: UnsafePointer<Float>, heads: Int, dim: Int, weights: UnsafePointer<Float>, scale: Float,
+                                 tile: UnsafePointer<SIMD8<Float>>) -> SIMD8<Float> {
         var total = SIMD8<Float>.zero
         var h = 0
         while h + 4 <= heads {

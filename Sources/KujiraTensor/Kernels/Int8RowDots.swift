@@ -1,11 +1,26 @@
+import CKujiraKernels
+
 /// Dot products and scaled accumulation over int8 rows with one Float scale per group of values — the inner loops
-/// of the 8-bit KV cache (`--kv-bits 8`). They live here, not in KujiraModels, so they are compiled with the kernels'
-/// AVX2 flags (`vpmovsxbd` + `vcvtdq2ps` + FMA); `@inline(never)` keeps callers from inlining them into a module
-/// built for the baseline ISA.
+/// of the 8-bit KV cache (`--kv-bits 8`): the C kernels with AVX2 (`vpmovsxbd` + `vcvtdq2ps` + FMA), else the Swift
+/// ones below (their references).
 public enum Int8RowDots {
     /// Σ_g scales[g] · Σ_{i in group g} q[i] · codes[i], over `count` values (a multiple of `groupSize`).
-    @inline(never)
     public static func dot(_ q: UnsafePointer<Float>, _ codes: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
+                           groupSize: Int, count: Int) -> Float {
+        if KernelISA.floatKernels { return kujira_int8_dot(q, codes, scales, groupSize, count) }
+        return swiftDot(q, codes, scales: scales, groupSize: groupSize, count: count)
+    }
+
+    /// out[i] += weight · scales[i / groupSize] · codes[i] for i < count (a multiple of `groupSize`).
+    public static func addScaled(_ codes: UnsafePointer<Int8>, scales: UnsafePointer<Float>, groupSize: Int, count: Int,
+                                 weight: Float, into out: UnsafeMutablePointer<Float>) {
+        if KernelISA.floatKernels { return kujira_int8_add_scaled(codes, scales, groupSize, count, weight, out) }
+        swiftAddScaled(codes, scales: scales, groupSize: groupSize, count: count, weight: weight, into: out)
+    }
+
+    /// `dot` in Swift SIMD code (reference of `kujira_int8_dot`).
+    @inline(never)
+    static func swiftDot(_ q: UnsafePointer<Float>, _ codes: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
                            groupSize: Int, count: Int) -> Float {
         var total: Float = 0
         var start = 0, g = 0
@@ -28,9 +43,9 @@ public enum Int8RowDots {
         return total
     }
 
-    /// out[i] += weight · scales[i / groupSize] · codes[i] for i < count (a multiple of `groupSize`).
+    /// `addScaled` in Swift SIMD code (reference of `kujira_int8_add_scaled`).
     @inline(never)
-    public static func addScaled(_ codes: UnsafePointer<Int8>, scales: UnsafePointer<Float>, groupSize: Int, count: Int,
+    static func swiftAddScaled(_ codes: UnsafePointer<Int8>, scales: UnsafePointer<Float>, groupSize: Int, count: Int,
                                  weight: Float, into out: UnsafeMutablePointer<Float>) {
         var start = 0, g = 0
         let cr = UnsafeRawPointer(codes), or = UnsafeMutableRawPointer(out)

@@ -1,3 +1,4 @@
+import CKujiraKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,7 @@ public enum Linear {
     /// weights are decoded in registers and dotted with the float activations. A token's result does not
     /// depend on n.
     public static func forward(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, into out: UnsafeMutableBufferPointer<Float>) {
-        forward(w, x, n: n, into: out, vnni: VNNIKernels.enabled)
+        forward(w, x, n: n, into: out, isa: KernelISA.selected)
     }
 
     /// `forward` in the arithmetic `numerics` names: Kujira's kernels, or `GGMLLinear`'s emulation of llama.cpp.
@@ -21,8 +22,8 @@ public enum Linear {
         if numerics == .llamaCpp { GGMLLinear.forward(w, x, n: n, into: out) } else { forward(w, x, n: n, into: out) }
     }
 
-    /// `forward` with the VNNI C kernels on or off (`vnni` true requires `VNNIKernels.available`; tests compare both).
-    static func forward(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, into out: UnsafeMutableBufferPointer<Float>, vnni: Bool) {
+    /// `forward` with the block dots of `isa` (at most `KernelISA.supported`; tests compare every level).
+    static func forward(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, into out: UnsafeMutableBufferPointer<Float>, isa: KernelISA) {
         let rows = w.rows, cols = w.cols
         precondition(x.count >= n * cols && out.count >= n * rows, "linear: buffers too small")
         guard n > 0, rows > 0 else { return }
@@ -33,41 +34,41 @@ public enum Linear {
         let grain = max(1, 32768 / max(1, cols * n))
         switch w.data.dtype {
         case .q4_0:
-            if vnni { VNNIKernels.nibbles(w, x, n: n, out: out, grain: grain) } else { quantized(Q4_0.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.nibbles(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q4_0.self, w, x, n: n, out: out, grain: grain) }
         case .q4_1:
-            if vnni { VNNIKernels.nibbles(w, x, n: n, out: out, grain: grain) } else { quantized(Q4_1.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.nibbles(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q4_1.self, w, x, n: n, out: out, grain: grain) }
         case .q5_0:
-            if vnni { VNNIKernels.nibbles(w, x, n: n, out: out, grain: grain) } else { quantized(Q5_0.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.nibbles(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q5_0.self, w, x, n: n, out: out, grain: grain) }
         case .q5_1:
-            if vnni { VNNIKernels.nibbles(w, x, n: n, out: out, grain: grain) } else { quantized(Q5_1.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.nibbles(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q5_1.self, w, x, n: n, out: out, grain: grain) }
         case .q8_0:
-            if vnni { VNNIKernels.q8_0(w, x, n: n, out: out, grain: grain) } else { quantized(Q8_0.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.q8_0(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q8_0.self, w, x, n: n, out: out, grain: grain) }
         case .q2_K: quantized(Q2_K.self, w, x, n: n, out: out, grain: grain)
         case .q3_K: quantized(Q3_K.self, w, x, n: n, out: out, grain: grain)
         case .q4_K:
-            if vnni { VNNIKernels.scaledRuns(w, x, n: n, out: out, grain: grain) } else { quantized(Q4_K.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.scaledRuns(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q4_K.self, w, x, n: n, out: out, grain: grain) }
         case .q5_K:
-            if vnni { VNNIKernels.scaledRuns(w, x, n: n, out: out, grain: grain) } else { quantized(Q5_K.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.scaledRuns(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q5_K.self, w, x, n: n, out: out, grain: grain) }
         case .q6_K:
-            if vnni { VNNIKernels.q6_K(w, x, n: n, out: out, grain: grain) } else { quantized(Q6_K.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.q6_K(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q6_K.self, w, x, n: n, out: out, grain: grain) }
         case .iq4_nl:
-            if vnni { VNNIKernels.iq4(w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_NL.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.iq4(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_NL.self, w, x, n: n, out: out, grain: grain) }
         case .iq4_xs:
-            if vnni { VNNIKernels.iq4(w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_XS.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.iq4(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_XS.self, w, x, n: n, out: out, grain: grain) }
         case .iq2_xxs:
-            if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ2_XXS.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.iqGrid(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ2_XXS.self, w, x, n: n, out: out, grain: grain) }
         case .iq2_xs:
-            if vnni { VNNIKernels.iq2Per16(w, x, n: n, out: out, grain: grain) } else { quantized(IQ2_XS.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.iq2Per16(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ2_XS.self, w, x, n: n, out: out, grain: grain) }
         case .iq2_s:
-            if vnni { VNNIKernels.iq2Per16(w, x, n: n, out: out, grain: grain) } else { quantized(IQ2_S.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.iq2Per16(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ2_S.self, w, x, n: n, out: out, grain: grain) }
         case .iq3_xxs:
-            if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ3_XXS.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.iqGrid(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ3_XXS.self, w, x, n: n, out: out, grain: grain) }
         case .iq3_s:
-            if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ3_S.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.iqGrid(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ3_S.self, w, x, n: n, out: out, grain: grain) }
         case .iq1_s:
-            if vnni { VNNIKernels.iqGrid(w, x, n: n, out: out, grain: grain) } else { quantized(IQ1_S.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.iqGrid(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ1_S.self, w, x, n: n, out: out, grain: grain) }
         case .iq1_m:
-            if vnni { VNNIKernels.iq2Per16(w, x, n: n, out: out, grain: grain) } else { quantized(IQ1_M.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.iq2Per16(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ1_M.self, w, x, n: n, out: out, grain: grain) }
         case .f32:
             let base = w.data.bytes.baseAddress!, xs = x.baseAddress!, rowBytes = w.rowBytes
             ThreadPool.shared.parallelFor(rows, grain: grain) { range in
@@ -216,19 +217,26 @@ public enum Linear {
 
     /// Convenience: `[Float]` in, `[Float]` out.
     public static func forward(_ w: LinearWeight, _ x: [Float], n: Int) -> [Float] {
-        forward(w, x, n: n, vnni: VNNIKernels.enabled)
+        forward(w, x, n: n, isa: KernelISA.selected)
     }
 
-    /// The convenience form with the VNNI C kernels on or off (tests).
-    static func forward(_ w: LinearWeight, _ x: [Float], n: Int, vnni: Bool) -> [Float] {
+    /// The convenience form with the block dots of `isa` (tests).
+    static func forward(_ w: LinearWeight, _ x: [Float], n: Int, isa: KernelISA) -> [Float] {
         var out = [Float](repeating: 0, count: n * w.rows)
-        x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { forward(w, xb, n: n, into: $0, vnni: vnni) } }
+        x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { forward(w, xb, n: n, into: $0, isa: isa) } }
         return out
     }
 
-    /// a · b over equal-length float vectors, 16 lanes at a time.
+    /// a · b over equal-length float vectors, 16 lanes at a time (`kujira_dot_f32` with AVX2, else `swiftDot`).
     @inline(__always)
     public static func dot(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
+        if KernelISA.floatKernels { return kujira_dot_f32(a.baseAddress!, b.baseAddress!, a.count) }
+        return swiftDot(a, b)
+    }
+
+    /// `dot` in Swift SIMD code: the reference of `kujira_dot_f32` and the path without AVX2.
+    @inline(__always)
+    static func swiftDot(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
         let n = a.count
         var acc = SIMD16<Float>.zero
         var i = 0

@@ -1,4 +1,4 @@
-import CKujiraVNNI
+import CKujiraKernels
 import Foundation
 import Synchronization
 
@@ -87,14 +87,17 @@ public enum MatMul {
                                b + k.lowerBound * ldb, ldb, c + rows.lowerBound * ldc, ldc, accumulate ? 1 : 0)
             return
         }
+        if KernelISA.floatKernels {
+            kujira_sgemm_block_avx2(Int32(rows.count), Int32(n), Int32(k.count), a + rows.lowerBound * rs + k.lowerBound * cs, rs, cs,
+                                    b + k.lowerBound * ldb, ldb, c + rows.lowerBound * ldc, ldc, accumulate ? 1 : 0)
+            return
+        }
         swiftBlock(rows: rows, n: n, k: k, a: a, rs: rs, cs: cs, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
     }
 
-    /// Whether `block` runs the AVX-512 C tile (`kujira_sgemm_block`): the CPU has AVX-512F and `KUJIRA_ISA` is not `avx2`.
-    static let avx512: Bool = {
-        if ProcessInfo.processInfo.environment["KUJIRA_ISA"]?.lowercased() == "avx2" { return false }
-        return kujira_sgemm_available() != 0
-    }()
+    /// Whether `block` runs the AVX-512 C tile (`kujira_sgemm_block`): the CPU has AVX-512F and `KUJIRA_ISA` leaves AVX-512
+    /// (not `avx2` or `swift`); else the AVX2 C tile (`KernelISA.floatKernels`) or the Swift one.
+    static let avx512: Bool = KernelISA.environmentCap == .avx512vnni && kujira_sgemm_available() != 0
 
     /// The Swift kernel (reference and fallback): 6 × 16 register blocks.
     static func swiftBlock(rows: Range<Int>, n: Int, k: Range<Int>, a: UnsafePointer<Float>, rs: Int, cs: Int, b: UnsafePointer<Float>,

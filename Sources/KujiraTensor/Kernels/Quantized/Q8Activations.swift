@@ -1,3 +1,5 @@
+import CKujiraKernels
+
 /// Activations quantized to int8 in blocks of 32 (one Float scale per block), laid out for the fused
 /// integer dots: every 16 values are stored as two `SIMD8<Int16>` vectors, the even-indexed values and the
 /// odd-indexed values, so a weight row's bytes viewed as `SIMD8<Int16>` meet their activations without shuffles.
@@ -14,7 +16,7 @@ public final class Q8Activations: @unchecked Sendable {
     private var sums: UnsafeMutablePointer<Int32>
     private var scaledSums: UnsafeMutablePointer<Float>
     private var scaleVectors: UnsafeMutablePointer<SIMD8<Float>>
-    /// With `vnni`: every value as q + 128 (u8), 32 per block in `CKujiraVNNI`'s lane order (int32 lane j of
+    /// With `vnni`: every value as q + 128 (u8), 32 per block in `CKujiraKernels`'s lane order (int32 lane j of
     /// `vpdpbusd` sums the values of `multiplyAddPairs`' lane j: even values 2k at byte 4·(k/2) + k%2 (+2 for the
     /// block's second 16), odd values 2k+1 at 16 bytes further); else nil.
     private(set) var vnniValues: UnsafeMutablePointer<UInt8>?
@@ -27,14 +29,15 @@ public final class Q8Activations: @unchecked Sendable {
         self.init(x, n: n, cols: cols, vnni: false)
     }
 
-    /// Also fills the VNNI plane (`vnniValues`) when `vnni` is true.
-    init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, vnni: Bool) {
+    /// Also fills the byte plane of the C block dots (`vnniValues`) when `vnni` is true; `inC` quantizes with
+    /// `kujira_q8_quantize_blocks` (tests compare it with the Swift `quantizeBlock`).
+    init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, vnni: Bool, inC: Bool = KernelISA.floatKernels) {
         lanes = storage.pointer.bindMemory(to: SIMD8<Int16>.self, capacity: 0)
         scales = storage.pointer.bindMemory(to: Float.self, capacity: 0)
         scaledSums = scales
         sums = storage.pointer.bindMemory(to: Int32.self, capacity: 0)
         scaleVectors = storage.pointer.bindMemory(to: SIMD8<Float>.self, capacity: 0)
-        quantize(x, n: n, cols: cols, vnni: vnni)
+        quantize(x, n: n, cols: cols, vnni: vnni, inC: inC)
     }
 
     /// Quantizes new activations into this object's storage, growing it only when they do not fit (so a caller that
@@ -44,7 +47,7 @@ public final class Q8Activations: @unchecked Sendable {
     }
 
     /// `quantize`, also filling the VNNI plane when `vnni` is true (same values, in the same pass).
-    func quantize(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, vnni: Bool) {
+    func quantize(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, vnni: Bool, inC: Bool = KernelISA.floatKernels) {
         precondition(cols % 32 == 0 && x.count >= n * cols, "Q8Activations: \(cols) columns is not a multiple of 32")
         count = n
         self.cols = cols
@@ -64,6 +67,13 @@ public final class Q8Activations: @unchecked Sendable {
         // Blocks are independent: a prefill's activations (thousands of blocks) are split over the pool; a decode
         // step's (tens of blocks) stay on the caller.
         ThreadPool.shared.parallelFor(blocks, grain: 256) { range in
+            if inC {
+                let b = range.lowerBound
+                let lanesOut = UnsafeMutableRawPointer(lanes + 4 * b).assumingMemoryBound(to: Int16.self)
+                let vectorsOut = UnsafeMutableRawPointer(scaleVectors + b).assumingMemoryBound(to: Float.self)
+                return kujira_q8_quantize_blocks(source + b * 32, range.count, lanesOut, scales + b, scaledSums + b, sums + 2 * b, vectorsOut,
+                                                 plane.map { $0 + 32 * b })
+            }
             for b in range {
                 Self.quantizeBlock(source + b * 32, lanes: lanes + 4 * b, scale: scales + b, scaledSum: scaledSums + b, sums: sums + 2 * b,
                                    scaleVector: scaleVectors + b, plane: plane.map { $0 + 32 * b })
@@ -72,7 +82,7 @@ public final class Q8Activations: @unchecked Sendable {
     }
 
     /// One block of 32 values: scale, int8 codes as [even | odd] int16 lanes per 16, their sums, and the VNNI plane
-    /// bytes (q + 128 in `CKujiraVNNI`'s order) when `plane` is given. 16-lane vector code: max, round, convert.
+    /// bytes (q + 128 in `CKujiraKernels`'s order) when `plane` is given. 16-lane vector code: max, round, convert.
     @inline(__always)
     static func quantizeBlock(_ values: UnsafePointer<Float>, lanes: UnsafeMutablePointer<SIMD8<Int16>>, scale: UnsafeMutablePointer<Float>,
                               scaledSum: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Int32>,

@@ -1,11 +1,9 @@
-// AVX-512 VNNI dots of the IQ formats with a scale per 16 values (IQ2_XS, IQ2_S, IQ1_M): see include/CKujiraVNNI.h and
+// The dots of the IQ formats with a scale per 16 values (IQ2_XS, IQ2_S, IQ1_M): see include/CKujiraKernels.h and
 // docs/kernels.md. Each run's 32 grid values are split into its two halves (the other half's bytes zeroed), each half
 // one vpdpbusd into the lanes the Swift kernel's `multiplyAddPairs(lanes0, x.0)` / `(lanes1, x.1)` produce, and two
 // FMAs with their own scales, in the Swift order.
-#include "CKujiraVNNI.h"
-#include "vnni_shared.h"
+// Included only by quant_dots_vnni.c and quant_dots_avx2.c, after quant_dots_body.h.
 
-#if defined(__x86_64__)
 
 // IQ1_M (56-byte super-blocks): per group of 8 an 11-bit index into the ternary grid and its own ±1 shift (values
 // 8·g ± 1), 3-bit scales per 16 values, and the super-block's f16 scale assembled from the scale words' top nibbles.
@@ -13,7 +11,7 @@ enum { IQ2_XS = 0, IQ2_S = 1, IQ1_M = 2 };
 
 // Run b (& 7) of super-block b >> 3: the two halves' s8 weights in activation order, their biases (−128·Σw per lane)
 // and scales d·(0.5 + s)·0.25.
-KUJIRA_VNNI static inline __attribute__((always_inline)) void load_run16(int format, const unsigned char *row, int b, const uint8_t *ksigns,
+K_TARGET static inline __attribute__((always_inline)) void load_run16(int format, const unsigned char *row, int b, const uint8_t *ksigns,
                                                                          const uint64_t *grid, __m256i order, __m256i *w0, __m256i *w1,
                                                                          __m256i *bias0, __m256i *bias1, __m256 *d0, __m256 *d1) {
     const int run = b & 7;
@@ -29,11 +27,10 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_run16(int for
         __m256i t = _mm256_set_epi64x((long long)g[3], (long long)g[2], (long long)g[1], (long long)g[0]);
         t = _mm256_add_epi8(t, t); t = _mm256_add_epi8(t, t); t = _mm256_add_epi8(t, t);   // 8·g, exact in s8
         const __m256i natural = _mm256_add_epi8(t, _mm256_set_epi64x((long long)delta[3], (long long)delta[2], (long long)delta[1], (long long)delta[0]));
-        *w0 = _mm256_permutexvar_epi8(order, _mm256_maskz_mov_epi8(0x0000FFFFu, natural));
-        *w1 = _mm256_permutexvar_epi8(order, _mm256_maskz_mov_epi8(0xFFFF0000u, natural));
-        const __m256i high = _mm256_set1_epi8((char)0x80);
-        *bias0 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), high, *w0));
-        *bias1 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), high, *w1));
+        *w0 = k_permute_bytes(order, k_keep_bytes(0x0000FFFFu, natural));
+        *w1 = k_permute_bytes(order, k_keep_bytes(0xFFFF0000u, natural));
+        *bias0 = k_bias(*w0);
+        *bias1 = k_bias(*w1);
         unsigned long long words;
         __builtin_memcpy(&words, block + 48, 8);
         const unsigned short bits = (unsigned short)(((words >> 12) & 0x000F) | ((words >> 24) & 0x00F0) | ((words >> 36) & 0x0F00)
@@ -64,12 +61,11 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_run16(int for
         s = block[74 + run];
     }
     __m256i natural = _mm256_set_epi64x((long long)g[3], (long long)g[2], (long long)g[1], (long long)g[0]);
-    natural = _mm256_mask_sub_epi8(natural, (__mmask32)signs, _mm256_setzero_si256(), natural);
-    *w0 = _mm256_permutexvar_epi8(order, _mm256_maskz_mov_epi8(0x0000FFFFu, natural));
-    *w1 = _mm256_permutexvar_epi8(order, _mm256_maskz_mov_epi8(0xFFFF0000u, natural));
-    const __m256i high = _mm256_set1_epi8((char)0x80);
-    *bias0 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), high, *w0));
-    *bias1 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), high, *w1));
+    natural = k_negate_where(natural, signs);
+    *w0 = k_permute_bytes(order, k_keep_bytes(0x0000FFFFu, natural));
+    *w1 = k_permute_bytes(order, k_keep_bytes(0xFFFF0000u, natural));
+    *bias0 = k_bias(*w0);
+    *bias1 = k_bias(*w1);
     short h;
     __builtin_memcpy(&h, block, 2);
     const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16(h)), quarter = _mm256_set1_ps(0.25f), half = _mm256_set1_ps(0.5f);
@@ -81,11 +77,11 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_run16(int for
 #define KUJIRA_TERM16(acc, t) do { \
     const __m256i x = _mm256_loadu_si256((const __m256i *)(act + (size_t)(t) * act_stride + (size_t)b * 32)); \
     const __m256 dx = _mm256_set1_ps(act_scales[(size_t)(t) * runs + b]); \
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(bias0, x, w0)), _mm256_mul_ps(dx, d0), acc); \
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(bias1, x, w1)), _mm256_mul_ps(dx, d1), acc); \
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k_lanes(bias0, x, w0)), _mm256_mul_ps(dx, d0), acc); \
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k_lanes(bias1, x, w1)), _mm256_mul_ps(dx, d1), acc); \
 } while (0)
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) void rows16(int format, const uint8_t *ksigns, const uint64_t *grid, const void *rows,
+K_TARGET static inline __attribute__((always_inline)) void rows16(int format, const uint8_t *ksigns, const uint64_t *grid, const void *rows,
                                                                      size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act,
                                                                      const float *act_scales, int ntok, float *out, int out_stride) {
     const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
@@ -126,7 +122,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void rows16(int format,
     }
 }
 
-KUJIRA_VNNI void kujira_iq2_16_dot_rows(int is_s, const uint8_t *ksigns, const uint64_t *grid, const void *rows, size_t row_bytes,
+K_TARGET void K_NAME(kujira_iq2_16_dot_rows)(int is_s, const uint8_t *ksigns, const uint64_t *grid, const void *rows, size_t row_bytes,
                                           int row_begin, int row_end, int runs, const uint8_t *act, const float *act_scales, int ntok,
                                           float *out, int out_stride) {
     if (is_s == 2) rows16(IQ1_M, ksigns, grid, rows, row_bytes, row_begin, row_end, runs, act, act_scales, ntok, out, out_stride);
@@ -134,13 +130,3 @@ KUJIRA_VNNI void kujira_iq2_16_dot_rows(int is_s, const uint8_t *ksigns, const u
     else rows16(IQ2_XS, ksigns, grid, rows, row_bytes, row_begin, row_end, runs, act, act_scales, ntok, out, out_stride);
 }
 
-#else
-
-void kujira_iq2_16_dot_rows(int is_s, const uint8_t *ksigns, const uint64_t *grid, const void *rows, size_t row_bytes,
-                            int row_begin, int row_end, int runs, const uint8_t *act, const float *act_scales, int ntok,
-                            float *out, int out_stride) {
-    (void)is_s; (void)ksigns; (void)grid; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)runs; (void)act;
-    (void)act_scales; (void)ntok; (void)out; (void)out_stride;
-}
-
-#endif

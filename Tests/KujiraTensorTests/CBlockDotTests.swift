@@ -1,17 +1,21 @@
-import CKujiraVNNI
+import CKujiraKernels
 import XCTest
 @testable import KujiraTensor
 
-/// The C `vpdpbusd` kernels (`VNNIKernels`: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K; Q6_K through `vpdpwssd`) against the Swift kernels (bit for bit) and the plain reference.
-final class VNNIKernelTests: XCTestCase {
+/// The C block dots (`CBlockDots`: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K and the IQ types), each instruction set
+/// this CPU runs (AVX-512 VNNI and AVX2), against the Swift kernels (bit for bit) and the plain reference.
+final class CBlockDotTests: XCTestCase {
+    /// The C levels this machine can run.
+    var levels: [KernelISA] { KernelISA.runnable.filter { $0 != .swift } }
+
     override func setUpWithError() throws {
-        try XCTSkipUnless(VNNIKernels.available, "CPU without AVX-512 F/BW/VL/VNNI/VBMI: the C kernels are not used here")
+        try XCTSkipIf(KernelISA.supported == .swift, "CPU without AVX2 + FMA + F16C: the C kernels are not used here")
     }
 
     /// Same bits as the Swift Q8_0 kernels for rows that are and are not multiples of the 16-row chunk, token counts
     /// around the 4-token quads, 1 and 2 threads (random weight bytes include −128; activations have outliers).
     func testMatchesSwiftKernelsBitForBit() {
-        for dtype in VNNIKernelTests.formats { checkBitEquality(dtype) }
+        for dtype in CBlockDotTests.formats { checkBitEquality(dtype) }
     }
 
     static let formats: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs, .iq2_xxs, .iq1_s, .iq3_xxs, .iq3_s, .iq2_xs, .iq2_s, .iq1_m]
@@ -29,9 +33,11 @@ final class VNNIKernelTests: XCTestCase {
                 let x = KernelTestData.randomActivations(n * cols, rng: &rng)
                 for threads in [1, 2] {
                     pool.setActiveThreads(threads)
-                    let swift = Linear.forward(w, x, n: n, vnni: false)
-                    let vnni = Linear.forward(w, x, n: n, vnni: true)
-                    XCTAssertEqual(vnni.map(\.bitPattern), swift.map(\.bitPattern), "\(dtype.rawValue) rows \(rows) cols \(cols) n \(n) threads \(threads)")
+                    let swift = Linear.forward(w, x, n: n, isa: .swift)
+                    for isa in levels {
+                        let c = Linear.forward(w, x, n: n, isa: isa)
+                        XCTAssertEqual(c.map(\.bitPattern), swift.map(\.bitPattern), "\(dtype.rawValue) \(isa) rows \(rows) cols \(cols) n \(n) threads \(threads)")
+                    }
                 }
             }
         }
@@ -40,7 +46,7 @@ final class VNNIKernelTests: XCTestCase {
     /// Within the activation-rounding bound of the plain float reference (the bound of
     /// `testQuantizedFastPathWithinActivationRoundingOfFloatReference`), independently of the Swift kernels.
     func testWithinActivationRoundingOfFloatReference() {
-        for dtype in VNNIKernelTests.formats { checkReferenceBound(dtype) }
+        for dtype in CBlockDotTests.formats { checkReferenceBound(dtype) }
     }
 
     func checkReferenceBound(_ dtype: DType) {
@@ -49,8 +55,10 @@ final class VNNIKernelTests: XCTestCase {
         let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
         for n in [1, 5] {
             let x = KernelTestData.randomActivations(n * cols, rng: &rng)
-            let fast = Linear.forward(w, x, n: n, vnni: true)
-            KernelTestData.assertWithinActivationBound(fast, w, x, n: n)
+            for isa in levels {
+                let fast = Linear.forward(w, x, n: n, isa: isa)
+                KernelTestData.assertWithinActivationBound(fast, w, x, n: n)
+            }
         }
     }
 

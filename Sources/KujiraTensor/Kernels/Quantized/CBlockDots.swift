@@ -1,25 +1,14 @@
-import CKujiraVNNI
+import CKujiraKernels
 import Foundation
 
-/// Block formats whose integer dots run in the C target `CKujiraVNNI` (AVX-512 VNNI `vpdpbusd`/`vpdpwssd`, which Swift SIMD
-/// code cannot produce: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) when the CPU has it; `Linear`'s Swift kernels are the fallback and the `KUJIRA_ISA=avx2` path.
+/// Block formats whose integer dots run in C (`CKujiraKernels`: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K and the IQ
+/// types) for `KernelISA.avx2` and `.avx512vnni`; `Linear`'s Swift kernels are the reference and the `.swift` path.
 /// Results are bit for bit those of the Swift kernels (same int32 lane sums, same float operations in the same order).
-enum VNNIKernels {
-    /// True when the CPU has AVX-512 F/BW/VL/VNNI/VBMI, this build has the C kernels, and `KUJIRA_ISA` is not `avx2`.
-    static let enabled: Bool = {
-        if ProcessInfo.processInfo.environment["KUJIRA_ISA"]?.lowercased() == "avx2" { return false }
-        return available
-    }()
-
-    /// The CPU and build support the kernels (ignores `KUJIRA_ISA`; tests use it to compare both paths).
-    static let available: Bool = {
-        let f = CPUFeatures.current
-        return f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni && f.avx512vbmi && kujira_vnni_available() != 0
-    }()
+enum CBlockDots {
 
     /// Q4_0 / Q4_1 / Q5_0 / Q5_1 `out (n, rows) = x · Wᵀ` through `kujira_q4_dot_rows` / `kujira_q5_dot_rows`, rows split
     /// over the pool like `Linear.quantized`.
-    static func nibbles(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+    static func nibbles(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes, dtype = w.data.dtype
         let blocks = cols / 32, hasMin: Int32 = dtype == .q4_1 || dtype == .q5_1 ? 1 : 0
         let kernel = dtype == .q5_0 || dtype == .q5_1 ? kujira_q5_dot_rows : kujira_q4_dot_rows
@@ -28,40 +17,40 @@ enum VNNIKernels {
         let values = UnsafePointer(activations.vnniValues!), scales = first.scales, sums = first.scaledSums
         let base = w.data.bytes.baseAddress!, output = out.baseAddress!
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kernel(hasMin, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
+            kernel(isa.rawValue, hasMin, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
                                values, scales, sums, Int32(n), output, Int32(rows))
         }
     }
 
     /// Q8_0 `out (n, rows) = x · Wᵀ` through `kujira_q8_0_dot_rows`, rows split over the pool like `Linear.quantized`.
-    static func q8_0(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+    static func q8_0(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
         let blocks = cols / 32
         let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
         let values = UnsafePointer(activations.vnniValues!), scales = activations.row(0).scales
         let base = w.data.bytes.baseAddress!, output = out.baseAddress!
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kujira_q8_0_dot_rows(base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
+            kujira_q8_0_dot_rows(isa.rawValue, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
                                  values, scales, Int32(n), output, Int32(rows))
         }
     }
 
     /// IQ4_NL / IQ4_XS `out (n, rows) = x · Wᵀ` through `kujira_iq4_dot_rows` (the levels by `vpshufb`, then as Q8_0).
-    static func iq4(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+    static func iq4(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes, xs: Int32 = w.data.dtype == .iq4_xs ? 1 : 0
         let runs = cols / 32
         let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
         let values = UnsafePointer(activations.vnniValues!), scales = activations.row(0).scales
         let base = w.data.bytes.baseAddress!, output = out.baseAddress!
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kujira_iq4_dot_rows(xs, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(runs),
+            kujira_iq4_dot_rows(isa.rawValue, xs, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(runs),
                                 values, scales, Int32(n), output, Int32(rows))
         }
     }
 
     /// IQ2_XXS / IQ1_S / IQ3_XXS / IQ3_S `out (n, rows) = x · Wᵀ` through `kujira_iq_grid_dot_rows` (grid rows gathered, signs or the
     /// ±1 shift applied in bytes, then as Q8_0).
-    static func iqGrid(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+    static func iqGrid(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
         let kind: Int32 = w.data.dtype == .iq1_s ? 1 : w.data.dtype == .iq3_xxs ? 2 : w.data.dtype == .iq3_s ? 3 : 0
         let runs = cols / 32, tables = IQTables.shared
@@ -69,13 +58,13 @@ enum VNNIKernels {
         let values = UnsafePointer(activations.vnniValues!), scales = activations.row(0).scales
         let base = w.data.bytes.baseAddress!, output = out.baseAddress!
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kujira_iq_grid_dot_rows(kind, tables.ksigns, tables.iq2xxs, tables.iq1s, tables.iq3xxs, tables.iq3s, base, rowBytes, Int32(range.lowerBound),
+            kujira_iq_grid_dot_rows(isa.rawValue, kind, tables.ksigns, tables.iq2xxs, tables.iq1s, tables.iq3xxs, tables.iq3s, base, rowBytes, Int32(range.lowerBound),
                                     Int32(range.upperBound), Int32(runs), values, scales, Int32(n), output, Int32(rows))
         }
     }
 
     /// IQ2_XS / IQ2_S / IQ1_M `out (n, rows) = x · Wᵀ` through `kujira_iq2_16_dot_rows` (a scale per 16 values).
-    static func iq2Per16(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+    static func iq2Per16(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
         let isS: Int32 = w.data.dtype == .iq2_s ? 1 : w.data.dtype == .iq1_m ? 2 : 0
         let runs = cols / 32, tables = IQTables.shared, grid = isS == 1 ? tables.iq2s : isS == 2 ? tables.iq1s : tables.iq2xs
@@ -83,27 +72,27 @@ enum VNNIKernels {
         let values = UnsafePointer(activations.vnniValues!), scales = activations.row(0).scales
         let base = w.data.bytes.baseAddress!, output = out.baseAddress!
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kujira_iq2_16_dot_rows(isS, tables.ksigns, grid, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(runs),
+            kujira_iq2_16_dot_rows(isa.rawValue, isS, tables.ksigns, grid, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(runs),
                                    values, scales, Int32(n), output, Int32(rows))
         }
     }
 
     /// Q6_K `out (n, rows) = x · Wᵀ` through `kujira_q6_k_dot_rows` (`vpdpwssd` on the int16 activation lanes).
-    static func q6_K(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+    static func q6_K(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
         let blocks = cols / 256
         let first = LinearScratch.current.activations(x, n: n, cols: cols).row(0)
         let values = UnsafeRawPointer(first.lanes).assumingMemoryBound(to: Int16.self), scales = first.scales
         let base = w.data.bytes.baseAddress!, output = out.baseAddress!
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kujira_q6_k_dot_rows(base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
+            kujira_q6_k_dot_rows(isa.rawValue, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
                                  values, scales, Int32(n), output, Int32(rows))
         }
     }
 
     /// Q4_K / Q5_K `out (n, rows) = x · Wᵀ` through `kujira_q4_k_dot_rows` / `kujira_q5_k_dot_rows` (`vpdpbusd` per run
     /// of 32, as Q4_0 / Q5_0).
-    static func scaledRuns(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+    static func scaledRuns(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let kernel = w.data.dtype == .q5_K ? kujira_q5_k_dot_rows : kujira_q4_k_dot_rows
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
         let blocks = cols / 256
@@ -112,7 +101,7 @@ enum VNNIKernels {
         let values = UnsafePointer(activations.vnniValues!), scales = first.scales, sums = first.scaledSums
         let base = w.data.bytes.baseAddress!, output = out.baseAddress!
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kernel(base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
+            kernel(isa.rawValue, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
                                  values, scales, sums, Int32(n), output, Int32(rows))
         }
     }

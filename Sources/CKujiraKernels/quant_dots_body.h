@@ -1,16 +1,8 @@
-// AVX-512 VNNI integer block dots (see include/CKujiraVNNI.h and docs/kernels.md, "vnni").
-#include "CKujiraVNNI.h"
-#include "vnni_shared.h"
+// The integer block dots, written once over the ops of `isa_ops.h` and compiled once per instruction set
+// (quant_dots_vnni.c, quant_dots_avx2.c): see include/CKujiraKernels.h and docs/kernels.md, "vnni". Included only by those files.
 
-int kujira_vnni_block_order(int position) { return block_order[position & 31]; }
 
-#if defined(__x86_64__)
 
-int kujira_vnni_available(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
-        && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi");
-}
 
 // Block formats: 0 = Q8_0 (s8 weights), 1 = Q4_0, 2 = Q4_1 (nibbles, as s8 0..15), 3 = Q5_0, 4 = Q5_1 (nibbles or-ed
 // with the fifth bits of qh, as s8 0..31). A compile-time constant in every always-inlined kernel below, so each
@@ -46,7 +38,7 @@ static inline __attribute__((always_inline)) unsigned int ksigns_mask(const uint
 // bias ((q + 128)·w − 128·Σw = q·w). d_w comes from a broadcast half (vpbroadcastw + vcvtph2ps): `_cvtsh_ss`
 // compiled to vpinsrw into a live accumulator register, a false dependency that chained every block to the
 // previous block's last FMA (prefill 25% slower than the Swift kernels; measured).
-KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int format, const unsigned char *row, int b, const struct iq_tables *tables, __m256i order,
+K_TARGET static inline __attribute__((always_inline)) void load_block(int format, const unsigned char *row, int b, const struct iq_tables *tables, __m256i order,
                                                                        __m256i *w, __m256i *bias, __m256 *d, float *m) {
     __m256i natural;
     if (format == IQ2_XXS || format == IQ1_S || format == IQ3_XXS || format == IQ3_S) {
@@ -62,7 +54,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
             natural = _mm256_set_epi64x((long long)tables->iq2xxs[(a0 >> 24) & 0xFF], (long long)tables->iq2xxs[(a0 >> 16) & 0xFF],
                                         (long long)tables->iq2xxs[(a0 >> 8) & 0xFF], (long long)tables->iq2xxs[a0 & 0xFF]);
             const unsigned int signs = ksigns_mask(tables->ksigns, a1);
-            natural = _mm256_mask_sub_epi8(natural, (__mmask32)signs, _mm256_setzero_si256(), natural);
+            natural = k_negate_where(natural, signs);
             // (d · (0.5 + s)) · 0.25 with full-width conversions, as the Swift run's scale.
             scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(h)),
                                                 _mm256_add_ps(_mm256_set1_ps(0.5f), _mm256_cvtepi32_ps(_mm256_set1_epi32((int)(a1 >> 28))))),
@@ -76,7 +68,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
                                        (int)grid[qs[1] | ((qh >> 1) & 1) << 8], (int)grid[qs[0] | (qh & 1) << 8]);
             unsigned int signs;
             __builtin_memcpy(&signs, block + 74 + 4 * run, 4);
-            natural = _mm256_mask_sub_epi8(natural, (__mmask32)signs, _mm256_setzero_si256(), natural);
+            natural = k_negate_where(natural, signs);
             const int s4 = (block[106 + run / 2] >> (4 * (run & 1))) & 0x0F;
             scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(h)), _mm256_cvtepi32_ps(_mm256_set1_epi32(1 + 2 * s4)));
         } else if (format == IQ3_XXS) {
@@ -87,7 +79,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
             natural = _mm256_set_epi32((int)grid[qs[7]], (int)grid[qs[6]], (int)grid[qs[5]], (int)grid[qs[4]],
                                        (int)grid[qs[3]], (int)grid[qs[2]], (int)grid[qs[1]], (int)grid[qs[0]]);
             const unsigned int signs = ksigns_mask(tables->ksigns, a);
-            natural = _mm256_mask_sub_epi8(natural, (__mmask32)signs, _mm256_setzero_si256(), natural);
+            natural = k_negate_where(natural, signs);
             scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(h)),
                                                 _mm256_add_ps(_mm256_set1_ps(0.5f), _mm256_cvtepi32_ps(_mm256_set1_epi32((int)(a >> 28))))),
                                   _mm256_set1_ps(0.5f));
@@ -102,8 +94,8 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
             scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(h)), _mm256_cvtepi32_ps(_mm256_set1_epi32(2 * ((qh >> 12) & 7) + 1))),
                                   _mm256_set1_ps(0.125f));
         }
-        *w = _mm256_permutexvar_epi8(order, natural);
-        *bias = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), *w));
+        *w = k_permute_bytes(order, natural);
+        *bias = k_bias(*w);
         *d = scale;
         (void)m;
         return;
@@ -114,8 +106,8 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
         __m128i packed = _mm_loadu_si128((const __m128i *)(block + (format == IQ4_NL ? 2 : 8 + 16 * run)));
         __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
         natural = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)iq4_levels), nibbles);
-        *w = _mm256_permutexvar_epi8(order, natural);
-        *bias = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), *w));
+        *w = k_permute_bytes(order, natural);
+        *bias = k_bias(*w);
         short h;
         __builtin_memcpy(&h, block, 2);
         if (format == IQ4_NL) {
@@ -141,11 +133,11 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
         if (format == Q5_0 || format == Q5_1) {
             unsigned int qh;  // bit i = fifth bit of value i: a byte mask (kmovd) selecting 16 into those bytes
             __builtin_memcpy(&qh, block + (format == Q5_1 ? 4 : 2), 4);
-            natural = _mm256_or_si256(natural, _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(0x10)));
+            natural = _mm256_or_si256(natural, k_keep_bytes(qh, _mm256_set1_epi8(0x10)));
         }
     }
-    *w = _mm256_permutexvar_epi8(order, natural);
-    *bias = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), *w));
+    *w = k_permute_bytes(order, natural);
+    *bias = k_bias(*w);
     short h;
     __builtin_memcpy(&h, block, 2);
     *d = _mm256_cvtph_ps(_mm_set1_epi16(h));
@@ -157,13 +149,14 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void load_block(int for
 
 // One token's block term, as the Swift kernels: acc += Float(lanes) * splat(d_w * d_x) (one rounding each).
 #define KUJIRA_TERM(acc, t) do { \
-    __m256i lanes = _mm256_dpbusd_epi32(bias, _mm256_loadu_si256((const __m256i *)(act + (size_t)(t) * act_stride + (size_t)b * 32)), w); \
+    const __m256i x = _mm256_loadu_si256((const __m256i *)(act + (size_t)(t) * act_stride + (size_t)b * 32)); \
+    __m256i lanes = HAS_OFFSET(format) ? k_lanes_unsigned(bias, x, w) : k_lanes(bias, x, w); \
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(d, _mm256_set1_ps(act_scales[(size_t)(t) * blocks + b])), acc); \
 } while (0)
 
 // Q4_0 / Q5_0: treeSum(acc) − 8·Σ_b fma(d_w, d_x Σa) (16· for Q5_0); Q4_1 / Q5_1: treeSum(acc) + Σ_b fma(m_w, d_x Σa), as the
 // Swift `dot`/`dot4`.
-KUJIRA_VNNI static inline __attribute__((always_inline)) void row_quad(int format, const struct iq_tables *tables, const unsigned char *row, int blocks, const uint8_t *act,
+K_TARGET static inline __attribute__((always_inline)) void row_quad(int format, const struct iq_tables *tables, const unsigned char *row, int blocks, const uint8_t *act,
                                                                      size_t act_stride, const float *act_scales, const float *act_sums,
                                                                      float *out, int out_stride) {
     const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
@@ -192,7 +185,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void row_quad(int forma
     for (int k = 0; k < 4; k++) out[k * out_stride] = four[k];
 }
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) float row_single(int format, const struct iq_tables *tables, const unsigned char *row, int blocks, const uint8_t *act,
+K_TARGET static inline __attribute__((always_inline)) float row_single(int format, const struct iq_tables *tables, const unsigned char *row, int blocks, const uint8_t *act,
                                                                         const float *act_scales, const float *act_sums) {
     const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
     const size_t act_stride = 0;
@@ -214,7 +207,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float row_single(int fo
     return total;
 }
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) void dot_rows(int format, const struct iq_tables *tables, const void *rows, size_t row_bytes, int row_begin, int row_end,
+K_TARGET static inline __attribute__((always_inline)) void dot_rows(int format, const struct iq_tables *tables, const void *rows, size_t row_bytes, int row_begin, int row_end,
                                                                      int blocks, const uint8_t *act, const float *act_scales, const float *act_sums,
                                                                      int ntok, float *out, int out_stride) {
     const unsigned char *base = (const unsigned char *)rows;
@@ -236,18 +229,18 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void dot_rows(int forma
     }
 }
 
-KUJIRA_VNNI void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+K_TARGET void K_NAME(kujira_q8_0_dot_rows)(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                                       const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
     dot_rows(Q8_0, 0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_scales, ntok, out, out_stride);
 }
 
-KUJIRA_VNNI void kujira_iq4_dot_rows(int xs, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs,
+K_TARGET void K_NAME(kujira_iq4_dot_rows)(int xs, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs,
                                      const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
     if (xs) dot_rows(IQ4_XS, 0, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
     else dot_rows(IQ4_NL, 0, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
 }
 
-KUJIRA_VNNI void kujira_iq_grid_dot_rows(int kind, const uint8_t *ksigns, const uint64_t *iq2xxs, const uint64_t *iq1s, const uint32_t *iq3xxs,
+K_TARGET void K_NAME(kujira_iq_grid_dot_rows)(int kind, const uint8_t *ksigns, const uint64_t *iq2xxs, const uint64_t *iq1s, const uint32_t *iq3xxs,
                                          const uint32_t *iq3s, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act,
                                          const float *act_scales, int ntok, float *out, int out_stride) {
     const struct iq_tables tables = {ksigns, iq2xxs, iq1s, iq3xxs, iq3s};
@@ -257,13 +250,13 @@ KUJIRA_VNNI void kujira_iq_grid_dot_rows(int kind, const uint8_t *ksigns, const 
     else dot_rows(IQ2_XXS, &tables, rows, row_bytes, row_begin, row_end, runs, act, act_scales, act_scales, ntok, out, out_stride);
 }
 
-KUJIRA_VNNI void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+K_TARGET void K_NAME(kujira_q4_dot_rows)(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                                     const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
     if (has_min) dot_rows(Q4_1, 0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
     else dot_rows(Q4_0, 0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
 }
 
-KUJIRA_VNNI void kujira_q5_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+K_TARGET void K_NAME(kujira_q5_dot_rows)(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                                     const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
     if (has_min) dot_rows(Q5_1, 0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
     else dot_rows(Q5_0, 0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
@@ -279,7 +272,7 @@ static const unsigned char q6_word_order[2][32] = {
 };
 
 // Run r of a super-block (values 32r..<32r+32): 6-bit u from ql/qh, then the two int16 halves (u − 32)·scale.
-KUJIRA_VNNI static inline __attribute__((always_inline)) void q6_run(const unsigned char *block, int r, __m256i order0, __m256i order1,
+K_TARGET static inline __attribute__((always_inline)) void q6_run(const unsigned char *block, int r, __m256i order0, __m256i order1,
                                                                    __m256i *w0, __m256i *w1) {
     const int h = r >> 2, j = r & 3;
     __m256i ql = _mm256_loadu_si256((const __m256i *)(block + 64 * h + 32 * (j & 1)));
@@ -287,7 +280,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void q6_run(const unsig
     __m256i low = _mm256_and_si256(_mm256_srli_epi16(ql, 4 * (j >> 1)), _mm256_set1_epi8(0x0F));
     __m256i high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), _mm256_set1_epi8(0x03)), 4);
     __m256i u = _mm256_or_si256(low, high);
-    __m256i u0 = _mm256_maskz_permutexvar_epi8(0x55555555u, order0, u), u1 = _mm256_maskz_permutexvar_epi8(0x55555555u, order1, u);
+    __m256i u0 = k_keep_bytes(0x55555555u, k_permute_bytes(order0, u)), u1 = k_keep_bytes(0x55555555u, k_permute_bytes(order1, u));
     const signed char *scales = (const signed char *)(block + 192);
     *w0 = _mm256_mullo_epi16(_mm256_sub_epi16(u0, _mm256_set1_epi16(32)), _mm256_set1_epi16(scales[2 * r]));
     *w1 = _mm256_mullo_epi16(_mm256_sub_epi16(u1, _mm256_set1_epi16(32)), _mm256_set1_epi16(scales[2 * r + 1]));
@@ -296,12 +289,12 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void q6_run(const unsig
 // One token's run term, as `Q6_K.dot`: acc += Float(lanes) * (d_w * d_x).
 #define KUJIRA_Q6_TERM(acc, t) do { \
     const int16_t *x = act + (size_t)(t) * act_stride + (size_t)a * 32; \
-    __m256i lanes = _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(_mm256_setzero_si256(), w0, _mm256_loadu_si256((const __m256i *)x)), \
+    __m256i lanes = k_dpwssd(k_dpwssd(_mm256_setzero_si256(), w0, _mm256_loadu_si256((const __m256i *)x)), \
                                         w1, _mm256_loadu_si256((const __m256i *)(x + 16))); \
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(d, _mm256_set1_ps(act_scales[(size_t)(t) * runs + a])), acc); \
 } while (0)
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) void q6_row_quad(const unsigned char *row, int blocks, const int16_t *act, size_t act_stride,
+K_TARGET static inline __attribute__((always_inline)) void q6_row_quad(const unsigned char *row, int blocks, const int16_t *act, size_t act_stride,
                                                                         const float *act_scales, float *out, int out_stride) {
     const __m256i order0 = _mm256_loadu_si256((const __m256i *)q6_word_order[0]), order1 = _mm256_loadu_si256((const __m256i *)q6_word_order[1]);
     const int runs = blocks * 8;
@@ -328,7 +321,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void q6_row_quad(const 
     out[3 * (size_t)out_stride] = tree_sum(a3);
 }
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) float q6_row_single(const unsigned char *row, int blocks, const int16_t *act,
+K_TARGET static inline __attribute__((always_inline)) float q6_row_single(const unsigned char *row, int blocks, const int16_t *act,
                                                                            const float *act_scales) {
     const __m256i order0 = _mm256_loadu_si256((const __m256i *)q6_word_order[0]), order1 = _mm256_loadu_si256((const __m256i *)q6_word_order[1]);
     const int runs = blocks * 8;
@@ -351,7 +344,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float q6_row_single(con
     return tree_sum(a0);
 }
 
-KUJIRA_VNNI void kujira_q6_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+K_TARGET void K_NAME(kujira_q6_k_dot_rows)(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                                       const int16_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
     const unsigned char *base = (const unsigned char *)rows;
     const size_t act_stride = (size_t)blocks * 256;
@@ -374,7 +367,7 @@ KUJIRA_VNNI void kujira_q6_k_dot_rows(const void *rows, size_t row_bytes, int ro
 // Q4_K: each run of 32 nibbles goes through `vpdpbusd` like a Q4_0 block (nibbles as s8 in the activation order against
 // the q + 128 plane, −128·Σw bias); the 6-bit scales/mins are unpacked as `KQuantScaleMin.unpackFloat` and the float
 // operations are `KQuantScaledRuns.runsDot`'s: per super-block the min term first, then the 8 run terms.
-KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_scales(const unsigned char *block, __m256 *scales, __m256 *mins) {
+K_TARGET static inline __attribute__((always_inline)) void q4k_scales(const unsigned char *block, __m256 *scales, __m256 *mins) {
     unsigned int w0, w1, w2;
     __builtin_memcpy(&w0, block + 4, 4);
     __builtin_memcpy(&w1, block + 8, 4);
@@ -391,7 +384,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_scales(const u
     *mins = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srlv_epi32(m, shifts), byte));
 }
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) float half_at(const unsigned char *p) {
+K_TARGET static inline __attribute__((always_inline)) float half_at(const unsigned char *p) {
     short h;
     __builtin_memcpy(&h, p, 2);
     return _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(h)));  // not _cvtsh_ss (see load_block)
@@ -399,7 +392,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float half_at(const uns
 
 // One token's run term: acc += Float(lanes) * (splat(d·scale_k) * d_x).
 #define KUJIRA_Q4K_TERM(acc, t) do { \
-    __m256i lanes = _mm256_dpbusd_epi32(bias, _mm256_loadu_si256((const __m256i *)(act + (size_t)(t) * act_stride + (size_t)a * 32)), w); \
+    __m256i lanes = k_lanes_unsigned(bias, _mm256_loadu_si256((const __m256i *)(act + (size_t)(t) * act_stride + (size_t)a * 32)), w); \
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(ws, _mm256_set1_ps(act_scales[(size_t)(t) * runs + a])), acc); \
 } while (0)
 #define KUJIRA_Q4K_MINS(acc, t) acc = _mm256_fmadd_ps(weight_mins, _mm256_loadu_ps(act_sums + (size_t)(t) * runs + 8 * (size_t)b), acc)
@@ -407,19 +400,18 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float half_at(const uns
 // Run k of a super-block (c = k/2: low nibbles of qs[32c..] for even k, high for odd) in the activation order. Q5_K
 // (`five`): qs starts at byte 48 and bit k of qh[i] (bytes 16..<48) is the fifth bit of value i, a byte mask
 // (`vptestmb`) selecting 16 into those bytes.
-KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_run(int five, const unsigned char *block, int k, __m256i order, __m256i *w,
+K_TARGET static inline __attribute__((always_inline)) void q4k_run(int five, const unsigned char *block, int k, __m256i order, __m256i *w,
                                                                     __m256i *bias) {
     __m256i qs = _mm256_loadu_si256((const __m256i *)(block + (five ? 48 : 16) + 32 * (k >> 1)));
     __m256i natural = _mm256_and_si256(_mm256_srli_epi16(qs, 4 * (k & 1)), _mm256_set1_epi8(0x0F));
     if (five) {
-        __mmask32 fifth = _mm256_test_epi8_mask(_mm256_loadu_si256((const __m256i *)(block + 16)), _mm256_set1_epi8((char)(1 << k)));
-        natural = _mm256_or_si256(natural, _mm256_maskz_mov_epi8(fifth, _mm256_set1_epi8(0x10)));
+        natural = _mm256_or_si256(natural, k_bytes_where_bit(_mm256_loadu_si256((const __m256i *)(block + 16)), 1 << k, 0x10));
     }
-    *w = _mm256_permutexvar_epi8(order, natural);
-    *bias = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), *w));
+    *w = k_permute_bytes(order, natural);
+    *bias = k_bias(*w);
 }
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_row_quad(int five, const unsigned char *row, int blocks, const uint8_t *act, size_t act_stride,
+K_TARGET static inline __attribute__((always_inline)) void q4k_row_quad(int five, const unsigned char *row, int blocks, const uint8_t *act, size_t act_stride,
                                                                          const float *act_scales, const float *act_sums, float *out, int out_stride) {
     const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
     const int runs = blocks * 8;
@@ -439,7 +431,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_row_quad(int f
             const int a = 8 * b + k;
             __m256i w, bias;
             q4k_run(five, block, k, order, &w, &bias);
-            const __m256 ws = _mm256_permutexvar_ps(_mm256_set1_epi32(k), weight_scales);
+            const __m256 ws = _mm256_permutevar8x32_ps(weight_scales, _mm256_set1_epi32(k));
             KUJIRA_Q4K_TERM(a0, 0);
             KUJIRA_Q4K_TERM(a1, 1);
             KUJIRA_Q4K_TERM(a2, 2);
@@ -452,7 +444,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void q4k_row_quad(int f
     out[3 * (size_t)out_stride] = tree_sum(a3);
 }
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) float q4k_row_single(int five, const unsigned char *row, int blocks, const uint8_t *act,
+K_TARGET static inline __attribute__((always_inline)) float q4k_row_single(int five, const unsigned char *row, int blocks, const uint8_t *act,
                                                                             const float *act_scales, const float *act_sums) {
     const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
     const int runs = blocks * 8;
@@ -470,7 +462,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float q4k_row_single(in
             const int a = 8 * b + k;
             __m256i w, bias;
             q4k_run(five, block, k, order, &w, &bias);
-            const __m256 ws = _mm256_permutexvar_ps(_mm256_set1_epi32(k), weight_scales);
+            const __m256 ws = _mm256_permutevar8x32_ps(weight_scales, _mm256_set1_epi32(k));
             KUJIRA_Q4K_TERM(a0, 0);
         }
     }
@@ -478,7 +470,7 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) float q4k_row_single(in
     return tree_sum(a0);
 }
 
-KUJIRA_VNNI static inline __attribute__((always_inline)) void k_dot_rows(int five, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+K_TARGET static inline __attribute__((always_inline)) void k_dot_rows(int five, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
                                       const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
     const unsigned char *base = (const unsigned char *)rows;
     const size_t act_stride = (size_t)blocks * 256;
@@ -498,67 +490,13 @@ KUJIRA_VNNI static inline __attribute__((always_inline)) void k_dot_rows(int fiv
     }
 }
 
-KUJIRA_VNNI void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+K_TARGET void K_NAME(kujira_q4_k_dot_rows)(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
                                       const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
     k_dot_rows(0, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
 }
 
-KUJIRA_VNNI void kujira_q5_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
+K_TARGET void K_NAME(kujira_q5_k_dot_rows)(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
                                       const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
     k_dot_rows(1, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
 }
 
-#else
-
-int kujira_vnni_available(void) { return 0; }
-
-void kujira_q8_0_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
-                          const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
-    (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)ntok; (void)out;
-    (void)out_stride;
-}
-
-void kujira_iq_grid_dot_rows(int kind, const uint8_t *ksigns, const uint64_t *iq2xxs, const uint64_t *iq1s, const uint32_t *iq3xxs,
-                             const uint32_t *iq3s, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs, const uint8_t *act,
-                             const float *act_scales, int ntok, float *out, int out_stride) {
-    (void)kind; (void)ksigns; (void)iq2xxs; (void)iq1s; (void)iq3xxs; (void)iq3s; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)runs;
-    (void)act; (void)act_scales; (void)ntok; (void)out; (void)out_stride;
-}
-
-void kujira_iq4_dot_rows(int xs, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs,
-                         const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
-    (void)xs; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)runs; (void)act; (void)act_scales; (void)ntok;
-    (void)out; (void)out_stride;
-}
-
-void kujira_q4_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
-                        const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
-    (void)has_min; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales;
-    (void)act_sums; (void)ntok; (void)out; (void)out_stride;
-}
-
-void kujira_q5_dot_rows(int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
-                        const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
-    (void)has_min; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales;
-    (void)act_sums; (void)ntok; (void)out; (void)out_stride;
-}
-
-void kujira_q6_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
-                          const int16_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
-    (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)ntok; (void)out;
-    (void)out_stride;
-}
-
-void kujira_q4_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
-                          const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
-    (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)act_sums; (void)ntok;
-    (void)out; (void)out_stride;
-}
-
-void kujira_q5_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
-                          const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
-    (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)act; (void)act_scales; (void)act_sums; (void)ntok;
-    (void)out; (void)out_stride;
-}
-
-#endif

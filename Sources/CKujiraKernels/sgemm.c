@@ -1,7 +1,7 @@
-// AVX-512F float32 GEMM block for training (see include/CKujiraVNNI.h, `kujira_sgemm_block`): Swift's SIMD code is
+// Float32 GEMM blocks for training (see include/CKujiraKernels.h, `kujira_sgemm_block`): Swift's SIMD code is
 // compiled for haswell (16 ymm registers), where a register-blocked product spills; AVX-512's 32 zmm registers hold an
 // 8 x 32 tile of C. Each element of C gets its products added in k order with FMA, as the Swift kernel does.
-#include "CKujiraVNNI.h"
+#include "CKujiraKernels.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -138,5 +138,81 @@ KUJIRA_AVX512F void kujira_sgemm_nt_block(int m, int n0, int n1, int k, const fl
 #else
 void kujira_sgemm_nt_block(int m, int n0, int n1, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int accumulate) {
     (void)m; (void)n0; (void)n1; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc; (void)accumulate;
+}
+#endif
+
+#if defined(__x86_64__)
+#pragma clang fp contract(off)
+#define KUJIRA_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+// C(i, j) (+)= Σ_l A(i, l)·B(l, j) for one row i and columns [j0, j1): products and sums in l order without FMA, as the
+// Swift `MatMul.scalarRow`.
+KUJIRA_AVX2 static void scalar_row(int j0, int j1, int k, const float *ai, long cs, const float *b, long ldb, float *ci, int accumulate) {
+    for (int j = j0; j < j1; j++) {
+        float sum = 0;
+        for (int l = 0; l < k; l++) sum += ai[(long)l * cs] * b[(long)l * ldb + j];
+        ci[j] = accumulate ? ci[j] + sum : sum;
+    }
+}
+
+KUJIRA_AVX2 static inline __attribute__((always_inline)) void store16(float *p, __m256 lo, __m256 hi, int accumulate) {
+    if (accumulate) {
+        lo = _mm256_add_ps(_mm256_loadu_ps(p), lo);
+        hi = _mm256_add_ps(_mm256_loadu_ps(p + 8), hi);
+    }
+    _mm256_storeu_ps(p, lo);
+    _mm256_storeu_ps(p + 8, hi);
+}
+
+KUJIRA_AVX2 void kujira_sgemm_block_avx2(int m, int n, int k, const float *a, long rs, long cs, const float *b, long ldb, float *c, long ldc,
+                                         int accumulate) {
+    int i = 0;
+    for (; i + 6 <= m; i += 6) {
+        const float *a0 = a + (long)i * rs;
+        int j = 0;
+        for (; j + 16 <= n; j += 16) {
+            __m256 c0l = _mm256_setzero_ps(), c0h = c0l, c1l = c0l, c1h = c0l, c2l = c0l, c2h = c0l;
+            __m256 c3l = c0l, c3h = c0l, c4l = c0l, c4h = c0l, c5l = c0l, c5h = c0l;
+            for (int l = 0; l < k; l++) {
+                const float *bl = b + (long)l * ldb + j;
+                const __m256 bvl = _mm256_loadu_ps(bl), bvh = _mm256_loadu_ps(bl + 8);
+                const float *al = a0 + (long)l * cs;
+                __m256 x;
+                x = _mm256_set1_ps(al[0]);      c0l = _mm256_fmadd_ps(x, bvl, c0l); c0h = _mm256_fmadd_ps(x, bvh, c0h);
+                x = _mm256_set1_ps(al[rs]);     c1l = _mm256_fmadd_ps(x, bvl, c1l); c1h = _mm256_fmadd_ps(x, bvh, c1h);
+                x = _mm256_set1_ps(al[2 * rs]); c2l = _mm256_fmadd_ps(x, bvl, c2l); c2h = _mm256_fmadd_ps(x, bvh, c2h);
+                x = _mm256_set1_ps(al[3 * rs]); c3l = _mm256_fmadd_ps(x, bvl, c3l); c3h = _mm256_fmadd_ps(x, bvh, c3h);
+                x = _mm256_set1_ps(al[4 * rs]); c4l = _mm256_fmadd_ps(x, bvl, c4l); c4h = _mm256_fmadd_ps(x, bvh, c4h);
+                x = _mm256_set1_ps(al[5 * rs]); c5l = _mm256_fmadd_ps(x, bvl, c5l); c5h = _mm256_fmadd_ps(x, bvh, c5h);
+            }
+            float *base = c + (long)i * ldc + j;
+            store16(base, c0l, c0h, accumulate);
+            store16(base + ldc, c1l, c1h, accumulate);
+            store16(base + 2 * ldc, c2l, c2h, accumulate);
+            store16(base + 3 * ldc, c3l, c3h, accumulate);
+            store16(base + 4 * ldc, c4l, c4h, accumulate);
+            store16(base + 5 * ldc, c5l, c5h, accumulate);
+        }
+        if (j < n)
+            for (int r = i; r < i + 6; r++) scalar_row(j, n, k, a + (long)r * rs, cs, b, ldb, c + (long)r * ldc, accumulate);
+    }
+    for (; i < m; i++) {
+        const float *ai = a + (long)i * rs;
+        int j = 0;
+        for (; j + 16 <= n; j += 16) {
+            __m256 lo = _mm256_setzero_ps(), hi = lo;
+            for (int l = 0; l < k; l++) {
+                const __m256 x = _mm256_set1_ps(ai[(long)l * cs]);
+                lo = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (long)l * ldb + j), lo);
+                hi = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + (long)l * ldb + j + 8), hi);
+            }
+            store16(c + (long)i * ldc + j, lo, hi, accumulate);
+        }
+        if (j < n) scalar_row(j, n, k, ai, cs, b, ldb, c + (long)i * ldc, accumulate);
+    }
+}
+#else
+void kujira_sgemm_block_avx2(int m, int n, int k, const float *a, long rs, long cs, const float *b, long ldb, float *c, long ldc, int accumulate) {
+    (void)m; (void)n; (void)k; (void)a; (void)rs; (void)cs; (void)b; (void)ldb; (void)c; (void)ldc; (void)accumulate;
 }
 #endif
