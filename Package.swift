@@ -1,13 +1,16 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
-/// Tools version 6.2: from Swift 6.2 SwiftPM accepts `unsafeFlags` in a package depended on by version when that
-/// package declares 6.2 or later, so apps can depend on Kujira with `from: "x.y.z"` (scripts/check-version-dependency.sh).
 /// No target is compiled for a chosen CPU: the hot kernels are C (`CKujiraKernels`) with per-function target attributes,
 /// picked at run time (`KernelISA`), so one build runs on every x86-64 and the Swift kernels serve other CPUs.
-/// Debug builds (the test suite) still optimise the kernels: unoptimised SIMD code is ~50x slower, which would make
-/// the tests that run real models take minutes.
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+///
+/// Kujira's own checkout (its tests and CI) optimises the kernels in debug builds too: unoptimised SIMD code is ~50x
+/// slower, which would make the tests that run real models take minutes. A package that depends on Kujira gets it in a
+/// `checkouts` directory (SwiftPM's `.build/checkouts`, Xcode's `SourcePackages/checkouts`) and then sees no `unsafeFlags`
+/// in any target it links (scripts/check-version-dependency.sh checks this on the resolved checkout).
+let isDependency = Context.packageDirectory.contains("/checkouts/")
+let kernelSettings: [SwiftSetting] = isDependency ? [] : [.unsafeFlags(["-O"], .when(configuration: .debug))]
+let kernelCSettings: [CSetting] = isDependency ? [] : [.unsafeFlags(["-O2"], .when(configuration: .debug))]
 
 /// Kujira: DeepSeek-style language models in pure Swift.
 /// Targets depend one way: Tensor → Formats → Tokenizer → Models → Generation → CLI.
@@ -42,7 +45,7 @@ let package = Package(
     targets: [
         // The one C target: the hot kernels with per-function target attributes (AVX-512 VNNI and AVX2 + FMA + F16C),
         // which Swift cannot express; stubs off x86-64, where KujiraTensor's Swift kernels serve. See docs/kernels.md.
-        .target(name: "CKujiraKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
+        .target(name: "CKujiraKernels", cSettings: kernelCSettings),
         .target(name: "KujiraTensor", dependencies: ["CKujiraKernels"], swiftSettings: kernelSettings),
         .target(name: "KujiraFormats", dependencies: ["KujiraTensor"]),
         .target(name: "KujiraTokenizer", dependencies: ["KujiraFormats"]),
@@ -68,7 +71,7 @@ let package = Package(
             ]
         ),
         // `kujira pull`: the Hugging Face Hub client and its cache (huggingface_hub's layout). SHA-256 is hand-written
-        // (Digests.swift) and, like the kernels, optimised in debug builds so the tests hash at a useful speed.
+        // (Digests.swift) and, like the kernels, optimised in debug builds of this checkout so the tests hash at a useful speed.
         .target(
             name: "KujiraHub",
             dependencies: [
@@ -76,7 +79,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+            swiftSettings: kernelSettings
         ),
         // The small async API over the pipeline (ChatModel); the targets above stay available for lower-level use.
         .target(name: "Kujira", dependencies: ["KujiraGeneration", "KujiraModels", "KujiraTokenizer", "KujiraFormats", "KujiraHub"]),
