@@ -18,7 +18,7 @@ final class CBlockDotTests: XCTestCase {
         for dtype in CBlockDotTests.formats { checkBitEquality(dtype) }
     }
 
-    static let formats: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs, .iq2_xxs, .iq1_s, .iq3_xxs, .iq3_s, .iq2_xs, .iq2_s, .iq1_m]
+    static let formats: [DType] = [.q2_K, .q3_K, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K, .iq4_nl, .iq4_xs, .iq2_xxs, .iq1_s, .iq3_xxs, .iq3_s, .iq2_xs, .iq2_s, .iq1_m]
 
     func checkBitEquality(_ dtype: DType) {
         var rng = SplitMix64(seed: 41)

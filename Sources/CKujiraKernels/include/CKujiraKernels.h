@@ -86,6 +86,14 @@ void kujira_sgemm_block(int m, int n, int k, const float *a, long rs, long cs, c
 /// C (m, n) (+)= A (m, k) · Bᵀ for B (n, k) row-major, columns [n0, n1) of C only (y = x · Wᵀ without transposing):
 /// 4 x 4 tiles of 16-lane dot products along k, reduced at the end; AVX-512F, call only when `kujira_sgemm_available`.
 void kujira_sgemm_nt_block(int m, int n0, int n1, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int accumulate);
+/// Q2_K (84-byte super-blocks) or Q3_K (110-byte) rows [row_begin, row_end) dotted with `ntok` tokens, AVX2: `lanes` are
+/// `Q8Row.lanes` (per token `blocks * 256` int16, [even | odd] per 16 values), `act_scales` one float per 32 values,
+/// `act_sums` one int32 per 16 values; token t of row r goes to `out[t * out_stride + r]`. Bit for bit `Q2_K.dot` / `Q3_K.dot`.
+void kujira_q2_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int16_t *lanes,
+                          const float *act_scales, const int32_t *act_sums, int ntok, float *out, int out_stride);
+void kujira_q3_k_dot_rows(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int16_t *lanes,
+                          const float *act_scales, const int32_t *act_sums, int ntok, float *out, int out_stride);
+
 /// 32-value blocks of activations quantized as `Q8Activations.quantizeBlock` (AVX2): per block b of `x + 32b`, the int16 codes
 /// as [even | odd] per 16 at `lanes + 32b`, the scale (`scales[b]`, also in 8 lanes at `scale_vectors + 8b`), the two int32
 /// sums of 16 codes, scale·(their sum) and, when `plane` is not NULL, the 32 bytes q + 128 in `kujira_vnni_block_order`.

@@ -43,8 +43,10 @@ public enum Linear {
             if isa != .swift { CBlockDots.nibbles(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q5_1.self, w, x, n: n, out: out, grain: grain) }
         case .q8_0:
             if isa != .swift { CBlockDots.q8_0(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q8_0.self, w, x, n: n, out: out, grain: grain) }
-        case .q2_K: quantized(Q2_K.self, w, x, n: n, out: out, grain: grain)
-        case .q3_K: quantized(Q3_K.self, w, x, n: n, out: out, grain: grain)
+        case .q2_K:
+            if isa != .swift { CBlockDots.lowBitK(w, x, n: n, out: out, grain: grain) } else { quantized(Q2_K.self, w, x, n: n, out: out, grain: grain) }
+        case .q3_K:
+            if isa != .swift { CBlockDots.lowBitK(w, x, n: n, out: out, grain: grain) } else { quantized(Q3_K.self, w, x, n: n, out: out, grain: grain) }
         case .q4_K:
             if isa != .swift { CBlockDots.scaledRuns(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q4_K.self, w, x, n: n, out: out, grain: grain) }
         case .q5_K:

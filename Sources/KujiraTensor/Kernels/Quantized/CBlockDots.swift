@@ -105,4 +105,17 @@ enum CBlockDots {
                                  values, scales, sums, Int32(n), output, Int32(rows))
         }
     }
+
+    /// Q2_K / Q3_K `out (n, rows) = x · Wᵀ` through `kujira_q2_k_dot_rows` / `kujira_q3_k_dot_rows` (AVX2 at both C levels:
+    /// `vpmaddwd` on the int16 activation lanes, as the Swift kernels).
+    static func lowBitK(_ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let kernel = w.data.dtype == .q3_K ? kujira_q3_k_dot_rows : kujira_q2_k_dot_rows
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
+        let first = LinearScratch.current.activations(x, n: n, cols: cols).row(0)
+        let lanes = UnsafeRawPointer(first.lanes).assumingMemoryBound(to: Int16.self), scales = first.scales, sums = first.sums
+        let base = w.data.bytes.baseAddress!, output = out.baseAddress!
+        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
+            kernel(base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(cols / 256), lanes, scales, sums, Int32(n), output, Int32(rows))
+        }
+    }
 }
