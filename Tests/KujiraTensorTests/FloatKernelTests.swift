@@ -184,6 +184,49 @@ final class FloatKernelTests: XCTestCase {
         let planeC = UnsafeBufferPointer(start: c.vnniValues!, count: n * cols), planeSwift = UnsafeBufferPointer(start: swift.vnniValues!, count: n * cols)
         XCTAssertEqual(Array(planeC), Array(planeSwift), "byte plane")
     }
+
+    /// The llama.cpp-numerics row dots (`GGMLLinear.q4_1Dot` / `q8_0Dot`) against `kujira_ggml_q4_1_dot` / `kujira_ggml_q8_0_dot`.
+    func testLlamaCppNumericsDots() {
+        var rng = SplitMix64(seed: 13)
+        for blocks in [1, 3, 18, 64] {
+            let cols = 32 * blocks
+            let codes = (0..<cols).map { _ in Int16(Int(rng.next() % 255) - 127) }
+            let d = floats(blocks, &rng).map { abs($0) * 0.01 }, s = floats(blocks, &rng)
+            for dtype in [DType.q4_1, .q8_0] {
+                let w = KernelTestData.randomWeight(dtype, rows: 2, cols: cols, rng: &rng)
+                let row = w.data.bytes.baseAddress!
+                codes.withUnsafeBufferPointer { q in d.withUnsafeBufferPointer { dp in s.withUnsafeBufferPointer { sp in
+                    let c = dtype == .q4_1 ? kujira_ggml_q4_1_dot(row, q.baseAddress!, dp.baseAddress!, sp.baseAddress!, blocks)
+                        : kujira_ggml_q8_0_dot(row, q.baseAddress!, dp.baseAddress!, blocks)
+                    let swift = dtype == .q4_1 ? GGMLLinear.q4_1Dot(row, q.baseAddress!, dp.baseAddress!, sp.baseAddress!, blocks: blocks)
+                        : GGMLLinear.q8_0Dot(row, q.baseAddress!, dp.baseAddress!, blocks: blocks)
+                    XCTAssertEqual(bits(c), bits(swift), "\(dtype.rawValue) blocks \(blocks)")
+                } } }
+            }
+        }
+    }
+
+    /// llama.cpp's f16 dots and the attention's value step (`GGMLMath`) against their C forms.
+    func testLlamaCppNumericsHalfDots() {
+        var rng = SplitMix64(seed: 14)
+        for count in [16, 64, 80, 128, 200] {
+            let a = floats(count, &rng).map { Float(Float16($0)) }, b = halfWords(count, &rng).map { $0 & 0x7C00 == 0x7C00 ? 0x3C00 : $0 }
+            let halves = b.map { Float16(bitPattern: $0) }
+            a.withUnsafeBufferPointer { ap in halves.withUnsafeBufferPointer { hp in b.withUnsafeBufferPointer { bp in
+                XCTAssertEqual(bits(kujira_ggml_vector_dot_f16(ap.baseAddress!, bp.baseAddress!, count)),
+                               bits(GGMLMath.swiftVectorDot(ap.baseAddress!, halves: hp.baseAddress!, count: count)), "vectorDot \(count)")
+                if count % 16 == 0 {
+                    XCTAssertEqual(bits(kujira_ggml_dot_f16(ap.baseAddress!, bp.baseAddress!, count)),
+                                   bits(GGMLMath.swiftDot(ap.baseAddress!, halves: hp.baseAddress!, count: count)), "dot \(count)")
+                }
+                var c = floats(16 * count, &rng)
+                var swift = c
+                c.withUnsafeMutableBufferPointer { kujira_ggml_accumulate_f16($0.baseAddress!, bp.baseAddress!, count, 0.37) }
+                for d in 0..<count { swift[16 * d] = swift[16 * d].addingProduct(0.37, Float(halves[d])) }
+                XCTAssertEqual(c.map(\.bitPattern), swift.map(\.bitPattern), "accumulate \(count)")
+            } } }
+        }
+    }
 }
 
 private extension SIMD8 where Scalar == Float {

@@ -132,6 +132,15 @@ float kujira_int8_dot(const float *q, const int8_t *codes, const float *scales, 
 void kujira_int8_add_scaled(const int8_t *codes, const float *scales, long group_size, long count, float weight, float *out);
 /// Σ_h weights[h]·relu(scale·q_h · tile) for a (dim, 8) tile of 8 keys (`IndexerScores.blockScores`), into out (8,).
 void kujira_indexer_block_scores(const float *q, int heads, int dim, const float *weights, float scale, const float *tile, float *out);
+/// `GGMLLinear.q4_1Dot` / `q8_0Dot` (llama.cpp's numerics): one row of `blocks` blocks with int16 codes `q`, per-block
+/// activation scales `d` (and Q4_1's fp16-rounded sums `s`).
+float kujira_ggml_q4_1_dot(const void *row, const int16_t *q, const float *d, const float *s, long blocks);
+float kujira_ggml_q8_0_dot(const void *row, const int16_t *q, const float *d, long blocks);
+/// `GGMLMath.vectorDot` / `dot` (llama.cpp's f16 dots) of Floats with IEEE halves, and the attention's value step
+/// acc[16·d] = fma(p, value[d], acc[16·d]) for d < count.
+float kujira_ggml_vector_dot_f16(const float *a, const uint16_t *b, long count);
+float kujira_ggml_dot_f16(const float *a, const uint16_t *b, long count);
+void kujira_ggml_accumulate_f16(float *acc, const uint16_t *value, long count, float p);
 /// `kujira_sgemm_block` for AVX2 + FMA: 6 x 16 register tiles, the Swift `MatMul.swiftBlock` (bit for bit, tails included).
 void kujira_sgemm_block_avx2(int m, int n, int k, const float *a, long rs, long cs, const float *b, long ldb, float *c, long ldc, int accumulate);
 #endif

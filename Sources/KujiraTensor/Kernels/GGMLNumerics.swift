@@ -1,3 +1,4 @@
+import CKujiraKernels
 import Foundation
 
 /// Which arithmetic a model runs: Kujira's own kernels (the default, fastest), or a bit-exact emulation of
@@ -106,6 +107,13 @@ public enum GGMLMath {
     /// values each in turn, folded (0+2) + (1+3), `reduce16`, the tail past a multiple of 64 added in double.
     @inline(__always)
     public static func vectorDot(_ a: UnsafePointer<Float>, halves b: UnsafePointer<Float16>, count: Int) -> Float {
+        if KernelISA.floatKernels { return kujira_ggml_vector_dot_f16(a, UnsafeRawPointer(b).assumingMemoryBound(to: UInt16.self), count) }
+        return swiftVectorDot(a, halves: b, count: count)
+    }
+
+    /// `vectorDot` in Swift (reference of `kujira_ggml_vector_dot_f16`).
+    @inline(__always)
+    static func swiftVectorDot(_ a: UnsafePointer<Float>, halves b: UnsafePointer<Float16>, count: Int) -> Float {
         var sums = (SIMD16<Float>.zero, SIMD16<Float>.zero, SIMD16<Float>.zero, SIMD16<Float>.zero)
         @inline(__always) func load(_ i: Int) -> (SIMD16<Float>, SIMD16<Float>) {
             var x = SIMD16<Float>.zero, y = SIMD16<Float>.zero
@@ -130,6 +138,13 @@ public enum GGMLMath {
     /// `reduce16`. `a` is already rounded to half precision; count is a multiple of 16.
     @inline(__always)
     public static func dot(_ a: UnsafePointer<Float>, halves b: UnsafePointer<Float16>, count: Int) -> Float {
+        if KernelISA.floatKernels { return kujira_ggml_dot_f16(a, UnsafeRawPointer(b).assumingMemoryBound(to: UInt16.self), count) }
+        return swiftDot(a, halves: b, count: count)
+    }
+
+    /// `dot` in Swift (reference of `kujira_ggml_dot_f16`).
+    @inline(__always)
+    static func swiftDot(_ a: UnsafePointer<Float>, halves b: UnsafePointer<Float16>, count: Int) -> Float {
         var acc = SIMD16<Float>.zero
         var i = 0
         while i < count {
@@ -168,6 +183,10 @@ extension GGMLMath {
         for i in 0..<visible {
             let p = Float(Float16(row[i])), base = ((i / 16) % accumulators) * headDim * 16 + i % 16
             let value = values + i * rowWidth
+            if KernelISA.floatKernels {
+                kujira_ggml_accumulate_f16(acc + base, UnsafeRawPointer(value).assumingMemoryBound(to: UInt16.self), headDim, p)
+                continue
+            }
             for d in 0..<headDim { acc[base + 16 * d] = acc[base + 16 * d].addingProduct(p, Float(value[d])) }
         }
         @inline(__always) func lanes(_ a: Int, _ d: Int) -> SIMD16<Float> {

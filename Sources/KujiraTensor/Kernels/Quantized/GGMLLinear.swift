@@ -1,3 +1,5 @@
+import CKujiraKernels
+
 /// Bit-exact emulation of llama.cpp's quantized matrix-vector products (the `Numerics.llamaCpp` path): activations
 /// quantized by `quantize_row_q8_1` and dotted by `ggml_vec_dot_q4_1_q8_1` / `ggml_vec_dot_q8_0_q8_0` as their AVX2
 /// code orders the float work (eight lane sums of four products, one FMA per block, `hsum_float_8`).
@@ -17,12 +19,16 @@ public enum GGMLLinear {
         let scales = (scratch.pointer + 2 * n * cols).bindMemory(to: Float.self, capacity: 2 * n * blocks)
         let sums = scales + n * blocks
         quantize(x.baseAddress!, count: n * cols, codes: codes, scales: scales, sums: sums)
-        let base = w.data.bytes.baseAddress!, rowBytes = w.rowBytes, isQ4_1 = w.data.dtype == .q4_1
+        let base = w.data.bytes.baseAddress!, rowBytes = w.rowBytes, isQ4_1 = w.data.dtype == .q4_1, inC = KernelISA.floatKernels
         ThreadPool.shared.parallelFor(rows, grain: max(1, 8192 / max(1, cols * n))) { range in
             for r in range {
                 let row = base + r * rowBytes
                 for t in 0..<n {
                     let q = codes + t * cols, d = scales + t * blocks, s = sums + t * blocks
+                    if inC {
+                        out[t * rows + r] = isQ4_1 ? kujira_ggml_q4_1_dot(row, q, d, s, blocks) : kujira_ggml_q8_0_dot(row, q, d, blocks)
+                        continue
+                    }
                     out[t * rows + r] = isQ4_1 ? q4_1Dot(row, q, d, s, blocks: blocks) : q8_0Dot(row, q, d, blocks: blocks)
                 }
             }
@@ -83,7 +89,7 @@ public enum GGMLLinear {
         return r
     }
 
-    /// `ggml_vec_dot_q4_1_q8_1`: acc += (d_w·d_x) · lanes per block, summs = fma(m_w, s_x, summs); hsum8(acc) + summs.
+    /// `ggml_vec_dot_q4_1_q8_1` (the reference of `kujira_ggml_q4_1_dot`): acc += (d_w·d_x) · lanes per block, summs = fma(m_w, s_x, summs); hsum8(acc) + summs.
     @inline(__always)
     static func q4_1Dot(_ row: UnsafeRawPointer, _ q: UnsafePointer<Int16>, _ d: UnsafePointer<Float>, _ s: UnsafePointer<Float>, blocks: Int) -> Float {
         var acc = SIMD8<Float>.zero
@@ -99,7 +105,7 @@ public enum GGMLLinear {
         return GGMLMath.hsum8(acc) + summs
     }
 
-    /// `ggml_vec_dot_q8_0_q8_0`: acc += (d_w·d_x) · lanes per block; hsum8(acc).
+    /// `ggml_vec_dot_q8_0_q8_0` (the reference of `kujira_ggml_q8_0_dot`): acc += (d_w·d_x) · lanes per block; hsum8(acc).
     @inline(__always)
     static func q8_0Dot(_ row: UnsafeRawPointer, _ q: UnsafePointer<Int16>, _ d: UnsafePointer<Float>, blocks: Int) -> Float {
         var acc = SIMD8<Float>.zero
