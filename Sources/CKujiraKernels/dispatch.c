@@ -9,14 +9,15 @@
 int kujira_vnni_block_order(int position) { return block_order[position & 31]; }
 
 int kujira_selected_isa_value = 0;
+int kujira_isa_cap_value = KUJIRA_ISA_VNNI;
 
-// Runs when the library loads, before any Swift code: the CPU's best level, lowered by KUJIRA_ISA.
+// Runs when the library loads, before any Swift code: the cap KUJIRA_ISA sets, and the CPU's best level under it.
 __attribute__((constructor)) static void kujira_select_isa(void) {
-    int isa = kujira_isa_supported();
     const char *cap = getenv("KUJIRA_ISA");
-    if (cap && strcasecmp(cap, "swift") == 0) isa = 0;
-    if (cap && strcasecmp(cap, "avx2") == 0 && isa > KUJIRA_ISA_AVX2) isa = KUJIRA_ISA_AVX2;
-    kujira_selected_isa_value = isa;
+    if (cap && strcasecmp(cap, "swift") == 0) kujira_isa_cap_value = 0;
+    if (cap && strcasecmp(cap, "avx2") == 0) kujira_isa_cap_value = KUJIRA_ISA_AVX2;
+    const int isa = kujira_isa_supported();
+    kujira_selected_isa_value = isa < kujira_isa_cap_value ? isa : kujira_isa_cap_value;
 }
 
 #if defined(__x86_64__)

@@ -46,7 +46,7 @@ struct BenchKernelsCommand: ParsableCommand {
 
     func run() throws {
         let pool = ThreadPool.shared
-        print("CPU: \(CPUFeatures.current); pool max threads \(pool.maxThreads)")
+        print("CPU: \(CPUFeatures.current); kernels: \(KernelISA.selected); pool max threads \(pool.maxThreads)")
         for t in parsedThreads {
             pool.setActiveThreads(t)
             print(String(format: "memory read bandwidth, %d thread(s): %.1f GB/s", pool.activeThreads, readBandwidth(pool: pool)))

@@ -21,14 +21,8 @@ public enum KernelISA: Int32, Sendable, Comparable, CustomStringConvertible {
     /// when it loads (`kujira_selected_isa`).
     public static var selected: KernelISA { KernelISA(rawValue: kujira_selected_isa()) ?? .swift }
 
-    /// The cap `KUJIRA_ISA` sets.
-    static var environmentCap: KernelISA {
-        switch ProcessInfo.processInfo.environment["KUJIRA_ISA"]?.lowercased() {
-        case "swift": .swift
-        case "avx2": .avx2
-        default: .avx512vnni
-        }
-    }
+    /// The cap `KUJIRA_ISA` sets (read by the C library when it loads).
+    static var environmentCap: KernelISA { KernelISA(rawValue: kujira_isa_cap()) ?? .avx512vnni }
 
     /// Whether the float kernels (dots, F16/BF16/FP8 rows, the KV-cache rows, activation quantization, the training GEMM's
     /// AVX2 tile) run in C: `selected` is AVX2 or better.
@@ -38,8 +32,10 @@ public enum KernelISA: Int32, Sendable, Comparable, CustomStringConvertible {
     /// Every level this machine can run, lowest first (tests).
     static var runnable: [KernelISA] { [.swift, .avx2, .avx512vnni].filter { $0 <= supported } }
 
+    /// Levels order by what they need of the CPU.
     public static func < (a: KernelISA, b: KernelISA) -> Bool { a.rawValue < b.rawValue }
 
+    /// The name `KUJIRA_ISA` and `kujira bench-kernels` use.
     public var description: String {
         switch self {
         case .swift: "swift"

@@ -18,6 +18,9 @@ int kujira_isa_supported(void);
 /// once when the library loads. Kept in a plain global so the check before every kernel call is one load.
 extern int kujira_selected_isa_value;
 static inline int kujira_selected_isa(void) { return kujira_selected_isa_value; }
+/// The cap alone (2 when KUJIRA_ISA is unset or names neither), for kernels outside the two levels (the AVX-512F GEMM tile).
+extern int kujira_isa_cap_value;
+static inline int kujira_isa_cap(void) { return kujira_isa_cap_value; }
 
 /// Byte position -> value index of the activation plane: byte 4j+i of a 32-value block holds value
 /// `kujira_vnni_block_order(4j+i)`, so int32 lane j sums the same four products as the Swift kernels' `vpmaddwd`
