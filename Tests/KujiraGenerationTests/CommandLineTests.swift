@@ -12,10 +12,11 @@ func builtKujira() throws -> String {
 final class CommandLineTests: XCTestCase {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    func run(_ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try builtKujira())
         process.arguments = arguments
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -24,6 +25,33 @@ final class CommandLineTests: XCTestCase {
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return (process.terminationStatus, stdout, stderr)
+    }
+
+    /// `KUJIRA_ISA` caps the kernels the process picks (read by the C library when it loads), and every level gives the same
+    /// logits bit for bit: the embedded DeepSeek-V3 model (F32 rows, MLA, MoE) and, when present, SmolLM2 Q4_1 (block dots).
+    func testEveryKernelLevelGivesTheSameLogits() throws {
+        let levels = try ["", "avx2", "swift"].map { cap -> String in
+            let result = try run(["bench-kernels", "--formats", "Q8_0", "--shapes", "64x64", "--threads", "1", "--seconds", "0.01"],
+                                 environment: ["KUJIRA_ISA": cap])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            return result.stdout.components(separatedBy: "kernels: ").dropFirst().first?.components(separatedBy: ";").first ?? "?"
+        }
+        XCTAssertEqual(levels[2], "swift")
+        XCTAssertTrue(levels[1] == "avx2" || levels[1] == "swift", levels[1])
+        XCTAssertTrue(["avx512-vnni", "avx2", "swift"].contains(levels[0]), levels[0])
+        var models = [["--tokens", "0,5,6,7,1,8"]]
+        let smol = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/kujira/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        if FileManager.default.fileExists(atPath: smol) { models.append(["--model", smol, "--tokens", "1,504,3060,314,253,1345,30"]) }
+        for arguments in models {
+            let outputs = try ["", "avx2", "swift"].map { cap -> String in
+                let result = try run(["logits"] + arguments, environment: ["KUJIRA_ISA": cap])
+                XCTAssertEqual(result.status, 0, result.stderr)
+                return result.stdout
+            }
+            XCTAssertGreaterThan(outputs[0].count, 100)
+            XCTAssertEqual(outputs[1], outputs[0], "KUJIRA_ISA=avx2 \(arguments)")
+            XCTAssertEqual(outputs[2], outputs[0], "KUJIRA_ISA=swift \(arguments)")
+        }
     }
 
     func testVersionIsTheCheckoutsGitDescribe() throws {
