@@ -4,13 +4,8 @@
 #include "CKujiraKernels.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
 #include <string.h>
-
-#pragma clang fp contract(off)
-
-#define K_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define K_INLINE K_AVX2 static inline __attribute__((always_inline))
+#include "avx2.h"
 
 // Swift's `SIMD8<Float>.sum()`: lane 0 + lane 1 + ... + lane 7, in order.
 K_INLINE float sum8(__m256 v) {

@@ -4,18 +4,7 @@
 #include "CKujiraKernels.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#pragma clang fp contract(off)
-
-#define K_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define K_INLINE K_AVX2 static inline __attribute__((always_inline))
-
-K_INLINE float half_at(const unsigned char *p) {
-    short h;
-    __builtin_memcpy(&h, p, 2);
-    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(h)));
-}
+#include "avx2.h"
 
 // Exact lane sums of the weights w0 (values 0..15) and w1 (16..31), as int16, with the 32 int16 codes q.
 K_INLINE __m256 lane_sums(__m256i w0, __m256i w1, const int16_t *q) {

@@ -5,18 +5,7 @@
 #include "CKujiraKernels.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#pragma clang fp contract(off)
-
-#define K_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define K_INLINE K_AVX2 static inline __attribute__((always_inline))
-
-K_INLINE float half_at(const unsigned char *p) {
-    short h;
-    __builtin_memcpy(&h, p, 2);
-    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(h)));
-}
+#include "avx2.h"
 
 // Σ u·a of groups g (low half of `u`: its 16 weights as bytes) and g + 1 (high half) with the token's lanes.
 K_INLINE void group_dots(__m256i u, const int16_t *lanes, int g, int *dot0, int *dot1) {

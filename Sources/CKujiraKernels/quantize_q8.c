@@ -4,13 +4,8 @@
 #include "kernels_shared.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
 #include <math.h>
-
-#pragma clang fp contract(off)
-
-#define K_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define K_INLINE K_AVX2 static inline __attribute__((always_inline))
+#include "avx2.h"
 
 // 16 int32 codes (lo: values 0..7, hi: 8..15) truncated to int16, in value order.
 K_INLINE __m256i narrow16(__m256i lo, __m256i hi) {

@@ -142,12 +142,11 @@ void kujira_sgemm_nt_block(int m, int n0, int n1, int k, const float *a, long ld
 #endif
 
 #if defined(__x86_64__)
-#pragma clang fp contract(off)
-#define KUJIRA_AVX2 __attribute__((target("avx2,fma,f16c")))
+#include "avx2.h"
 
 // C(i, j) (+)= Σ_l A(i, l)·B(l, j) for one row i and columns [j0, j1): products and sums in l order without FMA, as the
 // Swift `MatMul.scalarRow`.
-KUJIRA_AVX2 static void scalar_row(int j0, int j1, int k, const float *ai, long cs, const float *b, long ldb, float *ci, int accumulate) {
+K_AVX2 static void scalar_row(int j0, int j1, int k, const float *ai, long cs, const float *b, long ldb, float *ci, int accumulate) {
     for (int j = j0; j < j1; j++) {
         float sum = 0;
         for (int l = 0; l < k; l++) sum += ai[(long)l * cs] * b[(long)l * ldb + j];
@@ -155,7 +154,7 @@ KUJIRA_AVX2 static void scalar_row(int j0, int j1, int k, const float *ai, long 
     }
 }
 
-KUJIRA_AVX2 static inline __attribute__((always_inline)) void store16(float *p, __m256 lo, __m256 hi, int accumulate) {
+K_AVX2 static inline __attribute__((always_inline)) void store16(float *p, __m256 lo, __m256 hi, int accumulate) {
     if (accumulate) {
         lo = _mm256_add_ps(_mm256_loadu_ps(p), lo);
         hi = _mm256_add_ps(_mm256_loadu_ps(p + 8), hi);
@@ -164,7 +163,7 @@ KUJIRA_AVX2 static inline __attribute__((always_inline)) void store16(float *p, 
     _mm256_storeu_ps(p + 8, hi);
 }
 
-KUJIRA_AVX2 void kujira_sgemm_block_avx2(int m, int n, int k, const float *a, long rs, long cs, const float *b, long ldb, float *c, long ldc,
+K_AVX2 void kujira_sgemm_block_avx2(int m, int n, int k, const float *a, long rs, long cs, const float *b, long ldb, float *c, long ldc,
                                          int accumulate) {
     int i = 0;
     for (; i + 6 <= m; i += 6) {

@@ -13,11 +13,13 @@ final class TrainingKernelTests: XCTestCase {
         }
     }
 
-    /// `kujira_sgemm_block` gives the Swift `MatMul.swiftBlock`'s products bit for bit on full tiles, and within float
-    /// rounding (the Swift tail columns multiply and add unfused) everywhere, for strided A, tails and accumulation.
-    func testAVX512TileMatchesTheSwiftKernel() throws {
-        guard kujira_sgemm_available() != 0 else { throw XCTSkip("no AVX-512F on this CPU") }
-        for (m, n, k) in [(8, 32, 7), (19, 77, 33), (3, 16, 300), (24, 100, 256), (1, 5, 2)] {
+    /// A C GEMM block's signature (`kujira_sgemm_block`, `kujira_sgemm_block_avx2`).
+    typealias CBlock = (Int32, Int32, Int32, UnsafePointer<Float>, Int, Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Int, Int32) -> Void
+
+    /// Runs `kernel` and the Swift `MatMul.swiftBlock` on the same (m, n, k) products with A read by columns (strided),
+    /// overwriting then accumulating, and hands both results to `check`.
+    func compareWithSwiftBlock(_ kernel: CBlock, shapes: [(Int, Int, Int)], check: (_ c: [Float], _ swift: [Float], _ shape: (Int, Int, Int), _ label: String) -> Void) {
+        for (m, n, k) in shapes {
             let a = randoms(m * k, seed: 1), b = randoms(k * n, seed: 2), initial = randoms(m * n, seed: 3)
             var swift = initial, c = initial
             for accumulate in [false, true] {
@@ -27,15 +29,25 @@ final class TrainingKernelTests: XCTestCase {
                                           c: sp.baseAddress!, ldc: n, accumulate: accumulate)
                     }
                     c.withUnsafeMutableBufferPointer { cp in
-                        kujira_sgemm_block(Int32(m), Int32(n), Int32(k), ap.baseAddress!, 1, m, bp.baseAddress!, n, cp.baseAddress!, n, accumulate ? 1 : 0)
+                        kernel(Int32(m), Int32(n), Int32(k), ap.baseAddress!, 1, m, bp.baseAddress!, n, cp.baseAddress!, n, accumulate ? 1 : 0)
                     }
                 } }
-                for i in 0..<m {
-                    for j in 0..<n {
-                        let fullTile = j < n / 16 * 16 && i < m / 6 * 6
-                        if fullTile { XCTAssertEqual(c[i * n + j], swift[i * n + j], "(\(m),\(n),\(k)) at \(i),\(j)") }
-                        XCTAssertEqual(c[i * n + j], swift[i * n + j], accuracy: 1e-4 * Float(k), "(\(m),\(n),\(k)) at \(i),\(j)")
-                    }
+                check(c, swift, (m, n, k), "(\(m),\(n),\(k)) accumulate \(accumulate)")
+            }
+        }
+    }
+
+    /// `kujira_sgemm_block` gives the Swift `MatMul.swiftBlock`'s products bit for bit on full tiles, and within float
+    /// rounding (the Swift tail columns multiply and add unfused) everywhere, for strided A, tails and accumulation.
+    func testAVX512TileMatchesTheSwiftKernel() throws {
+        guard kujira_sgemm_available() != 0 else { throw XCTSkip("no AVX-512F on this CPU") }
+        compareWithSwiftBlock(kujira_sgemm_block, shapes: [(8, 32, 7), (19, 77, 33), (3, 16, 300), (24, 100, 256), (1, 5, 2)]) { c, swift, shape, label in
+            let (m, n, k) = shape
+            for i in 0..<m {
+                for j in 0..<n {
+                    let fullTile = j < n / 16 * 16 && i < m / 6 * 6
+                    if fullTile { XCTAssertEqual(c[i * n + j], swift[i * n + j], "\(label) at \(i),\(j)") }
+                    XCTAssertEqual(c[i * n + j], swift[i * n + j], accuracy: 1e-4 * Float(k), "\(label) at \(i),\(j)")
                 }
             }
         }
@@ -44,21 +56,8 @@ final class TrainingKernelTests: XCTestCase {
     /// `kujira_sgemm_block_avx2` is the Swift `MatMul.swiftBlock` bit for bit, tail rows and columns included.
     func testAVX2TileMatchesTheSwiftKernelBitForBit() throws {
         guard KernelISA.supported >= .avx2 else { throw XCTSkip("no AVX2 + FMA on this CPU") }
-        for (m, n, k) in [(6, 16, 7), (19, 77, 33), (3, 16, 300), (24, 100, 256), (1, 5, 2), (13, 48, 1)] {
-            let a = randoms(m * k, seed: 1), b = randoms(k * n, seed: 2), initial = randoms(m * n, seed: 3)
-            var swift = initial, c = initial
-            for accumulate in [false, true] {
-                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
-                    swift.withUnsafeMutableBufferPointer { sp in
-                        MatMul.swiftBlock(rows: 0..<m, n: n, k: 0..<k, a: ap.baseAddress!, rs: 1, cs: m, b: bp.baseAddress!, ldb: n,
-                                          c: sp.baseAddress!, ldc: n, accumulate: accumulate)
-                    }
-                    c.withUnsafeMutableBufferPointer { cp in
-                        kujira_sgemm_block_avx2(Int32(m), Int32(n), Int32(k), ap.baseAddress!, 1, m, bp.baseAddress!, n, cp.baseAddress!, n, accumulate ? 1 : 0)
-                    }
-                } }
-                XCTAssertEqual(c.map(\.bitPattern), swift.map(\.bitPattern), "(\(m),\(n),\(k)) accumulate \(accumulate)")
-            }
+        compareWithSwiftBlock(kujira_sgemm_block_avx2, shapes: [(6, 16, 7), (19, 77, 33), (3, 16, 300), (24, 100, 256), (1, 5, 2), (13, 48, 1)]) { c, swift, _, label in
+            XCTAssertEqual(c.map(\.bitPattern), swift.map(\.bitPattern), label)
         }
     }
 
