@@ -3,7 +3,7 @@ import Foundation
 /// SIMD features of the CPU, detected at run time (Linux: the `flags` line of /proc/cpuinfo).
 ///
 /// Swift has no per-function target attributes, so the Swift kernels are compiled for the build's baseline ISA;
-/// these flags are reported by `kujira bench-kernels` and select the C `vpdpbusd` kernels (`VNNIKernels`, docs/kernels.md).
+/// these flags are reported by `kujira bench-kernels`; the C kernels' level is chosen by `KernelISA` (docs/kernels.md).
 public struct CPUFeatures: Sendable, Equatable, CustomStringConvertible {
     public var avx2 = false
     public var fma = false

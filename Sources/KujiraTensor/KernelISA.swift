@@ -1,5 +1,4 @@
 import CKujiraKernels
-import Foundation
 
 /// The instruction set Kujira's C kernels (`CKujiraKernels`) run with, chosen once from the CPU and `KUJIRA_ISA`.
 ///

@@ -54,7 +54,7 @@ void kujira_iq_grid_dot_rows(int isa, int kind, const uint8_t *ksigns, const uin
 
 /// IQ2_XS (`is_s` 0, 74-byte super-blocks, grid `iq2xs`), IQ2_S (`is_s` 1, 82-byte, grid `iq2s`) or IQ1_M (`is_s` 2,
 /// 56-byte, grid `iq1s`) rows, as `kujira_iq4_dot_rows`, with the two 16-value halves of each run dotted and scaled
-/// separately (vnni_iq16.c). Bit for bit the Swift `IQ2_XS.dot` / `IQ2_S.dot` / `IQ1_M.dot`.
+/// separately (quant_dots_iq16_body.h). Bit for bit the Swift `IQ2_XS.dot` / `IQ2_S.dot` / `IQ1_M.dot`.
 void kujira_iq2_16_dot_rows(int isa, int is_s, const uint8_t *ksigns, const uint64_t *grid, const void *rows, size_t row_bytes,
                             int row_begin, int row_end, int runs, const uint8_t *act, const float *act_scales, int ntok,
                             float *out, int out_stride);
