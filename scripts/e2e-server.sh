@@ -3,6 +3,7 @@
 # Tests/Fixtures/server/tiny-chat; pass a model dir or .gguf as $1), waits for /health, drives it with the official
 # `openai` Python package (scripts/e2e_openai.py) and with curl -N for raw SSE, then stops it. A second server then
 # gets SIGTERM with streams open (scripts/e2e_shutdown.py): they must end with an error event and the process exit 0.
+# Structured outputs (json_schema, pydantic parse()) run against SmolLM2 Q4_1 (scripts/e2e_structured.py).
 # Set KUJIRA_BIN to use an already built binary. Ends with 'N passed, N failed'; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ if [ -z "${KUJIRA_BIN:-}" ]; then
   swift build --product kujira >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
   KUJIRA_BIN="$(swift build --show-bin-path)/kujira"
 fi
-python3 -m pip install -q --disable-pip-version-check openai >/dev/null 2>&1 || python3 -m pip install -q openai
+python3 -m pip install -q --disable-pip-version-check openai jsonschema >/dev/null 2>&1 || python3 -m pip install -q openai jsonschema
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 KEY="sk-e2e-$RANDOM$RANDOM"
 BASE="http://127.0.0.1:$PORT"
@@ -58,12 +59,34 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/models")
 metrics=$(curl -s "$BASE/metrics" -H "Authorization: Bearer $KEY")
 printf '%s' "$metrics" | grep -q '^kujira_requests_total' && ok "curl: /metrics has kujira_requests_total" || bad "curl: /metrics"
 
-py_out=$(python3 scripts/e2e_openai.py --base "$BASE" --key "$KEY" 2>&1)
+py_out=$(cd scripts && python3 e2e_openai.py --base "$BASE" --key "$KEY" 2>&1)
 echo "$py_out"
 py_passed=$(printf '%s\n' "$py_out" | sed -nE 's/^openai: ([0-9]+) passed, ([0-9]+) failed$/\1/p')
 py_failed=$(printf '%s\n' "$py_out" | sed -nE 's/^openai: ([0-9]+) passed, ([0-9]+) failed$/\2/p')
 if [ -z "$py_passed" ]; then bad "openai script did not finish"; else passed=$((passed + py_passed)); failed=$((failed + py_failed)); fi
 kill -0 "$PID" 2>/dev/null && ok "server still running after all requests" || { bad "server died"; cat "$LOG"; }
+
+# Structured outputs on a real model (SmolLM2 Q4_1, fetched by scripts/fetch-smollm2.sh): json_schema and pydantic parse().
+SMOL=${SMOLLM2_GGUF:-$HOME/.cache/kujira/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+if [ -f "$SMOL" ]; then
+  PORT3=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  LOG3=$(mktemp)
+  "$KUJIRA_BIN" serve --model "$SMOL" --port "$PORT3" --api-key "$KEY" --ctx 2048 >"$LOG3" 2>&1 &
+  PID3=$!
+  for _ in $(seq 1 240); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT3/health" || true)" = 200 ] && break
+    sleep 0.25
+  done
+  st_out=$(cd scripts && python3 e2e_structured.py --base "http://127.0.0.1:$PORT3" --key "$KEY" 2>&1)
+  echo "$st_out"
+  st_passed=$(printf '%s\n' "$st_out" | sed -nE 's/^structured: ([0-9]+) passed, ([0-9]+) failed$/\1/p')
+  st_failed=$(printf '%s\n' "$st_out" | sed -nE 's/^structured: ([0-9]+) passed, ([0-9]+) failed$/\2/p')
+  if [ -z "$st_passed" ]; then bad "structured-output script did not finish"; cat "$LOG3"; else passed=$((passed + st_passed)); failed=$((failed + st_failed)); fi
+  kill "$PID3" 2>/dev/null; wait "$PID3" 2>/dev/null
+  rm -f "$LOG3"
+else
+  bad "no SmolLM2 GGUF at $SMOL for the structured-output checks (run scripts/fetch-smollm2.sh)"
+fi
 
 # Graceful shutdown: one slot, so of 24 streams most are queued or generating when SIGTERM arrives.
 PORT2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

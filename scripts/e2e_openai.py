@@ -1,31 +1,9 @@
 #!/usr/bin/env python3
 """Drives a running `kujira serve` with the official openai Python package (see scripts/e2e-server.sh).
 Prints one PASS/FAIL line per check and a closing 'N passed, N failed' line; exits 1 on any failure."""
-import argparse, sys, traceback
 import openai
 from openai import OpenAI
-
-parser = argparse.ArgumentParser()
-parser.add_argument("--base", required=True)
-parser.add_argument("--key", required=True)
-args = parser.parse_args()
-
-client = OpenAI(base_url=args.base + "/v1", api_key=args.key, max_retries=0, timeout=120)
-deepseek = OpenAI(base_url=args.base, api_key=args.key, max_retries=0, timeout=120)  # DeepSeek's base_url has no /v1
-results = []
-
-def check(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append(True)
-            print(f"PASS {name}")
-        except Exception as e:  # noqa: BLE001 - report every failure the same way
-            results.append(False)
-            print(f"FAIL {name}: {e!r}")
-            traceback.print_exc(limit=2)
-        return fn
-    return wrap
+from e2e_common import args, check, client, deepseek, finish
 
 def extra(obj, key):
     return (obj.model_extra or {}).get(key)
@@ -139,7 +117,4 @@ def _():
         return
     raise AssertionError("no 400")
 
-passed = sum(results)
-failed = len(results) - passed
-print(f"openai: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("openai")

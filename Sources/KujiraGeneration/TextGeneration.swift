@@ -16,6 +16,8 @@ public struct GenerationOptions: Sendable {
     public var topLogprobs: Int
     /// Constrain the output to one JSON object (`response_format: {type: json_object}`).
     public var jsonObject: Bool
+    /// Constrain the output to one JSON value valid against this schema (`response_format: {type: json_schema}`).
+    public var jsonSchema: JSONSchema?
     /// Parse tool calls written in this format into `.toolCalls` events.
     public var toolCallFormat: ToolCallFormat?
     /// Tokens that may never be sampled (e.g. the tool-call opener under `tool_choice: none`).
@@ -153,6 +155,7 @@ public final class TextSequence {
     private var matcher: StopStringMatcher
     private var splitter: ReasoningSplitter?
     private var json: JSONPrefixValidator?
+    private var schemaJSON: JSONSchemaValidator?
     private var inToolCalls = false
     private var toolText = ""
     /// Next prompt position to feed (prefill runs in chunks so other sequences are not starved).
@@ -181,6 +184,7 @@ public final class TextSequence {
         matcher = StopStringMatcher(markers)
         if options.splitReasoning { splitter = ReasoningSplitter(startsInReasoning: prompt.startsInReasoning) }
         if options.jsonObject { json = JSONPrefixValidator() }
+        if let schema = options.jsonSchema { schemaJSON = JSONSchemaValidator(schema: schema) }
         usage.promptTokens = prompt.tokens.count
         if !prompt.forcedOutput.isEmpty { _ = process(prompt.forcedOutput) }
         if options.maxTokens == 0 { finishReason = .length }
@@ -273,9 +277,10 @@ public final class TextSequence {
         if splitter?.isReasoning == true && !inToolCalls { usage.reasoningTokens += 1 }
         if options.stopTokens.contains(token) { return events + finish(.stop) }
         if json != nil { _ = json!.accept(tokenizer.bytes(of: token)) }
+        if schemaJSON != nil { _ = schemaJSON!.accept(tokenizer.bytes(of: token)) }
         events += process(detokenizer.append(token))
         if isFinished { return events }
-        if json?.isComplete == true { return events + finish(.stop) }
+        if json?.isComplete == true || schemaJSON?.isComplete == true { return events + finish(.stop) }
         if generated.count >= options.maxTokens || prompt.tokens.count + generated.count >= contextLength {
             return events + finish(.length)
         }
@@ -311,11 +316,13 @@ public final class TextSequence {
     }
 
     private func chooseToken(_ row: inout [Float]) -> Int? {
-        guard let validator = json else { return processor.choose(row) }
+        guard json != nil || schemaJSON != nil else { return processor.choose(row) }
+        let validator = json, schemaValidator = schemaJSON
         func allowed(_ token: Int) -> Bool {
             guard !tokenizer.isSpecial(token), !options.stopTokens.contains(token) else { return false }
             let bytes = tokenizer.bytes(of: token)
-            return !bytes.isEmpty && validator.allows(bytes)
+            guard !bytes.isEmpty else { return false }
+            return validator?.allows(bytes) ?? schemaValidator!.allows(bytes)
         }
         // Rejection first (usually the top choice is fine), then mask the whole vocabulary.
         for _ in 0..<16 {

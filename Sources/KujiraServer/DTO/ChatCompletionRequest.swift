@@ -26,6 +26,8 @@ struct ChatCompletionRequest {
     var logprobs: Bool
     var topLogprobs: Int
     var jsonObject: Bool
+    /// `response_format: {type: json_schema, json_schema: {schema: …}}`, compiled.
+    var jsonSchema: JSONSchema?
     /// `chat_template_kwargs`: extra variables for the chat template (Qwen3's `enable_thinking`, …), as vLLM and
     /// SGLang take them.
     var templateArguments: [String: JinjaValue]
@@ -57,7 +59,17 @@ struct ChatCompletionRequest {
             switch type {
             case "text": break
             case "json_object": jsonObject = true
-            default: throw APIError.invalidParameter("response_format", "type '\(type)' is not supported (use 'text' or 'json_object')")
+            case "json_schema":
+                guard case .object(let spec)? = object["json_schema"], let schema = spec["schema"] else {
+                    throw APIError.invalidParameter("response_format", "type 'json_schema' needs 'json_schema': {'name': …, 'schema': {…}}")
+                }
+                do {
+                    jsonSchema = try JSONSchema(schema)
+                } catch let error as JSONSchemaError {
+                    throw APIError.invalidParameter("response_format", "json_schema.schema \(error)")
+                }
+            default:
+                throw APIError.invalidParameter("response_format", "type '\(type)' is not supported (use 'text', 'json_object' or 'json_schema')")
             }
         }
         tools = try Self.parseTools(fields.value("tools"))

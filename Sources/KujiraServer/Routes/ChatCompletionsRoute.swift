@@ -15,8 +15,9 @@ extension Routes {
         options.logprobs = chat.logprobs
         options.topLogprobs = chat.topLogprobs
         options.jsonObject = chat.jsonObject
+        options.jsonSchema = chat.jsonSchema
         // JSON mode constrains the whole output, so it is all answer (no reasoning block).
-        options.splitReasoning = !chat.jsonObject
+        options.splitReasoning = !chat.jsonObject && chat.jsonSchema == nil
         var forced = ""
         switch chat.toolChoice {
         case .none:
