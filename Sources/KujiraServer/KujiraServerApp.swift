@@ -116,8 +116,10 @@ public enum KujiraServer {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorEnvelopeMiddleware(metrics: metrics))
         if !configuration.corsOrigins.isEmpty { router.add(middleware: AllowedOriginsMiddleware(origins: configuration.corsOrigins)) }
-        if let key = configuration.apiKey { router.add(middleware: APIKeyMiddleware(key: key)) }
+        // The web chat's page needs no key (it asks for one and sends it with its API calls).
+        if let key = configuration.apiKey { router.add(middleware: APIKeyMiddleware(key: key, openPaths: ["/health", "/"])) }
         let routes = Routes(host: host, configuration: configuration, metrics: metrics)
+        router.get("/") { _, _ in routes.webChat() }
         router.get("/health") { _, _ in routes.health() }
         router.get("/metrics") { _, _ in routes.metricsText() }
         for path in ["/v1/models", "/models"] {

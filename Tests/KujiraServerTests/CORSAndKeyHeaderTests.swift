@@ -63,4 +63,22 @@ final class CORSAndKeyHeaderTests: XCTestCase {
             XCTAssertEqual(missing.status, .unauthorized)
         }
     }
+
+    /// The web chat's page is served at `/` without a key (it asks for one), self-contained (no external URL), while the API
+    /// behind it still needs the key; other paths stay 404/401.
+    func testWebChatPageNeedsNoKeyButTheAPIDoes() async throws {
+        let (router, _) = ServerFixtures.router(pipeline: try ServerGenerationTests.pipeline.get()) { $0.apiKey = "sk-test" }
+        try await Application(router: router).test(.router) { client in
+            let page = try await client.execute(uri: "/", method: .get)
+            XCTAssertEqual(page.status, .ok)
+            XCTAssertEqual(page.headers[.contentType], "text/html; charset=utf-8")
+            let html = String(buffer: page.body)
+            XCTAssertTrue(html.contains("<title>Kujira chat</title>") && html.contains("/v1/chat/completions"), String(html.prefix(200)))
+            XCTAssertFalse(html.contains("http://") || html.contains("https://"), "the page loads nothing from elsewhere")
+            let models = try await client.execute(uri: "/v1/models", method: .get)
+            XCTAssertEqual(models.status, .unauthorized)
+            let other = try await client.execute(uri: "/index.html", method: .get)
+            XCTAssertEqual(other.status, .unauthorized)
+        }
+    }
 }

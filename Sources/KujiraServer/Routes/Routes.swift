@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import KujiraGeneration
 import KujiraTokenizer
@@ -11,7 +12,7 @@ struct Routes: Sendable {
     let metrics: ServerMetrics
 
     static let knownPaths: Set<String> = [
-        "/health", "/metrics", "/v1/models", "/models", "/v1/chat/completions", "/chat/completions",
+        "/", "/health", "/metrics", "/v1/models", "/models", "/v1/chat/completions", "/chat/completions",
         "/v1/completions", "/completions", "/beta/completions", "/beta/v1/completions",
     ]
 
@@ -24,6 +25,15 @@ struct Routes: Sendable {
         } catch {
             return APIError.from(error).makeResponse()
         }
+    }
+
+    /// `GET /`: the web chat (`WebChatPage`), served from the binary.
+    func webChat() -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.cacheControl] = "no-cache"
+        headers[HTTPField.Name("Content-Security-Policy")!] = "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: WebChatPage.html)))
     }
 
     /// `GET /metrics`: Prometheus text format.
