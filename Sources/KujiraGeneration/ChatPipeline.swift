@@ -78,7 +78,7 @@ public final class TextPipeline: Sendable {
         for name in Self.endOfGenerationTokens { if let id = tokenizer.tokenToId(name) { stops.insert(id) } }
         stopTokens = stops.filter { $0 >= 0 && $0 < model.vocabSize }
         let has: (String) -> Bool = { tokenizer.tokenToId($0) != nil }
-        toolCallFormat = ToolCallFormat.detect(vocabularyHas: has)
+        toolCallFormat = ToolCallFormat.detect(vocabularyHas: has)?.matching(template: chatTemplate.source)
         fimFormat = FIMFormat.detect(vocabularyHas: has)
     }
 

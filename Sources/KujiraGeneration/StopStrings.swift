@@ -87,8 +87,10 @@ public struct ToolCall: Sendable, Equatable {
     }
 }
 
-/// How a model writes tool calls. DeepSeek-V3's tokens (as its chat template writes them):
+/// How a model writes tool calls. DeepSeek-V3 (0324) and R1 (0528), as their chat templates write them:
 /// `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\nARGS\n```<｜tool▁call▁end｜>…<｜tool▁calls▁end｜>`;
+/// DeepSeek-V3.1 drops the type and the fence: `<｜tool▁call▁begin｜>NAME<｜tool▁sep｜>ARGS<｜tool▁call▁end｜>` (both parse
+/// either way; `nameBeforeSeparator` says which one a forced call is written in);
 /// or the Hermes style of Qwen2.5/Qwen3: `<tool_call>\n{"name": NAME, "arguments": ARGS}\n</tool_call>`, one block per call.
 public struct ToolCallFormat: Sendable, Equatable {
     /// Which of the two syntaxes.
@@ -99,8 +101,20 @@ public struct ToolCallFormat: Sendable, Equatable {
     public var callBegin = "<｜tool▁call▁begin｜>"
     public var callEnd = "<｜tool▁call▁end｜>"
     public var separator = "<｜tool▁sep｜>"
+    /// DeepSeek-V3.1's `NAME<｜tool▁sep｜>ARGS` (no `function` type, no code fence).
+    public var nameBeforeSeparator = false
 
     public init() {}
+
+    /// The DeepSeek syntax a chat template writes calls in: V3.1's when it puts the function name before the separator.
+    public func matching(template source: String) -> ToolCallFormat {
+        guard style == .deepSeek else { return self }
+        var format = self
+        let compact = source.replacingOccurrences(of: " ", with: "")
+        format.nameBeforeSeparator = compact.contains("tool['function']['name']+'\(separator)'")
+            || compact.contains("tool.function.name+'\(separator)'")
+        return format
+    }
 
     /// DeepSeek's format when the tokenizer has its tool-call tokens, else nil.
     public static func deepSeek(vocabularyHas contains: (String) -> Bool) -> ToolCallFormat? {
@@ -127,6 +141,7 @@ public struct ToolCallFormat: Sendable, Equatable {
     public func forcedPrefix(function name: String?) -> String {
         switch style {
         case .deepSeek:
+            if nameBeforeSeparator { return callsBegin + (name.map { callBegin + $0 + separator } ?? "") }
             return callsBegin + (name.map { callBegin + "function" + separator + $0 + "\n```json\n" } ?? "")
         case .hermes:
             var prefix = callsBegin + "\n"
@@ -151,6 +166,13 @@ public struct ToolCallFormat: Sendable, Equatable {
             let body = rest[..<end.lowerBound]
             rest = rest[end.upperBound...]
             guard let sep = body.range(of: separator) else { continue }
+            let beforeSep = body[..<sep.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+            if !beforeSep.isEmpty && beforeSep != "function" {
+                // V3.1: NAME<｜tool▁sep｜>ARGS.
+                let arguments = body[sep.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines)
+                calls.append(ToolCall(name: beforeSep, arguments: arguments.isEmpty ? "{}" : arguments))
+                continue
+            }
             let afterSep = body[sep.upperBound...]
             let nameEnd = afterSep.firstIndex(of: "\n") ?? afterSep.endIndex
             let name = afterSep[..<nameEnd].trimmingCharacters(in: .whitespaces)

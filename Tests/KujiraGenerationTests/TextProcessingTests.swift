@@ -101,6 +101,33 @@ final class TextProcessingTests: XCTestCase {
         XCTAssertEqual(format.parse(cut), [])
     }
 
+    /// DeepSeek-V3.1 writes `NAME<｜tool▁sep｜>ARGS` (no type, no fence): a template in that style (the tool-call lines of
+    /// V3.1's, as llama.cpp's parser reads them) is recognised, its calls parse back, and a forced call is written in it;
+    /// the V3 template keeps the fenced style.
+    func testDeepSeekV31ToolCallSyntax() throws {
+        let v31 = """
+            {%- for message in messages %}{%- if message['tool_calls'] %}{{'<｜tool▁calls▁begin｜>'}}\
+            {%- for tool in message['tool_calls'] %}{{'<｜tool▁call▁begin｜>'+ tool['function']['name'] + '<｜tool▁sep｜>' + \
+            tool['function']['arguments'] + '<｜tool▁call▁end｜>'}}{%- endfor %}{{'<｜tool▁calls▁end｜>'}}{%- endif %}{%- endfor %}
+            """
+        let format = ToolCallFormat().matching(template: v31)
+        XCTAssertTrue(format.nameBeforeSeparator)
+        let v3 = try ChatTemplate.load(path: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/tokenizers/deepseek-v3/tokenizer_config.json").path)
+        XCTAssertFalse(ToolCallFormat().matching(template: v3.source).nameBeforeSeparator)
+        let rendered = try ChatTemplate(source: v31).render(messages: [
+            ["role": "assistant", "content": nil, "tool_calls": [
+                ["type": "function", "function": ["name": "get_weather", "arguments": "{\"city\": \"Paris\"}"]],
+                ["type": "function", "function": ["name": "get_time", "arguments": "{}"]],
+            ] as JinjaValue],
+        ])
+        let start = try XCTUnwrap(rendered.range(of: format.callsBegin))
+        XCTAssertEqual(format.parse(String(rendered[start.upperBound...])),
+                       [ToolCall(name: "get_weather", arguments: "{\"city\": \"Paris\"}"), ToolCall(name: "get_time", arguments: "{}")])
+        XCTAssertEqual(format.forcedPrefix(function: "get_time"), "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_time<｜tool▁sep｜>")
+        XCTAssertEqual(ToolCallFormat().forcedPrefix(function: "f"), "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>f\n```json\n")
+    }
+
     func testLogitProcessorGreedyFiltersAndSeeds() throws {
         let logits: [Float] = [0.5, 2.0, 1.0, -1.0]
         var greedy = try LogitProcessor(SamplingConfiguration(temperature: 0))
