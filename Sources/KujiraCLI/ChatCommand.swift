@@ -91,9 +91,11 @@ struct ChatPrinter {
         if sampling.verbose {
             let seconds = Date().timeIntervalSince(start)
             let u = result.usage
-            let line = String(format: "[%@: %d prompt tokens (%d cached), %d generated (%d reasoning), %.2f s, %.1f tok/s overall]\n",
+            var line = String(format: "[%@: %d prompt tokens (%d cached), %d generated (%d reasoning), %.2f s, %.1f tok/s overall",
                               result.finishReason.rawValue, u.promptTokens, u.cachedPromptTokens, u.completionTokens,
                               u.reasoningTokens, seconds, Double(u.completionTokens) / max(seconds, 1e-9))
+            if u.draftedTokens > 0 { line += ", \(u.acceptedDrafts) of \(u.draftedTokens) drafts accepted" }
+            line += "]\n"
             FileHandle.standardError.write(Data(line.utf8))
         } else if result.finishReason == .length {
             FileHandle.standardError.write(Data("[stopped at the token limit]\n".utf8))
@@ -111,13 +113,15 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var samplingOptions: TextSamplingOptions
+    @OptionGroup var speculationOptions: SpeculationOptions
 
     @Argument(help: "The user message.")
     var prompt: String
 
     func run() throws {
         let pipeline = try TextPipeline.load(path: modelOptions.model, lora: modelOptions.lora, contextLength: samplingOptions.ctx,
-                                              cachePrecision: modelOptions.cachePrecision, numerics: modelOptions.numerics)
+                                              cachePrecision: modelOptions.cachePrecision, numerics: modelOptions.numerics,
+                                              speculation: try speculationOptions.speculation())
         var messages: [JinjaValue] = []
         if let system = samplingOptions.system { messages.append(["role": "system", "content": .string(system)]) }
         messages.append(["role": "user", "content": .string(prompt)])
@@ -135,13 +139,15 @@ struct ChatCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var samplingOptions: TextSamplingOptions
+    @OptionGroup var speculationOptions: SpeculationOptions
 
     @Argument(help: "A single user message; omit for an interactive session.")
     var prompt: String?
 
     func run() throws {
         let pipeline = try TextPipeline.load(path: modelOptions.model, lora: modelOptions.lora, contextLength: samplingOptions.ctx,
-                                              cachePrecision: modelOptions.cachePrecision, numerics: modelOptions.numerics)
+                                              cachePrecision: modelOptions.cachePrecision, numerics: modelOptions.numerics,
+                                              speculation: try speculationOptions.speculation())
         let printer = ChatPrinter(pipeline: pipeline, sampling: samplingOptions)
         var messages: [JinjaValue] = []
         if let system = samplingOptions.system { messages.append(["role": "system", "content": .string(system)]) }

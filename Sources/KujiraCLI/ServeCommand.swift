@@ -11,6 +11,7 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: #"Example: kujira serve --model model.gguf --port 8080 --api-key sk-local --max-concurrent 4"#)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var speculationOptions: SpeculationOptions
 
     @Option(help: "Address to bind (loopback by default).")
     var host = "127.0.0.1"
@@ -67,6 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.cachePrecision = modelOptions.cachePrecision
         configuration.numerics = modelOptions.numerics
         configuration.lora = modelOptions.lora
+        configuration.speculation = try speculationOptions.speculation()
         var logger = Logger(label: "kujira.serve")
         logger.logLevel = .info
         logger.info("serving \(modelOptions.model) on http://\(host):\(port) (API key \(configuration.apiKey == nil ? "off" : "on"), idle timeout \(idleTimeout > 0 ? "\(idleTimeout) s" : "off"), max \(maxConnections) connections)")

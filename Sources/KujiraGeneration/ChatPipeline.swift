@@ -53,6 +53,8 @@ public final class TextPipeline: Sendable {
     public let stopTokens: Set<Int>
     public let toolCallFormat: ToolCallFormat?
     public let fimFormat: FIMFormat?
+    /// Speculative decoding for every sequence this pipeline makes (`options`); the output is the same either way.
+    public let speculation: Speculation
 
     /// Token texts that end a turn in common chat formats.
     public static let endOfGenerationTokens = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end|>", "<|EOT|>",
@@ -67,7 +69,8 @@ public final class TextPipeline: Sendable {
         """
 
     public init(model: any LanguageModel, tokenizer: Tokenizer, chatTemplate: ChatTemplate, modelName: String,
-                contextLength: Int? = nil) {
+                contextLength: Int? = nil, speculation: Speculation = .off) {
+        self.speculation = speculation
         self.model = model
         self.tokenizer = tokenizer
         self.chatTemplate = chatTemplate
@@ -85,7 +88,7 @@ public final class TextPipeline: Sendable {
     /// Loads model, tokenizer and chat template from a model directory or a `.gguf` file.
     /// `lora`: a PEFT adapter directory applied unmerged.
     public static func load(path: String, lora: String? = nil, contextLength: Int? = nil, cachePrecision: KVCachePrecision = .float32,
-                            numerics: Numerics = .kujira) throws -> TextPipeline {
+                            numerics: Numerics = .kujira, speculation: Speculation = .off) throws -> TextPipeline {
         let model = try ModelRegistry.load(directory: path, lora: lora, cachePrecision: cachePrecision, numerics: numerics)
         let tokenizer = try Tokenizer.load(path: path)
         let source = tokenizer.chatTemplate ?? fallbackTemplate
@@ -97,7 +100,7 @@ public final class TextPipeline: Sendable {
         }
         let name = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
         return TextPipeline(model: model, tokenizer: tokenizer, chatTemplate: template, modelName: name,
-                            contextLength: contextLength)
+                            contextLength: contextLength, speculation: speculation)
     }
 
     /// Ids of text plus the tokenizer's BOS prefix unless the text already starts with it (llama.cpp's rule).
@@ -134,8 +137,10 @@ public final class TextPipeline: Sendable {
 
     /// Options with this model's stop tokens and tool-call format filled in.
     public func options(maxTokens: Int? = nil, sampling: SamplingConfiguration = SamplingConfiguration()) -> GenerationOptions {
-        GenerationOptions(maxTokens: maxTokens ?? contextLength, sampling: sampling, stopTokens: stopTokens,
-                          toolCallFormat: toolCallFormat)
+        var options = GenerationOptions(maxTokens: maxTokens ?? contextLength, sampling: sampling, stopTokens: stopTokens,
+                                        toolCallFormat: toolCallFormat)
+        options.speculation = speculation
+        return options
     }
 
     /// A sequence ready to be stepped (by a scheduler or `run`).

@@ -24,6 +24,8 @@ public struct GenerationOptions: Sendable {
     public var bannedTokens: Set<Int>
     /// Split `<think>…</think>` into reasoning events.
     public var splitReasoning: Bool
+    /// Draft tokens and verify them in one forward pass (`Speculation`; the output does not change).
+    public var speculation: Speculation = .off
 
     public init(maxTokens: Int, sampling: SamplingConfiguration = SamplingConfiguration(), stopStrings: [String] = [],
                 stopTokens: Set<Int> = [], logprobs: Bool = false, topLogprobs: Int = 0, jsonObject: Bool = false,
@@ -69,6 +71,8 @@ public struct GenerationUsage: Sendable, Equatable {
     public var completionTokens = 0
     /// Completion tokens generated inside the reasoning block.
     public var reasoningTokens = 0
+    /// Speculation: tokens drafted, and how many of them the model's own choice confirmed.
+    public var draftedTokens = 0, acceptedDrafts = 0
 
     public init() {}
     public var totalTokens: Int { promptTokens + completionTokens }
@@ -158,6 +162,8 @@ public final class TextSequence {
     private var schemaJSON: JSONSchemaValidator?
     private var inToolCalls = false
     private var toolText = ""
+    /// Drafts for the next step (`prepareDrafts`).
+    private var drafts: [Int] = []
     /// Next prompt position to feed (prefill runs in chunks so other sequences are not starved).
     private var promptCursor = 0
     private var lastToken: Int?
@@ -220,6 +226,8 @@ public final class TextSequence {
     public func step(model: any LanguageModel, slot: SequenceSlot) throws -> [GenerationEvent] {
         guard !isFinished else { return [] }
         if let token = pendingDecodeToken {
+            if drafts.isEmpty { _ = prepareDrafts(slot: slot) }
+            if !drafts.isEmpty { return try speculate(token, model: model, slot: slot) }
             let logits: UnsafeBufferPointer<Float>
             do {
                 logits = try model.decode(token, cache: slot.cache)
@@ -243,6 +251,48 @@ public final class TextSequence {
             if promptCursor < prompt.tokens.count { return [] }
         }
         return consume(logits: logits)
+    }
+
+    /// Drafts for the next step when speculation is on, a token is pending and the cache can drop rejected drafts; true
+    /// when there are some (a scheduler then runs this sequence with `step` instead of in its batched decode).
+    public func prepareDrafts(slot: SequenceSlot) -> Bool {
+        drafts = []
+        guard case let .ngram(ngram, maxDraft) = options.speculation, pendingDecodeToken != nil, slot.cache.canKeepPrefix else { return false }
+        let room = min(maxDraft, contextLength - slot.cache.length - 1, options.maxTokens - generated.count)
+        guard room > 0 else { return false }
+        drafts = NgramDrafter.draft(prompt.tokens + generated, ngram: ngram, maxDraft: room)
+        return !drafts.isEmpty
+    }
+
+    /// One forward pass over the pending token and the drafts; rows are consumed in order while the chosen token equals
+    /// the draft (`Speculation`), then the cache keeps only what those rows were computed on.
+    private func speculate(_ token: Int, model: any LanguageModel, slot: SequenceSlot) throws -> [GenerationEvent] {
+        let input = [token] + drafts
+        drafts = []
+        let start = slot.cache.length
+        let logits: [Float]
+        do {
+            logits = try model.forward(input, cache: slot.cache, allLogits: true)
+        } catch {
+            slot.reset()
+            throw error
+        }
+        let vocab = logits.count / input.count
+        usage.draftedTokens += input.count - 1
+        var events: [GenerationEvent] = [], consumed = 0
+        for j in 0..<input.count {
+            if row.count != vocab { row = [Float](repeating: 0, count: vocab) }
+            logits.withUnsafeBufferPointer { all in
+                row.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: UnsafeBufferPointer(rebasing: all[(j * vocab)..<((j + 1) * vocab)])) }
+            }
+            events += consumeRow()
+            consumed = j + 1
+            if isFinished || j == input.count - 1 || lastToken != input[j + 1] { break }
+            usage.acceptedDrafts += 1
+        }
+        slot.cache.truncate(to: start + consumed)
+        slot.didFeed(Array(input.prefix(consumed)))
+        return events
     }
 
     /// Takes the logits of `pendingDecodeToken`, which a decoding step (`decode`, or row b of `decodeBatch`) has just

@@ -27,6 +27,8 @@ public struct ServerConfiguration: Sendable {
     public var numerics = Numerics.kujira
     /// A PEFT LoRA adapter directory applied unmerged, or nil.
     public var lora: String?
+    /// Speculative decoding for every request (`--speculative ngram`); the output does not change.
+    public var speculation: Speculation = .off
     public var maxBodyBytes = ServerConfiguration.defaultMaxBodyBytes
     /// A connection with no complete request part (header, body chunk) for this long is closed: it bounds idle
     /// keep-alive connections, header reads and stalled bodies, never a response being written (`--idle-timeout`).
@@ -170,7 +172,8 @@ public enum KujiraServer {
         let loader = Thread {
             do {
                 let pipeline = try TextPipeline.load(path: modelPath, lora: configuration.lora, contextLength: configuration.contextLength,
-                                                       cachePrecision: configuration.cachePrecision, numerics: configuration.numerics)
+                                                       cachePrecision: configuration.cachePrecision, numerics: configuration.numerics,
+                                                       speculation: configuration.speculation)
                 let scheduler = GenerationScheduler(pipeline: pipeline, maxConcurrent: configuration.maxConcurrent,
                                                     maxQueue: configuration.maxQueue, metrics: metrics)
                 host.setReady(scheduler)

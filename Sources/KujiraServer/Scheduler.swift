@@ -192,7 +192,7 @@ public final class GenerationScheduler: @unchecked Sendable {
                     job.sequence = sequence
                     job.started = Date()
                 }
-                if let token = sequence.pendingDecodeToken {
+                if let token = sequence.pendingDecodeToken, !sequence.prepareDrafts(slot: slot) {
                     do {
                         try pipeline.model.validate(token: token, cache: slot.cache)
                     } catch {
