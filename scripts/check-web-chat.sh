@@ -7,7 +7,7 @@
 # Ends with 'web-chat: N passed, N failed'; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-SCREENSHOT=${1:-/tmp/kujira-web-chat.png}
+SCREENSHOT=$(realpath -m "${1:-/tmp/kujira-web-chat.png}")
 if [ -z "${KUJIRA_BIN:-}" ]; then
   swift build --product kujira >/dev/null || { echo "build failed"; echo "web-chat: 0 passed, 1 failed"; exit 1; }
   KUJIRA_BIN="$(swift build --show-bin-path)/kujira"
@@ -39,8 +39,8 @@ for port in "$PORT" "$SLOW_PORT"; do
     sleep 0.25
   done
 done
-python3 scripts/web_chat_check.py --base "http://127.0.0.1:$PORT" --slow-base "http://127.0.0.1:$SLOW_PORT" --key "$KEY" \
-  --screenshot "$SCREENSHOT"
+(cd scripts && python3 web_chat_check.py --base "http://127.0.0.1:$PORT" --slow-base "http://127.0.0.1:$SLOW_PORT" --key "$KEY" \
+  --screenshot "$SCREENSHOT")
 status=$?
 [ "$status" = 0 ] || { echo "--- server log"; tail -n 20 "$LOG"; tail -n 20 "$SLOW_LOG"; }
 exit "$status"

@@ -2,10 +2,11 @@
 """Drives the web chat of `kujira serve` (GET /) in headless Chromium through chromedriver (see scripts/check-web-chat.sh).
 --base is a server on the embedded reasoning model (it thinks, then answers), --slow-base one on SmolLM2, whose long
 replies stream slowly enough to press Stop. Prints one PASS/FAIL line per check and 'web-chat: N passed, N failed'; exits 1 on failure."""
-import argparse, sys, time, traceback
+import argparse
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from checks import check, finish
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
@@ -23,23 +24,6 @@ for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--dis
     options.add_argument(flag)
 options.binary_location = "/usr/bin/chromium"
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-results = []
-
-
-def check(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append(True)
-            print(f"PASS {name}")
-        except Exception as e:  # noqa: BLE001 - report every failure the same way
-            results.append(False)
-            print(f"FAIL {name}: {e!r}")
-            traceback.print_exc(limit=2)
-        return fn
-    return wrap
-
-
 def wait(condition, seconds=120):
     # Streaming replaces the reply's element on every chunk, so a reference can go stale between two looks.
     return WebDriverWait(driver, seconds, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition())
@@ -139,6 +123,4 @@ def _():
 
 
 driver.quit()
-passed = sum(results)
-print(f"web-chat: {passed} passed, {len(results) - passed} failed")
-sys.exit(0 if passed == len(results) else 1)
+finish("web-chat")

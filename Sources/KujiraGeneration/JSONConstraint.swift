@@ -1,9 +1,40 @@
+/// A byte-at-a-time JSON checker that refuses the first byte after which no valid document remains
+/// (`JSONPrefixValidator`, `JSONSchemaValidator`); generation masks tokens with `allows`.
+public protocol JSONByteChecker: Sendable {
+    /// Feeds one byte; false if the text can no longer become valid (the state is then unspecified).
+    mutating func accept(_ b: UInt8) -> Bool
+}
+
+extension JSONByteChecker {
+    /// Feeds several bytes; false (and unchanged state) if any byte is invalid.
+    public mutating func accept<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {
+        var copy = self
+        for byte in bytes where !copy.accept(byte) { return false }
+        self = copy
+        return true
+    }
+
+    /// Whether `bytes` may follow the text fed so far (does not change the state).
+    public func allows<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {
+        var copy = self
+        for byte in bytes where !copy.accept(byte) { return false }
+        return true
+    }
+}
+
+/// JSON's byte classes.
+enum JSONBytes {
+    static func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
+    static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+    static func isHex(_ b: UInt8) -> Bool { isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66) }
+}
+
 /// An incremental JSON checker: feed bytes one at a time; it rejects the first byte after which the text can
 /// no longer be the start of a JSON object. Used to mask tokens for `response_format: {type: json_object}`.
 ///
 /// The top-level value must be an object (what OpenAI's JSON mode promises). Runs of whitespace are capped so a
 /// constrained model cannot stall forever on blanks.
-public struct JSONPrefixValidator: Sendable, Equatable {
+public struct JSONPrefixValidator: JSONByteChecker, Equatable {
     private enum Number: Sendable, Equatable { case minus, zero, integer, dot, fraction, exponent, exponentSign, exponentDigits }
 
     private enum State: Sendable, Equatable {
@@ -36,24 +67,6 @@ public struct JSONPrefixValidator: Sendable, Equatable {
     /// True once a complete top-level object has been read.
     public var isComplete: Bool { state == .done }
 
-    /// Feeds several bytes; false (and unchanged state) if any byte is invalid.
-    public mutating func accept<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {
-        var copy = self
-        for byte in bytes where !copy.accept(byte) { return false }
-        self = copy
-        return true
-    }
-
-    /// Whether `bytes` may follow the text fed so far (does not change the state).
-    public func allows<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {
-        var copy = self
-        for byte in bytes where !copy.accept(byte) { return false }
-        return true
-    }
-
-    private static func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
-    private static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
-    private static func isHex(_ b: UInt8) -> Bool { isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66) }
 
     /// Feeds one byte; returns false if the text is no longer a valid JSON prefix (state is then unspecified).
     public mutating func accept(_ b: UInt8) -> Bool {
@@ -68,7 +81,7 @@ public struct JSONPrefixValidator: Sendable, Equatable {
             state = .string(isKey: isKey)
             return true
         case .unicode(let isKey, let remaining):
-            guard Self.isHex(b) else { return false }
+            guard JSONBytes.isHex(b) else { return false }
             state = remaining == 1 ? .string(isKey: isKey) : .unicode(isKey: isKey, remaining: remaining - 1)
             return true
         case .number(let n):
@@ -84,7 +97,7 @@ public struct JSONPrefixValidator: Sendable, Equatable {
         default:
             break
         }
-        if Self.isWhitespace(b) {
+        if JSONBytes.isWhitespace(b) {
             whitespaceRun += 1
             return whitespaceRun <= maxWhitespaceRun
         }
@@ -155,7 +168,7 @@ public struct JSONPrefixValidator: Sendable, Equatable {
 
     /// The number state after byte `b`, or nil if `b` cannot continue the number.
     private static func advance(_ n: Number, _ b: UInt8) -> Number? {
-        let digit = isDigit(b)
+        let digit = JSONBytes.isDigit(b)
         switch n {
         case .minus: return b == UInt8(ascii: "0") ? .zero : (digit ? .integer : nil)
         case .zero: return b == UInt8(ascii: ".") ? .dot : (b == UInt8(ascii: "e") || b == UInt8(ascii: "E") ? .exponent : nil)

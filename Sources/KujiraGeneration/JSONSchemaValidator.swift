@@ -5,7 +5,7 @@
 ///
 /// Keys of listed properties must be written exactly as JSON escapes them (any order, each once); extra keys (when the
 /// schema allows them) are printable ASCII without escapes. Strings must be valid UTF-8. Runs of whitespace are capped so a constrained model cannot stall.
-public struct JSONSchemaValidator: Sendable {
+public struct JSONSchemaValidator: JSONByteChecker {
     /// Digits so far where they count: at most `maxDigits` before and after the point and 2 in the exponent, so every number
     /// is one a double holds (a parser that refuses 1e400 or 40-digit integers parses every output).
     private enum NumberState: Sendable, Equatable { case minus, zero, integer(Int), dot, fraction(Int), exponent, exponentSign, exponentDigits(Int) }
@@ -67,28 +67,10 @@ public struct JSONSchemaValidator: Sendable {
     /// True once the whole value has been read.
     public var isComplete: Bool { top == nil }
 
-    /// Feeds several bytes; false (and unchanged state) if any byte is invalid.
-    public mutating func accept<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {
-        var copy = self
-        for byte in bytes where !copy.accept(byte) { return false }
-        self = copy
-        return true
-    }
-
-    /// Whether `bytes` may follow the text fed so far (does not change the state).
-    public func allows<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {
-        var copy = self
-        for byte in bytes where !copy.accept(byte) { return false }
-        return true
-    }
-
-    private static func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
-    private static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
-    private static func isHex(_ b: UInt8) -> Bool { isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66) }
 
     /// Whitespace between tokens, up to `maxWhitespaceRun` in a row.
     private mutating func whitespace(_ b: UInt8) -> Bool {
-        guard Self.isWhitespace(b) else { whitespaceRun = 0; return false }
+        guard JSONBytes.isWhitespace(b) else { whitespaceRun = 0; return false }
         whitespaceRun += 1
         return true
     }
@@ -98,7 +80,7 @@ public struct JSONSchemaValidator: Sendable {
         guard let frame = top else { return false }
         switch frame {
         case .value(let node):
-            if Self.isWhitespace(b) { return whitespace(b) && whitespaceRun <= maxWhitespaceRun }
+            if JSONBytes.isWhitespace(b) { return whitespace(b) && whitespaceRun <= maxWhitespaceRun }
             whitespaceRun = 0
             return begin(schema.resolve(node), b)
         case .string(let state):
@@ -124,7 +106,7 @@ public struct JSONSchemaValidator: Sendable {
                 top = .string(.plain)
                 return true
             case .unicode(let remaining):
-                guard Self.isHex(b) else { return false }
+                guard JSONBytes.isHex(b) else { return false }
                 top = .string(remaining == 1 ? .plain : .unicode(remaining - 1))
                 return true
             }
@@ -231,7 +213,7 @@ public struct JSONSchemaValidator: Sendable {
         var object = frame
         switch object.phase {
         case .keyOrEnd, .key:
-            if Self.isWhitespace(b) { return whitespace(b) && whitespaceRun <= maxWhitespaceRun }
+            if JSONBytes.isWhitespace(b) { return whitespace(b) && whitespaceRun <= maxWhitespaceRun }
             whitespaceRun = 0
             if b == UInt8(ascii: "}") && object.phase == .keyOrEnd {
                 return object.requiredPresent && finishValue()
@@ -259,13 +241,13 @@ public struct JSONSchemaValidator: Sendable {
                 }
             }
         case .colon:
-            if Self.isWhitespace(b) { return whitespace(b) && whitespaceRun <= maxWhitespaceRun }
+            if JSONBytes.isWhitespace(b) { return whitespace(b) && whitespaceRun <= maxWhitespaceRun }
             whitespaceRun = 0
             guard b == UInt8(ascii: ":") else { return false }
             push(.object(object), child: object.valueSchema)
             return true
         case .afterValue:
-            if Self.isWhitespace(b) { return whitespace(b) && whitespaceRun <= maxWhitespaceRun }
+            if JSONBytes.isWhitespace(b) { return whitespace(b) && whitespaceRun <= maxWhitespaceRun }
             whitespaceRun = 0
             if b == UInt8(ascii: "}") { return object.requiredPresent && finishValue() }
             guard b == UInt8(ascii: ","), object.hasRoomForKey else { return false }
@@ -278,7 +260,7 @@ public struct JSONSchemaValidator: Sendable {
     /// A byte inside an array; sets `top` like `acceptInObject`.
     private mutating func acceptInArray(_ frame: ArrayFrame, _ b: UInt8) -> Bool {
         var array = frame
-        if Self.isWhitespace(b) { return whitespace(b) && whitespaceRun <= maxWhitespaceRun }
+        if JSONBytes.isWhitespace(b) { return whitespace(b) && whitespaceRun <= maxWhitespaceRun }
         whitespaceRun = 0
         switch array.phase {
         case .valueOrEnd, .value:
@@ -297,7 +279,7 @@ public struct JSONSchemaValidator: Sendable {
 
     /// The number state after `b` (nil: `b` cannot continue the number); `state` nil is before the first byte.
     private static func advance(_ state: NumberState?, _ b: UInt8, integer: Bool) -> NumberState? {
-        let digit = isDigit(b), exponentMark = b == UInt8(ascii: "e") || b == UInt8(ascii: "E")
+        let digit = JSONBytes.isDigit(b), exponentMark = b == UInt8(ascii: "e") || b == UInt8(ascii: "E")
         switch state {
         case nil: return b == UInt8(ascii: "-") ? .minus : b == UInt8(ascii: "0") ? .zero : digit ? .integer(1) : nil
         case .minus?: return b == UInt8(ascii: "0") ? .zero : digit ? .integer(1) : nil
