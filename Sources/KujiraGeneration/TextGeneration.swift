@@ -164,6 +164,9 @@ public final class TextSequence {
     private var toolText = ""
     /// Drafts for the next step (`prepareDrafts`).
     private var drafts: [Int] = []
+    /// Longest draft to try next: doubles after a fully accepted draft, falls to one past the accepted count after a
+    /// rejection, so text that does not repeat its context costs short verifications.
+    private var draftBudget = 2
     /// Next prompt position to feed (prefill runs in chunks so other sequences are not starved).
     private var promptCursor = 0
     private var lastToken: Int?
@@ -258,7 +261,7 @@ public final class TextSequence {
     public func prepareDrafts(slot: SequenceSlot) -> Bool {
         drafts = []
         guard case let .ngram(ngram, maxDraft) = options.speculation, pendingDecodeToken != nil, slot.cache.canKeepPrefix else { return false }
-        let room = min(maxDraft, contextLength - slot.cache.length - 1, options.maxTokens - generated.count)
+        let room = min(maxDraft, draftBudget, contextLength - slot.cache.length - 1, options.maxTokens - generated.count)
         guard room > 0 else { return false }
         drafts = NgramDrafter.draft(prompt.tokens + generated, ngram: ngram, maxDraft: room)
         return !drafts.isEmpty
@@ -279,7 +282,12 @@ public final class TextSequence {
         }
         let vocab = logits.count / input.count
         usage.draftedTokens += input.count - 1
-        var events: [GenerationEvent] = [], consumed = 0
+        var events: [GenerationEvent] = [], consumed = 0, accepted = 0
+        defer {
+            if case let .ngram(_, maxDraft) = options.speculation {
+                draftBudget = accepted == input.count - 1 ? min(maxDraft, 2 * draftBudget) : accepted + 1
+            }
+        }
         for j in 0..<input.count {
             if row.count != vocab { row = [Float](repeating: 0, count: vocab) }
             logits.withUnsafeBufferPointer { all in
@@ -289,6 +297,7 @@ public final class TextSequence {
             consumed = j + 1
             if isFinished || j == input.count - 1 || lastToken != input[j + 1] { break }
             usage.acceptedDrafts += 1
+            accepted += 1
         }
         slot.cache.truncate(to: start + consumed)
         slot.didFeed(Array(input.prefix(consumed)))
