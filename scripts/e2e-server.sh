@@ -88,6 +88,35 @@ else
   bad "no SmolLM2 GGUF at $SMOL for the structured-output checks (run scripts/fetch-smollm2.sh)"
 fi
 
+# Shared prefix cache across a restart: a server with --cache-dir answers, is stopped, and a new process on the same
+# directory reports prompt_cache_hit_tokens for another question after the same system prompt.
+CACHE_DIR=$(mktemp -d)
+SYSTEM="You are a careful assistant who answers briefly. You are a careful assistant who answers briefly. Be kind."
+ask_cached() {
+  curl -s "http://127.0.0.1:$1/v1/chat/completions" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+    -d "{\"model\":\"m\",\"max_tokens\":4,\"temperature\":0,\"messages\":[{\"role\":\"system\",\"content\":\"$SYSTEM\"},{\"role\":\"user\",\"content\":\"$2\"}]}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["usage"]["prompt_cache_hit_tokens"])'
+}
+hits=()
+for question in "What is 2+2?" "Name a colour."; do
+  PORT4=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$KUJIRA_BIN" serve --model "$MODEL" --port "$PORT4" --api-key "$KEY" --cache-dir "$CACHE_DIR" >/dev/null 2>&1 &
+  PID4=$!
+  for _ in $(seq 1 240); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT4/health" || true)" = 200 ] && break
+    sleep 0.25
+  done
+  hits+=("$(ask_cached "$PORT4" "$question" 2>/dev/null || echo error)")
+  kill "$PID4" 2>/dev/null; wait "$PID4" 2>/dev/null
+done
+files=$(ls "$CACHE_DIR" | grep -c '\.kvblock$' || true)
+rm -rf "$CACHE_DIR"
+if [ "${hits[0]}" = 0 ] && [ "${hits[1]}" != error ] && [ "${hits[1]}" -ge 64 ] 2>/dev/null; then
+  ok "prefix cache survives a restart (hits ${hits[0]} then ${hits[1]} from $files block files)"
+else
+  bad "prefix cache across a restart: hits ${hits[*]}, $files block files"
+fi
+
 # Graceful shutdown: one slot, so of 24 streams most are queued or generating when SIGTERM arrives.
 PORT2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 LOG2=$(mktemp)

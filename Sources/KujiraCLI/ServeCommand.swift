@@ -40,12 +40,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Allow browser apps on this origin (e.g. http://localhost:5173) to call the API (CORS); repeat for more, '*' for any.")
     var corsOrigin: [String] = []
 
+    @Option(help: "MiB of prompt-prefix KV rows shared by all slots (two users with the same system prompt compute it once); 0 = off (256 with --cache-dir).")
+    var cacheRam = 0
+
+    @Option(help: "Directory where shared prompt prefixes are kept across restarts (files written atomically; corrupt or foreign ones are ignored).")
+    var cacheDir: String?
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard maxConcurrent >= 1 else { throw ValidationError("--max-concurrent must be ≥ 1") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be ≥ 0") }
         if let ctx, ctx < 2 { throw ValidationError("--ctx must be ≥ 2") }
         if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
+        guard (0...(1 << 20)).contains(cacheRam) else { throw ValidationError("--cache-ram must be in 0...1048576 MiB") }
         for origin in corsOrigin where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
             throw ValidationError("--cors-origin: '\(origin)' is not an origin (http(s)://host[:port] or *)")
         }
@@ -69,6 +76,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.numerics = modelOptions.numerics
         configuration.lora = modelOptions.lora
         configuration.speculation = try speculationOptions.speculation()
+        configuration.prefixCacheBytes = cacheRam << 20
+        configuration.prefixCacheDirectory = cacheDir
         var logger = Logger(label: "kujira.serve")
         logger.logLevel = .info
         logger.info("serving \(modelOptions.model) on http://\(host):\(port) (API key \(configuration.apiKey == nil ? "off" : "on"), idle timeout \(idleTimeout > 0 ? "\(idleTimeout) s" : "off"), max \(maxConnections) connections)")

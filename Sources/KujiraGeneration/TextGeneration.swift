@@ -129,6 +129,14 @@ public final class SequenceSlot {
     /// Records ids just appended to the cache by a forward pass.
     public func didFeed(_ ids: [Int]) { tokens.append(contentsOf: ids) }
 
+    /// Keeps the first `count` tokens (all or nothing for caches that cannot keep a prefix); returns what is kept.
+    @discardableResult
+    public func truncate(to count: Int) -> Int {
+        let kept = cache.truncate(to: count)
+        tokens.removeLast(tokens.count - min(tokens.count, kept))
+        return kept
+    }
+
     /// Records one decoded token (no array built).
     public func didFeed(token: Int) { tokens.append(token) }
 
@@ -164,6 +172,8 @@ public final class TextSequence {
     private var toolText = ""
     /// Drafts for the next step (`prepareDrafts`).
     private var drafts: [Int] = []
+    /// Where the prompt's rows go once its prefill is done (`attach(to:prefixCache:)`).
+    private var prefixCache: PrefixCache?
     /// Longest draft to try next: doubles after a fully accepted draft, falls to one past the accepted count after a
     /// rejection, so text that does not repeat its context costs short verifications.
     private var draftBudget = 2
@@ -199,9 +209,12 @@ public final class TextSequence {
         if options.maxTokens == 0 { finishReason = .length }
     }
 
-    /// Binds the sequence to a slot, reusing the slot's cached prefix.
-    public func attach(to slot: SequenceSlot) {
-        let reused = slot.reusePrefix(of: prompt.tokens)
+    /// Binds the sequence to a slot, reusing the slot's cached prefix, then extending it from the shared `prefixCache`
+    /// (which also receives this prompt's blocks once they are computed).
+    public func attach(to slot: SequenceSlot, prefixCache: PrefixCache? = nil) {
+        var reused = slot.reusePrefix(of: prompt.tokens)
+        if let prefixCache { reused = prefixCache.restore(prompt: prompt.tokens, into: slot, holding: reused) }
+        self.prefixCache = prefixCache
         usage.cachedPromptTokens = reused
         promptCursor = reused
     }
@@ -252,6 +265,7 @@ public final class TextSequence {
         if promptCursor < prompt.tokens.count {
             promptCursor += input.count
             if promptCursor < prompt.tokens.count { return [] }
+            prefixCache?.insert(prompt: prompt.tokens, cache: slot.cache)
         }
         return consume(logits: logits)
     }

@@ -194,6 +194,30 @@ public final class CacheRows {
 
     /// Bytes held.
     public var bytes: Int { capacity * precision.bytesPerRow(width: width, groupSize: groupSize) }
+
+    /// Stored bytes per row: values, then the int8 scales.
+    public var rowBytes: Int { width * valueBytes + groupsPerRow * 4 }
+
+    /// Rows [start, start + count) as stored (all values, then all scales), appended to `out` (the prefix cache).
+    public func exportRows(start: Int, count: Int, into out: inout [UInt8]) {
+        precondition(start >= 0 && start + count <= capacity, "export past the stored rows")
+        let valueStart = start * width * valueBytes, valueCount = count * width * valueBytes
+        out.append(contentsOf: UnsafeRawBufferPointer(start: values! + valueStart, count: valueCount))
+        if let scales {
+            out.append(contentsOf: UnsafeRawBufferPointer(start: UnsafeRawPointer(scales + start * groupsPerRow), count: count * groupsPerRow * 4))
+        }
+    }
+
+    /// Writes rows exported by `exportRows` at `start` (capacity reserved by the caller); returns the bytes read.
+    public func importRows(_ bytes: UnsafeRawBufferPointer, start: Int, count: Int) -> Int {
+        precondition(start >= 0 && start + count <= capacity && bytes.count >= count * rowBytes, "import past the reserved rows")
+        let valueCount = count * width * valueBytes
+        (values! + start * width * valueBytes).copyMemory(from: bytes.baseAddress!, byteCount: valueCount)
+        if let scales {
+            UnsafeMutableRawPointer(scales + start * groupsPerRow).copyMemory(from: bytes.baseAddress! + valueCount, byteCount: count * groupsPerRow * 4)
+        }
+        return count * rowBytes
+    }
 }
 
 /// Rows of one cache stream as the attention loops read them: float rows, half rows, or int8 codes and per-group scales.

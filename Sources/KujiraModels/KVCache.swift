@@ -154,6 +154,38 @@ public final class KVCache {
         length += count
     }
 
+    /// Bytes one token's rows take in every stream (caches whose streams are all per-token; the prefix cache's unit).
+    public var exportBytesPerToken: Int { storage.joined().reduce(0) { $0 + $1.rowBytes } }
+
+    /// The stored rows of tokens [start, start + count) of every stream, layer by layer (`canKeepPrefix` caches only).
+    public func exportTokens(start: Int, count: Int) -> [UInt8] {
+        precondition(canKeepPrefix && start + count <= length, "export of tokens the cache does not hold")
+        var out: [UInt8] = []
+        out.reserveCapacity(count * exportBytesPerToken)
+        for layer in storage { for rows in layer { rows.exportRows(start: start, count: count, into: &out) } }
+        return out
+    }
+
+    /// Appends `count` tokens exported by `exportTokens` (from a cache of the same layout and precision) at `length`.
+    public func importTokens(_ bytes: [UInt8], count: Int) {
+        precondition(canKeepPrefix && bytes.count == count * exportBytesPerToken, "import of rows from another layout")
+        reserve(length + count)
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            for layer in storage {
+                for rows in layer {
+                    offset += rows.importRows(UnsafeRawBufferPointer(rebasing: raw[offset...]), start: length, count: count)
+                }
+            }
+        }
+        length += count
+    }
+
+    /// What must match for rows to be interchangeable: streams, widths, kinds and precision.
+    public var layoutDescription: String {
+        "\(precision.bits)-bit " + layout.map { $0.map { "\($0.name):\($0.width):\($0.kind)" }.joined(separator: ",") }.joined(separator: ";")
+    }
+
     /// Whether `truncate` can keep a prefix: only caches whose streams are all per-token can.
     public var canKeepPrefix: Bool { layout.joined().allSatisfy { $0.kind == .perToken } }
 

@@ -29,6 +29,10 @@ public struct ServerConfiguration: Sendable {
     public var lora: String?
     /// Speculative decoding for every request (`--speculative ngram`); the output does not change.
     public var speculation: Speculation = .off
+    /// Bytes of prompt-prefix KV rows shared across slots in RAM (`--cache-ram`); 0 = no shared cache.
+    public var prefixCacheBytes = 0
+    /// Directory where shared prefix blocks survive restarts (`--cache-dir`).
+    public var prefixCacheDirectory: String?
     public var maxBodyBytes = ServerConfiguration.defaultMaxBodyBytes
     /// A connection with no complete request part (header, body chunk) for this long is closed: it bounds idle
     /// keep-alive connections, header reads and stalled bodies, never a response being written (`--idle-timeout`).
@@ -112,6 +116,19 @@ struct GenerationShutdownService: Service {
     }
 }
 
+/// The shared prefix cache `serve` was asked for (`--cache-ram` and/or `--cache-dir`), or nil. Its fingerprint names the
+/// weights by path, size and modification time, and the cache layout, so blocks of other weights are never used.
+func makePrefixCache(pipeline: TextPipeline, modelPath: String, configuration: ServerConfiguration) throws -> PrefixCache? {
+    guard configuration.prefixCacheBytes > 0 || configuration.prefixCacheDirectory != nil else { return nil }
+    let attributes = try? FileManager.default.attributesOfItem(atPath: modelPath)
+    let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+    let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+    let model = "\(URL(fileURLWithPath: modelPath).standardizedFileURL.path)|\(size)|\(modified)|\(configuration.lora ?? "")"
+    let layout = pipeline.model.makeCache().layoutDescription
+    return try PrefixCache(model: model, layout: layout, budgetBytes: configuration.prefixCacheBytes > 0 ? configuration.prefixCacheBytes : 256 << 20,
+                           directory: configuration.prefixCacheDirectory)
+}
+
 /// Builds the HTTP API: OpenAI/DeepSeek routes, errors in OpenAI's envelope, optional API key.
 public enum KujiraServer {
     public static func makeRouter(host: ModelHost, configuration: ServerConfiguration, metrics: ServerMetrics) -> Router<BasicRequestContext> {
@@ -175,7 +192,8 @@ public enum KujiraServer {
                                                        cachePrecision: configuration.cachePrecision, numerics: configuration.numerics,
                                                        speculation: configuration.speculation)
                 let scheduler = GenerationScheduler(pipeline: pipeline, maxConcurrent: configuration.maxConcurrent,
-                                                    maxQueue: configuration.maxQueue, metrics: metrics)
+                                                    maxQueue: configuration.maxQueue, metrics: metrics,
+                                                    prefixCache: try makePrefixCache(pipeline: pipeline, modelPath: modelPath, configuration: configuration))
                 host.setReady(scheduler)
                 logger.info("model loaded: \(pipeline.modelName), context \(pipeline.contextLength) tokens")
             } catch {

@@ -58,9 +58,13 @@ public final class GenerationScheduler: @unchecked Sendable {
     private var slots: [SequenceSlot]
     private var slotBusy: [Bool]
     private var thread: Thread?
+    /// Prompt prefixes shared by all slots (`--cache-ram`, `--cache-dir`); used on the scheduler thread only.
+    private let prefixCache: PrefixCache?
 
-    public init(pipeline: TextPipeline, maxConcurrent: Int = 1, maxQueue: Int = 16, metrics: ServerMetrics? = nil) {
+    public init(pipeline: TextPipeline, maxConcurrent: Int = 1, maxQueue: Int = 16, metrics: ServerMetrics? = nil,
+                prefixCache: PrefixCache? = nil) {
         self.pipeline = pipeline
+        self.prefixCache = prefixCache
         self.maxConcurrent = max(1, maxConcurrent)
         self.maxQueue = max(0, maxQueue)
         self.metrics = metrics
@@ -188,7 +192,7 @@ public final class GenerationScheduler: @unchecked Sendable {
                     sequence = existing
                 } else {
                     sequence = try pipeline.makeSequence(prompt: job.prompt, options: job.options)
-                    sequence.attach(to: slot)
+                    sequence.attach(to: slot, prefixCache: prefixCache)
                     job.sequence = sequence
                     job.started = Date()
                 }

@@ -18,14 +18,15 @@ enum ServerFixtures {
 
     /// A router over a ready model (or a loading one when `pipeline` is nil).
     static func router(pipeline: TextPipeline?, configure: (inout ServerConfiguration) -> Void = { _ in },
-                       maxConcurrent: Int = 1, maxQueue: Int = 4) -> (Router<BasicRequestContext>, GenerationScheduler?) {
+                       maxConcurrent: Int = 1, maxQueue: Int = 4, prefixCache: PrefixCache? = nil) -> (Router<BasicRequestContext>, GenerationScheduler?) {
         var configuration = ServerConfiguration()
         configure(&configuration)
         let host = ModelHost()
         let metrics = ServerMetrics()
         var scheduler: GenerationScheduler?
         if let pipeline {
-            scheduler = GenerationScheduler(pipeline: pipeline, maxConcurrent: maxConcurrent, maxQueue: maxQueue, metrics: metrics)
+            scheduler = GenerationScheduler(pipeline: pipeline, maxConcurrent: maxConcurrent, maxQueue: maxQueue, metrics: metrics,
+                                            prefixCache: prefixCache)
             host.setReady(scheduler!)
         }
         return (KujiraServer.makeRouter(host: host, configuration: configuration, metrics: metrics), scheduler)
