@@ -107,8 +107,19 @@ public actor ChatModel {
     func begin(options: ChatOptions, prompt makePrompt: (TextPipeline) throws -> PreparedPrompt) throws -> Int {
         let started = DispatchTime.now().uptimeNanoseconds
         if let maxTokens = options.maxTokens, maxTokens < 1 { throw ChatModelError.badOption("maxTokens must be ≥ 1, got \(maxTokens)") }
+        guard (0...64).contains(options.ngramDrafts) else { throw ChatModelError.badOption("ngramDrafts must be in 0...64, got \(options.ngramDrafts)") }
         var generation = pipeline.options(maxTokens: options.maxTokens, sampling: options.sampling)
         generation.stopStrings = options.stop
+        if options.ngramDrafts > 0 { generation.speculation = .ngram(ngram: 3, maxDraft: options.ngramDrafts) }
+        if let text = options.jsonSchema {
+            do {
+                generation.jsonSchema = try JSONSchema(json: text)
+            } catch {
+                throw ChatModelError.badOption("jsonSchema: \(error)")
+            }
+            // The constraint covers the whole reply, so there is no separate reasoning block.
+            generation.splitReasoning = false
+        }
         let sequence = try pipeline.makeSequence(prompt: try makePrompt(pipeline), options: generation)
         let shares = !requests.values.contains { $0.sharesConversation }
         let requestSlot = shares ? slot : SequenceSlot(model: pipeline.model)

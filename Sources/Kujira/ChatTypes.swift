@@ -46,14 +46,22 @@ public struct ChatOptions: Sendable, Equatable {
     public var stop: [String]
     /// Tools the model may call, as the JSON array of OpenAI-style tool definitions the chat template renders.
     public var toolsJSON: String?
+    /// A JSON schema (its text) the whole reply must match: generation is constrained token by token, so the reply
+    /// parses and validates (structured outputs; the supported keywords are listed in docs/server.md).
+    public var jsonSchema: String?
+    /// Prompt-lookup speculative decoding with up to this many drafted tokens per forward pass (0: off). The reply is
+    /// the same either way; it comes faster when it repeats its prompt (quotes, summaries, code edits).
+    public var ngramDrafts: Int
 
     /// Options; the defaults are greedy decoding to the end of the turn.
     public init(maxTokens: Int? = nil, sampling: SamplingConfiguration = SamplingConfiguration(), stop: [String] = [],
-                toolsJSON: String? = nil) {
+                toolsJSON: String? = nil, jsonSchema: String? = nil, ngramDrafts: Int = 0) {
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stop = stop
         self.toolsJSON = toolsJSON
+        self.jsonSchema = jsonSchema
+        self.ngramDrafts = ngramDrafts
     }
 }
 

@@ -101,6 +101,34 @@ final class ChatModelTests: XCTestCase {
         XCTAssertEqual(y.trimmingCharacters(in: .whitespacesAndNewlines), "42")
     }
 
+    /// `jsonSchema` constrains the reply (the tiny test model, whose 256-token vocabulary holds every byte): it parses and
+    /// has the schema's shape; `ngramDrafts` leaves the reply unchanged; a bad schema is a clear error.
+    func testJSONSchemaRepliesAndSpeculationLeavesTheReplyUnchanged() async throws {
+        let tiny = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/server/tiny-chat").path
+        let model = try await ChatModel.load(.path(tiny))
+        let schema = #"{"type": "object", "properties": {"answer": {"type": "integer"}, "unit": {"enum": ["cm", "m"]}}, "required": ["answer", "unit"], "additionalProperties": false}"#
+        var options = ChatOptions(maxTokens: 120, sampling: SamplingConfiguration(temperature: 0.7, seed: 4), jsonSchema: schema)
+        let text = try await model.reply(to: [.user("How tall?")], options: options)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
+        XCTAssertEqual(Set(object.keys), ["answer", "unit"], text)
+        XCTAssertNotNil(object["answer"] as? Int, text)
+        XCTAssertTrue(["cm", "m"].contains(object["unit"] as? String ?? ""), text)
+
+        options = ChatOptions(maxTokens: 80)
+        let plain = try await model.reply(to: [.user("Say something long, and repeat it.")], options: options)
+        options.ngramDrafts = 6
+        let drafted = try await model.reply(to: [.user("Say something long, and repeat it.")], options: options)
+        XCTAssertEqual(drafted, plain)
+
+        do {
+            _ = try await model.reply(to: [.user("x")], options: ChatOptions(jsonSchema: #"{"type": "string", "pattern": "a"}"#))
+            XCTFail("a schema with 'pattern' was accepted")
+        } catch let error as ChatModelError {
+            XCTAssertTrue(error.description.contains("pattern"), error.description)
+        }
+    }
+
     func testBadInputGetsClearErrors() async throws {
         do {
             _ = try await ChatModel.load(.path("/nonexistent/model"))
