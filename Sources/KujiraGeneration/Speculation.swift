@@ -37,17 +37,24 @@ enum NgramDrafter {
     /// The tokens after the latest earlier occurrence of `history`'s last `ngram` (then shorter, ≥ 2) tokens, at most
     /// `maxDraft`; empty when no suffix recurs.
     static func draft(_ history: [Int], ngram: Int, maxDraft: Int) -> [Int] {
+        draft(history, [], ngram: ngram, maxDraft: maxDraft)
+    }
+
+    /// `draft` of the history `first` followed by `second` (the prompt and the output), without joining them.
+    static func draft(_ first: [Int], _ second: [Int], ngram: Int, maxDraft: Int) -> [Int] {
+        let count = first.count + second.count
+        @inline(__always) func at(_ i: Int) -> Int { i < first.count ? first[i] : second[i - first.count] }
         guard maxDraft > 0 else { return [] }
-        var size = min(ngram, history.count - 1)
+        var size = min(ngram, count - 1)
         while size >= 2 {
-            let suffixStart = history.count - size
+            let suffixStart = count - size
             var j = suffixStart - 1
             while j >= 0 {
                 var k = 0
-                while k < size && history[j + k] == history[suffixStart + k] { k += 1 }
+                while k < size && at(j + k) == at(suffixStart + k) { k += 1 }
                 if k == size {
                     let from = j + size
-                    return Array(history[from..<min(from + maxDraft, history.count)])
+                    return (from..<min(from + maxDraft, count)).map(at)
                 }
                 j -= 1
             }

@@ -277,7 +277,7 @@ public final class TextSequence {
         guard case let .ngram(ngram, maxDraft) = options.speculation, pendingDecodeToken != nil, slot.cache.canKeepPrefix else { return false }
         let room = min(maxDraft, draftBudget, contextLength - slot.cache.length - 1, options.maxTokens - generated.count)
         guard room > 0 else { return false }
-        drafts = NgramDrafter.draft(prompt.tokens + generated, ngram: ngram, maxDraft: room)
+        drafts = NgramDrafter.draft(prompt.tokens, generated, ngram: ngram, maxDraft: room)
         return !drafts.isEmpty
     }
 

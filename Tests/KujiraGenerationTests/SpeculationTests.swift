@@ -14,6 +14,7 @@ final class SpeculationTests: XCTestCase {
         XCTAssertEqual(NgramDrafter.draft([1, 2, 3, 4], ngram: 3, maxDraft: 4), [], "no suffix recurs")
         XCTAssertEqual(NgramDrafter.draft([5, 5, 5, 5], ngram: 3, maxDraft: 4), [5], "the latest occurrence, up to the end")
         XCTAssertEqual(NgramDrafter.draft([4], ngram: 3, maxDraft: 4), [])
+        XCTAssertEqual(NgramDrafter.draft([1, 2, 3, 4, 5], [9, 2, 3, 4], ngram: 3, maxDraft: 4), [5, 9, 2, 3], "prompt and output as one history")
     }
 
     func run(_ pipeline: TextPipeline, _ prompt: PreparedPrompt, sampling: SamplingConfiguration, speculation: Speculation, maxTokens: Int,
