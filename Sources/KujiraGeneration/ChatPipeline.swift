@@ -69,7 +69,7 @@ public final class TextPipeline: Sendable {
         """
 
     public init(model: any LanguageModel, tokenizer: Tokenizer, chatTemplate: ChatTemplate, modelName: String,
-                contextLength: Int? = nil, speculation: Speculation = .off) {
+                contextLength: Int? = nil, speculation: Speculation = .defaultAuto) {
         self.speculation = speculation
         self.model = model
         self.tokenizer = tokenizer
@@ -88,8 +88,11 @@ public final class TextPipeline: Sendable {
     /// Loads model, tokenizer and chat template from a model directory or a `.gguf` file.
     /// `lora`: a PEFT adapter directory applied unmerged.
     public static func load(path: String, lora: String? = nil, contextLength: Int? = nil, cachePrecision: KVCachePrecision = .float32,
-                            numerics: Numerics = .kujira, speculation: Speculation = .off) throws -> TextPipeline {
+                            numerics: Numerics = .kujira, speculation: Speculation = .defaultAuto) throws -> TextPipeline {
         let model = try ModelRegistry.load(directory: path, lora: lora, cachePrecision: cachePrecision, numerics: numerics)
+        if case .mtp = speculation, ((model as? any DecoderStackModel)?.multiTokenPrediction) == nil {
+            throw GenerationError.invalidParameter(name: "speculative", detail: "mtp: \(path) has no MTP module (num_nextn_predict_layers = 0)")
+        }
         let tokenizer = try Tokenizer.load(path: path)
         let source = tokenizer.chatTemplate ?? fallbackTemplate
         let template: ChatTemplate

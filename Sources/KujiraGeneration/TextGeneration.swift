@@ -174,9 +174,11 @@ public final class TextSequence {
     private var drafts: [Int] = []
     /// Where the prompt's rows go once its prefill is done (`attach(to:prefixCache:)`).
     private var prefixCache: PrefixCache?
-    /// Longest draft to try next: doubles after a fully accepted draft, falls to one past the accepted count after a
-    /// rejection, so text that does not repeat its context costs short verifications.
-    private var draftBudget = 2
+    /// When to draft and how many (`Speculation`); nil without speculation.
+    private var policy: DraftingPolicy?
+    /// The MTP drafter (`Speculation.mtp` / `.auto` on a model with an MTP module), made on the first step.
+    private var mtpDrafter: MTPDrafter?
+    private var mtpResolved = false
     /// Next prompt position to feed (prefill runs in chunks so other sequences are not starved).
     private var promptCursor = 0
     private var lastToken: Int?
@@ -205,6 +207,7 @@ public final class TextSequence {
         if options.jsonObject { json = JSONPrefixValidator() }
         if let schema = options.jsonSchema { schemaJSON = JSONSchemaValidator(schema: schema) }
         usage.promptTokens = prompt.tokens.count
+        policy = options.speculation.initialPolicy
         if !prompt.forcedOutput.isEmpty { _ = process(prompt.forcedOutput) }
         if options.maxTokens == 0 { finishReason = .length }
     }
@@ -241,7 +244,9 @@ public final class TextSequence {
     /// `LanguageModel.decode` and the sequence's reused logits row, so the model part of the step does not allocate.
     public func step(model: any LanguageModel, slot: SequenceSlot) throws -> [GenerationEvent] {
         guard !isFinished else { return [] }
+        let drafter = try mtpDrafter(model: model, slot: slot)
         if let token = pendingDecodeToken {
+            if let drafter { return try mtpStep(token, drafter: drafter, model: model, slot: slot) }
             if drafts.isEmpty { _ = prepareDrafts(slot: slot) }
             if !drafts.isEmpty { return try speculate(token, model: model, slot: slot) }
             let logits: UnsafeBufferPointer<Float>
@@ -254,9 +259,16 @@ public final class TextSequence {
             return consumeDecoded(logits: logits, slot: slot)
         }
         let input = nextInput()
-        let logits: [Float]
+        var logits: [Float]
         do {
-            logits = try model.forward(input, cache: slot.cache, allLogits: false)
+            if let drafter {
+                let hidden = try hiddenStates(input, drafter: drafter, model: model, slot: slot)
+                drafter.record(UnsafeBufferPointer(hidden), rows: input.count)
+                logits = Array(drafter.stack.lastLogits(fromHidden: hidden, n: input.count, workspace: slot.cache.workspace))
+                drafter.feed(knownTokens: promptCursor + input.count, token: token(at:))
+            } else {
+                logits = try model.forward(input, cache: slot.cache, allLogits: false)
+            }
         } catch {
             slot.reset()
             throw error
@@ -271,14 +283,85 @@ public final class TextSequence {
     }
 
     /// Drafts for the next step when speculation is on, a token is pending and the cache can drop rejected drafts; true
-    /// when there are some (a scheduler then runs this sequence with `step` instead of in its batched decode).
+    /// when there are some, or when an MTP drafter runs this sequence (a scheduler then runs it with `step` instead of
+    /// in its batched decode).
     public func prepareDrafts(slot: SequenceSlot) -> Bool {
         drafts = []
-        guard case let .ngram(ngram, maxDraft) = options.speculation, pendingDecodeToken != nil, slot.cache.canKeepPrefix else { return false }
-        let room = min(maxDraft, draftBudget, contextLength - slot.cache.length - 1, options.maxTokens - generated.count)
+        if mtpDrafter != nil { return pendingDecodeToken != nil }
+        guard case let .ngram(ngram, _) = options.speculation, let policy, pendingDecodeToken != nil, slot.cache.canKeepPrefix else { return false }
+        let room = min(policy.budget, contextLength - slot.cache.length - 1, options.maxTokens - generated.count)
         guard room > 0 else { return false }
         drafts = NgramDrafter.draft(prompt.tokens, generated, ngram: ngram, maxDraft: room)
         return !drafts.isEmpty
+    }
+
+    /// The id at `position` of prompt + output.
+    private func token(at position: Int) -> Int {
+        position < prompt.tokens.count ? prompt.tokens[position] : generated[position - prompt.tokens.count]
+    }
+
+    /// The MTP drafter, made on the first step under `.mtp` / `.auto` when the model has an MTP module and the cache can
+    /// drop rejected drafts; `.mtp` without them is an error.
+    private func mtpDrafter(model: any LanguageModel, slot: SequenceSlot) throws -> MTPDrafter? {
+        guard !mtpResolved else { return mtpDrafter }
+        mtpResolved = true
+        let required: Bool
+        switch options.speculation {
+        case .mtp: required = true
+        case .auto: required = false
+        case .off, .ngram: return nil
+        }
+        guard let stackModel = model as? any DecoderStackModel, let mtp = stackModel.multiTokenPrediction, slot.cache.canKeepPrefix,
+              policy != nil, slot.cache.length == promptCursor else {
+            if required {
+                throw GenerationError.invalidParameter(name: "speculative", detail: "mtp needs a model with an MTP module (num_nextn_predict_layers ≥ 1) whose cache can drop drafts")
+            }
+            self.policy = nil
+            return nil
+        }
+        mtpDrafter = MTPDrafter(stack: stackModel.stack, mtp: mtp, startPosition: slot.cache.length)
+        return mtpDrafter
+    }
+
+    /// The main model's final hidden states of `input` (extending the cache), in the cache's workspace.
+    private func hiddenStates(_ input: [Int], drafter: MTPDrafter, model: any LanguageModel, slot: SequenceSlot) throws
+        -> UnsafeMutableBufferPointer<Float> {
+        try model.validate(input, cache: slot.cache)
+        return drafter.stack.hiddenStates(count: input.count, cache: slot.cache) { input[$0] }
+    }
+
+    /// A decoding step with the MTP drafter: drafts when the policy says so, one pass of the main model over the pending
+    /// token and the drafts (keeping their hidden states for the module), the rows consumed as in `speculate`.
+    private func mtpStep(_ token: Int, drafter: MTPDrafter, model: any LanguageModel, slot: SequenceSlot) throws -> [GenerationEvent] {
+        guard var policy else { throw GenerationError.invalidParameter(name: "speculative", detail: "no drafting policy") }
+        defer { self.policy = policy }
+        let began = policy.whenFaster ? DispatchTime.now().uptimeNanoseconds : 0
+        let start = slot.cache.length, known = prompt.tokens.count + generated.count
+        let room = min(policy.budget, contextLength - start - 1, options.maxTokens - generated.count)
+        let drafted = policy.shouldDraft() && room > 0 ? drafter.draft(count: room, knownTokens: known, token: token(at:)) : []
+        let input = [token] + drafted
+        var events: [GenerationEvent], consumed: Int
+        do {
+            let hidden = try hiddenStates(input, drafter: drafter, model: model, slot: slot)
+            if drafted.isEmpty {
+                events = consumeDecoded(logits: drafter.stack.lastLogits(fromHidden: hidden, n: 1, workspace: slot.cache.workspace), slot: slot)
+                consumed = 1
+            } else {
+                let logits = drafter.stack.logits(fromHidden: UnsafeBufferPointer(hidden), n: input.count, allLogits: true,
+                                                  numerics: slot.cache.workspace.numerics)
+                (events, consumed) = logits.withUnsafeBufferPointer { consumeDrafted(input, logits: $0, start: start, slot: slot) }
+                policy.recordAcceptance(accepted: consumed - 1, drafted: drafted.count)
+            }
+            drafter.record(UnsafeBufferPointer(hidden), rows: consumed)
+        } catch {
+            slot.reset()
+            throw error
+        }
+        drafter.feedIfFull(knownTokens: prompt.tokens.count + generated.count, token: token(at:))
+        if policy.whenFaster {
+            policy.recordTime(drafting: !drafted.isEmpty, seconds: Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9, tokens: consumed)
+        }
+        return events
     }
 
     /// One forward pass over the pending token and the drafts; rows are consumed in order while the chosen token equals
@@ -294,28 +377,29 @@ public final class TextSequence {
             slot.reset()
             throw error
         }
+        let (events, consumed) = logits.withUnsafeBufferPointer { consumeDrafted(input, logits: $0, start: start, slot: slot) }
+        policy?.recordAcceptance(accepted: consumed - 1, drafted: input.count - 1)
+        return events
+    }
+
+    /// Consumes the rows of `logits` (one per `input` token, run from cache position `start`) in order while the chosen
+    /// token equals the next input (a draft); the cache then keeps only what the consumed rows were computed on.
+    private func consumeDrafted(_ input: [Int], logits: UnsafeBufferPointer<Float>, start: Int, slot: SequenceSlot)
+        -> (events: [GenerationEvent], consumed: Int) {
         let vocab = logits.count / input.count
         usage.draftedTokens += input.count - 1
-        var events: [GenerationEvent] = [], consumed = 0, accepted = 0
-        defer {
-            if case let .ngram(_, maxDraft) = options.speculation {
-                draftBudget = accepted == input.count - 1 ? min(maxDraft, 2 * draftBudget) : accepted + 1
-            }
-        }
+        var events: [GenerationEvent] = [], consumed = 0
         for j in 0..<input.count {
             if row.count != vocab { row = [Float](repeating: 0, count: vocab) }
-            logits.withUnsafeBufferPointer { all in
-                row.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: UnsafeBufferPointer(rebasing: all[(j * vocab)..<((j + 1) * vocab)])) }
-            }
+            row.withUnsafeMutableBufferPointer { _ = $0.update(fromContentsOf: UnsafeBufferPointer(rebasing: logits[(j * vocab)..<((j + 1) * vocab)])) }
             events += consumeRow()
             consumed = j + 1
             if isFinished || j == input.count - 1 || lastToken != input[j + 1] { break }
             usage.acceptedDrafts += 1
-            accepted += 1
         }
         slot.cache.truncate(to: start + consumed)
         slot.didFeed(Array(input.prefix(consumed)))
-        return events
+        return (events, consumed)
     }
 
     /// Takes the logits of `pendingDecodeToken`, which a decoding step (`decode`, or row b of `decodeBatch`) has just

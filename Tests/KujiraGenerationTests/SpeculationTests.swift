@@ -4,8 +4,8 @@ import KujiraModels
 import KujiraTokenizer
 import XCTest
 
-/// Speculative decoding inside `TextSequence` (`Speculation.ngram`): the same tokens, events, logprobs and finish
-/// reason as without it, greedy and sampled, while drafts are accepted; and the drafter itself.
+/// Speculative decoding inside `TextSequence` (`Speculation.ngram`, `.mtp`, `.auto`): the same tokens, events, logprobs
+/// and finish reason as without it, greedy and sampled, while drafts are accepted; the drafters and the drafting policy.
 final class SpeculationTests: XCTestCase {
     func testNgramDrafterTakesWhatFollowedTheLatestEarlierOccurrence() {
         XCTAssertEqual(NgramDrafter.draft([1, 2, 3, 4, 5, 9, 2, 3, 4], ngram: 3, maxDraft: 4), [5, 9, 2, 3])
@@ -64,5 +64,105 @@ final class SpeculationTests: XCTestCase {
         XCTAssertEqual(fast.events, plain.events)
         let usage = fast.result.usage
         XCTAssertGreaterThan(usage.acceptedDrafts, usage.completionTokens / 3, "accepted \(usage.acceptedDrafts) of \(usage.draftedTokens)")
+    }
+
+    static let arithmetic = DefaultModelTests.repository.appendingPathComponent("Models/kujira-arith").path
+
+    /// The embedded model's trained MTP head drafts for it: identical output greedy, sampled and with penalties and
+    /// logprobs, most drafts accepted — also when the prompt's prefix comes from the slot's cache (the module then
+    /// starts at the first position run).
+    func testMTPDraftsOnTheEmbeddedModelChangeNothing() throws {
+        let pipeline = try TextPipeline.load(path: Self.arithmetic)
+        var penalised = SamplingConfiguration(temperature: 0, presencePenalty: 0.3)
+        penalised.logitBias = [9: 1]
+        var accepted = 0, drafted = 0
+        for problem in ["12+34", "987-654", "5+5"] {
+            let prompt = try pipeline.chatPrompt(messages: [["role": "user", "content": .string("What is \(problem)?")]])
+            for sampling in [SamplingConfiguration(temperature: 0), SamplingConfiguration(temperature: 0.9, seed: 3), penalised] {
+                let plain = try run(pipeline, prompt, sampling: sampling, speculation: .off, maxTokens: 60, logprobs: true)
+                for maxDraft in [1, 3] {
+                    let fast = try run(pipeline, prompt, sampling: sampling, speculation: .mtp(maxDraft: maxDraft), maxTokens: 60, logprobs: true)
+                    XCTAssertEqual(fast.result.tokens, plain.result.tokens, "\(problem) \(sampling) \(maxDraft)")
+                    XCTAssertEqual(fast.events, plain.events)
+                    XCTAssertEqual(fast.result.finishReason, plain.result.finishReason)
+                    XCTAssertEqual(fast.result.usage.completionTokens, plain.result.usage.completionTokens)
+                    accepted += fast.result.usage.acceptedDrafts
+                    drafted += fast.result.usage.draftedTokens
+                }
+            }
+        }
+        XCTAssertGreaterThan(drafted, 100)
+        XCTAssertGreaterThan(accepted, drafted / 2, "the trained head agrees with the model most of the time: \(accepted) of \(drafted)")
+
+        // A second request on the same slot reuses the shared prefix of the prompt.
+        let slot = SequenceSlot(model: pipeline.model)
+        var options = pipeline.options(maxTokens: 40, sampling: SamplingConfiguration(temperature: 0))
+        for problem in ["41+17", "41+18"] {
+            let prompt = try pipeline.chatPrompt(messages: [["role": "user", "content": .string("What is \(problem)?")]])
+            options.speculation = .off
+            let plain = try pipeline.run(prompt: prompt, options: options, slot: SequenceSlot(model: pipeline.model)) { _ in }
+            options.speculation = .mtp(maxDraft: 2)
+            let fast = try pipeline.run(prompt: prompt, options: options, slot: slot) { _ in }
+            XCTAssertEqual(fast.tokens, plain.tokens, problem)
+            XCTAssertGreaterThan(fast.usage.acceptedDrafts, 0)
+        }
+        XCTAssertGreaterThan(slot.cache.length, 0)
+    }
+
+    /// `auto` (the CLI default) drafts with an MTP head only while that measures faster; on a model without one it
+    /// does nothing, and `mtp` there is a clear error.
+    func testAutoNeedsAnMTPHeadAndMTPSaysWhenThereIsNone() throws {
+        let arithmetic = try TextPipeline.load(path: Self.arithmetic)
+        XCTAssertEqual(arithmetic.speculation, .defaultAuto, "pipelines draft when it pays by default")
+        let prompt = try arithmetic.chatPrompt(messages: [["role": "user", "content": "What is 123+456?"]])
+        let plain = try run(arithmetic, prompt, sampling: SamplingConfiguration(temperature: 0), speculation: .off, maxTokens: 60)
+        let auto = try run(arithmetic, prompt, sampling: SamplingConfiguration(temperature: 0), speculation: .defaultAuto, maxTokens: 60)
+        XCTAssertEqual(auto.result.tokens, plain.result.tokens)
+        XCTAssertEqual(auto.events, plain.events)
+        XCTAssertGreaterThan(auto.result.usage.draftedTokens, 0, "auto measures drafting while warming up")
+
+        let tiny = try TextPipeline.load(path: TextPipelineTests.tinyChat)
+        let tinyPrompt = try tiny.chatPrompt(messages: [["role": "user", "content": "Hello"]])
+        let tinyAuto = try run(tiny, tinyPrompt, sampling: SamplingConfiguration(temperature: 0), speculation: .defaultAuto, maxTokens: 20)
+        XCTAssertEqual(tinyAuto.result.usage.draftedTokens, 0)
+        XCTAssertEqual(tinyAuto.result.tokens, try run(tiny, tinyPrompt, sampling: SamplingConfiguration(temperature: 0), speculation: .off, maxTokens: 20).result.tokens)
+        XCTAssertThrowsError(try run(tiny, tinyPrompt, sampling: SamplingConfiguration(temperature: 0), speculation: .mtp(maxDraft: 2), maxTokens: 5)) {
+            XCTAssertTrue("\($0)".contains("MTP module"), "\($0)")
+        }
+        XCTAssertEqual(try Speculation(flag: "auto"), .defaultAuto)
+        XCTAssertEqual(try Speculation(flag: "mtp", draftTokens: 2), .mtp(maxDraft: 2))
+        XCTAssertThrowsError(try Speculation(flag: "mtp", draftTokens: 0))
+        XCTAssertThrowsError(try Speculation(flag: "eagle"))
+    }
+
+    /// The policy: warm-up alternates drafting and plain steps, then the cheaper per token wins, the other is retried
+    /// every `probeInterval` steps (so a change in cost is noticed), and the draft length follows acceptance.
+    func testDraftingPolicyKeepsTheCheaperKindOfStep() {
+        func settle(draftCost: Double, plainCost: Double) -> [Bool] {
+            var policy = DraftingPolicy(maxDraft: 3, whenFaster: true, initialBudget: 1)
+            var choices: [Bool] = []
+            for _ in 0..<(2 * DraftingPolicy.warmupSteps + 2 * DraftingPolicy.probeInterval) {
+                let drafting = policy.shouldDraft()
+                choices.append(drafting)
+                policy.recordTime(drafting: drafting, seconds: drafting ? 2 * draftCost : plainCost, tokens: drafting ? 2 : 1)
+            }
+            return choices
+        }
+        let warmup = 2 * DraftingPolicy.warmupSteps
+        let slow = settle(draftCost: 1.5, plainCost: 1.0)
+        XCTAssertEqual(Array(slow.prefix(warmup)), Array(repeating: [true, false], count: DraftingPolicy.warmupSteps).flatMap { $0 })
+        XCTAssertEqual(slow.dropFirst(warmup).filter { $0 }.count, 2, "slower drafting is only re-tried: \(slow)")
+        let fast = settle(draftCost: 0.6, plainCost: 1.0)
+        XCTAssertEqual(fast.dropFirst(warmup).filter { !$0 }.count, 2, "faster drafting is kept: \(fast)")
+
+        var policy = DraftingPolicy(maxDraft: 4, whenFaster: false, initialBudget: 1)
+        XCTAssertTrue(policy.shouldDraft())
+        policy.recordAcceptance(accepted: 1, drafted: 1)
+        XCTAssertEqual(policy.budget, 2)
+        policy.recordAcceptance(accepted: 2, drafted: 2)
+        policy.recordAcceptance(accepted: 4, drafted: 4)
+        XCTAssertEqual(policy.budget, 4, "at most maxDraft")
+        policy.recordAcceptance(accepted: 0, drafted: 4)
+        XCTAssertEqual(policy.budget, 1)
     }
 }

@@ -88,14 +88,16 @@ struct Routes: Sendable {
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.text)))
     }
 
-    /// The `usage` object: OpenAI's fields plus DeepSeek's cache accounting.
+    /// The `usage` object: OpenAI's fields (speculative drafts as its predicted-output counts) plus DeepSeek's cache accounting.
     static func usage(_ u: GenerationUsage) -> ResponseJSON {
         .object([
             ("prompt_tokens", .int(u.promptTokens)),
             ("completion_tokens", .int(u.completionTokens)),
             ("total_tokens", .int(u.totalTokens)),
             ("prompt_tokens_details", .object([("cached_tokens", .int(u.cachedPromptTokens))])),
-            ("completion_tokens_details", .object([("reasoning_tokens", .int(u.reasoningTokens))])),
+            ("completion_tokens_details", .object([("reasoning_tokens", .int(u.reasoningTokens)),
+                                                   ("accepted_prediction_tokens", .int(u.acceptedDrafts)),
+                                                   ("rejected_prediction_tokens", .int(u.draftedTokens - u.acceptedDrafts))])),
             ("prompt_cache_hit_tokens", .int(u.cachedPromptTokens)),
             ("prompt_cache_miss_tokens", .int(u.uncachedPromptTokens)),
         ])
