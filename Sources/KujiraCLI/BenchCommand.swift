@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KujiraGeneration
 import KujiraModels
+import KujiraTensor
 
 /// `kujira bench`: prompt-processing and generation speed, measured the way llama-bench (and
 /// `shared/tools/llama_cpp_bench.py`) measure them, so the numbers compare directly.
@@ -25,6 +26,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Tokens of context before the generated ones: tg measures decoding at this length (the context is prefilled once; caches that can drop a suffix return to it between repetitions).")
     var context: Int = 8
 
+    @Option(help: "Comma-separated token counts: also time one forward pass over that many tokens at the decoding position (a speculative verify, or a batch of drafts), reported against one decoding step, e.g. 2,4,8.")
+    var verify: String = ""
+
+    @Flag(help: "Also measure the machine's memory read bandwidth (a STREAM-like loop on the same threads) and report tg as a fraction of the weight-streaming roofline.")
+    var roofline = false
+
     @Option(help: "Repetitions; the median is reported (after one warm-up).")
     var repeats: Int = 3
 
@@ -40,7 +47,12 @@ struct BenchCommand: ParsableCommand {
         guard batch >= 1 else { throw ValidationError("--batch must be ≥ 1") }
         guard context >= 8 else { throw ValidationError("--context must be ≥ 8") }
         guard context == 8 || batch == 1 else { throw ValidationError("--context applies to single-sequence generation (--batch 1)") }
+        guard verifySizes.count == verify.split(separator: ",").count, verifySizes.allSatisfy({ (1...64).contains($0) }) else {
+            throw ValidationError("--verify: comma-separated token counts in 1...64, e.g. 2,4,8")
+        }
     }
+
+    private var verifySizes: [Int] { verify.split(separator: ",").compactMap { Int($0) } }
 
     func run() throws {
         threadOptions.apply()
@@ -111,6 +123,10 @@ struct BenchCommand: ParsableCommand {
         let pp = median(try (0..<repeats).map { _ in try promptProcessing() })
         let tg = median(try (0..<repeats).map { _ in try generation() })
         let rss = residentMemory()
+        let traffic = DecodeTraffic(model: model, fileBytes: fileBytes)
+        let weightGBs = Double(traffic.bytesPerToken) * tg / Double(batch) / 1e9
+        let bandwidth = roofline ? MemoryBandwidth.read(pool: ThreadPool.shared, seconds: 0.5) : 0
+        let verifyCosts = try verifySizes.map { n in (n, try verifyCost(model: model, prompt: prompt, tokens: n)) }
         if json {
             print("{\"engine\": \"kujira\", \"model\": \"\(modelOptions.model)\", \"threads\": \(threadOptions.effectiveThreads), "
                 + "\"p\": \(promptTokens), \"n\": \(generatedTokens), \"batch\": \(batch), \"context\": \(context), \"pp_tok_s\": \(round2(pp)), \"tg_tok_s\": \(round2(tg)), "
@@ -119,12 +135,18 @@ struct BenchCommand: ParsableCommand {
                 + "\"rss_anon_after_decode_bytes\": \(rssAfterDecode.anonymous), \"file_bytes\": \(fileBytes), \"kv_bits\": \(modelOptions.kvBits)"
                 + (experts.total == 0 ? "" : ", \"expert_bytes_total\": \(experts.total), \"expert_bytes_touched\": \(experts.touched)")
                 + (load.counts.isEmpty ? "" : ", \"expert_load_max_over_mean\": \(round2(load.maxOverMean)), \"experts_touched\": \(load.touched.used), \"experts_total\": \(load.touched.total)")
+                + ", \"weight_bytes_per_token\": \(traffic.bytesPerToken), \"tg_weight_gb_s\": \(round2(weightGBs))"
+                + (roofline ? ", \"read_bandwidth_gb_s\": \(round2(bandwidth)), \"roofline_fraction\": \(round2(weightGBs / bandwidth))" : "")
+                + (verifyCosts.isEmpty ? "" : ", \"verify_cost_over_decode\": {" + verifyCosts.map { "\"\($0.0)\": \(round2($0.1))" }.joined(separator: ", ") + "}")
                 + "}")
         } else {
             print("model      \(modelOptions.model)")
             print("threads    \(threadOptions.effectiveThreads)")
             print("pp\(promptTokens)      \(round2(pp)) tok/s")
             print("tg\(generatedTokens)       \(round2(tg)) tok/s" + (context > 8 ? " at a \(context)-token context (\(round2(1000 / tg)) ms/token)" : "") + (batch > 1 ? " (aggregate of \(batch) sequences decoding together; \(round2(tg / Double(batch))) each)" : ""))
+            print("weights    \(traffic.bytesPerToken / 1_048_576) MiB read per decoded token → tg streams \(round2(weightGBs)) GB/s"
+                + (roofline ? String(format: "; memory read bandwidth %.1f GB/s → %.0f%% of the roofline", bandwidth, 100 * weightGBs / bandwidth) : ""))
+            for (n, cost) in verifyCosts { print("verify     one pass over \(n) tokens costs \(round2(cost))x a decoding step") }
             print("peak RSS   \(rss.peak / 1_048_576) MiB; weight files \(fileBytes / 1_048_576) MiB mapped")
             print("RSS (MiB)  after load \(describeResident(rssAfterLoad)), after one \(promptTokens)-token prefill \(describeResident(rssAfterPrefill)), "
                 + "after its \(generatedTokens) decode steps \(describeResident(rssAfterDecode))")
@@ -138,6 +160,31 @@ struct BenchCommand: ParsableCommand {
                 }
             }
         }
+    }
+
+    /// Median time of one forward pass over `tokens` tokens (every row's logits, as a verify needs) after an 8-token
+    /// context, divided by the median time of one decoding step there.
+    func verifyCost(model: any LanguageModel, prompt: [Int], tokens n: Int) throws -> Double {
+        func filled() throws -> KVCache {
+            let cache = model.makeCache()
+            _ = try model.forward(Array(prompt[..<8]), cache: cache, allLogits: false)
+            return cache
+        }
+        var cache = try filled()
+        let input = (8..<(8 + n)).map { ($0 * 7919 + 13) % (model.vocabSize - 10) + 5 }
+        func time(_ body: () throws -> Void) throws -> Double {
+            var samples: [Double] = []
+            for _ in 0..<(2 * repeats + 5) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try body()
+                samples.append(seconds(since: start))
+                if cache.canKeepPrefix { cache.truncate(to: 8) } else { cache = try filled() }
+            }
+            return median(Array(samples.dropFirst()))
+        }
+        let step = try time { _ = try model.decode(input[0], cache: cache) }
+        let pass = try time { _ = try model.forward(input, cache: cache, allLogits: true) }
+        return pass / step
     }
 
     func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }

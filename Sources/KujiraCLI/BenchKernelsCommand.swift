@@ -49,7 +49,7 @@ struct BenchKernelsCommand: ParsableCommand {
         print("CPU: \(CPUFeatures.current); kernels: \(KernelISA.selected); pool max threads \(pool.maxThreads)")
         for t in parsedThreads {
             pool.setActiveThreads(t)
-            print(String(format: "memory read bandwidth, %d thread(s): %.1f GB/s", pool.activeThreads, readBandwidth(pool: pool)))
+            print(String(format: "memory read bandwidth, %d thread(s): %.1f GB/s", pool.activeThreads, MemoryBandwidth.read(pool: pool, seconds: seconds)))
         }
         print("format    shape          tokens threads   ms/call   GB/s  CPU-ms/call  (GB/s = weight bytes / wall time; CPU-ms includes spinning workers)")
         for name in formats.split(separator: ",") {
@@ -74,23 +74,6 @@ struct BenchKernelsCommand: ParsableCommand {
                 }
             }
         }
-    }
-
-    /// Streams a 256 MB buffer with SIMD loads on the pool's threads.
-    private func readBandwidth(pool: ThreadPool) -> Double {
-        let count = 1 << 28
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
-        defer { buffer.deallocate() }
-        memset(buffer, 1, count)
-        let chunks = count / 64
-        let perCall = BenchData.time(seconds: seconds) {
-            pool.parallelFor(chunks, grain: 4096) { range in
-                var acc = SIMD16<Float>()
-                for c in range { acc += buffer.load(fromByteOffset: c * 64, as: SIMD16<Float>.self) }
-                if acc.sum() == 1 { print("") }
-            }
-        }
-        return Double(count) / perCall / 1e9
     }
 }
 

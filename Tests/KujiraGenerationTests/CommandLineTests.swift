@@ -54,6 +54,39 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// `bench` reports the weight bytes one decoded token reads: on the embedded model (BF16 safetensors, MoE with 2 of
+    /// 8 experts, an MTP layer with its own embedding and head copies) the file's bytes counted from its header —
+    /// embedding one row, routed experts k/E, the MTP layer none — within 0.1% (its few non-BF16 values are estimated);
+    /// and the verify costs it was asked for.
+    func testBenchReportsTheWeightBytesADecodedTokenReads() throws {
+        let directory = Self.repository.appendingPathComponent("Models/kujira-arith")
+        let result = try run(["bench", "--model", directory.path, "-p", "9", "-n", "2", "--repeats", "1", "--json", "--verify", "2,3"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let reported = try XCTUnwrap(report["weight_bytes_per_token"] as? Int)
+        let file = try Data(contentsOf: directory.appendingPathComponent("model.safetensors"))
+        let headerLength = file.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = try XCTUnwrap(try JSONSerialization.jsonObject(with: file.subdata(in: 8..<(8 + headerLength))) as? [String: Any])
+        let config = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("config.json"))) as? [String: Any])
+        let layers = try XCTUnwrap(config["num_hidden_layers"] as? Int), experts = try XCTUnwrap(config["n_routed_experts"] as? Int)
+        let k = try XCTUnwrap(config["num_experts_per_tok"] as? Int)
+        var expected = Double(8 + headerLength)
+        for (name, value) in header where name != "__metadata__" {
+            let entry = try XCTUnwrap(value as? [String: Any])
+            let offsets = try XCTUnwrap(entry["data_offsets"] as? [Int]), shape = try XCTUnwrap(entry["shape"] as? [Int])
+            let bytes = Double(offsets[1] - offsets[0])
+            if name.hasPrefix("model.layers.\(layers).") { continue }
+            if name == "model.embed_tokens.weight" { expected += bytes / Double(shape[0]) } else if name.contains(".mlp.experts.") {
+                expected += bytes * Double(k) / Double(experts)
+            } else { expected += bytes }
+        }
+        XCTAssertEqual(Double(reported), expected, accuracy: expected * 0.001)
+        let costs = try XCTUnwrap(report["verify_cost_over_decode"] as? [String: Double])
+        XCTAssertEqual(Set(costs.keys), ["2", "3"])
+        XCTAssertTrue(costs.values.allSatisfy { $0 > 0 }, "\(costs)")
+        XCTAssertNotNil(report["tg_weight_gb_s"] as? Double)
+    }
+
     func testVersionIsTheCheckoutsGitDescribe() throws {
         let result = try run(["--version"])
         XCTAssertEqual(result.status, 0)
