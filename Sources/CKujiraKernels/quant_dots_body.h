@@ -155,10 +155,11 @@ K_TARGET static inline __attribute__((always_inline)) void load_block(int format
 } while (0)
 
 // Q4_0 / Q5_0: treeSum(acc) − 8·Σ_b fma(d_w, d_x Σa) (16· for Q5_0); Q4_1 / Q5_1: treeSum(acc) + Σ_b fma(m_w, d_x Σa), as the
-// Swift `dot`/`dot4`.
+// Swift `dot`/`dot4`. `nt` tokens (2…4, a constant where inlined: the unused accumulators vanish); each token's sums are
+// exactly `row_single`'s, so a speculative verify of 2 or 3 tokens decodes each weight block once for all of them.
 K_TARGET static inline __attribute__((always_inline)) void row_quad(int format, const struct iq_tables *tables, const unsigned char *row, int blocks, const uint8_t *act,
                                                                      size_t act_stride, const float *act_scales, const float *act_sums,
-                                                                     float *out, int out_stride) {
+                                                                     float *out, int out_stride, int nt) {
     const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     __m128 offset = _mm_setzero_ps();
@@ -169,10 +170,11 @@ K_TARGET static inline __attribute__((always_inline)) void row_quad(int format, 
         load_block(format, row, b, tables, order, &w, &bias, &d, &m);
         KUJIRA_TERM(a0, 0);
         KUJIRA_TERM(a1, 1);
-        KUJIRA_TERM(a2, 2);
-        KUJIRA_TERM(a3, 3);
+        if (nt > 2) KUJIRA_TERM(a2, 2);
+        if (nt > 3) KUJIRA_TERM(a3, 3);
         if (HAS_OFFSET(format)) {
-            __m128 sums = _mm_set_ps(act_sums[3 * (size_t)blocks + b], act_sums[2 * (size_t)blocks + b], act_sums[(size_t)blocks + b], act_sums[b]);
+            __m128 sums = _mm_set_ps(nt > 3 ? act_sums[3 * (size_t)blocks + b] : 0, nt > 2 ? act_sums[2 * (size_t)blocks + b] : 0,
+                                     act_sums[(size_t)blocks + b], act_sums[b]);
             offset = _mm_fmadd_ps(HAS_MIN(format) ? _mm_set1_ps(m) : _mm256_castps256_ps128(d), sums, offset);
         }
     }
@@ -182,7 +184,7 @@ K_TARGET static inline __attribute__((always_inline)) void row_quad(int format, 
     if (HAS_MIN(format)) total = _mm_add_ps(total, offset);
     float four[4];
     _mm_storeu_ps(four, total);
-    for (int k = 0; k < 4; k++) out[k * out_stride] = four[k];
+    for (int k = 0; k < nt; k++) out[k * out_stride] = four[k];
 }
 
 K_TARGET static inline __attribute__((always_inline)) float row_single(int format, const struct iq_tables *tables, const unsigned char *row, int blocks, const uint8_t *act,
@@ -220,7 +222,18 @@ K_TARGET static inline __attribute__((always_inline)) void dot_rows(int format, 
             int t = 4 * q;
             for (int r = first; r < end; r++)
                 row_quad(format, tables, base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride,
-                         act_scales + (size_t)t * blocks, act_sums + (size_t)t * blocks, out + (size_t)t * out_stride + r, out_stride);
+                         act_scales + (size_t)t * blocks, act_sums + (size_t)t * blocks, out + (size_t)t * out_stride + r, out_stride, 4);
+        }
+        const int t = 4 * quads, rest = ntok - t;
+        if (rest >= 2) {
+            for (int r = first; r < end; r++) {
+                const unsigned char *w = base + (size_t)r * row_bytes;
+                const uint8_t *x = act + (size_t)t * act_stride;
+                float *o = out + (size_t)t * out_stride + r;
+                if (rest == 3) row_quad(format, tables, w, blocks, x, act_stride, act_scales + (size_t)t * blocks, act_sums + (size_t)t * blocks, o, out_stride, 3);
+                else row_quad(format, tables, w, blocks, x, act_stride, act_scales + (size_t)t * blocks, act_sums + (size_t)t * blocks, o, out_stride, 2);
+            }
+            continue;
         }
         for (int t = 4 * quads; t < ntok; t++)
             for (int r = first; r < end; r++)
@@ -295,7 +308,7 @@ K_TARGET static inline __attribute__((always_inline)) void q6_run(const unsigned
 } while (0)
 
 K_TARGET static inline __attribute__((always_inline)) void q6_row_quad(const unsigned char *row, int blocks, const int16_t *act, size_t act_stride,
-                                                                        const float *act_scales, float *out, int out_stride) {
+                                                                        const float *act_scales, float *out, int out_stride, int nt) {
     const __m256i order0 = _mm256_loadu_si256((const __m256i *)q6_word_order[0]), order1 = _mm256_loadu_si256((const __m256i *)q6_word_order[1]);
     const int runs = blocks * 8;
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -311,14 +324,14 @@ K_TARGET static inline __attribute__((always_inline)) void q6_row_quad(const uns
             q6_run(block, r, order0, order1, &w0, &w1);
             KUJIRA_Q6_TERM(a0, 0);
             KUJIRA_Q6_TERM(a1, 1);
-            KUJIRA_Q6_TERM(a2, 2);
-            KUJIRA_Q6_TERM(a3, 3);
+            if (nt > 2) KUJIRA_Q6_TERM(a2, 2);
+            if (nt > 3) KUJIRA_Q6_TERM(a3, 3);
         }
     }
     out[0] = tree_sum(a0);
     out[out_stride] = tree_sum(a1);
-    out[2 * (size_t)out_stride] = tree_sum(a2);
-    out[3 * (size_t)out_stride] = tree_sum(a3);
+    if (nt > 2) out[2 * (size_t)out_stride] = tree_sum(a2);
+    if (nt > 3) out[3 * (size_t)out_stride] = tree_sum(a3);
 }
 
 K_TARGET static inline __attribute__((always_inline)) float q6_row_single(const unsigned char *row, int blocks, const int16_t *act,
@@ -355,7 +368,18 @@ K_TARGET void K_NAME(kujira_q6_k_dot_rows)(const void *rows, size_t row_bytes, i
             int t = 4 * q;
             for (int r = first; r < end; r++)
                 q6_row_quad(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride, act_scales + (size_t)t * runs,
-                            out + (size_t)t * out_stride + r, out_stride);
+                            out + (size_t)t * out_stride + r, out_stride, 4);
+        }
+        const int t = 4 * quads, rest = ntok - t;
+        if (rest >= 2) {
+            for (int r = first; r < end; r++) {
+                const unsigned char *w = base + (size_t)r * row_bytes;
+                const int16_t *x = act + (size_t)t * act_stride;
+                float *o = out + (size_t)t * out_stride + r;
+                if (rest == 3) q6_row_quad(w, blocks, x, act_stride, act_scales + (size_t)t * runs, o, out_stride, 3);
+                else q6_row_quad(w, blocks, x, act_stride, act_scales + (size_t)t * runs, o, out_stride, 2);
+            }
+            continue;
         }
         for (int t = 4 * quads; t < ntok; t++)
             for (int r = first; r < end; r++)
@@ -412,7 +436,7 @@ K_TARGET static inline __attribute__((always_inline)) void q4k_run(int five, con
 }
 
 K_TARGET static inline __attribute__((always_inline)) void q4k_row_quad(int five, const unsigned char *row, int blocks, const uint8_t *act, size_t act_stride,
-                                                                         const float *act_scales, const float *act_sums, float *out, int out_stride) {
+                                                                         const float *act_scales, const float *act_sums, float *out, int out_stride, int nt) {
     const __m256i order = _mm256_loadu_si256((const __m256i *)block_order);
     const int runs = blocks * 8;
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -424,8 +448,8 @@ K_TARGET static inline __attribute__((always_inline)) void q4k_row_quad(int five
         const __m256 weight_mins = _mm256_mul_ps(mins, _mm256_set1_ps(-half_at(block + 2)));
         KUJIRA_Q4K_MINS(a0, 0);
         KUJIRA_Q4K_MINS(a1, 1);
-        KUJIRA_Q4K_MINS(a2, 2);
-        KUJIRA_Q4K_MINS(a3, 3);
+        if (nt > 2) KUJIRA_Q4K_MINS(a2, 2);
+        if (nt > 3) KUJIRA_Q4K_MINS(a3, 3);
 #pragma clang loop unroll(full)
         for (int k = 0; k < 8; k++) {
             const int a = 8 * b + k;
@@ -434,14 +458,14 @@ K_TARGET static inline __attribute__((always_inline)) void q4k_row_quad(int five
             const __m256 ws = _mm256_permutevar8x32_ps(weight_scales, _mm256_set1_epi32(k));
             KUJIRA_Q4K_TERM(a0, 0);
             KUJIRA_Q4K_TERM(a1, 1);
-            KUJIRA_Q4K_TERM(a2, 2);
-            KUJIRA_Q4K_TERM(a3, 3);
+            if (nt > 2) KUJIRA_Q4K_TERM(a2, 2);
+            if (nt > 3) KUJIRA_Q4K_TERM(a3, 3);
         }
     }
     out[0] = tree_sum(a0);
     out[out_stride] = tree_sum(a1);
-    out[2 * (size_t)out_stride] = tree_sum(a2);
-    out[3 * (size_t)out_stride] = tree_sum(a3);
+    if (nt > 2) out[2 * (size_t)out_stride] = tree_sum(a2);
+    if (nt > 3) out[3 * (size_t)out_stride] = tree_sum(a3);
 }
 
 K_TARGET static inline __attribute__((always_inline)) float q4k_row_single(int five, const unsigned char *row, int blocks, const uint8_t *act,
@@ -481,7 +505,18 @@ K_TARGET static inline __attribute__((always_inline)) void k_dot_rows(int five, 
             int t = 4 * q;
             for (int r = first; r < end; r++)
                 q4k_row_quad(five, base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride, act_scales + (size_t)t * runs,
-                             act_sums + (size_t)t * runs, out + (size_t)t * out_stride + r, out_stride);
+                             act_sums + (size_t)t * runs, out + (size_t)t * out_stride + r, out_stride, 4);
+        }
+        const int t = 4 * quads, rest = ntok - t;
+        if (rest >= 2) {
+            for (int r = first; r < end; r++) {
+                const unsigned char *w = base + (size_t)r * row_bytes;
+                const uint8_t *x = act + (size_t)t * act_stride;
+                float *o = out + (size_t)t * out_stride + r;
+                if (rest == 3) q4k_row_quad(five, w, blocks, x, act_stride, act_scales + (size_t)t * runs, act_sums + (size_t)t * runs, o, out_stride, 3);
+                else q4k_row_quad(five, w, blocks, x, act_stride, act_scales + (size_t)t * runs, act_sums + (size_t)t * runs, o, out_stride, 2);
+            }
+            continue;
         }
         for (int t = 4 * quads; t < ntok; t++)
             for (int r = first; r < end; r++)
