@@ -105,9 +105,7 @@ public struct GroupedQueryAttention: TokenMixer {
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim
         let workspace = batch.workspace, numerics = workspace.numerics
         let q = workspace.buffer(.query, n * qWidth), k = workspace.buffer(.key, n * kvWidth), v = workspace.buffer(.value, n * kvWidth)
-        Linear.forward(qProj, x, n: n, into: q, numerics: numerics)
-        Linear.forward(kProj, x, n: n, into: k, numerics: numerics)
-        Linear.forward(vProj, x, n: n, into: v, numerics: numerics)
+        Linear.forward(qProj, into: q, kProj, into: k, vProj, into: v, sharing: x, n: n, numerics: numerics)
         addBias(q, qBias, width: qWidth)
         addBias(k, kBias, width: kvWidth)
         addBias(v, vBias, width: kvWidth)

@@ -101,8 +101,7 @@ public struct GatedMLP: FeedForward {
                         into out: UnsafeMutableBufferPointer<Float>) {
         let numerics = workspace.numerics
         let g = workspace.buffer(.gate, n * gate.rows), u = workspace.buffer(.up, n * up.rows)
-        Linear.forward(gate, x, n: n, into: g, numerics: numerics)
-        Linear.forward(up, x, n: n, into: u, numerics: numerics)
+        Linear.forward(gate, into: g, up, into: u, sharing: x, n: n, numerics: numerics)
         if let limit {
             Elementwise.swigluClamped(gate: g, up: UnsafeBufferPointer(u), limit: limit)
         } else {

@@ -96,19 +96,19 @@ public struct MultiHeadLatentAttention: TokenMixer {
         let qHeadDim = nopeDim + ropeDim, rank = kvLoraRank, width = cacheRowWidth
         let workspace = batch.workspace
         // q (n, heads·(nope+rope))
+        // and [c_kv | k_pe] (n, rank + rope), both read from x in one pass (`Linear.forward(_:into:_:into:sharing:)`).
         let q = workspace.buffer(.query, n * heads * qHeadDim)
+        let compressed = workspace.buffer(.compressed, n * width)
         if let qA, let qANorm, let qB {
             let a = workspace.buffer(.queryLatent, n * qA.rows)
-            Linear.forward(qA, x, n: n, into: a)
+            Linear.forward(qA, into: a, kvA, into: compressed, sharing: x, n: n, numerics: .kujira)
             qANorm.withUnsafeBufferPointer { Elementwise.rmsNorm(UnsafeBufferPointer(a), weight: $0, eps: Self.latentNormEps, n: n, into: a) }
             Linear.forward(qB, UnsafeBufferPointer(a), n: n, into: q)
         } else {
-            Linear.forward(qProj!, x, n: n, into: q)
+            Linear.forward(qProj!, into: q, kvA, into: compressed, sharing: x, n: n, numerics: .kujira)
         }
-        // [c_kv | k_pe] (n, rank + rope): normalise the latent, rotate k_pe and the queries' rope parts, append each row
-        // to its sequence's cache at that sequence's next position.
-        let compressed = workspace.buffer(.compressed, n * width)
-        Linear.forward(kvA, x, n: n, into: compressed)
+        // Normalise the latent, rotate k_pe and the queries' rope parts, append each row to its sequence's cache at that
+        // sequence's next position.
         let table = workspace.buffer(.ropeTable, ropeDim)
         let cb = compressed.baseAddress!, qb = q.baseAddress!
         kvANorm.withUnsafeBufferPointer { normWeight in
