@@ -121,7 +121,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let pipeline = try TextPipeline.load(path: modelOptions.model, lora: modelOptions.lora, contextLength: samplingOptions.ctx,
                                               cachePrecision: modelOptions.cachePrecision, numerics: modelOptions.numerics,
-                                              speculation: try speculationOptions.speculation())
+                                              speculation: try speculationOptions.speculation(), draftModel: speculationOptions.draftModelPath)
         var messages: [JinjaValue] = []
         if let system = samplingOptions.system { messages.append(["role": "system", "content": .string(system)]) }
         messages.append(["role": "user", "content": .string(prompt)])
@@ -147,7 +147,7 @@ struct ChatCommand: ParsableCommand {
     func run() throws {
         let pipeline = try TextPipeline.load(path: modelOptions.model, lora: modelOptions.lora, contextLength: samplingOptions.ctx,
                                               cachePrecision: modelOptions.cachePrecision, numerics: modelOptions.numerics,
-                                              speculation: try speculationOptions.speculation())
+                                              speculation: try speculationOptions.speculation(), draftModel: speculationOptions.draftModelPath)
         let printer = ChatPrinter(pipeline: pipeline, sampling: samplingOptions)
         var messages: [JinjaValue] = []
         if let system = samplingOptions.system { messages.append(["role": "system", "content": .string(system)]) }

@@ -76,6 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.numerics = modelOptions.numerics
         configuration.lora = modelOptions.lora
         configuration.speculation = try speculationOptions.speculation()
+        configuration.draftModel = speculationOptions.draftModelPath
         configuration.prefixCacheBytes = cacheRam << 20
         configuration.prefixCacheDirectory = cacheDir
         var logger = Logger(label: "kujira.serve")

@@ -55,6 +55,8 @@ public final class TextPipeline: Sendable {
     public let fimFormat: FIMFormat?
     /// Speculative decoding for every sequence this pipeline makes (`options`); the output is the same either way.
     public let speculation: Speculation
+    /// The drafting model of `Speculation.draft`.
+    public let draftModel: (any LanguageModel)?
 
     /// Token texts that end a turn in common chat formats.
     public static let endOfGenerationTokens = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end|>", "<|EOT|>",
@@ -69,8 +71,9 @@ public final class TextPipeline: Sendable {
         """
 
     public init(model: any LanguageModel, tokenizer: Tokenizer, chatTemplate: ChatTemplate, modelName: String,
-                contextLength: Int? = nil, speculation: Speculation = .defaultAuto) {
+                contextLength: Int? = nil, speculation: Speculation = .defaultAuto, draftModel: (any LanguageModel)? = nil) {
         self.speculation = speculation
+        self.draftModel = draftModel
         self.model = model
         self.tokenizer = tokenizer
         self.chatTemplate = chatTemplate
@@ -86,14 +89,22 @@ public final class TextPipeline: Sendable {
     }
 
     /// Loads model, tokenizer and chat template from a model directory or a `.gguf` file.
-    /// `lora`: a PEFT adapter directory applied unmerged.
+    /// `lora`: a PEFT adapter directory applied unmerged; `draftModel`: the drafting model of `Speculation.draft`, whose
+    /// tokenizer must encode text as the model's does.
     public static func load(path: String, lora: String? = nil, contextLength: Int? = nil, cachePrecision: KVCachePrecision = .float32,
-                            numerics: Numerics = .kujira, speculation: Speculation = .defaultAuto) throws -> TextPipeline {
+                            numerics: Numerics = .kujira, speculation: Speculation = .defaultAuto, draftModel draftPath: String? = nil) throws -> TextPipeline {
         let model = try ModelRegistry.load(directory: path, lora: lora, cachePrecision: cachePrecision, numerics: numerics)
         if case .mtp = speculation, ((model as? any DecoderStackModel)?.multiTokenPrediction) == nil {
             throw GenerationError.invalidParameter(name: "speculative", detail: "mtp: \(path) has no MTP module (num_nextn_predict_layers = 0)")
         }
         let tokenizer = try Tokenizer.load(path: path)
+        var draftModel: (any LanguageModel)?
+        if case .draft = speculation {
+            guard let draftPath else {
+                throw GenerationError.invalidParameter(name: "speculative", detail: "draft needs a draft model (--draft-model)")
+            }
+            draftModel = try loadDraftModel(draftPath, tokenizer: tokenizer, cachePrecision: cachePrecision)
+        }
         let source = tokenizer.chatTemplate ?? fallbackTemplate
         let template: ChatTemplate
         do {
@@ -103,7 +114,21 @@ public final class TextPipeline: Sendable {
         }
         let name = URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
         return TextPipeline(model: model, tokenizer: tokenizer, chatTemplate: template, modelName: name,
-                            contextLength: contextLength, speculation: speculation)
+                            contextLength: contextLength, speculation: speculation, draftModel: draftModel)
+    }
+
+    /// Text every tokenizer splits into many tokens: the draft model's tokenizer must give the same ids.
+    static let tokenizerProbe = "Kujira drafts: 12+34=46, \"quoted\" text, CamelCase_words and ünïcödé — 東京, 🐋.\n\tdef f(x): return x**2"
+
+    /// The draft model at `path`, after checking that its tokenizer encodes `tokenizerProbe` and the model's special tokens
+    /// as `tokenizer` does.
+    static func loadDraftModel(_ path: String, tokenizer: Tokenizer, cachePrecision: KVCachePrecision) throws -> any LanguageModel {
+        let draftTokenizer = try Tokenizer.load(path: path)
+        let probes = [tokenizerProbe] + [tokenizer.bosToken, tokenizer.eosToken].compactMap { $0 }
+        for probe in probes where draftTokenizer.encode(probe) != tokenizer.encode(probe) {
+            throw GenerationError.invalidParameter(name: "draft model", detail: "\(path): its tokenizer encodes text differently from the model's (a draft model must share the tokenizer)")
+        }
+        return try ModelRegistry.load(directory: path, cachePrecision: cachePrecision)
     }
 
     /// Ids of text plus the tokenizer's BOS prefix unless the text already starts with it (llama.cpp's rule).
@@ -143,6 +168,7 @@ public final class TextPipeline: Sendable {
         var options = GenerationOptions(maxTokens: maxTokens ?? contextLength, sampling: sampling, stopTokens: stopTokens,
                                         toolCallFormat: toolCallFormat)
         options.speculation = speculation
+        options.draftModel = draftModel
         return options
     }
 

@@ -1,3 +1,5 @@
+import KujiraModels
+
 /// Speculative decoding inside `TextSequence` (`run`, `chat`, `serve`, the `Kujira` library): a drafter proposes the next
 /// few tokens, one forward pass over the pending token and the drafts gives a row of logits per position, and the rows
 /// are consumed in order — each through the same penalties, masks and sampler as plain decoding — for as long as the
@@ -15,6 +17,9 @@ public enum Speculation: Sendable, Equatable {
     /// Drafting with the model's multi-token-prediction module (DeepSeek-V3's MTP head), up to `maxDraft` tokens
     /// chained; an error on a model without one.
     case mtp(maxDraft: Int)
+    /// Drafting with a smaller model that shares the tokenizer (`GenerationOptions.draftModel`, `--draft-model`): it
+    /// decodes up to `maxDraft` tokens greedily from its own cache of the prompt and output.
+    case draft(maxDraft: Int)
     /// `mtp` on models with an MTP module, kept only while it measures faster per token than plain steps
     /// (`DraftingPolicy`); nothing on other models. The default of `run`, `chat` and `serve`.
     case auto(maxDraft: Int)
@@ -27,8 +32,8 @@ public enum Speculation: Sendable, Equatable {
     /// 29 at up to 3).
     public static let defaultAuto = Speculation.auto(maxDraft: 1)
 
-    /// Parses `auto`, `mtp`, `ngram` or `off` (the CLI's `--speculative`); `draftTokens` defaults to 8 for n-grams, 1
-    /// for MTP.
+    /// Parses `auto`, `mtp`, `ngram`, `draft` or `off` (the CLI's `--speculative`); `draftTokens` defaults to 8 for
+    /// n-grams and draft models, 1 for MTP.
     public init(flag: String, draftTokens: Int? = nil) throws {
         func draft(_ fallback: Int) throws -> Int {
             let draft = draftTokens ?? fallback
@@ -42,8 +47,9 @@ public enum Speculation: Sendable, Equatable {
         case "ngram": self = .ngram(ngram: 3, maxDraft: try draft(8))
         case "mtp": self = .mtp(maxDraft: try draft(1))
         case "auto": self = .auto(maxDraft: try draft(1))
+        case "draft": self = .draft(maxDraft: try draft(8))
         default:
-            throw GenerationError.invalidParameter(name: "speculative", detail: "'\(flag)' is not one of auto, mtp, ngram, off")
+            throw GenerationError.invalidParameter(name: "speculative", detail: "'\(flag)' is not one of auto, mtp, ngram, draft, off")
         }
     }
 
@@ -51,7 +57,7 @@ public enum Speculation: Sendable, Equatable {
     var initialPolicy: DraftingPolicy? {
         switch self {
         case .off: return nil
-        case let .ngram(_, maxDraft): return DraftingPolicy(maxDraft: maxDraft, whenFaster: false)
+        case let .ngram(_, maxDraft), let .draft(maxDraft): return DraftingPolicy(maxDraft: maxDraft, whenFaster: false)
         case let .mtp(maxDraft): return DraftingPolicy(maxDraft: maxDraft, whenFaster: false, initialBudget: 1)
         case let .auto(maxDraft): return DraftingPolicy(maxDraft: maxDraft, whenFaster: true, initialBudget: 1)
         }
@@ -87,5 +93,43 @@ enum NgramDrafter {
             size -= 1
         }
         return []
+    }
+}
+
+/// Drafts of a smaller model with the same tokenizer (`Speculation.draft`), one per sequence: its cache holds the prompt
+/// and output it has seen (`cachedTokens`); each draft first brings it up to date — keeping the longest prefix that still
+/// agrees, so accepted drafts are not run twice — then decodes greedily and drops what it drafted.
+final class ModelDrafter {
+    let model: any LanguageModel
+    let cache: KVCache
+    private var cachedTokens: [Int] = []
+
+    init(model: any LanguageModel) {
+        self.model = model
+        cache = model.makeCache()
+    }
+
+    /// Up to `count` greedy tokens after `first` + `second` (the prompt and the output so far); empty when the draft
+    /// model's context is full or a token is outside its vocabulary.
+    func draft(_ first: [Int], _ second: [Int], count: Int) throws -> [Int] {
+        let known = first.count + second.count
+        guard count > 0, cache.canKeepPrefix, known + count <= model.maxPositions else { return [] }
+        @inline(__always) func at(_ i: Int) -> Int { i < first.count ? first[i] : second[i - first.count] }
+        var keep = 0
+        while keep < cachedTokens.count && keep < known - 1 && cachedTokens[keep] == at(keep) { keep += 1 }
+        cache.truncate(to: keep)
+        cachedTokens.removeSubrange(keep...)
+        let missing = (keep..<known).map(at)
+        guard missing.allSatisfy({ $0 < model.vocabSize }) else { return [] }
+        var next = Sampler.argmax(try model.forward(missing, cache: cache, allLogits: false))
+        cachedTokens += missing
+        var drafts: [Int] = []
+        while true {
+            drafts.append(next)
+            if drafts.count == count { break }
+            next = Sampler.argmax(try model.decode(next, cache: cache))
+            cachedTokens.append(drafts.last!)
+        }
+        return drafts
     }
 }

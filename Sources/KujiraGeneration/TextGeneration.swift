@@ -26,6 +26,8 @@ public struct GenerationOptions: Sendable {
     public var splitReasoning: Bool
     /// Draft tokens and verify them in one forward pass (`Speculation`; the output does not change).
     public var speculation: Speculation = .off
+    /// The drafting model of `Speculation.draft` (same tokenizer as the model).
+    public var draftModel: (any LanguageModel)?
 
     public init(maxTokens: Int, sampling: SamplingConfiguration = SamplingConfiguration(), stopStrings: [String] = [],
                 stopTokens: Set<Int> = [], logprobs: Bool = false, topLogprobs: Int = 0, jsonObject: Bool = false,
@@ -178,6 +180,8 @@ public final class TextSequence {
     private var policy: DraftingPolicy?
     /// The MTP drafter (`Speculation.mtp` / `.auto` on a model with an MTP module), made on the first step.
     private var mtpDrafter: MTPDrafter?
+    /// The draft model's drafter (`Speculation.draft`), made on the first draft.
+    private var modelDrafter: ModelDrafter?
     private var mtpResolved = false
     /// Next prompt position to feed (prefill runs in chunks so other sequences are not starved).
     private var promptCursor = 0
@@ -288,10 +292,20 @@ public final class TextSequence {
     public func prepareDrafts(slot: SequenceSlot) -> Bool {
         drafts = []
         if mtpDrafter != nil { return pendingDecodeToken != nil }
-        guard case let .ngram(ngram, _) = options.speculation, let policy, pendingDecodeToken != nil, slot.cache.canKeepPrefix else { return false }
+        guard let policy, pendingDecodeToken != nil, slot.cache.canKeepPrefix else { return false }
         let room = min(policy.budget, contextLength - slot.cache.length - 1, options.maxTokens - generated.count)
         guard room > 0 else { return false }
-        drafts = NgramDrafter.draft(prompt.tokens, generated, ngram: ngram, maxDraft: room)
+        switch options.speculation {
+        case let .ngram(ngram, _):
+            drafts = NgramDrafter.draft(prompt.tokens, generated, ngram: ngram, maxDraft: room)
+        case .draft:
+            guard let draftModel = options.draftModel else { return false }
+            if modelDrafter == nil { modelDrafter = ModelDrafter(model: draftModel) }
+            // A failing draft model only costs the speculation: this step decodes plainly, later ones do not draft.
+            do { drafts = try modelDrafter!.draft(prompt.tokens, generated, count: room) } catch { self.policy = nil }
+        case .off, .mtp, .auto:
+            return false
+        }
         return !drafts.isEmpty
     }
 
@@ -309,7 +323,7 @@ public final class TextSequence {
         switch options.speculation {
         case .mtp: required = true
         case .auto: required = false
-        case .off, .ngram: return nil
+        case .off, .ngram, .draft: return nil
         }
         guard let stackModel = model as? any DecoderStackModel, let mtp = stackModel.multiTokenPrediction, slot.cache.canKeepPrefix,
               policy != nil, slot.cache.length == promptCursor else {

@@ -27,8 +27,11 @@ public struct ServerConfiguration: Sendable {
     public var numerics = Numerics.kujira
     /// A PEFT LoRA adapter directory applied unmerged, or nil.
     public var lora: String?
-    /// Speculative decoding for every request (`--speculative ngram`); the output does not change.
-    public var speculation: Speculation = .off
+    /// Speculative decoding for every request (`--speculative`; by default MTP drafting where the model has the head and
+    /// it pays); the output does not change.
+    public var speculation: Speculation = .defaultAuto
+    /// The drafting model of `Speculation.draft` (`--draft-model`).
+    public var draftModel: String?
     /// Bytes of prompt-prefix KV rows shared across slots in RAM (`--cache-ram`); 0 = no shared cache.
     public var prefixCacheBytes = 0
     /// Directory where shared prefix blocks survive restarts (`--cache-dir`).
@@ -190,7 +193,7 @@ public enum KujiraServer {
             do {
                 let pipeline = try TextPipeline.load(path: modelPath, lora: configuration.lora, contextLength: configuration.contextLength,
                                                        cachePrecision: configuration.cachePrecision, numerics: configuration.numerics,
-                                                       speculation: configuration.speculation)
+                                                       speculation: configuration.speculation, draftModel: configuration.draftModel)
                 let scheduler = GenerationScheduler(pipeline: pipeline, maxConcurrent: configuration.maxConcurrent,
                                                     maxQueue: configuration.maxQueue, metrics: metrics,
                                                     prefixCache: try makePrefixCache(pipeline: pipeline, modelPath: modelPath, configuration: configuration))

@@ -1,5 +1,6 @@
 import Foundation
 @testable import KujiraGeneration
+import KujiraFormats
 import KujiraModels
 import KujiraTokenizer
 import XCTest
@@ -164,5 +165,53 @@ final class SpeculationTests: XCTestCase {
         XCTAssertEqual(policy.budget, 4, "at most maxDraft")
         policy.recordAcceptance(accepted: 0, drafted: 4)
         XCTAssertEqual(policy.budget, 1)
+    }
+
+    /// A draft model with the tiny chat model's tokenizer: the model itself (its greedy drafts agree until penalties or
+    /// sampling choose otherwise) and a differently initialised copy (most drafts rejected) — the output is the same as
+    /// without drafting every time; a draft model whose tokenizer differs is refused when loading.
+    func testDraftModelChangesNothing() throws {
+        let other = FileManager.default.temporaryDirectory.appendingPathComponent("kujira-draft-\(UUID().uuidString)").path
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: other) }
+        let source = URL(fileURLWithPath: TextPipelineTests.tinyChat)
+        try ModelInitializer.write(config: try ModelConfig(path: source.appendingPathComponent("config.json").path), to: other, seed: 99)
+        for file in ["tokenizer.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(atPath: source.appendingPathComponent(file).resolvingSymlinksInPath().path, toPath: other + "/" + file)
+        }
+        var penalised = SamplingConfiguration(temperature: 0, presencePenalty: 0.5)
+        penalised.logitBias = [42: 3]
+        for draft in [TextPipelineTests.tinyChat, other] {
+            let pipeline = try TextPipeline.load(path: TextPipelineTests.tinyChat, speculation: .draft(maxDraft: 5), draftModel: draft)
+            let prompt = try pipeline.chatPrompt(messages: [["role": "user", "content": "Say something long, and repeat it."]])
+            var accepted = 0, drafted = 0, greedyAccepted = 0, greedyDrafted = 0
+            for sampling in [SamplingConfiguration(temperature: 0), SamplingConfiguration(temperature: 0.8, seed: 5), penalised] {
+                let plain = try run(pipeline, prompt, sampling: sampling, speculation: .off, maxTokens: 120, logprobs: true)
+                let fast = try run(pipeline, prompt, sampling: sampling, speculation: .draft(maxDraft: 5), maxTokens: 120, logprobs: true)
+                XCTAssertEqual(fast.result.tokens, plain.result.tokens, "\(draft) \(sampling)")
+                XCTAssertEqual(fast.events, plain.events)
+                XCTAssertEqual(fast.result.finishReason, plain.result.finishReason)
+                accepted += fast.result.usage.acceptedDrafts
+                drafted += fast.result.usage.draftedTokens
+                if sampling.temperature == 0 && sampling.presencePenalty == 0 {
+                    (greedyAccepted, greedyDrafted) = (fast.result.usage.acceptedDrafts, fast.result.usage.draftedTokens)
+                }
+            }
+            XCTAssertGreaterThan(drafted, 0)
+            if draft == TextPipelineTests.tinyChat {
+                XCTAssertGreaterThan(greedyDrafted, 0)
+                // Every draft but possibly the last: a draft that is the reply's stop token or its last allowed token ends the
+                // reply instead of counting as accepted.
+                XCTAssertGreaterThanOrEqual(greedyAccepted, greedyDrafted - 1, "the model drafting for itself greedily is right")
+                XCTAssertLessThan(accepted, drafted, "sampling and penalties choose otherwise at times")
+            } else {
+                XCTAssertLessThan(accepted, drafted, "a different model's drafts are rejected at times: \(accepted) of \(drafted)")
+            }
+        }
+        XCTAssertThrowsError(try TextPipeline.load(path: TextPipelineTests.tinyChat, speculation: .draft(maxDraft: 4), draftModel: Self.arithmetic)) {
+            XCTAssertTrue("\($0)".contains("tokenizer"), "\($0)")
+        }
+        XCTAssertThrowsError(try TextPipeline.load(path: TextPipelineTests.tinyChat, speculation: .draft(maxDraft: 4))) {
+            XCTAssertTrue("\($0)".contains("draft model"), "\($0)")
+        }
     }
 }
