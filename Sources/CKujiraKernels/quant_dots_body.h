@@ -147,6 +147,22 @@ K_TARGET static inline __attribute__((always_inline)) void load_block(int format
     }
 }
 
+// The tiling every `*_dot_rows` shares, as Linear.quantized does: a chunk of 16 rows (in L1) against every token quad,
+// then the leftover tokens — 2 or 3 as one pass over each row (`QUAD(r, t, nt)`), a lone one by `SINGLE(r, t)`. Uses
+// `row_begin`, `row_end` and `ntok` of the enclosing function.
+#define K_ROW_TILES(QUAD, SINGLE) do { \
+    const int quads_ = ntok / 4, rest_ = ntok - 4 * quads_; \
+    for (int first = row_begin; first < row_end; first += 16) { \
+        const int end = first + 16 < row_end ? first + 16 : row_end; \
+        for (int t = 0; t < 4 * quads_; t += 4) \
+            for (int r = first; r < end; r++) QUAD(r, t, 4); \
+        const int t = 4 * quads_; \
+        if (rest_ == 3) { for (int r = first; r < end; r++) QUAD(r, t, 3); } \
+        else if (rest_ == 2) { for (int r = first; r < end; r++) QUAD(r, t, 2); } \
+        else if (rest_ == 1) { for (int r = first; r < end; r++) SINGLE(r, t); } \
+    } \
+} while (0)
+
 // One token's block term, as the Swift kernels: acc += Float(lanes) * splat(d_w * d_x) (one rounding each).
 #define KUJIRA_TERM(acc, t) do { \
     const __m256i x = _mm256_loadu_si256((const __m256i *)(act + (size_t)(t) * act_stride + (size_t)b * 32)); \
@@ -214,32 +230,13 @@ K_TARGET static inline __attribute__((always_inline)) void dot_rows(int format, 
                                                                      int ntok, float *out, int out_stride) {
     const unsigned char *base = (const unsigned char *)rows;
     const size_t act_stride = (size_t)blocks * 32;
-    const int quads = ntok / 4;
-    // A chunk of 16 rows (in L1) against every token quad, then the leftover tokens, as Linear.quantized does.
-    for (int first = row_begin; first < row_end; first += 16) {
-        int end = first + 16 < row_end ? first + 16 : row_end;
-        for (int q = 0; q < quads; q++) {
-            int t = 4 * q;
-            for (int r = first; r < end; r++)
-                row_quad(format, tables, base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride,
-                         act_scales + (size_t)t * blocks, act_sums + (size_t)t * blocks, out + (size_t)t * out_stride + r, out_stride, 4);
-        }
-        const int t = 4 * quads, rest = ntok - t;
-        if (rest >= 2) {
-            for (int r = first; r < end; r++) {
-                const unsigned char *w = base + (size_t)r * row_bytes;
-                const uint8_t *x = act + (size_t)t * act_stride;
-                float *o = out + (size_t)t * out_stride + r;
-                if (rest == 3) row_quad(format, tables, w, blocks, x, act_stride, act_scales + (size_t)t * blocks, act_sums + (size_t)t * blocks, o, out_stride, 3);
-                else row_quad(format, tables, w, blocks, x, act_stride, act_scales + (size_t)t * blocks, act_sums + (size_t)t * blocks, o, out_stride, 2);
-            }
-            continue;
-        }
-        for (int t = 4 * quads; t < ntok; t++)
-            for (int r = first; r < end; r++)
-                out[(size_t)t * out_stride + r] = row_single(format, tables, base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride,
-                                                             act_scales + (size_t)t * blocks, act_sums + (size_t)t * blocks);
-    }
+#define QUAD(r, t, nt) row_quad(format, tables, base + (size_t)(r) * row_bytes, blocks, act + (size_t)(t) * act_stride, act_stride, \
+                                act_scales + (size_t)(t) * blocks, act_sums + (size_t)(t) * blocks, out + (size_t)(t) * out_stride + (r), out_stride, nt)
+#define SINGLE(r, t) out[(size_t)(t) * out_stride + (r)] = row_single(format, tables, base + (size_t)(r) * row_bytes, blocks, \
+                                act + (size_t)(t) * act_stride, act_scales + (size_t)(t) * blocks, act_sums + (size_t)(t) * blocks)
+    K_ROW_TILES(QUAD, SINGLE);
+#undef QUAD
+#undef SINGLE
 }
 
 K_TARGET void K_NAME(kujira_q8_0_dot_rows)(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
@@ -361,31 +358,14 @@ K_TARGET void K_NAME(kujira_q6_k_dot_rows)(const void *rows, size_t row_bytes, i
                                       const int16_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
     const unsigned char *base = (const unsigned char *)rows;
     const size_t act_stride = (size_t)blocks * 256;
-    const int runs = blocks * 8, quads = ntok / 4;
-    for (int first = row_begin; first < row_end; first += 16) {
-        int end = first + 16 < row_end ? first + 16 : row_end;
-        for (int q = 0; q < quads; q++) {
-            int t = 4 * q;
-            for (int r = first; r < end; r++)
-                q6_row_quad(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride, act_scales + (size_t)t * runs,
-                            out + (size_t)t * out_stride + r, out_stride, 4);
-        }
-        const int t = 4 * quads, rest = ntok - t;
-        if (rest >= 2) {
-            for (int r = first; r < end; r++) {
-                const unsigned char *w = base + (size_t)r * row_bytes;
-                const int16_t *x = act + (size_t)t * act_stride;
-                float *o = out + (size_t)t * out_stride + r;
-                if (rest == 3) q6_row_quad(w, blocks, x, act_stride, act_scales + (size_t)t * runs, o, out_stride, 3);
-                else q6_row_quad(w, blocks, x, act_stride, act_scales + (size_t)t * runs, o, out_stride, 2);
-            }
-            continue;
-        }
-        for (int t = 4 * quads; t < ntok; t++)
-            for (int r = first; r < end; r++)
-                out[(size_t)t * out_stride + r] = q6_row_single(base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride,
-                                                                act_scales + (size_t)t * runs);
-    }
+    const int runs = blocks * 8;
+#define QUAD(r, t, nt) q6_row_quad(base + (size_t)(r) * row_bytes, blocks, act + (size_t)(t) * act_stride, act_stride, act_scales + (size_t)(t) * runs, \
+                                   out + (size_t)(t) * out_stride + (r), out_stride, nt)
+#define SINGLE(r, t) out[(size_t)(t) * out_stride + (r)] = q6_row_single(base + (size_t)(r) * row_bytes, blocks, act + (size_t)(t) * act_stride, \
+                                                                         act_scales + (size_t)(t) * runs)
+    K_ROW_TILES(QUAD, SINGLE);
+#undef QUAD
+#undef SINGLE
 }
 
 // Q4_K: each run of 32 nibbles goes through `vpdpbusd` like a Q4_0 block (nibbles as s8 in the activation order against
@@ -498,31 +478,14 @@ K_TARGET static inline __attribute__((always_inline)) void k_dot_rows(int five, 
                                       const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
     const unsigned char *base = (const unsigned char *)rows;
     const size_t act_stride = (size_t)blocks * 256;
-    const int runs = blocks * 8, quads = ntok / 4;
-    for (int first = row_begin; first < row_end; first += 16) {
-        int end = first + 16 < row_end ? first + 16 : row_end;
-        for (int q = 0; q < quads; q++) {
-            int t = 4 * q;
-            for (int r = first; r < end; r++)
-                q4k_row_quad(five, base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride, act_stride, act_scales + (size_t)t * runs,
-                             act_sums + (size_t)t * runs, out + (size_t)t * out_stride + r, out_stride, 4);
-        }
-        const int t = 4 * quads, rest = ntok - t;
-        if (rest >= 2) {
-            for (int r = first; r < end; r++) {
-                const unsigned char *w = base + (size_t)r * row_bytes;
-                const uint8_t *x = act + (size_t)t * act_stride;
-                float *o = out + (size_t)t * out_stride + r;
-                if (rest == 3) q4k_row_quad(five, w, blocks, x, act_stride, act_scales + (size_t)t * runs, act_sums + (size_t)t * runs, o, out_stride, 3);
-                else q4k_row_quad(five, w, blocks, x, act_stride, act_scales + (size_t)t * runs, act_sums + (size_t)t * runs, o, out_stride, 2);
-            }
-            continue;
-        }
-        for (int t = 4 * quads; t < ntok; t++)
-            for (int r = first; r < end; r++)
-                out[(size_t)t * out_stride + r] = q4k_row_single(five, base + (size_t)r * row_bytes, blocks, act + (size_t)t * act_stride,
-                                                                 act_scales + (size_t)t * runs, act_sums + (size_t)t * runs);
-    }
+    const int runs = blocks * 8;
+#define QUAD(r, t, nt) q4k_row_quad(five, base + (size_t)(r) * row_bytes, blocks, act + (size_t)(t) * act_stride, act_stride, \
+                                    act_scales + (size_t)(t) * runs, act_sums + (size_t)(t) * runs, out + (size_t)(t) * out_stride + (r), out_stride, nt)
+#define SINGLE(r, t) out[(size_t)(t) * out_stride + (r)] = q4k_row_single(five, base + (size_t)(r) * row_bytes, blocks, act + (size_t)(t) * act_stride, \
+                                                                          act_scales + (size_t)(t) * runs, act_sums + (size_t)(t) * runs)
+    K_ROW_TILES(QUAD, SINGLE);
+#undef QUAD
+#undef SINGLE
 }
 
 K_TARGET void K_NAME(kujira_q4_k_dot_rows)(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
