@@ -14,51 +14,44 @@ public enum ModelInitializer {
     public static let fp8BlockSize = 128
 
     /// Creates `directory` with the config's architecture, weights ~ N(0, initializer_range), norms 1, biases 0.
-    /// Deterministic for a seed. Files are written atomically.
+    /// Deterministic for a seed: tensor i's normals continue the one SplitMix64 stream where tensor i − 1's stopped (two
+    /// draws per value), so any slice of any tensor can be generated on its own. The safetensors file is streamed one
+    /// tensor at a time (a full-size model never sits in memory) and, like config.json, written atomically.
     public static func write(config: ModelConfig, to directory: String, seed: UInt64, storage: StorageType = .f32,
                              progress: (Int, Int) -> Void = { _, _ in }) throws {
         let entries = try ParameterLayout.entries(for: config)
         let std = Float(try config.float("initializer_range", default: 0.02))
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var random = SplitMix64(seed: seed)
-        var tensors: [SafeTensorsWriter.Tensor] = []
-        for (index, entry) in entries.enumerated() {
-            let count = entry.shape.reduce(1, *)
-            var values = [Float](repeating: 0, count: count)
-            switch entry.initial {
-            case .normal: for i in 0..<count { values[i] = random.nextNormal() * std }
-            case .ones: values = [Float](repeating: 1, count: count)
-            case .zeros: break
-            case let .expertTable(experts):
-                // Integer tables are written as they are (I64), whatever the storage type.
-                let k = entry.shape.last ?? 1
-                var bytes: [UInt8] = []
-                bytes.reserveCapacity(8 * count)
-                for i in 0..<count {
-                    let expert = Int64((i / k * k + i % k) % experts)
-                    withUnsafeBytes(of: expert.littleEndian) { bytes.append(contentsOf: $0) }
-                }
-                tensors.append(SafeTensorsWriter.Tensor(name: entry.name, dtype: .i64, shape: entry.shape, bytes: bytes))
-                progress(index + 1, entries.count)
-                continue
-            }
-            if storage == .fp8 && isFP8Projection(entry) {
-                let (codes, scales, grid) = FP8BlockQuantizer.quantize(values, rows: entry.shape[0], cols: entry.shape[1], block: fp8BlockSize)
-                tensors.append(SafeTensorsWriter.Tensor(name: entry.name, dtype: .f8e4m3, shape: entry.shape, bytes: codes))
-                tensors.append(.float32(entry.name + "_scale_inv", shape: grid, values: scales))
-            } else if storage != .f32 {
-                var bytes = [UInt8](repeating: 0, count: count * 2)
-                for (i, v) in values.enumerated() {
-                    let bits = FloatConversion.floatToBF16(v)
-                    bytes[2 * i] = UInt8(bits & 0xFF)
-                    bytes[2 * i + 1] = UInt8(bits >> 8)
-                }
-                tensors.append(SafeTensorsWriter.Tensor(name: entry.name, dtype: .bf16, shape: entry.shape, bytes: bytes))
+        // Each entry's first draw, and the tensors it becomes in the file.
+        var drawsBefore: UInt64 = 0
+        var sources: [String: (entry: ParameterLayout.Entry, firstDraw: UInt64)] = [:]
+        var written: [SafeTensorsStreamWriter.Entry] = []
+        for entry in entries {
+            sources[entry.name] = (entry, drawsBefore)
+            if case .normal = entry.initial { drawsBefore &+= 2 &* UInt64(entry.shape.reduce(1, *)) }
+            if case .expertTable = entry.initial {
+                written.append(.init(name: entry.name, dtype: .i64, shape: entry.shape))
+            } else if storage == .fp8 && isFP8Projection(entry) {
+                let grid = [(entry.shape[0] + fp8BlockSize - 1) / fp8BlockSize, (entry.shape[1] + fp8BlockSize - 1) / fp8BlockSize]
+                written.append(.init(name: entry.name, dtype: .f8e4m3, shape: entry.shape))
+                written.append(.init(name: entry.name + "_scale_inv", dtype: .f32, shape: grid))
+                sources[entry.name + "_scale_inv"] = (entry, sources[entry.name]!.firstDraw)
             } else {
-                tensors.append(.float32(entry.name, shape: entry.shape, values: values))
+                written.append(.init(name: entry.name, dtype: storage == .f32 ? .f32 : .bf16, shape: entry.shape))
             }
-            progress(index + 1, entries.count)
         }
+        let writer = try SafeTensorsStreamWriter(path: (directory as NSString).appendingPathComponent("model.safetensors"), entries: written,
+                                                 metadata: ["format": "pt"])
+        var done = 0
+        while let next = writer.nextEntry {
+            let (entry, firstDraw) = sources[next.name]!
+            try writer.append(bytes(of: next, from: entry, values: values(of: entry, seed: seed, firstDraw: firstDraw, std: std)))
+            if next.name == entry.name {
+                done += 1
+                progress(done, entries.count)
+            }
+        }
+        try writer.finish()
         var configValues = config.values
         if storage != .f32 { configValues["torch_dtype"] = .string("bfloat16") }
         if storage == .fp8 {
@@ -67,9 +60,59 @@ public enum ModelInitializer {
                 "weight_block_size": .array([.integer(fp8BlockSize), .integer(fp8BlockSize)]),
             ])
         }
-        let configData = JSONValue.object(configValues).serialized()
-        try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: (directory as NSString).appendingPathComponent("model.safetensors"))
-        try AtomicFile.write(configData, to: (directory as NSString).appendingPathComponent("config.json"))
+        try AtomicFile.write(JSONValue.object(configValues).serialized(), to: (directory as NSString).appendingPathComponent("config.json"))
+    }
+
+    /// An entry's initial values (empty for integer tables): normals from draw `firstDraw` of the seed's stream, split
+    /// over the pool (each chunk jumps to its own draw: SplitMix64's state advances by a constant per draw).
+    static func values(of entry: ParameterLayout.Entry, seed: UInt64, firstDraw: UInt64, std: Float) -> [Float] {
+        let count = entry.shape.reduce(1, *)
+        switch entry.initial {
+        case .normal:
+            var values = [Float](repeating: 0, count: count)
+            values.withUnsafeMutableBufferPointer { out in
+                ThreadPool.shared.parallelFor(count, grain: 1 << 16) { range in
+                    var random = SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15 &* (firstDraw &+ 2 &* UInt64(range.lowerBound)))
+                    for i in range { out[i] = random.nextNormal() * std }
+                }
+            }
+            return values
+        case .ones: return [Float](repeating: 1, count: count)
+        case .zeros: return [Float](repeating: 0, count: count)
+        case .expertTable: return []
+        }
+    }
+
+    /// The bytes of file tensor `tensor` made from `entry`'s `values`: I64 expert tables, FP8 codes or their scales,
+    /// BF16 or F32.
+    static func bytes(of tensor: SafeTensorsStreamWriter.Entry, from entry: ParameterLayout.Entry, values: [Float]) -> [UInt8] {
+        let count = entry.shape.reduce(1, *)
+        if case let .expertTable(experts) = entry.initial {
+            // Integer tables are written as they are (I64), whatever the storage type.
+            let k = entry.shape.last ?? 1
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(8 * count)
+            for i in 0..<count {
+                let expert = Int64((i / k * k + i % k) % experts)
+                withUnsafeBytes(of: expert.littleEndian) { bytes.append(contentsOf: $0) }
+            }
+            return bytes
+        }
+        switch tensor.dtype {
+        case .f8e4m3, .f32 where tensor.name != entry.name:
+            let (codes, scales, _) = FP8BlockQuantizer.quantize(values, rows: entry.shape[0], cols: entry.shape[1], block: fp8BlockSize)
+            return tensor.dtype == .f8e4m3 ? codes : scales.withUnsafeBytes { Array($0) }
+        case .bf16:
+            var bytes = [UInt8](repeating: 0, count: count * 2)
+            for (i, v) in values.enumerated() {
+                let bits = FloatConversion.floatToBF16(v)
+                bytes[2 * i] = UInt8(bits & 0xFF)
+                bytes[2 * i + 1] = UInt8(bits >> 8)
+            }
+            return bytes
+        default:
+            return values.withUnsafeBytes { Array($0) }
+        }
     }
 
     /// DeepSeek-V3 keeps embeddings, the LM head and the router gate in bf16; every other matrix is FP8.

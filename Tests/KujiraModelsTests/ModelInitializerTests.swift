@@ -91,6 +91,30 @@ final class ModelInitializerTests: XCTestCase {
         XCTAssertTrue(try model.forward([1, 2, 3], cache: model.makeCache(), allLogits: true).allSatisfy(\.isFinite))
     }
 
+    /// The streamed, parallel initialiser gives every tensor the values of ONE sequential N(0, σ) stream over the layout
+    /// in order (two SplitMix64 draws per value), whatever the chunking; a DeepSeek-V4 model (grouped output projection
+    /// whose rank does not fill FP8's 128-row blocks) written in fp8 loads and runs.
+    func testWeightsContinueOneRandomStreamAndV4FP8Loads() throws {
+        let config = try ModelConfig(path: FixturePaths.model("llama-tiny"))
+        try ModelInitializer.write(config: config, to: directory.path, seed: 11)
+        let (_, weights) = try ModelRegistry.open(directory.path)
+        var random = SplitMix64(seed: 11)
+        let std = Float(try config.float("initializer_range", default: 0.02))
+        var checked = 0
+        for entry in try ParameterLayout.entries(for: config) {
+            guard case .normal = entry.initial else { continue }
+            let expected = (0..<entry.shape.reduce(1, *)).map { _ in random.nextNormal() * std }
+            XCTAssertEqual(try weights.tensor(entry.name).toFloatArray(), expected, entry.name)
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 5)
+
+        let v4 = directory.appendingPathComponent("v4-fp8").path
+        try ModelInitializer.write(config: try ModelConfig(path: FixturePaths.model("deepseek-v4-tiny")), to: v4, seed: 2, storage: .fp8)
+        let model = try ModelRegistry.load(directory: v4)
+        XCTAssertTrue(try model.forward([1, 2, 3], cache: model.makeCache(), allLogits: true).allSatisfy(\.isFinite))
+    }
+
     func testFP8EncoderRoundsToTheNearestCode() {
         for code in UInt8(0)..<0x7F {
             let value = FloatConversion.decodeF8E4M3(code)
