@@ -31,7 +31,8 @@ public enum Quantize {
         }
     }
 
-    /// Quantizes a whole row-major array whose rows have `rowLength` elements.
+    /// Quantizes a whole row-major array whose rows have `rowLength` elements; rows are split over the pool (each row
+    /// is quantized on its own, so the bytes do not depend on the split).
     public static func array(_ values: [Float], rowLength: Int, to dtype: DType) -> [UInt8] {
         precondition(rowLength > 0 && values.count % rowLength == 0)
         let rows = values.count / rowLength
@@ -39,7 +40,10 @@ public enum Quantize {
         var out = [UInt8](repeating: 0, count: rows * rowBytes)
         values.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBytes { dst in
-                for r in 0..<rows { row(src.baseAddress! + r * rowLength, count: rowLength, to: dtype, into: dst.baseAddress! + r * rowBytes) }
+                let source = src.baseAddress!, target = dst.baseAddress!
+                ThreadPool.shared.parallelFor(rows, grain: max(1, 65536 / rowLength)) { range in
+                    for r in range { row(source + r * rowLength, count: rowLength, to: dtype, into: target + r * rowBytes) }
+                }
             }
         }
         return out
