@@ -111,8 +111,10 @@ def _():
 def _():
     set_key(args.slow_base)
     driver.find_element(By.ID, "new-chat").click()
-    driver.execute_script("document.getElementById('max-tokens').value = '1500'")
-    send("Tell me a long story.")
+    # Greedy, and a prompt SmolLM2 answers at length (1500 tokens, measured), so the reply is still streaming when
+    # Stop is pressed (a sampled "long story" was sometimes a few sentences, done before the first look).
+    driver.execute_script("document.getElementById('max-tokens').value = '1500'; document.getElementById('temperature').value = '0'")
+    send("List one hundred animals, one per line.")
     wait(lambda: assistants() and assistants()[-1].get_attribute("data-state") == "streaming"
          and assistants()[-1].find_element(By.CSS_SELECTOR, ".content").text, 30)
     driver.find_element(By.ID, "stop").click()

@@ -47,6 +47,13 @@ K_INLINE __m256i k_bias(__m256i w) {
 K_INLINE __m256i k_lanes(__m256i bias, __m256i act, __m256i w) { return _mm256_dpbusd_epi32(bias, act, w); }
 // `k_lanes` for weights known to be non-negative (nibble formats: 0..31).
 K_INLINE __m256i k_lanes_unsigned(__m256i bias, __m256i act, __m256i w) { return _mm256_dpbusd_epi32(bias, act, w); }
+// `k_lanes_unsigned` without the bias: the weights (0..31) take vpdpbusd's unsigned side and q = act ^ 0x80 its signed
+// side — the same exact lane sums, and the block's bias vpdpbusd is dropped as unused. Used by Q4_0/Q4_1/Q5_0/Q5_1
+// (single-token dots 6–9% faster); Q4_K measured 28% slower with it and keeps `k_lanes_unsigned`.
+K_INLINE __m256i k_lanes_nibbles(__m256i bias, __m256i act, __m256i w) {
+    (void)bias;
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, _mm256_xor_si256(act, _mm256_set1_epi8((char)0x80)));
+}
 // acc + per int32 lane the two int16 products of a and b (vpdpwssd).
 K_INLINE __m256i k_dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
 
@@ -88,6 +95,7 @@ K_INLINE __m256i k_lanes_unsigned(__m256i bias, __m256i act, __m256i w) {
     const __m256i q = _mm256_xor_si256(act, _mm256_set1_epi8((char)0x80));
     return _mm256_madd_epi16(_mm256_maddubs_epi16(w, q), _mm256_set1_epi16(1));
 }
+K_INLINE __m256i k_lanes_nibbles(__m256i bias, __m256i act, __m256i w) { return k_lanes_unsigned(bias, act, w); }
 K_INLINE __m256i k_dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
 
 #endif

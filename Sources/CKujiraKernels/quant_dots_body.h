@@ -166,7 +166,7 @@ K_TARGET static inline __attribute__((always_inline)) void load_block(int format
 // One token's block term, as the Swift kernels: acc += Float(lanes) * splat(d_w * d_x) (one rounding each).
 #define KUJIRA_TERM(acc, t) do { \
     const __m256i x = _mm256_loadu_si256((const __m256i *)(act + (size_t)(t) * act_stride + (size_t)b * 32)); \
-    __m256i lanes = HAS_OFFSET(format) ? k_lanes_unsigned(bias, x, w) : k_lanes(bias, x, w); \
+    __m256i lanes = HAS_OFFSET(format) ? k_lanes_nibbles(bias, x, w) : k_lanes(bias, x, w); \
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(d, _mm256_set1_ps(act_scales[(size_t)(t) * blocks + b])), acc); \
 } while (0)
 

@@ -269,7 +269,7 @@ public final class TextSequence {
                 let hidden = try hiddenStates(input, drafter: drafter, model: model, slot: slot)
                 drafter.record(UnsafeBufferPointer(hidden), rows: input.count)
                 logits = Array(drafter.stack.lastLogits(fromHidden: hidden, n: input.count, workspace: slot.cache.workspace))
-                drafter.feed(knownTokens: promptCursor + input.count, token: token(at:))
+                drafter.feed(knownTokens: prompt.tokens.count + generated.count, token: token(at:))
             } else {
                 logits = try model.forward(input, cache: slot.cache, allLogits: false)
             }
