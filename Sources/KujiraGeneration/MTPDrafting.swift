@@ -26,9 +26,6 @@ final class MTPDrafter {
         pendingHidden.reserveCapacity(Self.feedBatch * mtp.hidden)
     }
 
-    /// The next position whose hidden state is expected (`record`).
-    var nextPosition: Int { firstPosition + cache.length + pendingRows }
-
     /// Keeps the main model's hidden states (rows, hidden) of the next `rows` positions.
     func record(_ hidden: UnsafeBufferPointer<Float>, rows: Int) {
         pendingHidden.append(contentsOf: UnsafeBufferPointer(rebasing: hidden[0..<(rows * mtp.hidden)]))
@@ -49,9 +46,10 @@ final class MTPDrafter {
         return Array(output[((rows - 1) * mtp.hidden)..<(rows * mtp.hidden)])
     }
 
-    /// Feeds what accumulated when it reaches `feedBatch` rows (steps that do not draft).
+    /// Feeds what accumulated when it reaches `feedBatch` rows (steps that do not draft), all but the newest row, so
+    /// the next draft still has a row to feed and an output to start from.
     func feedIfFull(knownTokens: Int, token: (Int) -> Int) {
-        if pendingRows >= Self.feedBatch { feed(knownTokens: knownTokens, token: token) }
+        if pendingRows >= Self.feedBatch { feed(knownTokens: knownTokens - 1, token: token) }
     }
 
     /// Up to `count` greedy drafts of the tokens after the last known one, which sits at position `knownTokens - 1`

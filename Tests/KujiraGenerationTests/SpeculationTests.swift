@@ -214,4 +214,29 @@ final class SpeculationTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("draft model"), "\($0)")
         }
     }
+
+    /// The MTP drafter fed in batches while it does not draft (`feedIfFull` keeps the newest row back) drafts exactly what
+    /// a drafter fed everything at once drafts: entry p pairs hidden state p with token p + 1 either way.
+    func testMTPDrafterFedInBatchesDraftsTheSame() throws {
+        let model = try XCTUnwrap(try ModelRegistry.load(directory: Self.arithmetic) as? DeepseekV3Model)
+        let mtp = try XCTUnwrap(model.multiTokenPrediction)
+        let tokens = (0..<(MTPDrafter.feedBatch + 9)).map { [8, 9, 17, 10, 20, 12, 22][$0 % 7] }
+        let hidden = model.stack.hiddenStates(tokens, cache: model.makeCache())
+        let batched = MTPDrafter(stack: model.stack, mtp: mtp, startPosition: 0)
+        let whole = MTPDrafter(stack: model.stack, mtp: mtp, startPosition: 0)
+        hidden.withUnsafeBufferPointer { h in
+            for p in 0..<tokens.count {
+                batched.record(UnsafeBufferPointer(rebasing: h[(p * mtp.hidden)..<((p + 1) * mtp.hidden)]), rows: 1)
+                batched.feedIfFull(knownTokens: p + 1, token: { tokens[$0] })
+            }
+            whole.record(h, rows: tokens.count)
+        }
+        XCTAssertGreaterThan(batched.cache.length, 0, "a batch was fed")
+        XCTAssertGreaterThan(batched.pendingRows, 0, "the newest row is kept back")
+        let a = batched.draft(count: 2, knownTokens: tokens.count, token: { tokens[$0] })
+        let b = whole.draft(count: 2, knownTokens: tokens.count, token: { tokens[$0] })
+        XCTAssertEqual(a.count, 2)
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(batched.cache.length, tokens.count - 1, "chained entries dropped, every known pair kept")
+    }
 }
