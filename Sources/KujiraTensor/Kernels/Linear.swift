@@ -34,29 +34,29 @@ public enum Linear {
         let grain = max(1, 32768 / max(1, cols * n))
         switch w.data.dtype {
         case .q4_0:
-            if isa != .swift { CBlockDots.nibbles(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q4_0.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.vnniBlocks(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q4_0.self, w, x, n: n, out: out, grain: grain) }
         case .q4_1:
-            if isa != .swift { CBlockDots.nibbles(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q4_1.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.vnniBlocks(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q4_1.self, w, x, n: n, out: out, grain: grain) }
         case .q5_0:
-            if isa != .swift { CBlockDots.nibbles(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q5_0.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.vnniBlocks(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q5_0.self, w, x, n: n, out: out, grain: grain) }
         case .q5_1:
-            if isa != .swift { CBlockDots.nibbles(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q5_1.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.vnniBlocks(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q5_1.self, w, x, n: n, out: out, grain: grain) }
         case .q8_0:
-            if isa != .swift { CBlockDots.q8_0(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q8_0.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.vnniBlocks(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q8_0.self, w, x, n: n, out: out, grain: grain) }
         case .q2_K:
             if isa != .swift { CBlockDots.lowBitK(w, x, n: n, out: out, grain: grain) } else { quantized(Q2_K.self, w, x, n: n, out: out, grain: grain) }
         case .q3_K:
             if isa != .swift { CBlockDots.lowBitK(w, x, n: n, out: out, grain: grain) } else { quantized(Q3_K.self, w, x, n: n, out: out, grain: grain) }
         case .q4_K:
-            if isa != .swift { CBlockDots.scaledRuns(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q4_K.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.vnniBlocks(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q4_K.self, w, x, n: n, out: out, grain: grain) }
         case .q5_K:
-            if isa != .swift { CBlockDots.scaledRuns(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q5_K.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.vnniBlocks(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q5_K.self, w, x, n: n, out: out, grain: grain) }
         case .q6_K:
             if isa != .swift { CBlockDots.q6_K(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q6_K.self, w, x, n: n, out: out, grain: grain) }
         case .iq4_nl:
-            if isa != .swift { CBlockDots.iq4(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_NL.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.vnniBlocks(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_NL.self, w, x, n: n, out: out, grain: grain) }
         case .iq4_xs:
-            if isa != .swift { CBlockDots.iq4(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_XS.self, w, x, n: n, out: out, grain: grain) }
+            if isa != .swift { CBlockDots.vnniBlocks(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_XS.self, w, x, n: n, out: out, grain: grain) }
         case .iq2_xxs:
             if isa != .swift { CBlockDots.iqGrid(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ2_XXS.self, w, x, n: n, out: out, grain: grain) }
         case .iq2_xs:

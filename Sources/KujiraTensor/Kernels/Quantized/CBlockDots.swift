@@ -6,45 +6,53 @@ import Foundation
 /// Results are bit for bit those of the Swift kernels (same int32 lane sums, same float operations in the same order).
 enum CBlockDots {
 
-    /// Q4_0 / Q4_1 / Q5_0 / Q5_1 `out (n, rows) = x · Wᵀ` through `kujira_q4_dot_rows` / `kujira_q5_dot_rows`, rows split
-    /// over the pool like `Linear.quantized`.
-    static func nibbles(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
-        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes, dtype = w.data.dtype
-        let blocks = cols / 32, hasMin: Int32 = dtype == .q4_1 || dtype == .q5_1 ? 1 : 0
-        let kernel = dtype == .q5_0 || dtype == .q5_1 ? kujira_q5_dot_rows : kujira_q4_dot_rows
+    /// Q8_0, Q4_0 / Q4_1, Q5_0 / Q5_1, Q4_K / Q5_K and IQ4_NL / IQ4_XS `out (n, rows) = x · Wᵀ` (`readsVNNIBlocks`): the
+    /// activations quantized once, rows split over the pool like `Linear.quantized`, each range through `rows`.
+    static func vnniBlocks(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
+        let (values, scales, sums) = vnniActivations(x, n: n, cols: w.cols)
+        ThreadPool.shared.parallelFor(w.rows, grain: grain) { range in
+            rows(isa, w, range, values: values, scales: scales, sums: sums, n: n, out: out)
+        }
+    }
+
+    /// Formats whose C kernels read the VNNI activations (the q + 128 plane with a scale and a scaled sum per 32 values).
+    static func readsVNNIBlocks(_ dtype: DType) -> Bool {
+        switch dtype {
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .iq4_nl, .iq4_xs: return true
+        default: return false
+        }
+    }
+
+    /// `x` (n, cols) quantized for the `readsVNNIBlocks` kernels, in this thread's `LinearScratch` (valid until its next use).
+    @inline(__always)
+    static func vnniActivations(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int)
+        -> (values: UnsafePointer<UInt8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>) {
         let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
         let first = activations.row(0)
-        let values = UnsafePointer(activations.vnniValues!), scales = first.scales, sums = first.scaledSums
-        let base = w.data.bytes.baseAddress!, output = out.baseAddress!
-        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kernel(isa.rawValue, hasMin, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
-                               values, scales, sums, Int32(n), output, Int32(rows))
-        }
+        return (UnsafePointer(activations.vnniValues!), first.scales, first.scaledSums)
     }
 
-    /// Q8_0 `out (n, rows) = x · Wᵀ` through `kujira_q8_0_dot_rows`, rows split over the pool like `Linear.quantized`.
-    static func q8_0(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
-        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
-        let blocks = cols / 32
-        let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
-        let values = UnsafePointer(activations.vnniValues!), scales = activations.row(0).scales
-        let base = w.data.bytes.baseAddress!, output = out.baseAddress!
-        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kujira_q8_0_dot_rows(isa.rawValue, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
-                                 values, scales, Int32(n), output, Int32(rows))
-        }
-    }
-
-    /// IQ4_NL / IQ4_XS `out (n, rows) = x · Wᵀ` through `kujira_iq4_dot_rows` (the levels by `vpshufb`, then as Q8_0).
-    static func iq4(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
-        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes, xs: Int32 = w.data.dtype == .iq4_xs ? 1 : 0
-        let runs = cols / 32
-        let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
-        let values = UnsafePointer(activations.vnniValues!), scales = activations.row(0).scales
-        let base = w.data.bytes.baseAddress!, output = out.baseAddress!
-        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kujira_iq4_dot_rows(isa.rawValue, xs, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(runs),
-                                values, scales, Int32(n), output, Int32(rows))
+    /// Rows `rows` of `x · Wᵀ` for a `readsVNNIBlocks` format, from activations already quantized (`vnniActivations`).
+    @inline(__always)
+    static func rows(_ isa: KernelISA, _ w: LinearWeight, _ rows: Range<Int>, values: UnsafePointer<UInt8>, scales: UnsafePointer<Float>,
+                     sums: UnsafePointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>) {
+        let base = w.data.bytes.baseAddress!, rowBytes = w.rowBytes, lo = Int32(rows.lowerBound), hi = Int32(rows.upperBound)
+        let output = out.baseAddress!, stride = Int32(w.rows), tokens = Int32(n), blocks32 = Int32(w.cols / 32)
+        switch w.data.dtype {
+        case .q4_0, .q4_1:
+            kujira_q4_dot_rows(isa.rawValue, w.data.dtype == .q4_1 ? 1 : 0, base, rowBytes, lo, hi, blocks32, values, scales, sums, tokens, output, stride)
+        case .q5_0, .q5_1:
+            kujira_q5_dot_rows(isa.rawValue, w.data.dtype == .q5_1 ? 1 : 0, base, rowBytes, lo, hi, blocks32, values, scales, sums, tokens, output, stride)
+        case .q8_0:
+            kujira_q8_0_dot_rows(isa.rawValue, base, rowBytes, lo, hi, blocks32, values, scales, tokens, output, stride)
+        case .q4_K:
+            kujira_q4_k_dot_rows(isa.rawValue, base, rowBytes, lo, hi, Int32(w.cols / 256), values, scales, sums, tokens, output, stride)
+        case .q5_K:
+            kujira_q5_k_dot_rows(isa.rawValue, base, rowBytes, lo, hi, Int32(w.cols / 256), values, scales, sums, tokens, output, stride)
+        case .iq4_nl, .iq4_xs:
+            kujira_iq4_dot_rows(isa.rawValue, w.data.dtype == .iq4_xs ? 1 : 0, base, rowBytes, lo, hi, blocks32, values, scales, tokens, output, stride)
+        default:
+            preconditionFailure("CBlockDots.rows: \(w.data.dtype) does not read the VNNI activations")
         }
     }
 
@@ -87,22 +95,6 @@ enum CBlockDots {
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
             kujira_q6_k_dot_rows(isa.rawValue, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
                                  values, scales, Int32(n), output, Int32(rows))
-        }
-    }
-
-    /// Q4_K / Q5_K `out (n, rows) = x · Wᵀ` through `kujira_q4_k_dot_rows` / `kujira_q5_k_dot_rows` (`vpdpbusd` per run
-    /// of 32, as Q4_0 / Q5_0).
-    static func scaledRuns(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
-        let kernel = w.data.dtype == .q5_K ? kujira_q5_k_dot_rows : kujira_q4_k_dot_rows
-        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
-        let blocks = cols / 256
-        let activations = LinearScratch.current.activations(x, n: n, cols: cols, vnni: true)
-        let first = activations.row(0)
-        let values = UnsafePointer(activations.vnniValues!), scales = first.scales, sums = first.scaledSums
-        let base = w.data.bytes.baseAddress!, output = out.baseAddress!
-        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kernel(isa.rawValue, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
-                                 values, scales, sums, Int32(n), output, Int32(rows))
         }
     }
 
