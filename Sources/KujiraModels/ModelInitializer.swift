@@ -35,21 +35,32 @@ public enum ModelInitializer {
                 let grid = [(entry.shape[0] + fp8BlockSize - 1) / fp8BlockSize, (entry.shape[1] + fp8BlockSize - 1) / fp8BlockSize]
                 written.append(.init(name: entry.name, dtype: .f8e4m3, shape: entry.shape))
                 written.append(.init(name: entry.name + "_scale_inv", dtype: .f32, shape: grid))
-                sources[entry.name + "_scale_inv"] = (entry, sources[entry.name]!.firstDraw)
             } else {
                 written.append(.init(name: entry.name, dtype: storage == .f32 ? .f32 : .bf16, shape: entry.shape))
             }
         }
         let writer = try SafeTensorsStreamWriter(path: (directory as NSString).appendingPathComponent("model.safetensors"), entries: written,
                                                  metadata: ["format": "pt"])
+        // An FP8 weight's scales come from the same quantization as its codes; they are kept until their entry, which
+        // sorts right after the weight's own name.
+        var pendingScales: [String: [UInt8]] = [:]
         var done = 0
         while let next = writer.nextEntry {
-            let (entry, firstDraw) = sources[next.name]!
-            try writer.append(bytes(of: next, from: entry, values: values(of: entry, seed: seed, firstDraw: firstDraw, std: std)))
-            if next.name == entry.name {
-                done += 1
-                progress(done, entries.count)
+            if let scales = pendingScales.removeValue(forKey: next.name) {
+                try writer.append(scales)
+                continue
             }
+            let (entry, firstDraw) = sources[next.name]!
+            let values = values(of: entry, seed: seed, firstDraw: firstDraw, std: std)
+            if next.dtype == .f8e4m3 {
+                let (codes, scales, _) = FP8BlockQuantizer.quantize(values, rows: entry.shape[0], cols: entry.shape[1], block: fp8BlockSize)
+                pendingScales[next.name + "_scale_inv"] = scales.withUnsafeBytes { Array($0) }
+                try writer.append(codes)
+            } else {
+                try writer.append(bytes(of: next, from: entry, values: values))
+            }
+            done += 1
+            progress(done, entries.count)
         }
         try writer.finish()
         var configValues = config.values
@@ -83,8 +94,8 @@ public enum ModelInitializer {
         }
     }
 
-    /// The bytes of file tensor `tensor` made from `entry`'s `values`: I64 expert tables, FP8 codes or their scales,
-    /// BF16 or F32.
+    /// The bytes of file tensor `tensor` made from `entry`'s `values`: I64 expert tables, BF16 or F32 (FP8 weights are
+    /// quantized by `write`, which keeps their scales).
     static func bytes(of tensor: SafeTensorsStreamWriter.Entry, from entry: ParameterLayout.Entry, values: [Float]) -> [UInt8] {
         let count = entry.shape.reduce(1, *)
         if case let .expertTable(experts) = entry.initial {
@@ -99,9 +110,6 @@ public enum ModelInitializer {
             return bytes
         }
         switch tensor.dtype {
-        case .f8e4m3, .f32 where tensor.name != entry.name:
-            let (codes, scales, _) = FP8BlockQuantizer.quantize(values, rows: entry.shape[0], cols: entry.shape[1], block: fp8BlockSize)
-            return tensor.dtype == .f8e4m3 ? codes : scales.withUnsafeBytes { Array($0) }
         case .bf16:
             var bytes = [UInt8](repeating: 0, count: count * 2)
             for (i, v) in values.enumerated() {
