@@ -219,7 +219,7 @@ struct ExpertBytes {
             guard let moe = layer.mixtureOfExperts else { continue }
             let counts = load.counts[index] ?? []
             for (e, expert) in moe.experts.enumerated() {
-                let bytes = [expert.gate, expert.up, expert.down].reduce(0) { $0 + $1.data.bytes.count }
+                let bytes = expert.weightBytes
                 total += bytes
                 if e < counts.count && counts[e] > 0 { touched += bytes }
             }

@@ -18,7 +18,7 @@ struct DecodeTraffic {
         }
         for layer in stack.layers {
             guard let moe = layer.mixtureOfExperts, !moe.experts.isEmpty else { continue }
-            let expertBytes = moe.experts.reduce(0) { $0 + [$1.gate, $1.up, $1.down].reduce(0) { $0 + $1.data.bytes.count } }
+            let expertBytes = moe.experts.reduce(0) { $0 + $1.weightBytes }
             let k = min(moe.router.settings.topK, moe.experts.count)
             bytesPerToken -= expertBytes - expertBytes * k / moe.experts.count
         }

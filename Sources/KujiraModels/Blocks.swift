@@ -111,6 +111,8 @@ public struct GatedMLP: FeedForward {
     }
 
     public var totalParameters: Int { gate.rows * gate.cols + up.rows * up.cols + down.rows * down.cols }
+    /// Bytes of its three projections as stored (what one token routed to it reads).
+    public var weightBytes: Int { gate.data.bytes.count + up.data.bytes.count + down.data.bytes.count }
     public var activeParameters: Int { totalParameters }
 }
 
