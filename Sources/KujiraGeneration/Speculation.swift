@@ -98,7 +98,7 @@ enum NgramDrafter {
 
 /// Drafts of a smaller model with the same tokenizer (`Speculation.draft`), one per sequence: its cache holds the prompt
 /// and output it has seen (`cachedTokens`); each draft first brings it up to date — keeping the longest prefix that still
-/// agrees, so accepted drafts are not run twice — then decodes greedily and drops what it drafted.
+/// agrees, so the drafts it ran last time that were accepted are not run again — then decodes greedily.
 final class ModelDrafter {
     let model: any LanguageModel
     let cache: KVCache
