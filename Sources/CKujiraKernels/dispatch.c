@@ -73,18 +73,3 @@ void kujira_iq2_16_dot_rows(int isa, int is_s, const uint8_t *ksigns, const uint
                             int row_end, int runs, const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride) {
     KUJIRA_DISPATCH(kujira_iq2_16_dot_rows, is_s, ksigns, grid, rows, row_bytes, row_begin, row_end, runs, act, act_scales, ntok, out, out_stride);
 }
-
-void kujira_q6_k_dot_rows(int isa, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int16_t *act,
-                          const float *act_scales, int ntok, float *out, int out_stride) {
-    KUJIRA_DISPATCH(kujira_q6_k_dot_rows, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, ntok, out, out_stride);
-}
-
-void kujira_q4_k_dot_rows(int isa, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
-                          const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
-    KUJIRA_DISPATCH(kujira_q4_k_dot_rows, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
-}
-
-void kujira_q5_k_dot_rows(int isa, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
-                          const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
-    KUJIRA_DISPATCH(kujira_q5_k_dot_rows, rows, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
-}

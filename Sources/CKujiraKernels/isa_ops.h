@@ -1,6 +1,6 @@
 // Private to the CKujiraKernels target: the few operations the integer block dots (quant_dots_body.h) need beyond AVX2,
 // for the instruction set the including file is compiled for. `KUJIRA_BUILD_ISA` selects them:
-//   KUJIRA_ISA_VNNI  AVX-512 F/BW/VL/VNNI/VBMI on 256-bit registers: vpdpbusd, vpdpwssd, vpermb, byte masks.
+//   KUJIRA_ISA_VNNI  AVX-512 F/BW/VL/VNNI/VBMI on 256-bit registers: vpdpbusd, vpermb, byte masks.
 //   KUJIRA_ISA_AVX2  AVX2 + FMA + F16C (Haswell, Zen 1-3, Intel's cores without AVX-512): the same integer results from
 //                    vpmaddubsw/vpmaddwd, vpshufb and compare masks, so both give the Swift kernels' bits.
 // `K_TARGET` is the function attribute, `K_NAME(f)` the per-ISA name of a public kernel.
@@ -35,27 +35,19 @@ K_INLINE __m256i k_permute_bytes(__m256i order, __m256i v) { return _mm256_permu
 K_INLINE __m256i k_negate_where(__m256i v, unsigned int mask) { return _mm256_mask_sub_epi8(v, (__mmask32)mask, _mm256_setzero_si256(), v); }
 // Bytes of v with bit i of `mask` set kept, the others zero.
 K_INLINE __m256i k_keep_bytes(unsigned int mask, __m256i v) { return _mm256_maskz_mov_epi8((__mmask32)mask, v); }
-// `value` in the bytes of x that have `bit` set, zero elsewhere.
-K_INLINE __m256i k_bytes_where_bit(__m256i x, int bit, char value) {
-    return _mm256_maskz_mov_epi8(_mm256_test_epi8_mask(x, _mm256_set1_epi8((char)bit)), _mm256_set1_epi8(value));
-}
 // The bias that turns the q + 128 plane's dot into q·w: −128·(sum of each int32 lane's four s8 weights).
 K_INLINE __m256i k_bias(__m256i w) {
     return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), w));
 }
 // Per int32 lane j: Σ q·w over bytes 4j..4j+3, from the activations `act` (q + 128, u8) and s8 weights w; `bias` from k_bias(w).
 K_INLINE __m256i k_lanes(__m256i bias, __m256i act, __m256i w) { return _mm256_dpbusd_epi32(bias, act, w); }
-// `k_lanes` for weights known to be non-negative (nibble formats: 0..31).
-K_INLINE __m256i k_lanes_unsigned(__m256i bias, __m256i act, __m256i w) { return _mm256_dpbusd_epi32(bias, act, w); }
-// `k_lanes_unsigned` without the bias: the weights (0..31) take vpdpbusd's unsigned side and q = act ^ 0x80 its signed
-// side — the same exact lane sums, and the block's bias vpdpbusd is dropped as unused. Used by Q4_0/Q4_1/Q5_0/Q5_1
-// (single-token dots 6–9% faster); Q4_K measured 28% slower with it and keeps `k_lanes_unsigned`.
+// Lanes for weights known to be non-negative (nibble formats: 0..31): the weights take vpdpbusd's unsigned side and
+// q = act ^ 0x80 its signed side — the same exact lane sums as `k_lanes`, and the block's bias vpdpbusd is dropped as
+// unused. Used by Q4_0/Q4_1/Q5_0/Q5_1 (single-token dots 6–9% faster than with the bias).
 K_INLINE __m256i k_lanes_nibbles(__m256i bias, __m256i act, __m256i w) {
     (void)bias;
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, _mm256_xor_si256(act, _mm256_set1_epi8((char)0x80)));
 }
-// acc + per int32 lane the two int16 products of a and b (vpdpwssd).
-K_INLINE __m256i k_dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
 
 #else
 
@@ -75,10 +67,6 @@ K_INLINE __m256i k_negate_where(__m256i v, unsigned int mask) {
     return _mm256_sub_epi8(_mm256_xor_si256(v, m), m);
 }
 K_INLINE __m256i k_keep_bytes(unsigned int mask, __m256i v) { return _mm256_and_si256(k_mask_bytes(mask), v); }
-K_INLINE __m256i k_bytes_where_bit(__m256i x, int bit, char value) {
-    const __m256i b = _mm256_set1_epi8((char)bit);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(x, b), b), _mm256_set1_epi8(value));
-}
 // Not needed: k_lanes works from q directly (the compiler drops the unused value).
 K_INLINE __m256i k_bias(__m256i w) { (void)w; return _mm256_setzero_si256(); }
 // q = act ^ 0x80 (s8), then vpmaddubsw(|w|, sign(q, w)) — pairs of |w|·|q| ≤ 2·128·127 never saturate — and vpmaddwd by 1:
@@ -96,7 +84,6 @@ K_INLINE __m256i k_lanes_unsigned(__m256i bias, __m256i act, __m256i w) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(w, q), _mm256_set1_epi16(1));
 }
 K_INLINE __m256i k_lanes_nibbles(__m256i bias, __m256i act, __m256i w) { return k_lanes_unsigned(bias, act, w); }
-K_INLINE __m256i k_dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
 
 #endif
 #endif

@@ -19,13 +19,7 @@
                                     const uint32_t *iq3s, const void *rows, size_t row_bytes, int row_begin, int row_end, int runs, \
                                     const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride); \
     void kujira_iq2_16_dot_rows##S(int is_s, const uint8_t *ksigns, const uint64_t *grid, const void *rows, size_t row_bytes, int row_begin, \
-                                   int row_end, int runs, const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride); \
-    void kujira_q6_k_dot_rows##S(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int16_t *act, \
-                                 const float *act_scales, int ntok, float *out, int out_stride); \
-    void kujira_q4_k_dot_rows##S(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act, \
-                                 const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride); \
-    void kujira_q5_k_dot_rows##S(const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act, \
-                                 const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
+                                   int row_end, int runs, const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride);
 
 #if defined(__x86_64__)
 KUJIRA_DECLARE_QUANT_DOTS(_vnni)

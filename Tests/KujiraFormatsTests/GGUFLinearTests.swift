@@ -21,8 +21,11 @@ final class GGUFLinearTests: XCTestCase {
                 let n = 5
                 let x = (0..<(n * cols)).map { _ in rng.nextNormal() }
                 let fast = Linear.forward(weight, x, n: n)
-                // What the kernel multiplies with: int8-rounded activations for block formats, x itself otherwise.
-                let activations: [[Float]] = tensor.dtype.isQuantized
+                // What the kernel multiplies with: int8-rounded activations for block formats (per 256 values for the K-quants
+                // that read Q8_K activations, per 32 otherwise), x itself otherwise.
+                let activations: [[Float]] = Q8KActivations.serves(tensor.dtype)
+                    ? x.withUnsafeBufferPointer { xb in let q = Q8KActivations(xb, n: n, cols: cols); return (0..<n).map { q.dequantized($0) } }
+                    : tensor.dtype.isQuantized
                     ? x.withUnsafeBufferPointer { xb in let q = Q8Activations(xb, n: n, cols: cols); return (0..<n).map { q.dequantized($0) } }
                     : (0..<n).map { Array(x[($0 * cols)..<(($0 + 1) * cols)]) }
                 var worst = 0.0

@@ -70,8 +70,9 @@ extension KernelTestData {
                                                   file: StaticString = #filePath, line: UInt = #line) {
         let rows = w.rows, cols = w.cols, weights = w.toFloatArray()
         let activations = x.withUnsafeBufferPointer { Q8Activations($0, n: n, cols: cols) }
+        let kActivations = KQuantQ8K.handles(w.data.dtype) ? x.withUnsafeBufferPointer { Q8KActivations($0, n: n, cols: cols) } : nil
         for t in 0..<n {
-            let xq = activations.dequantized(t)
+            let xq = kActivations?.dequantized(t) ?? activations.dequantized(t)
             for r in 0..<rows {
                 var exact = 0.0, magnitude = 0.0
                 for c in 0..<cols {
@@ -88,20 +89,23 @@ extension KernelTestData {
 
     /// Checks `fast` (n, rows) against the plain float product of `w` and `x` within the rigorous bound of 8-bit
     /// activations: per element |w|·amax_block·(1/254 + 2⁻¹¹) (rounding to int8 plus the f16 scale), plus float
-    /// accumulation over `cols` terms.
+    /// accumulation over `cols` terms. Q4_K / Q5_K read Q8_K activations: blocks of 256 with a Float scale
+    /// d = fl(1/iscale), so |x − d·q| ≤ amax/254 (the code rounding) + amax·2⁻²⁴ (the product x·iscale) + 127·d·2⁻²⁴
+    /// (the scale) ≤ amax·(1/254 + 2⁻²²).
     static func assertWithinActivationBound(_ fast: [Float], _ w: LinearWeight, _ x: [Float], n: Int,
                                             file: StaticString = #filePath, line: UInt = #line) {
         let rows = w.rows, cols = w.cols
         let weights = w.toFloatArray()
         var reference = [Float](repeating: 0, count: n * rows)
         x.withUnsafeBufferPointer { xb in reference.withUnsafeMutableBufferPointer { Linear.referenceForward(w, xb, n: n, into: $0) } }
+        let block = KQuantQ8K.handles(w.data.dtype) ? 256 : 32, scaleError = block == 256 ? 0x1p-22 : 0x1p-11
         for t in 0..<n {
             for r in 0..<rows {
                 var bound = 0.0, magnitude = 0.0
                 for c in 0..<cols {
-                    let blockStart = t * cols + c / 32 * 32
-                    let amax = x[blockStart..<(blockStart + 32)].map { abs($0) }.max()!
-                    bound += Double(abs(weights[r * cols + c])) * Double(amax) * (1.0 / 254 + 0x1p-11)
+                    let blockStart = t * cols + c / block * block
+                    let amax = x[blockStart..<(blockStart + block)].map { abs($0) }.max()!
+                    bound += Double(abs(weights[r * cols + c])) * Double(amax) * (1.0 / 254 + scaleError)
                     magnitude += Double(abs(weights[r * cols + c] * x[t * cols + c]))
                 }
                 bound += Double(cols) * Double(Float.ulpOfOne) * (magnitude + bound)

@@ -3,7 +3,8 @@ import XCTest
 
 /// `Linear.forward(_:into:_:into:_:into:sharing:)` (Q/K/V and gate/up in one pass over the pool): every output equals the
 /// separate `Linear.forward` call bit for bit — for each format that takes the shared path, 2 and 3 weights of different
-/// row counts, token counts around the quads, 1 and 2 threads — and mixed formats fall back to the separate calls.
+/// row counts, token counts around the quads, 1 and 2 threads — and mixed formats fall back to the separate calls
+/// (except the K-quants, which share Q8_K activations).
 final class SharedInputRowsTests: XCTestCase {
     func testSharedPassEqualsSeparateCalls() throws {
         var rng = SplitMix64(seed: 77)
@@ -12,11 +13,13 @@ final class SharedInputRowsTests: XCTestCase {
         defer { pool.setActiveThreads(saved) }
         let formats: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .iq4_nl, .iq4_xs, .q6_K, .bf16]
         for dtype in formats {
-            let cols = 2 * (dtype.blockElements == 256 ? 256 : 64)
+            let cols = dtype == .q8_0 ? 512 : 2 * (dtype.blockElements == 256 ? 256 : 64)   // Q8_0: 512 for the Q4_K third weight
             let a = KernelTestData.randomWeight(dtype, rows: 300, cols: cols, rng: &rng)
             let b = KernelTestData.randomWeight(dtype, rows: 70, cols: cols, rng: &rng)
-            let c = KernelTestData.randomWeight(dtype == .q4_K ? .q6_K : dtype, rows: 150, cols: cols, rng: &rng)
-            XCTAssertEqual(CBlockDots.sharesActivations(a, b, nil), dtype != .q6_K && dtype != .bf16, "\(dtype)")
+            // A Q4_K group with a Q6_K third weight shares the pass (both read Q8_K activations); Q8_0 with a Q4_K third falls back.
+            let c = KernelTestData.randomWeight(dtype == .q4_K ? .q6_K : dtype == .q8_0 ? .q4_K : dtype, rows: 150, cols: cols, rng: &rng)
+            XCTAssertEqual(CBlockDots.sharesActivations(a, b, nil), dtype != .bf16, "\(dtype)")
+            XCTAssertEqual(CBlockDots.sharesActivations(a, b, c), dtype != .bf16 && dtype != .q8_0, "\(dtype) with \(c.data.dtype)")
             for n in [1, 2, 3, 5] {
                 let x = KernelTestData.randomActivations(n * cols, rng: &rng)
                 for threads in [1, 2] {

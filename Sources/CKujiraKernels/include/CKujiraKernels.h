@@ -64,20 +64,18 @@ void kujira_iq2_16_dot_rows(int isa, int is_s, const uint8_t *ksigns, const uint
 void kujira_q5_dot_rows(int isa, int has_min, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
                         const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
 
-/// Q6_K rows (210-byte super-blocks, `blocks` per row) as `kujira_q8_0_dot_rows`, through `vpdpwssd`; `act`: per
-/// token `blocks * 256` int16 activations in `Q8Row.lanes` order, `act_scales`: per token `blocks * 8` floats (one
-/// per 32 values). Bit for bit the Swift `Q6_K.dot` / `dot4`.
-void kujira_q6_k_dot_rows(int isa, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
-                          const int16_t *act, const float *act_scales, int ntok, float *out, int out_stride);
-
-/// Q4_K rows (144-byte super-blocks, `blocks` per row) as `kujira_q8_0_dot_rows` (`act`: the q + 128 plane);
-/// `act_sums`: per token `blocks * 8` floats, d_x·Σq of each run of 32. Bit for bit the Swift `Q4_K.dot` / `dot4`.
-void kujira_q4_k_dot_rows(int isa, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
-                          const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
-
-/// Q5_K rows (176-byte super-blocks) as `kujira_q4_k_dot_rows`, the fifth bits from qh. Bit for bit the Swift `Q5_K.dot` / `dot4`.
-void kujira_q5_k_dot_rows(int isa, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const uint8_t *act,
-                          const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride);
+/// 256-value blocks of activations quantized as `Q8KActivations.quantizeBlock` (llama.cpp's q8_K, AVX2): per block b of
+/// `x + 256b`, iscale = −127 / (the value of largest magnitude), codes round-half-even(x·iscale) capped at 127 (int8, value
+/// order) at `codes + 256b`, `scales[b]` = 1 / iscale, the int16 sums of each 16 codes at `sums + 16b`. A block with a
+/// non-finite value gets zero codes and a NaN scale; a block whose iscale overflows (all zero, or
+/// every magnitude below 2^-121) zero codes and scale 0.
+void kujira_q8k_quantize(const float *x, long blocks, int8_t *codes, float *scales, int16_t *sums);
+/// Q4_K (`format` 0, 144-byte super-blocks), Q5_K (1, 176-byte) or Q6_K (2, 210-byte) rows [row_begin, row_end) dotted with
+/// `ntok` tokens of Q8_K activations (`kujira_q8k_quantize`: per token `blocks * 256` codes, `blocks` scales, `blocks * 16`
+/// sums), AVX2: token t of row r goes to `out[t * out_stride + r]`. Bit for bit `KQuantQ8K.dot` / `q6Dot`; a token's result
+/// does not depend on ntok.
+void kujira_k_q8k_dot_rows(int format, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
+                           const float *scales, const int16_t *sums, int ntok, float *out, int out_stride);
 
 /// 1 when this build has the float GEMM block and the CPU runs AVX-512F, else 0.
 int kujira_sgemm_available(void);

@@ -47,12 +47,8 @@ public enum Linear {
             if isa != .swift { CBlockDots.lowBitK(w, x, n: n, out: out, grain: grain) } else { quantized(Q2_K.self, w, x, n: n, out: out, grain: grain) }
         case .q3_K:
             if isa != .swift { CBlockDots.lowBitK(w, x, n: n, out: out, grain: grain) } else { quantized(Q3_K.self, w, x, n: n, out: out, grain: grain) }
-        case .q4_K:
-            if isa != .swift { CBlockDots.vnniBlocks(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q4_K.self, w, x, n: n, out: out, grain: grain) }
-        case .q5_K:
-            if isa != .swift { CBlockDots.vnniBlocks(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q5_K.self, w, x, n: n, out: out, grain: grain) }
-        case .q6_K:
-            if isa != .swift { CBlockDots.q6_K(isa, w, x, n: n, out: out, grain: grain) } else { quantized(Q6_K.self, w, x, n: n, out: out, grain: grain) }
+        case .q4_K, .q5_K, .q6_K:
+            KQuantQ8K.forward(isa, w, x, n: n, out: out, grain: grain)
         case .iq4_nl:
             if isa != .swift { CBlockDots.vnniBlocks(isa, w, x, n: n, out: out, grain: grain) } else { quantized(IQ4_NL.self, w, x, n: n, out: out, grain: grain) }
         case .iq4_xs:
@@ -295,9 +291,6 @@ extension Q5_1: QuantizedDot {}
 extension Q8_0: QuantizedDot {}
 extension Q2_K: QuantizedDot {}
 extension Q3_K: QuantizedDot {}
-extension Q4_K: QuantizedDot {}
-extension Q5_K: QuantizedDot {}
-extension Q6_K: QuantizedDot {}
 
 /// The calling thread's activation buffers for `Linear.forward` (quantized or phase-split activations), reused across
 /// calls so that decoding does not allocate; they grow to the largest call. One per thread (pthread key), so
@@ -329,6 +322,19 @@ final class LinearScratch {
         }
         quantized.quantize(x, n: n, cols: cols, vnni: vnni)
         return quantized
+    }
+
+    private var kQuantized: Q8KActivations?
+
+    /// `x` quantized for the Q4_K / Q5_K dots into the reused `Q8KActivations`.
+    func q8k(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, inC: Bool) -> Q8KActivations {
+        guard let kQuantized else {
+            let fresh = Q8KActivations(x, n: n, cols: cols, inC: inC)
+            self.kQuantized = fresh
+            return fresh
+        }
+        kQuantized.quantize(x, n: n, cols: cols, inC: inC)
+        return kQuantized
     }
 
     private var adapterScratch = OwnedBytes(count: 0)

@@ -1,12 +1,12 @@
 import CKujiraKernels
 import Foundation
 
-/// Block formats whose integer dots run in C (`CKujiraKernels`: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K and the IQ
-/// types) for `KernelISA.avx2` and `.avx512vnni`; `Linear`'s Swift kernels are the reference and the `.swift` path.
+/// Block formats whose integer dots run in C (`CKujiraKernels`: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K and the IQ
+/// types; Q4_K/Q5_K/Q6_K are `KQuantQ8K`) for `KernelISA.avx2` and `.avx512vnni`; `Linear`'s Swift kernels are the reference and the `.swift` path.
 /// Results are bit for bit those of the Swift kernels (same int32 lane sums, same float operations in the same order).
 enum CBlockDots {
 
-    /// Q8_0, Q4_0 / Q4_1, Q5_0 / Q5_1, Q4_K / Q5_K and IQ4_NL / IQ4_XS `out (n, rows) = x · Wᵀ` (`readsVNNIBlocks`): the
+    /// Q8_0, Q4_0 / Q4_1, Q5_0 / Q5_1 and IQ4_NL / IQ4_XS `out (n, rows) = x · Wᵀ` (`readsVNNIBlocks`): the
     /// activations quantized once, rows split over the pool like `Linear.quantized`, each range through `rows`.
     static func vnniBlocks(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
         let (values, scales, sums) = vnniActivations(x, n: n, cols: w.cols)
@@ -18,7 +18,7 @@ enum CBlockDots {
     /// Formats whose C kernels read the VNNI activations (the q + 128 plane with a scale and a scaled sum per 32 values).
     static func readsVNNIBlocks(_ dtype: DType) -> Bool {
         switch dtype {
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .iq4_nl, .iq4_xs: return true
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .iq4_xs: return true
         default: return false
         }
     }
@@ -45,10 +45,6 @@ enum CBlockDots {
             kujira_q5_dot_rows(isa.rawValue, w.data.dtype == .q5_1 ? 1 : 0, base, rowBytes, lo, hi, blocks32, values, scales, sums, tokens, output, stride)
         case .q8_0:
             kujira_q8_0_dot_rows(isa.rawValue, base, rowBytes, lo, hi, blocks32, values, scales, tokens, output, stride)
-        case .q4_K:
-            kujira_q4_k_dot_rows(isa.rawValue, base, rowBytes, lo, hi, Int32(w.cols / 256), values, scales, sums, tokens, output, stride)
-        case .q5_K:
-            kujira_q5_k_dot_rows(isa.rawValue, base, rowBytes, lo, hi, Int32(w.cols / 256), values, scales, sums, tokens, output, stride)
         case .iq4_nl, .iq4_xs:
             kujira_iq4_dot_rows(isa.rawValue, w.data.dtype == .iq4_xs ? 1 : 0, base, rowBytes, lo, hi, blocks32, values, scales, tokens, output, stride)
         default:
@@ -82,19 +78,6 @@ enum CBlockDots {
         ThreadPool.shared.parallelFor(rows, grain: grain) { range in
             kujira_iq2_16_dot_rows(isa.rawValue, isS, tables.ksigns, grid, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(runs),
                                    values, scales, Int32(n), output, Int32(rows))
-        }
-    }
-
-    /// Q6_K `out (n, rows) = x · Wᵀ` through `kujira_q6_k_dot_rows` (`vpdpwssd` on the int16 activation lanes).
-    static func q6_K(_ isa: KernelISA, _ w: LinearWeight, _ x: UnsafeBufferPointer<Float>, n: Int, out: UnsafeMutableBufferPointer<Float>, grain: Int) {
-        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
-        let blocks = cols / 256
-        let first = LinearScratch.current.activations(x, n: n, cols: cols).row(0)
-        let values = UnsafeRawPointer(first.lanes).assumingMemoryBound(to: Int16.self), scales = first.scales
-        let base = w.data.bytes.baseAddress!, output = out.baseAddress!
-        ThreadPool.shared.parallelFor(rows, grain: grain) { range in
-            kujira_q6_k_dot_rows(isa.rawValue, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks),
-                                 values, scales, Int32(n), output, Int32(rows))
         }
     }
 

@@ -258,8 +258,8 @@ extension Q8Row {
     /// Unpacked weights multiplied by 1 (`vpmullw` with a value the compiler does not know). Without this
     /// the optimizer tracks that the weights are bytes or nibbles, rewrites their even/odd extraction into
     /// byte shuffles and widens `multiplyAddPairs` into four one-product `vpmaddwd` plus ~20 shuffles per
-    /// block instead of two `vpmaddwd` (measured in the Q4_0/Q8_0 kernels' assembly). Q6_K's scale multiply
-    /// does the same job there. Costs 2 instructions per unpacked block, shared by every token of a tile.
+    /// block instead of two `vpmaddwd` (measured in the Q4_0/Q8_0 kernels' assembly). Costs 2
+    /// instructions per unpacked block, shared by every token of a tile.
     @inline(__always)
     func opaque(_ w: (SIMD16<Int16>, SIMD16<Int16>)) -> (SIMD16<Int16>, SIMD16<Int16>) {
         let one = SIMD16<Int16>(repeating: unit)

@@ -1,0 +1,228 @@
+// Q4_K / Q5_K / Q6_K dots on Q8_K activations (include/CKujiraKernels.h, `kujira_q8k_quantize`, `kujira_k_q8k_dot_rows`): the
+// Swift `Q8KActivations.quantizeBlock` and `KQuantQ8K.dot` / `q6Dot` bit for bit. AVX2 + FMA + F16C (also what runs on AVX-512 CPUs).
+//
+// Activations: one float scale per 256 values (llama.cpp's q8_K: d = 1/iscale with iscale = −127/max, max the value of
+// largest magnitude), int8 codes in value order, int16 sums per 16 codes. Weights: the stored super-blocks, unpacked in
+// registers (no permutation: int32 lane j of a run sums its values 4j..4j+3). Per super-block and token the 8 runs'
+// integer products are scaled by their 6-bit scales in integer (`vpmaddwd` with the scale in both int16 halves), so the
+// float work is two FMAs per 256 values and token: d·d_x times the int32 lanes, −dmin·d_x times the lanes of
+// min_k·Σcodes_k. docs/kernels.md, "K-quants on Q8_K activations".
+#include "CKujiraKernels.h"
+
+#if defined(__x86_64__)
+#include <math.h>
+#include "avx2.h"
+
+// Round to nearest even for |v| ≤ 2^22 by the 1.5·2^23 trick (never traps), as `(v).rounded(.toNearestOrEven)`.
+K_INLINE __m256i q8k_round(__m256 v) {
+    const __m256 shifted = _mm256_add_ps(v, _mm256_set1_ps(12582912.0f));
+    return _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
+}
+
+K_AVX2 void kujira_q8k_quantize(const float *x, long blocks, int8_t *codes, float *scales, int16_t *sums) {
+    const __m256i exponent = _mm256_set1_epi32(0x7F800000), magnitude = _mm256_set1_epi32(0x7FFFFFFF);
+    for (long b = 0; b < blocks; b++) {
+        const float *v = x + 256 * b;
+        __m256i special = _mm256_setzero_si256();
+        __m256 amax8 = _mm256_setzero_ps(), max8 = _mm256_set1_ps(-INFINITY);
+        for (int i = 0; i < 32; i++) {
+            const __m256 value = _mm256_loadu_ps(v + 8 * i);
+            const __m256i bits = _mm256_castps_si256(value);
+            special = _mm256_or_si256(special, _mm256_cmpeq_epi32(_mm256_and_si256(bits, exponent), exponent));
+            amax8 = _mm256_max_ps(amax8, _mm256_castsi256_ps(_mm256_and_si256(bits, magnitude)));
+            max8 = _mm256_max_ps(max8, value);
+        }
+        float lanes_amax[8], lanes_max[8];
+        _mm256_storeu_ps(lanes_amax, amax8);
+        _mm256_storeu_ps(lanes_max, max8);
+        float amax = 0, top = -INFINITY;
+        for (int i = 0; i < 8; i++) {
+            amax = lanes_amax[i] > amax ? lanes_amax[i] : amax;
+            top = lanes_max[i] > top ? lanes_max[i] : top;
+        }
+        int8_t *q = codes + 256 * b;
+        int16_t *s = sums + 16 * b;
+        const float iscale = -127.0f / (top == amax ? amax : -amax);
+        const int finite = _mm256_testz_si256(special, special);
+        if (!finite || !isfinite(iscale)) {   // amax 0, or so small that 127 / amax overflows
+            __builtin_memset(q, 0, 256);
+            __builtin_memset(s, 0, 32);
+            scales[b] = finite ? 0 : NAN;
+            continue;
+        }
+        const __m256 inverse = _mm256_set1_ps(iscale);
+        for (int g = 0; g < 8; g++) {   // 32 values: four groups of 8 codes → 32 bytes
+            __m256i c[4];
+            for (int i = 0; i < 4; i++) {
+                c[i] = _mm256_min_epi32(q8k_round(_mm256_mul_ps(_mm256_loadu_ps(v + 32 * g + 8 * i), inverse)), _mm256_set1_epi32(127));
+            }
+            // packs keeps 128-bit lanes apart: [c0 lo, c1 lo, c0 hi, c1 hi] → fix the order with one permute.
+            const __m256i words01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(c[0], c[1]), 0xD8);   // values 0..15 as int16
+            const __m256i words23 = _mm256_permute4x64_epi64(_mm256_packs_epi32(c[2], c[3]), 0xD8);   // values 16..31
+            const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(words01, words23), 0xD8);
+            _mm256_storeu_si256((__m256i *)(q + 32 * g), bytes);
+            const __m256i ones = _mm256_set1_epi16(1);
+            __m256i pair01 = _mm256_madd_epi16(words01, ones), pair23 = _mm256_madd_epi16(words23, ones);   // int32 sums of 2
+            // Sum of each 16 codes: lanes 0..3 and 4..7 of pair01 (values 0..7, 8..15), likewise pair23.
+            __m256i h = _mm256_hadd_epi32(pair01, pair23);   // [p01 0+1, 2+3, p23 0+1, 2+3 | p01 4+5, 6+7, p23 4+5, 6+7]
+            h = _mm256_hadd_epi32(h, h);                       // [p01 0..3, p23 0..3, … | p01 4..7, p23 4..7, …]
+            int32_t lanes[8];
+            _mm256_storeu_si256((__m256i *)lanes, h);
+            s[2 * g] = (int16_t)(lanes[0] + lanes[4]);
+            s[2 * g + 1] = (int16_t)(lanes[1] + lanes[5]);
+        }
+        scales[b] = 1.0f / iscale;
+    }
+}
+
+// The 8 six-bit scales and mins of a Q4_K / Q5_K super-block (12 packed bytes at block + 4), each in the low int16 of its
+// int32 lane k and copied into the high int16 (so `vpmaddwd` multiplies both halves of a pair by it).
+K_INLINE void k_scale_pairs(const unsigned char *block, __m256i *scales, __m256i *mins) {
+    unsigned int w0, w1, w2;
+    __builtin_memcpy(&w0, block + 4, 4);
+    __builtin_memcpy(&w1, block + 8, 4);
+    __builtin_memcpy(&w2, block + 12, 4);
+    const unsigned int scales_low = w0 & 0x3F3F3F3Fu, mins_low = w1 & 0x3F3F3F3Fu;
+    const unsigned int scales_high = (w2 & 0x0F0F0F0Fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    const unsigned int mins_high = ((w2 >> 4) & 0x0F0F0F0Fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    const __m256i shifts = _mm256_set_epi32(24, 16, 8, 0, 24, 16, 8, 0), byte = _mm256_set1_epi32(0xFF);
+    const __m256i s = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set_epi32((int)scales_high, (int)scales_high, (int)scales_high, (int)scales_high,
+                                                                          (int)scales_low, (int)scales_low, (int)scales_low, (int)scales_low), shifts), byte);
+    const __m256i m = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set_epi32((int)mins_high, (int)mins_high, (int)mins_high, (int)mins_high,
+                                                                          (int)mins_low, (int)mins_low, (int)mins_low, (int)mins_low), shifts), byte);
+    *scales = _mm256_or_si256(s, _mm256_slli_epi32(s, 16));
+    *mins = _mm256_or_si256(m, _mm256_slli_epi32(m, 16));
+}
+
+// Tokens t < nt (a constant where inlined) of one row: out[t·out_stride] = Σ over super-blocks as the file comment says.
+// Token t's codes at codes + t·code_stride, its scales at d_x + t·blocks, its sums at sums + t·16·blocks.
+K_INLINE void k_row(int five, const unsigned char *row, int blocks, const int8_t *codes, size_t code_stride, const float *d_x,
+                    const int16_t *sums, float *out, int out_stride, int nt) {
+    const size_t block_bytes = five ? 176 : 144;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < blocks; b++) {
+        const unsigned char *block = row + (size_t)b * block_bytes;
+        __m256i scale_pairs, min_pairs;
+        k_scale_pairs(block, &scale_pairs, &min_pairs);
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+        const __m256i low4 = _mm256_set1_epi8(0x0F);
+        const __m256i high = five ? _mm256_loadu_si256((const __m256i *)(block + 16)) : _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+        for (int c = 0; c < 4; c++) {
+            const __m256i packed = _mm256_loadu_si256((const __m256i *)(block + (five ? 48 : 16) + 32 * c));
+            __m256i lo = _mm256_and_si256(packed, low4), hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
+            if (five) {   // bit 2c / 2c + 1 of qh[i] is the fifth bit of value i of run 2c / 2c + 1
+                const __m256i one = _mm256_set1_epi8(1);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * c), one), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * c + 1), one), 4));
+            }
+            const __m256i s_lo = _mm256_permutevar8x32_epi32(scale_pairs, _mm256_set1_epi32(2 * c));
+            const __m256i s_hi = _mm256_permutevar8x32_epi32(scale_pairs, _mm256_set1_epi32(2 * c + 1));
+            for (int t = 0; t < nt; t++) {
+                const int8_t *x = codes + (size_t)t * code_stride + (size_t)b * 256 + 64 * c;
+                const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)x)), s_lo);
+                const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 32))), s_hi);
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
+            }
+        }
+        const float d = half_at(block), dmin = half_at(block + 2);
+        for (int t = 0; t < nt; t++) {
+            const float dx = d_x[(size_t)t * blocks + b];
+            const __m256i mins = _mm256_madd_epi16(min_pairs, _mm256_loadu_si256((const __m256i *)(sums + ((size_t)t * blocks + b) * 16)));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-(dmin * dx)), _mm256_cvtepi32_ps(mins), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
+        __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        out[(size_t)t * out_stride] = _mm_cvtss_f32(q) + _mm_cvtss_f32(_mm_shuffle_ps(q, q, 1));
+    }
+}
+
+// Q6_K (210-byte super-blocks: ql[128], qh[64], int8 scales[16], d): per run r of 32 values the 6-bit u (low 4 bits from
+// ql, high 2 from qh, as `q6_run` in quant_dots_body.h), `vpmaddubsw` with the codes, `vpmaddwd` with the run's two
+// 16-value scales (int16 lanes 0..7 and 8..15); the offset −32 is applied once per super-block as 32·Σ scale_s·Σcodes_s.
+K_INLINE void q6k_row(const unsigned char *row, int blocks, const int8_t *codes, size_t code_stride, const float *d_x, const int16_t *sums,
+                      float *out, int out_stride, int nt) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < blocks; b++) {
+        const unsigned char *block = row + (size_t)b * 210;
+        const signed char *scale = (const signed char *)(block + 192);
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+#pragma clang loop unroll(full)
+        for (int r = 0; r < 8; r++) {
+            const int h = r >> 2, j = r & 3;
+            const __m256i ql = _mm256_loadu_si256((const __m256i *)(block + 64 * h + 32 * (j & 1)));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * h));
+            const __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4 * (j >> 1)), _mm256_set1_epi8(0x0F)),
+                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), _mm256_set1_epi8(0x03)), 4));
+            const __m256i s = _mm256_set_m128i(_mm_set1_epi16(scale[2 * r + 1]), _mm_set1_epi16(scale[2 * r]));
+            for (int t = 0; t < nt; t++) {
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(codes + (size_t)t * code_stride + (size_t)b * 256 + 32 * r));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), s));
+            }
+        }
+        const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)scale));
+        const float d = half_at(block + 208);
+        for (int t = 0; t < nt; t++) {
+            const __m256i offset = _mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)(sums + ((size_t)t * blocks + b) * 16)));
+            const __m256i lanes = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(offset, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * d_x[(size_t)t * blocks + b]), _mm256_cvtepi32_ps(lanes), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
+        __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        out[(size_t)t * out_stride] = _mm_cvtss_f32(q) + _mm_cvtss_f32(_mm_shuffle_ps(q, q, 1));
+    }
+}
+
+// `format`: 0 Q4_K, 1 Q5_K, 2 Q6_K (a constant where inlined).
+K_INLINE void k_rows(int format, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
+                     const float *d_x, const int16_t *sums, int ntok, float *out, int out_stride) {
+    const unsigned char *base = (const unsigned char *)rows;
+    const size_t code_stride = (size_t)blocks * 256;
+    const int quads = ntok / 4, rest = ntok - 4 * quads;
+#define K_TILE(r, t, nt) do { \
+        const unsigned char *row_ = base + (size_t)(r) * row_bytes; \
+        const int8_t *codes_ = codes + (size_t)(t) * code_stride; \
+        const float *d_x_ = d_x + (size_t)(t) * blocks; \
+        const int16_t *sums_ = sums + (size_t)(t) * blocks * 16; \
+        float *out_ = out + (size_t)(t) * out_stride + (r); \
+        if (format == 2) q6k_row(row_, blocks, codes_, code_stride, d_x_, sums_, out_, out_stride, nt); \
+        else k_row(format, row_, blocks, codes_, code_stride, d_x_, sums_, out_, out_stride, nt); \
+    } while (0)
+    // A chunk of 16 rows (in L1) against every token quad, then the 1–3 leftover tokens in one pass over each row.
+    for (int first = row_begin; first < row_end; first += 16) {
+        const int end = first + 16 < row_end ? first + 16 : row_end;
+        for (int t = 0; t < 4 * quads; t += 4)
+            for (int r = first; r < end; r++) K_TILE(r, t, 4);
+        const int t = 4 * quads;
+        if (rest == 3) { for (int r = first; r < end; r++) K_TILE(r, t, 3); }
+        else if (rest == 2) { for (int r = first; r < end; r++) K_TILE(r, t, 2); }
+        else if (rest == 1) { for (int r = first; r < end; r++) K_TILE(r, t, 1); }
+    }
+#undef K_TILE
+}
+
+K_AVX2 void kujira_k_q8k_dot_rows(int format, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
+                                  const float *scales, const int16_t *sums, int ntok, float *out, int out_stride) {
+    if (format == 2) k_rows(2, rows, row_bytes, row_begin, row_end, blocks, codes, scales, sums, ntok, out, out_stride);
+    else if (format == 1) k_rows(1, rows, row_bytes, row_begin, row_end, blocks, codes, scales, sums, ntok, out, out_stride);
+    else k_rows(0, rows, row_bytes, row_begin, row_end, blocks, codes, scales, sums, ntok, out, out_stride);
+}
+
+#else
+
+void kujira_q8k_quantize(const float *x, long blocks, int8_t *codes, float *scales, int16_t *sums) {
+    (void)x; (void)blocks; (void)codes; (void)scales; (void)sums;
+}
+
+void kujira_k_q8k_dot_rows(int format, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
+                           const float *scales, const int16_t *sums, int ntok, float *out, int out_stride) {
+    (void)format; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)codes; (void)scales; (void)sums; (void)ntok;
+    (void)out; (void)out_stride;
+}
+
+#endif
