@@ -39,6 +39,14 @@ K_INLINE __m256i k_keep_bytes(unsigned int mask, __m256i v) { return _mm256_mask
 K_INLINE __m256i k_bias(__m256i w) {
     return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), w));
 }
+// The 32 nibbles of a Q4_0/Q4_1 block (16 packed bytes: value i low nibble of byte i, value 16 + i its high nibble), or
+// of a Q5_0/Q5_1 block with `five` (bit i of qh or-ed in as 16), in the activation order `order` (block_order).
+K_INLINE __m256i k_ordered_nibbles(__m256i order, const unsigned char *packed, int five, unsigned int qh) {
+    const __m128i p = _mm_loadu_si128((const __m128i *)packed);
+    __m256i natural = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(p, 4), p), _mm256_set1_epi8(0x0F));
+    if (five) natural = _mm256_or_si256(natural, k_keep_bytes(qh, _mm256_set1_epi8(0x10)));
+    return k_permute_bytes(order, natural);
+}
 // Per int32 lane j: Σ q·w over bytes 4j..4j+3, from the activations `act` (q + 128, u8) and s8 weights w; `bias` from k_bias(w).
 K_INLINE __m256i k_lanes(__m256i bias, __m256i act, __m256i w) { return _mm256_dpbusd_epi32(bias, act, w); }
 // Lanes for weights known to be non-negative (nibble formats: 0..31): the weights take vpdpbusd's unsigned side and
@@ -57,10 +65,33 @@ K_INLINE __m256i k_mask_bytes(unsigned int m) {
     const __m256i bits = _mm256_set1_epi64x((long long)0x8040201008040201ull);
     return _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)m), spread), bits), bits);
 }
-// vpermb from two in-lane vpshufb of each 128-bit half and a blend on bit 4 of the index.
+// The block_order permutation (the only `order` the kernels pass; not a general vpermb): each lane's even values then odd
+// values (vpshufb), the even halves to the low lane and the odd to the high one (vpermq), then each lane into
+// [v0, v2, v16, v18, v4, …] / [v1, v3, v17, v19, …] (vpshufb): 3 instructions instead of the 6 of two in-lane shuffles
+// and a blend (CBlockDotTests compare every format against the Swift kernels).
 K_INLINE __m256i k_permute_bytes(__m256i order, __m256i v) {
-    const __m256i low = _mm256_permute2x128_si256(v, v, 0x00), high = _mm256_permute2x128_si256(v, v, 0x11);
-    return _mm256_blendv_epi8(_mm256_shuffle_epi8(low, order), _mm256_shuffle_epi8(high, order), _mm256_slli_epi16(order, 3));
+    (void)order;
+    const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    const __m256i place = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+    return _mm256_shuffle_epi8(_mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, split), 0xD8), place);
+}
+// k_ordered_nibbles without a cross-lane permutation: byte p of block_order needs value v = 4j + {0, 2, 16, 18} (+1 in the
+// high lane), i.e. the low nibble of packed byte v (v < 16) or the high nibble of byte v − 16: one vpshufb of the
+// broadcast 16 bytes picks bytes (4j, 4j + 2, 4j, 4j + 2) and a word blend takes the high nibbles for positions 2 and 3.
+// The fifth bits of Q5 come the same way: byte (v >> 3) of qh, bit v & 7.
+K_INLINE __m256i k_ordered_nibbles(__m256i order, const unsigned char *packed, int five, unsigned int qh) {
+    (void)order;
+    const __m256i gather = _mm256_setr_epi8(0, 2, 0, 2, 4, 6, 4, 6, 8, 10, 8, 10, 12, 14, 12, 14, 1, 3, 1, 3, 5, 7, 5, 7, 9, 11, 9, 11, 13, 15, 13, 15);
+    const __m256i t = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)packed)), gather);
+    __m256i w = _mm256_and_si256(_mm256_blend_epi16(t, _mm256_srli_epi16(t, 4), 0xAA), _mm256_set1_epi8(0x0F));
+    if (five) {
+        const __m256i byte_of = _mm256_setr_epi8(0, 0, 2, 2, 0, 0, 2, 2, 1, 1, 3, 3, 1, 1, 3, 3, 0, 0, 2, 2, 0, 0, 2, 2, 1, 1, 3, 3, 1, 1, 3, 3);
+        const __m256i bit_of = _mm256_setr_epi8(1, 4, 1, 4, 16, 64, 16, 64, 1, 4, 1, 4, 16, 64, 16, 64,
+                                                2, 8, 2, 8, 32, (char)128, 32, (char)128, 2, 8, 2, 8, 32, (char)128, 32, (char)128);
+        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), byte_of), bit_of), bit_of);
+        w = _mm256_or_si256(w, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+    }
+    return w;
 }
 K_INLINE __m256i k_negate_where(__m256i v, unsigned int mask) {
     const __m256i m = k_mask_bytes(mask);

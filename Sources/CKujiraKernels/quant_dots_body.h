@@ -125,18 +125,13 @@ K_TARGET static inline __attribute__((always_inline)) void load_block(int format
     }
     const unsigned char *block = row + (size_t)b * block_bytes[format];
     if (format == Q8_0) {
-        natural = _mm256_loadu_si256((const __m256i *)(block + 2));
+        *w = k_permute_bytes(order, _mm256_loadu_si256((const __m256i *)(block + 2)));
     } else {
         static const int nibble_offset[5] = {0, 2, 4, 6, 8};
-        __m128i packed = _mm_loadu_si128((const __m128i *)(block + nibble_offset[format]));
-        natural = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
-        if (format == Q5_0 || format == Q5_1) {
-            unsigned int qh;  // bit i = fifth bit of value i: a byte mask (kmovd) selecting 16 into those bytes
-            __builtin_memcpy(&qh, block + (format == Q5_1 ? 4 : 2), 4);
-            natural = _mm256_or_si256(natural, k_keep_bytes(qh, _mm256_set1_epi8(0x10)));
-        }
+        unsigned int qh = 0;  // bit i = fifth bit of value i (Q5_0 / Q5_1)
+        if (format == Q5_0 || format == Q5_1) __builtin_memcpy(&qh, block + (format == Q5_1 ? 4 : 2), 4);
+        *w = k_ordered_nibbles(order, block + nibble_offset[format], format == Q5_0 || format == Q5_1, qh);
     }
-    *w = k_permute_bytes(order, natural);
     *bias = k_bias(*w);
     short h;
     __builtin_memcpy(&h, block, 2);
