@@ -94,17 +94,22 @@ K_INLINE void k_scale_pairs(const unsigned char *block, __m256i *scales, __m256i
     *mins = _mm256_or_si256(m, _mm256_slli_epi32(m, 16));
 }
 
+// Tokens per register tile of the prefill loop (`k_rows`).
+#define K_TILE_TOKENS 8
+
 // Tokens t < nt (a constant where inlined) of one row: out[t·out_stride] = Σ over super-blocks as the file comment says.
 // Token t's codes at codes + t·code_stride, its scales at d_x + t·blocks, its sums at sums + t·16·blocks.
 K_INLINE void k_row(int five, const unsigned char *row, int blocks, const int8_t *codes, size_t code_stride, const float *d_x,
                     const int16_t *sums, float *out, int out_stride, int nt) {
     const size_t block_bytes = five ? 176 : 144;
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 acc[K_TILE_TOKENS];
+    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const unsigned char *block = row + (size_t)b * block_bytes;
         __m256i scale_pairs, min_pairs;
         k_scale_pairs(block, &scale_pairs, &min_pairs);
-        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+        __m256i sumi[K_TILE_TOKENS];
+        for (int t = 0; t < nt; t++) sumi[t] = _mm256_setzero_si256();
         const __m256i low4 = _mm256_set1_epi8(0x0F);
         const __m256i high = five ? _mm256_loadu_si256((const __m256i *)(block + 16)) : _mm256_setzero_si256();
 #pragma clang loop unroll(full)
@@ -145,11 +150,13 @@ K_INLINE void k_row(int five, const unsigned char *row, int blocks, const int8_t
 // 16-value scales (int16 lanes 0..7 and 8..15); the offset −32 is applied once per super-block as 32·Σ scale_s·Σcodes_s.
 K_INLINE void q6k_row(const unsigned char *row, int blocks, const int8_t *codes, size_t code_stride, const float *d_x, const int16_t *sums,
                       float *out, int out_stride, int nt) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 acc[K_TILE_TOKENS];
+    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const unsigned char *block = row + (size_t)b * 210;
         const signed char *scale = (const signed char *)(block + 192);
-        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+        __m256i sumi[K_TILE_TOKENS];
+        for (int t = 0; t < nt; t++) sumi[t] = _mm256_setzero_si256();
 #pragma clang loop unroll(full)
         for (int r = 0; r < 8; r++) {
             const int h = r >> 2, j = r & 3;
@@ -183,7 +190,6 @@ K_INLINE void k_rows(int format, const void *rows, size_t row_bytes, int row_beg
                      const float *d_x, const int16_t *sums, int ntok, float *out, int out_stride) {
     const unsigned char *base = (const unsigned char *)rows;
     const size_t code_stride = (size_t)blocks * 256;
-    const int quads = ntok / 4, rest = ntok - 4 * quads;
 #define K_TILE(r, t, nt) do { \
         const unsigned char *row_ = base + (size_t)(r) * row_bytes; \
         const int8_t *codes_ = codes + (size_t)(t) * code_stride; \
@@ -193,12 +199,19 @@ K_INLINE void k_rows(int format, const void *rows, size_t row_bytes, int row_beg
         if (format == 2) q6k_row(row_, blocks, codes_, code_stride, d_x_, sums_, out_, out_stride, nt); \
         else k_row(format, row_, blocks, codes_, code_stride, d_x_, sums_, out_, out_stride, nt); \
     } while (0)
-    // A chunk of 16 rows (in L1) against every token quad, then the 1–3 leftover tokens in one pass over each row.
+    // A chunk of 16 rows (in L1) against every tile of K_TILE_TOKENS tokens, then the leftover tokens (4, then 1–3) in
+    // one pass over each row.
+    const int tiles = ntok / K_TILE_TOKENS;
     for (int first = row_begin; first < row_end; first += 16) {
         const int end = first + 16 < row_end ? first + 16 : row_end;
-        for (int t = 0; t < 4 * quads; t += 4)
+        for (int t = 0; t < K_TILE_TOKENS * tiles; t += K_TILE_TOKENS)
+            for (int r = first; r < end; r++) K_TILE(r, t, K_TILE_TOKENS);
+        int t = K_TILE_TOKENS * tiles, rest = ntok - t;
+        if (K_TILE_TOKENS > 4 && rest >= 4) {
             for (int r = first; r < end; r++) K_TILE(r, t, 4);
-        const int t = 4 * quads;
+            t += 4;
+            rest -= 4;
+        }
         if (rest == 3) { for (int r = first; r < end; r++) K_TILE(r, t, 3); }
         else if (rest == 2) { for (int r = first; r < end; r++) K_TILE(r, t, 2); }
         else if (rest == 1) { for (int r = first; r < end; r++) K_TILE(r, t, 1); }
