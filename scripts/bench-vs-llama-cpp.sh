@@ -5,7 +5,7 @@
 #   default files: SmolLM2 Q4_1 (scripts/fetch-smollm2.sh), its Q8_0 / Q4_K_M / Q5_K_M requantizations
 #   (scripts/requantize-with-llama-cpp.py) and the V3-mini Q8_0 / Q4_K files of scripts/bench-v3-mini.sh (and its Q5_K_M
 #   requantization of the Q8_0 file), where present.
-# env: PY (python with llama_cpp; default the setup-reference-env.sh venv), REF_BENCH (llama_cpp_bench.py)
+# env: PY (python with llama_cpp; default the setup-reference-env.sh venv), REF_BENCH (llama_cpp_bench.py), P (prompt tokens, default 128)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-2}; shift || true
@@ -19,13 +19,14 @@ if [ ${#files[@]} -eq 0 ]; then
 fi
 swift build -c release --product kujira >/dev/null 2>&1
 ROUNDS=${ROUNDS:-2}
+P=${P:-128}
 for round in $(seq 1 "$ROUNDS"); do
   for f in "${files[@]}"; do
     echo "== round $round $(basename "$f") t=$T $(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)"
-    ref=$("$PY" "$REF_BENCH" "$f" -p 128 -n 64 -t "$T" 2>/dev/null | tail -1)
-    ours=$(.build/release/kujira bench --model "$f" -p 128 -n 64 --threads "$T" --json 2>/dev/null | tail -1)
+    ref=$("$PY" "$REF_BENCH" "$f" -p "$P" -n 64 -t "$T" 2>/dev/null | tail -1)
+    ours=$(.build/release/kujira bench --model "$f" -p "$P" -n 64 --threads "$T" --json 2>/dev/null | tail -1)
     echo "$ref"; echo "$ours"
     # One summary line per pair: both engines' tok/s and Kujira / llama.cpp.
-    python3 -c 'import json,sys; r,o=json.loads(sys.argv[1]),json.loads(sys.argv[2]); print("ratio %s: pp %.1f / %.1f = %.2fx, tg %.1f / %.1f = %.2fx" % (sys.argv[3], o["pp_tok_s"], r["pp_tok_s"], o["pp_tok_s"]/r["pp_tok_s"], o["tg_tok_s"], r["tg_tok_s"], o["tg_tok_s"]/r["tg_tok_s"]))' "$ref" "$ours" "$(basename "$f")" || true
+    python3 -c 'import json,sys; r,o=json.loads(sys.argv[1]),json.loads(sys.argv[2]); print("ratio %s: pp%s %.1f / %.1f = %.2fx, tg %.1f / %.1f = %.2fx" % (sys.argv[3], sys.argv[4], o["pp_tok_s"], r["pp_tok_s"], o["pp_tok_s"]/r["pp_tok_s"], o["tg_tok_s"], r["tg_tok_s"], o["tg_tok_s"]/r["tg_tok_s"]))' "$ref" "$ours" "$(basename "$f")" "$P" || true
   done
 done
