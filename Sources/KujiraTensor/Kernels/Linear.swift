@@ -324,15 +324,10 @@ final class LinearScratch {
         return quantized
     }
 
-    private var kQuantized: Q8KActivations?
+    private let kQuantized = Q8KActivations()
 
-    /// `x` quantized for the Q4_K / Q5_K dots into the reused `Q8KActivations`.
+    /// `x` quantized for the Q4_K / Q5_K / Q6_K dots into the reused `Q8KActivations`.
     func q8k(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, inC: Bool) -> Q8KActivations {
-        guard let kQuantized else {
-            let fresh = Q8KActivations(x, n: n, cols: cols, inC: inC)
-            self.kQuantized = fresh
-            return fresh
-        }
         kQuantized.quantize(x, n: n, cols: cols, inC: inC)
         return kQuantized
     }

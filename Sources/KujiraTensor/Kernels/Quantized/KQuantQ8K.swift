@@ -20,11 +20,16 @@ public final class Q8KActivations: @unchecked Sendable {
     }
 
     /// `inC` uses `kujira_q8k_quantize` (same bits).
-    init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, inC: Bool) {
+    convenience init(_ x: UnsafeBufferPointer<Float>, n: Int, cols: Int, inC: Bool) {
+        self.init()
+        quantize(x, n: n, cols: cols, inC: inC)
+    }
+
+    /// No activations yet (a reusable buffer: `quantize` fills it).
+    init() {
         codes = storage.pointer.bindMemory(to: Int8.self, capacity: 0)
         scales = storage.pointer.bindMemory(to: Float.self, capacity: 0)
         sums = storage.pointer.bindMemory(to: Int16.self, capacity: 0)
-        quantize(x, n: n, cols: cols, inC: inC)
     }
 
     /// Quantizes new activations into this object's storage, growing it only when they do not fit.
