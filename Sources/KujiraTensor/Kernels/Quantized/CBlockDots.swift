@@ -2,7 +2,8 @@ import CKujiraKernels
 import Foundation
 
 /// Block formats whose integer dots run in C (`CKujiraKernels`: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K and the IQ
-/// types; Q4_K/Q5_K/Q6_K are `KQuantQ8K`) for `KernelISA.avx2` and `.avx512vnni`; `Linear`'s Swift kernels are the reference and the `.swift` path.
+/// types; Q4_K/Q5_K/Q6_K are `KQuantQ8K`) for `KernelISA.avx2` and `.avx512vnni`; `Linear`'s Swift kernels are the
+/// reference and the `.swift` path.
 /// Results are bit for bit those of the Swift kernels (same int32 lane sums, same float operations in the same order).
 enum CBlockDots {
 
