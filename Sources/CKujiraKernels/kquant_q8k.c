@@ -13,12 +13,6 @@
 #include <math.h>
 #include "avx2.h"
 
-// Round to nearest even for |v| ≤ 2^22 by the 1.5·2^23 trick (never traps), as `(v).rounded(.toNearestOrEven)`.
-K_INLINE __m256i q8k_round(__m256 v) {
-    const __m256 shifted = _mm256_add_ps(v, _mm256_set1_ps(12582912.0f));
-    return _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
-}
-
 K_AVX2 void kujira_q8k_quantize(const float *x, long blocks, int8_t *codes, float *scales, int16_t *sums) {
     const __m256i exponent = _mm256_set1_epi32(0x7F800000), magnitude = _mm256_set1_epi32(0x7FFFFFFF);
     for (long b = 0; b < blocks; b++) {
@@ -54,7 +48,7 @@ K_AVX2 void kujira_q8k_quantize(const float *x, long blocks, int8_t *codes, floa
         for (int g = 0; g < 8; g++) {   // 32 values: four groups of 8 codes → 32 bytes
             __m256i c[4];
             for (int i = 0; i < 4; i++) {
-                c[i] = _mm256_min_epi32(q8k_round(_mm256_mul_ps(_mm256_loadu_ps(v + 32 * g + 8 * i), inverse)), _mm256_set1_epi32(127));
+                c[i] = _mm256_min_epi32(round_codes(_mm256_loadu_ps(v + 32 * g + 8 * i), inverse), _mm256_set1_epi32(127));
             }
             // packs keeps 128-bit lanes apart: [c0 lo, c1 lo, c0 hi, c1 hi] → fix the order with one permute.
             const __m256i words01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(c[0], c[1]), 0xD8);   // values 0..15 as int16
@@ -138,11 +132,7 @@ K_INLINE void k_row(int five, const unsigned char *row, int blocks, const int8_t
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-(dmin * dx)), _mm256_cvtepi32_ps(mins), acc[t]);
         }
     }
-    for (int t = 0; t < nt; t++) {
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
-        __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        out[(size_t)t * out_stride] = _mm_cvtss_f32(q) + _mm_cvtss_f32(_mm_shuffle_ps(q, q, 1));
-    }
+    for (int t = 0; t < nt; t++) out[(size_t)t * out_stride] = tree_sum8(acc[t]);
 }
 
 // Q6_K (210-byte super-blocks: ql[128], qh[64], int8 scales[16], d): per run r of 32 values the 6-bit u (low 4 bits from
@@ -178,11 +168,7 @@ K_INLINE void q6k_row(const unsigned char *row, int blocks, const int8_t *codes,
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * d_x[(size_t)t * blocks + b]), _mm256_cvtepi32_ps(lanes), acc[t]);
         }
     }
-    for (int t = 0; t < nt; t++) {
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
-        __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        out[(size_t)t * out_stride] = _mm_cvtss_f32(q) + _mm_cvtss_f32(_mm_shuffle_ps(q, q, 1));
-    }
+    for (int t = 0; t < nt; t++) out[(size_t)t * out_stride] = tree_sum8(acc[t]);
 }
 
 // `format`: 0 Q4_K, 1 Q5_K, 2 Q6_K (a constant where inlined).

@@ -29,12 +29,6 @@ K_INLINE int32_t wrapped_sum16(__m256i v) {
     return (int32_t)(int16_t)s;
 }
 
-// Round to nearest even for |v| ≤ 127 by the 1.5·2^23 trick, as `Q8Activations.roundToInt16` (never traps).
-K_INLINE __m256i round_codes(__m256 v, __m256 inverse) {
-    const __m256 shifted = _mm256_add_ps(_mm256_mul_ps(v, inverse), _mm256_set1_ps(12582912.0f));
-    return _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
-}
-
 K_AVX2 void kujira_q8_quantize_blocks(const float *x, long blocks, int16_t *lanes, float *scales, float *scaled_sums, int32_t *sums,
                                       float *scale_vectors, uint8_t *plane) {
     const __m256i exponent = _mm256_set1_epi32(0x7F800000), magnitude = _mm256_set1_epi32(0x7FFFFFFF);
