@@ -220,11 +220,14 @@ K_TARGET static inline __attribute__((always_inline)) float row_single(int forma
     return total;
 }
 
+#include "quant_dots_gemm8.h"
+
 K_TARGET static inline __attribute__((always_inline)) void dot_rows(int format, const struct iq_tables *tables, const void *rows, size_t row_bytes, int row_begin, int row_end,
                                                                      int blocks, const uint8_t *act, const float *act_scales, const float *act_sums,
                                                                      int ntok, float *out, int out_stride) {
     const unsigned char *base = (const unsigned char *)rows;
     const size_t act_stride = (size_t)blocks * 32;
+    if (ntok >= GEMM8_MIN_TOKENS) row_begin = gemm8_rows(format, tables, base, row_bytes, row_begin, row_end, blocks, act, act_scales, act_sums, ntok, out, out_stride);
 #define QUAD(r, t, nt) row_quad(format, tables, base + (size_t)(r) * row_bytes, blocks, act + (size_t)(t) * act_stride, act_stride, \
                                 act_scales + (size_t)(t) * blocks, act_sums + (size_t)(t) * blocks, out + (size_t)(t) * out_stride + (r), out_stride, nt)
 #define SINGLE(r, t) out[(size_t)(t) * out_stride + (r)] = row_single(format, tables, base + (size_t)(r) * row_bytes, blocks, \

@@ -29,7 +29,7 @@ final class CBlockDotTests: XCTestCase {
         for (rows, blocks) in [(1, 1), (3, 5), (17, 2), (40, 7), (33, 18)] {
             let cols = blocks * (superBlock ? 256 : 32)
             let w = KernelTestData.randomWeight(dtype, rows: rows, cols: cols, rng: &rng)
-            for n in [1, 2, 3, 4, 5, 6, 7, 13, 33] {
+            for n in [1, 2, 3, 4, 5, 6, 7, 8, 13, 33] {
                 let x = KernelTestData.randomActivations(n * cols, rng: &rng)
                 for threads in [1, 2] {
                     pool.setActiveThreads(threads)
