@@ -232,6 +232,60 @@ K_AVX2 void kujira_add_scaled(const float *x, float a, float *out, long n) {
     for (long i = 0; i < n; i++) out[i] += a * x[i];
 }
 
+// Rows i < count of `rows` (stride floats apart) · q into out[i] (adding: out[i] + the dot): four rows at a time sharing q's
+// loads, with eight independent FMA chains where one `kujira_dot_f32` has two; each row's operations are that function's.
+K_AVX2 void kujira_dot_f32_rows(const float *q, const float *rows, long stride, long count, long n, float *out, int adding) {
+    long r = 0;
+    for (; r + 4 <= count; r += 4) {
+        const float *k[4] = {rows + r * stride, rows + (r + 1) * stride, rows + (r + 2) * stride, rows + (r + 3) * stride};
+        __m256 lo[4], hi[4];
+        for (int j = 0; j < 4; j++) { lo[j] = _mm256_setzero_ps(); hi[j] = _mm256_setzero_ps(); }
+        long i = 0;
+        for (; i + 16 <= n; i += 16) {
+            const __m256 a = _mm256_loadu_ps(q + i), b = _mm256_loadu_ps(q + i + 8);
+            for (int j = 0; j < 4; j++) {
+                lo[j] = _mm256_fmadd_ps(a, _mm256_loadu_ps(k[j] + i), lo[j]);
+                hi[j] = _mm256_fmadd_ps(b, _mm256_loadu_ps(k[j] + i + 8), hi[j]);
+            }
+        }
+        float sum[4];
+        for (int j = 0; j < 4; j++) sum[j] = sum16(lo[j], hi[j]);
+        for (; i < n; i++)
+            for (int j = 0; j < 4; j++) sum[j] += q[i] * k[j][i];
+        for (int j = 0; j < 4; j++) out[r + j] = adding ? out[r + j] + sum[j] : sum[j];
+    }
+    for (; r < count; r++) {
+        const float dot = kujira_dot_f32(q, rows + r * stride, n);
+        out[r] = adding ? out[r] + dot : dot;
+    }
+}
+
+// out (n,) += weights[i] · row i for i < count, in order: per value `kujira_add_scaled`'s multiply then add, row after row,
+// with 64 values of out kept in registers across all the rows instead of loaded and stored per row.
+K_AVX2 void kujira_add_scaled_rows(const float *rows, long stride, const float *weights, long count, long n, float *out) {
+    long i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m256 o[8];
+        for (int j = 0; j < 8; j++) o[j] = _mm256_loadu_ps(out + i + 8 * j);
+        for (long r = 0; r < count; r++) {
+            const __m256 w = _mm256_set1_ps(weights[r]);
+            const float *x = rows + r * stride + i;
+            for (int j = 0; j < 8; j++) o[j] = _mm256_add_ps(o[j], _mm256_mul_ps(w, _mm256_loadu_ps(x + 8 * j)));
+        }
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + i + 8 * j, o[j]);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 o = _mm256_loadu_ps(out + i);
+        for (long r = 0; r < count; r++) o = _mm256_add_ps(o, _mm256_mul_ps(_mm256_set1_ps(weights[r]), _mm256_loadu_ps(rows + r * stride + i)));
+        _mm256_storeu_ps(out + i, o);
+    }
+    for (; i < n; i++) {
+        float o = out[i];
+        for (long r = 0; r < count; r++) o += weights[r] * rows[r * stride + i];
+        out[i] = o;
+    }
+}
+
 K_AVX2 void kujira_half_store(const float *row, long count, uint16_t *out) {
     long i = 0;
     for (; i + 8 <= count; i += 8)
@@ -334,6 +388,12 @@ float kujira_e4m3_decoded_dot(const float *w, const unsigned char *special, cons
     (void)w; (void)special; (void)xs; (void)start; (void)end; return 0;
 }
 void kujira_add_scaled(const float *x, float a, float *out, long n) { (void)x; (void)a; (void)out; (void)n; }
+void kujira_dot_f32_rows(const float *q, const float *rows, long stride, long count, long n, float *out, int adding) {
+    (void)q; (void)rows; (void)stride; (void)count; (void)n; (void)out; (void)adding;
+}
+void kujira_add_scaled_rows(const float *rows, long stride, const float *weights, long count, long n, float *out) {
+    (void)rows; (void)stride; (void)weights; (void)count; (void)n; (void)out;
+}
 void kujira_half_store(const float *row, long count, uint16_t *out) { (void)row; (void)count; (void)out; }
 float kujira_half_dot(const float *q, const uint16_t *row, long count) { (void)q; (void)row; (void)count; return 0; }
 void kujira_half_add_scaled(const uint16_t *row, long count, float weight, float *out) { (void)row; (void)count; (void)weight; (void)out; }

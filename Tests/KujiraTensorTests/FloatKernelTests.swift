@@ -142,6 +142,38 @@ final class FloatKernelTests: XCTestCase {
         }
     }
 
+    /// The row kernels of attention (`kujira_dot_f32_rows`, `kujira_add_scaled_rows`): the bits of one `dot` / `addScaled` per
+    /// row, for row counts around the 4-row group and lengths around the 16- and 64-value bodies, rows with a stride.
+    func testAttentionRowKernelsEqualOneCallPerRow() {
+        var rng = SplitMix64(seed: 11)
+        for n in Self.lengths where n > 0 {
+            for count in [0, 1, 3, 4, 5, 9] {
+                let stride = n + 3
+                let rows = floats(max(count * stride, 1), &rng), q = floats(n, &rng), weights = floats(max(count, 1), &rng), start = floats(n, &rng)
+                rows.withUnsafeBufferPointer { rp in q.withUnsafeBufferPointer { qp in weights.withUnsafeBufferPointer { wp in
+                    for adding in [false, true] {
+                        var c = floats(max(count, 1), &rng)
+                        var swift = c
+                        c.withUnsafeMutableBufferPointer { kujira_dot_f32_rows(qp.baseAddress!, rp.baseAddress!, stride, count, n, $0.baseAddress!, adding ? 1 : 0) }
+                        for i in 0..<count {
+                            let dot = Linear.swiftDot(qp, UnsafeBufferPointer(start: rp.baseAddress! + i * stride, count: n))
+                            swift[i] = adding ? swift[i] + dot : dot
+                        }
+                        XCTAssertEqual(c.map(\.bitPattern), swift.map(\.bitPattern), "dot rows n \(n) count \(count) adding \(adding)")
+                    }
+                    var c = start, swift = start
+                    c.withUnsafeMutableBufferPointer { kujira_add_scaled_rows(rp.baseAddress!, stride, wp.baseAddress!, count, n, $0.baseAddress!) }
+                    swift.withUnsafeMutableBufferPointer { out in
+                        for i in 0..<count {
+                            Elementwise.swiftAddScaled(UnsafeBufferPointer(start: rp.baseAddress! + i * stride, count: n), wp[i], into: out)
+                        }
+                    }
+                    XCTAssertEqual(c.map(\.bitPattern), swift.map(\.bitPattern), "addScaled rows n \(n) count \(count)")
+                } } }
+            }
+        }
+    }
+
     func testIndexerBlockScores() {
         var rng = SplitMix64(seed: 11)
         for (heads, dim) in [(1, 8), (4, 64), (7, 128), (64, 128)] {

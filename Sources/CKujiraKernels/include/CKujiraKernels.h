@@ -121,6 +121,11 @@ void kujira_decode_e4m3_row(const void *w, long count, const float *table, float
 float kujira_e4m3_decoded_dot(const float *w, const unsigned char *special, const float *xs, long start, long end);
 /// out (n,) += a · x (`Elementwise.addScaled`).
 void kujira_add_scaled(const float *x, float a, float *out, long n);
+/// out[i] (+ out[i] when `adding`) = `kujira_dot_f32`(q, row i) for the `count` rows `stride` floats apart (`CacheRows.dots`).
+void kujira_dot_f32_rows(const float *q, const float *rows, long stride, long count, long n, float *out, int adding);
+/// out (n,) += weights[i] · row i for the `count` rows `stride` floats apart, in order: `kujira_add_scaled` row after row
+/// (`CacheRows.addScaledRows`).
+void kujira_add_scaled_rows(const float *rows, long stride, const float *weights, long count, long n, float *out);
 /// Floats to IEEE halves, nearest even (`HalfRows.store`).
 void kujira_half_store(const float *row, long count, uint16_t *out);
 /// q · a half row (`HalfRows.dot`).

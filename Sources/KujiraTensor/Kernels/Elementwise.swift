@@ -108,6 +108,17 @@ public enum Elementwise {
         swiftAddScaled(x, a, into: out)
     }
 
+    /// out (n,) += weights[i] · row i for `count` rows `stride` floats apart, in order (an attention row's values): the bits
+    /// of one `addScaled` per row; with AVX2 `out` stays in registers across the rows (`kujira_add_scaled_rows`).
+    @inline(__always)
+    public static func addScaledRows(_ rows: UnsafePointer<Float>, stride: Int, weights: UnsafePointer<Float>, count: Int, n: Int,
+                                     into out: UnsafeMutablePointer<Float>) {
+        if KernelISA.floatKernels { return kujira_add_scaled_rows(rows, stride, weights, count, n, out) }
+        for i in 0..<count {
+            swiftAddScaled(UnsafeBufferPointer(start: rows + i * stride, count: n), weights[i], into: UnsafeMutableBufferPointer(start: out, count: n))
+        }
+    }
+
     /// `addScaled` in Swift (reference of `kujira_add_scaled`).
     static func swiftAddScaled(_ x: UnsafeBufferPointer<Float>, _ a: Float, into out: UnsafeMutableBufferPointer<Float>) {
         for i in 0..<x.count { out[i] += a * x[i] }
