@@ -7,7 +7,7 @@
 // same fma chain. Only the layout changes: register j of a group holds lane j of rows r..r+7 (an 8×8 transpose of their
 // permuted blocks, done once per call into `scratch`), so the scale product d_w·d_x is one multiply for eight rows, the
 // tree sum is seven vertical adds for eight rows, and a token's four activation bytes of lane j are one broadcast.
-// The bits are those of the per-row kernels (CBlockDotTests compares with the Swift kernels at 13 and 33 tokens).
+// The bits are those of the per-row kernels (CBlockDotTests compares with the Swift kernels at 8, 13 and 33 tokens).
 // docs/kernels.md, "Eight rows per register".
 
 // The smallest token count that takes this path: below it, repacking costs more than it saves (bench-kernels).
