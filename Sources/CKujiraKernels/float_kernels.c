@@ -232,6 +232,28 @@ K_AVX2 void kujira_add_scaled(const float *x, float a, float *out, long n) {
     for (long i = 0; i < n; i++) out[i] += a * x[i];
 }
 
+// `sum16(lo[k], hi[k])` of four rows at once: the 4×16 lanes transposed so that one 4-wide register holds lane i of
+// the four rows, then the same sequential sum (lane 0 + lane 1 + … + lane 15) as 15 vertical adds.
+K_INLINE __m128 sum16x4(const __m256 lo[4], const __m256 hi[4]) {
+    __m128 lanes[16];
+    for (int h = 0; h < 2; h++) {
+        const __m256 *v = h == 0 ? lo : hi;
+        // Per 128-bit half: t0 = lanes (0, 0, 1, 1) of rows (0, 1, 0, 1), …; then each row quad of a lane.
+        const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+        const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+        const __m256 c0 = _mm256_shuffle_ps(t0, t2, 0x44), c1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        const __m256 c2 = _mm256_shuffle_ps(t1, t3, 0x44), c3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        // c0 = lane 0 (low half) and lane 4 (high half) of rows 0..3; c1 lanes 1 and 5; c2 lanes 2 and 6; c3 lanes 3 and 7.
+        lanes[8 * h + 0] = _mm256_castps256_ps128(c0); lanes[8 * h + 4] = _mm256_extractf128_ps(c0, 1);
+        lanes[8 * h + 1] = _mm256_castps256_ps128(c1); lanes[8 * h + 5] = _mm256_extractf128_ps(c1, 1);
+        lanes[8 * h + 2] = _mm256_castps256_ps128(c2); lanes[8 * h + 6] = _mm256_extractf128_ps(c2, 1);
+        lanes[8 * h + 3] = _mm256_castps256_ps128(c3); lanes[8 * h + 7] = _mm256_extractf128_ps(c3, 1);
+    }
+    __m128 sum = lanes[0];
+    for (int i = 1; i < 16; i++) sum = _mm_add_ps(sum, lanes[i]);
+    return sum;
+}
+
 // Rows i < count of `rows` (stride floats apart) · q into out[i] (adding: out[i] + the dot): four rows at a time sharing q's
 // loads, with eight independent FMA chains where one `kujira_dot_f32` has two; each row's operations are that function's.
 K_AVX2 void kujira_dot_f32_rows(const float *q, const float *rows, long stride, long count, long n, float *out, int adding) {
@@ -249,7 +271,7 @@ K_AVX2 void kujira_dot_f32_rows(const float *q, const float *rows, long stride, 
             }
         }
         float sum[4];
-        for (int j = 0; j < 4; j++) sum[j] = sum16(lo[j], hi[j]);
+        _mm_storeu_ps(sum, sum16x4(lo, hi));
         for (; i < n; i++)
             for (int j = 0; j < 4; j++) sum[j] += q[i] * k[j][i];
         for (int j = 0; j < 4; j++) out[r + j] = adding ? out[r + j] + sum[j] : sum[j];
