@@ -3,10 +3,43 @@
 #include "CKujiraKernels.h"
 #include "quant_dots_decl.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <strings.h>
 
 int kujira_vnni_block_order(int position) { return block_order[position & 31]; }
+
+// The calling thread's scratch (quant_dots_decl.h): one buffer per thread, grown when a call needs more and freed when
+// the thread exits, so kernel calls do not allocate (for prompt-sized calls: no mmap, page faults and munmap per call).
+struct thread_scratch { unsigned char *bytes; size_t capacity; };
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static void scratch_release(void *p) {
+    struct thread_scratch *s = p;
+    free(s->bytes);
+    free(s);
+}
+static void scratch_make_key(void) { pthread_key_create(&scratch_key, scratch_release); }
+
+unsigned char *kujira_thread_scratch(size_t bytes) {
+    pthread_once(&scratch_once, scratch_make_key);
+    struct thread_scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) return NULL;
+        if (pthread_setspecific(scratch_key, s) != 0) { free(s); return NULL; }
+    }
+    if (s->capacity < bytes) {
+        size_t grown = s->capacity + s->capacity / 2;
+        size_t capacity = ((bytes > grown ? bytes : grown) + 4095) & ~(size_t)4095;
+        unsigned char *fresh = aligned_alloc(32, capacity);
+        if (!fresh) return NULL;
+        free(s->bytes);
+        s->bytes = fresh;
+        s->capacity = capacity;
+    }
+    return s->bytes;
+}
 
 int kujira_selected_isa_value = 0;
 int kujira_isa_cap_value = KUJIRA_ISA_VNNI;

@@ -2,7 +2,6 @@
 // dispatch.c calls them.
 #include "CKujiraKernels.h"
 #include "quant_dots_decl.h"
-#include <stdlib.h>
 #if defined(__x86_64__)
 #define KUJIRA_BUILD_ISA KUJIRA_ISA_AVX2
 #include "isa_ops.h"

@@ -21,6 +21,10 @@
     void kujira_iq2_16_dot_rows##S(int is_s, const uint8_t *ksigns, const uint64_t *grid, const void *rows, size_t row_bytes, int row_begin, \
                                    int row_end, int runs, const uint8_t *act, const float *act_scales, int ntok, float *out, int out_stride);
 
+// A 32-byte-aligned buffer of at least `bytes` owned by the calling thread and reused by its next call (grown, never
+// shrunk; freed at thread exit), or NULL when memory is short. dispatch.c.
+unsigned char *kujira_thread_scratch(size_t bytes);
+
 #if defined(__x86_64__)
 KUJIRA_DECLARE_QUANT_DOTS(_vnni)
 KUJIRA_DECLARE_QUANT_DOTS(_avx2)

@@ -114,7 +114,9 @@ K_INLINE void gemm8_finish(int format, const __m256 *state, float *out) {
 #undef GEMM8_LANES
 
 // Rows [row_begin, row_end) rounded down to groups of eight, against all `ntok` tokens; returns the first row not done
-// (the caller's per-row kernels take the rest), or row_begin when the scratch cannot be allocated.
+// (the caller's per-row kernels take the rest), or row_begin when the scratch cannot be allocated. The scratch is the
+// thread's (`kujira_thread_scratch`): calls reuse it instead of a fresh allocation (for prompt-sized calls an mmap, its
+// page faults and an munmap each time).
 K_INLINE int gemm8_rows(int format, const struct iq_tables *tables, const unsigned char *base, size_t row_bytes, int row_begin, int row_end,
                         int blocks, const uint8_t *act, const float *act_scales, const float *act_sums, int ntok, float *out, int out_stride) {
     const int groups = (row_end - row_begin) / 8;
@@ -122,7 +124,7 @@ K_INLINE int gemm8_rows(int format, const struct iq_tables *tables, const unsign
     // The repacked group, nine accumulator registers per token, then the activations as s8 (q = (q + 128) ^ 0x80, once
     // per call instead of once per group and lane).
     const size_t act_stride = (size_t)blocks * 32, packed = (size_t)blocks * GEMM8_BLOCK_BYTES, states_bytes = (size_t)ntok * 9 * sizeof(__m256);
-    unsigned char *scratch = aligned_alloc(32, packed + states_bytes + (size_t)ntok * act_stride);
+    unsigned char *scratch = kujira_thread_scratch(packed + states_bytes + (size_t)ntok * act_stride);
     if (!scratch) return row_begin;
     __m256 *states = (__m256 *)(scratch + packed);
     int8_t *signed_act = (int8_t *)(scratch + packed + states_bytes);
@@ -144,6 +146,5 @@ K_INLINE int gemm8_rows(int format, const struct iq_tables *tables, const unsign
         }
         for (int t = 0; t < ntok; t++) gemm8_finish(format, states + (size_t)t * 9, out + (size_t)t * out_stride + r0);
     }
-    free(scratch);
     return row_begin + 8 * groups;
 }
