@@ -266,6 +266,7 @@ public struct KVCacheLayerView {
     @inline(__always)
     public func dots(_ q: UnsafePointer<Float>, positions: Int, offset: Int, count: Int, into row: UnsafeMutablePointer<Float>, adding: Bool = false) {
         if let floats { return Linear.dots(q, rows: floats + offset, stride: rowWidth, count: positions, n: count, into: row, adding: adding) }
+        if let halves { return HalfRows.dots(q, rows: halves + offset, stride: rowWidth, count: positions, n: count, into: row, adding: adding) }
         if adding {
             for i in 0..<positions { row[i] += dot(q, position: i, offset: offset, count: count) }
         } else {
@@ -288,6 +289,7 @@ public struct KVCacheLayerView {
     @inline(__always)
     public func addScaledRows(_ weights: UnsafePointer<Float>, positions: Int, offset: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
         if let floats { return Elementwise.addScaledRows(floats + offset, stride: rowWidth, weights: weights, count: positions, n: count, into: out) }
+        if let halves { return HalfRows.addScaledRows(halves + offset, stride: rowWidth, weights: weights, count: positions, n: count, into: out) }
         for i in 0..<positions { addScaled(position: i, offset: offset, count: count, weight: weights[i], into: out) }
     }
 

@@ -142,8 +142,9 @@ final class FloatKernelTests: XCTestCase {
         }
     }
 
-    /// The row kernels of attention (`kujira_dot_f32_rows`, `kujira_add_scaled_rows`): the bits of one `dot` / `addScaled` per
-    /// row, for row counts around the 4-row group and lengths around the 16- and 64-value bodies, rows with a stride.
+    /// The row kernels of attention (`kujira_dot_f32_rows`, `kujira_add_scaled_rows` and their half-row forms): the bits of
+    /// one `dot` / `addScaled` per row, for row counts around the 4-row group and lengths around the 8-, 16- and 64-value
+    /// bodies, rows with a stride.
     func testAttentionRowKernelsEqualOneCallPerRow() {
         var rng = SplitMix64(seed: 11)
         for n in Self.lengths where n > 0 {
@@ -169,6 +170,27 @@ final class FloatKernelTests: XCTestCase {
                         }
                     }
                     XCTAssertEqual(c.map(\.bitPattern), swift.map(\.bitPattern), "addScaled rows n \(n) count \(count)")
+                    // The same over half rows (the 16-bit KV cache).
+                    let halves = rows.map { Float16($0) }
+                    halves.withUnsafeBufferPointer { hp in
+                        let words = UnsafeRawPointer(hp.baseAddress!).assumingMemoryBound(to: UInt16.self)
+                        for adding in [false, true] {
+                            var hc = floats(max(count, 1), &rng)
+                            var hs = hc
+                            hc.withUnsafeMutableBufferPointer { kujira_half_dot_rows(qp.baseAddress!, words, stride, count, n, $0.baseAddress!, adding ? 1 : 0) }
+                            for i in 0..<count {
+                                let dot = HalfRows.swiftDot(qp.baseAddress!, hp.baseAddress! + i * stride, count: n)
+                                hs[i] = adding ? hs[i] + dot : dot
+                            }
+                            XCTAssertEqual(hc.map(\.bitPattern), hs.map(\.bitPattern), "half dot rows n \(n) count \(count) adding \(adding)")
+                        }
+                        var hc = start, hs = start
+                        hc.withUnsafeMutableBufferPointer { kujira_half_add_scaled_rows(words, stride, wp.baseAddress!, count, n, $0.baseAddress!) }
+                        hs.withUnsafeMutableBufferPointer { out in
+                            for i in 0..<count { HalfRows.swiftAddScaled(hp.baseAddress! + i * stride, count: n, weight: wp[i], into: out.baseAddress!) }
+                        }
+                        XCTAssertEqual(hc.map(\.bitPattern), hs.map(\.bitPattern), "half addScaled rows n \(n) count \(count)")
+                    }
                 } } }
             }
         }

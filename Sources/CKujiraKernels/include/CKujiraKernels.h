@@ -132,6 +132,10 @@ void kujira_half_store(const float *row, long count, uint16_t *out);
 float kujira_half_dot(const float *q, const uint16_t *row, long count);
 /// out += weight · a half row (`HalfRows.addScaled`).
 void kujira_half_add_scaled(const uint16_t *row, long count, float weight, float *out);
+/// out[i] (+ out[i] when `adding`) = `kujira_half_dot`(q, half row i) for `count` rows `stride` halves apart (`HalfRows.dots`).
+void kujira_half_dot_rows(const float *q, const uint16_t *rows, long stride, long count, long n, float *out, int adding);
+/// out (n,) += weights[i] · half row i for `count` rows `stride` halves apart, in order (`HalfRows.addScaledRows`).
+void kujira_half_add_scaled_rows(const uint16_t *rows, long stride, const float *weights, long count, long n, float *out);
 /// q · an int8 row with a scale per group (`Int8RowDots.dot`).
 float kujira_int8_dot(const float *q, const int8_t *codes, const float *scales, long group_size, long count);
 /// out += weight · an int8 row with a scale per group (`Int8RowDots.addScaled`).

@@ -26,6 +26,29 @@ public enum HalfRows {
         swiftAddScaled(row, count: count, weight: weight, into: out)
     }
 
+    /// out[i] (+)= `dot`(q, row i) for `count` half rows of `n` values, `stride` halves apart (an attention row's scores):
+    /// the bits of one `dot` per row; with AVX2 four rows at a time (`kujira_half_dot_rows`).
+    public static func dots(_ q: UnsafePointer<Float>, rows: UnsafePointer<Float16>, stride: Int, count: Int, n: Int, into out: UnsafeMutablePointer<Float>,
+                            adding: Bool) {
+        if KernelISA.floatKernels {
+            return kujira_half_dot_rows(q, UnsafeRawPointer(rows).assumingMemoryBound(to: UInt16.self), stride, count, n, out, adding ? 1 : 0)
+        }
+        for i in 0..<count {
+            let value = swiftDot(q, rows + i * stride, count: n)
+            out[i] = adding ? out[i] + value : value
+        }
+    }
+
+    /// out (n,) += weights[i] · half row i for `count` rows `stride` halves apart, in order: the bits of one `addScaled` per
+    /// row; with AVX2 `out` stays in registers across the rows (`kujira_half_add_scaled_rows`).
+    public static func addScaledRows(_ rows: UnsafePointer<Float16>, stride: Int, weights: UnsafePointer<Float>, count: Int, n: Int,
+                                     into out: UnsafeMutablePointer<Float>) {
+        if KernelISA.floatKernels {
+            return kujira_half_add_scaled_rows(UnsafeRawPointer(rows).assumingMemoryBound(to: UInt16.self), stride, weights, count, n, out)
+        }
+        for i in 0..<count { swiftAddScaled(rows + i * stride, count: n, weight: weights[i], into: out) }
+    }
+
     /// `store` in Swift SIMD code (reference of `kujira_half_store`; the path without AVX2).
     @inline(never)
     static func swiftStore(_ row: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float16>) {
