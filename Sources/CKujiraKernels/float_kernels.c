@@ -294,30 +294,50 @@ K_AVX2 void kujira_dot_f32_rows(const float *q, const float *rows, long stride, 
     }
 }
 
-// out (n,) += weights[i] · row i for i < count, in order: per value `kujira_add_scaled`'s multiply then add, row after row,
-// with 64 values of out kept in registers across all the rows instead of loaded and stored per row.
-K_AVX2 void kujira_add_scaled_rows(const float *rows, long stride, const float *weights, long count, long n, float *out) {
+// o + w · (8 values of a float (`half` 0) or half row from index `at`), as the single-row kernel combines them:
+// `kujira_add_scaled` a multiply then an add, `kujira_half_add_scaled` one FMA.
+K_INLINE __m256 add_scaled8(int half, __m256 o, __m256 w, const void *rows, long at) {
+    if (half) return _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)rows + at))), w, o);
+    return _mm256_add_ps(o, _mm256_mul_ps(w, _mm256_loadu_ps((const float *)rows + at)));
+}
+
+// Value `at` of a float (`half` 0) or half row.
+K_INLINE float row_value(int half, const void *rows, long at) {
+    return half ? half_to_float(((const uint16_t *)rows)[at]) : ((const float *)rows)[at];
+}
+
+// out (n,) += weights[i] · row i for i < count, in order, over float (`half` 0) or half rows: per value the single-row
+// kernel's operations (`add_scaled8`), row after row, with 64 values of out kept in registers across all the rows
+// instead of loaded and stored per row.
+K_INLINE void add_scaled_rows(int half, const void *rows, long stride, const float *weights, long count, long n, float *out) {
     long i = 0;
     for (; i + 64 <= n; i += 64) {
         __m256 o[8];
         for (int j = 0; j < 8; j++) o[j] = _mm256_loadu_ps(out + i + 8 * j);
         for (long r = 0; r < count; r++) {
             const __m256 w = _mm256_set1_ps(weights[r]);
-            const float *x = rows + r * stride + i;
-            for (int j = 0; j < 8; j++) o[j] = _mm256_add_ps(o[j], _mm256_mul_ps(w, _mm256_loadu_ps(x + 8 * j)));
+            for (int j = 0; j < 8; j++) o[j] = add_scaled8(half, o[j], w, rows, r * stride + i + 8 * j);
         }
         for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + i + 8 * j, o[j]);
     }
     for (; i + 8 <= n; i += 8) {
         __m256 o = _mm256_loadu_ps(out + i);
-        for (long r = 0; r < count; r++) o = _mm256_add_ps(o, _mm256_mul_ps(_mm256_set1_ps(weights[r]), _mm256_loadu_ps(rows + r * stride + i)));
+        for (long r = 0; r < count; r++) o = add_scaled8(half, o, _mm256_set1_ps(weights[r]), rows, r * stride + i);
         _mm256_storeu_ps(out + i, o);
     }
     for (; i < n; i++) {
         float o = out[i];
-        for (long r = 0; r < count; r++) o += weights[r] * rows[r * stride + i];
+        for (long r = 0; r < count; r++) o += weights[r] * row_value(half, rows, r * stride + i);
         out[i] = o;
     }
+}
+
+K_AVX2 void kujira_add_scaled_rows(const float *rows, long stride, const float *weights, long count, long n, float *out) {
+    add_scaled_rows(0, rows, stride, weights, count, n, out);
+}
+
+K_AVX2 void kujira_half_add_scaled_rows(const uint16_t *rows, long stride, const float *weights, long count, long n, float *out) {
+    add_scaled_rows(1, rows, stride, weights, count, n, out);
 }
 
 K_AVX2 void kujira_half_store(const float *row, long count, uint16_t *out) {
@@ -385,33 +405,6 @@ K_AVX2 void kujira_half_dot_rows(const float *q, const uint16_t *rows, long stri
     for (; r < count; r++) {
         const float dot = kujira_half_dot(q, rows + r * stride, n);
         out[r] = adding ? out[r] + dot : dot;
-    }
-}
-
-// out (n,) += weights[i] · half row i for i < count, in order: `kujira_half_add_scaled` row after row, with 64 values of
-// out kept in registers across the rows.
-K_AVX2 void kujira_half_add_scaled_rows(const uint16_t *rows, long stride, const float *weights, long count, long n, float *out) {
-    long i = 0;
-    for (; i + 64 <= n; i += 64) {
-        __m256 o[8];
-        for (int j = 0; j < 8; j++) o[j] = _mm256_loadu_ps(out + i + 8 * j);
-        for (long r = 0; r < count; r++) {
-            const __m256 w = _mm256_set1_ps(weights[r]);
-            const uint16_t *x = rows + r * stride + i;
-            for (int j = 0; j < 8; j++) o[j] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 8 * j))), w, o[j]);
-        }
-        for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + i + 8 * j, o[j]);
-    }
-    for (; i + 8 <= n; i += 8) {
-        __m256 o = _mm256_loadu_ps(out + i);
-        for (long r = 0; r < count; r++)
-            o = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(rows + r * stride + i))), _mm256_set1_ps(weights[r]), o);
-        _mm256_storeu_ps(out + i, o);
-    }
-    for (; i < n; i++) {
-        float o = out[i];
-        for (long r = 0; r < count; r++) o += weights[r] * half_to_float(rows[r * stride + i]);
-        out[i] = o;
     }
 }
 
