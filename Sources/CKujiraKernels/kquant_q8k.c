@@ -4,14 +4,19 @@
 // Activations: one float scale per 256 values (llama.cpp's q8_K: d = 1/iscale with iscale = −127/max, max the value of
 // largest magnitude), int8 codes in value order, int16 sums per 16 codes. Weights: the stored super-blocks, unpacked in
 // registers (no permutation: int32 lane j of a run sums its values 4j..4j+3). Per super-block and token the 8 runs'
-// integer products are scaled by their 6-bit scales in integer (`vpmaddwd` with the scale in both int16 halves), so the
-// float work is two FMAs per 256 values and token: d·d_x times the int32 lanes, −dmin·d_x times the lanes of
-// min_k·Σcodes_k. docs/kernels.md, "K-quants on Q8_K activations".
+// integer products are scaled by their 6-bit scales in integer (`vpmaddwd` with the scale in both int16 halves).
+// Q4_K / Q5_K: the super-block's whole integer sum and its min term Σ min_k·Σcodes_k are exact int32 scalars, and the float
+// work is two scalar FMAs per 256 values and token, acc = fma(d·d_x, sum, acc), acc = fma(−(dmin·d_x), mins, acc), so a
+// row's result is the same whichever way its integer lanes were laid out: eight rows per register for prompt batches
+// (kquant_gemm8.h), one row at a time below. Q6_K likewise, with one FMA: acc = fma(d·d_x, sum − 32·offset, acc).
+// docs/kernels.md, "K-quants on Q8_K activations".
 #include "CKujiraKernels.h"
 
 #if defined(__x86_64__)
 #include <math.h>
 #include "avx2.h"
+#include "quant_dots_decl.h"
+#include "transpose8.h"
 
 K_AVX2 void kujira_q8k_quantize(const float *x, long blocks, int8_t *codes, float *scales, int16_t *sums) {
     const __m256i exponent = _mm256_set1_epi32(0x7F800000), magnitude = _mm256_set1_epi32(0x7FFFFFFF);
@@ -88,16 +93,55 @@ K_INLINE void k_scale_pairs(const unsigned char *block, __m256i *scales, __m256i
     *mins = _mm256_or_si256(m, _mm256_slli_epi32(m, 16));
 }
 
-// Tokens per register tile of the prefill loop (`k_rows`).
+// Runs 2c and 2c + 1 of a Q4_K / Q5_K super-block as bytes in value order (0..15, or 0..31 with Q5_K's fifth bit: bit 2c /
+// 2c + 1 of qh[i] is the fifth bit of value i of run 2c / 2c + 1).
+K_INLINE void k_runs(int five, const unsigned char *block, __m256i high, int c, __m256i low4, __m256i *lo, __m256i *hi) {
+    const __m256i packed = _mm256_loadu_si256((const __m256i *)(block + (five ? 48 : 16) + 32 * c));
+    *lo = _mm256_and_si256(packed, low4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
+    if (five) {
+        const __m256i one = _mm256_set1_epi8(1);
+        *lo = _mm256_or_si256(*lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * c), one), 4));
+        *hi = _mm256_or_si256(*hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * c + 1), one), 4));
+    }
+}
+
+// Run r (values 32r..32r+31) of a Q6_K super-block as bytes 0..63 in value order: low 4 bits from ql, high 2 from qh.
+K_INLINE __m256i q6_run(const unsigned char *block, int r) {
+    const int h = r >> 2, j = r & 3;
+    const __m256i ql = _mm256_loadu_si256((const __m256i *)(block + 64 * h + 32 * (j & 1)));
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * h));
+    return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4 * (j >> 1)), _mm256_set1_epi8(0x0F)),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), _mm256_set1_epi8(0x03)), 4));
+}
+
+#include "kquant_gemm8.h"
+
+// Tokens per register tile of the per-row prefill loop (`k_rows`).
 #define K_TILE_TOKENS 8
+
+// The exact sums of the eight int32 lanes of a and of b (integer adds: any order gives the same value).
+K_INLINE void lane_sums2(__m256i a, __m256i b, int *sum_a, int *sum_b) {
+    const __m256i h = _mm256_hadd_epi32(a, b);   // [a0+a1, a2+a3, b0+b1, b2+b3 | a4+a5, a6+a7, b4+b5, b6+b7]
+    __m128i q = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    q = _mm_hadd_epi32(q, q);                      // [Σa, Σb, Σa, Σb]
+    *sum_a = _mm_cvtsi128_si32(q);
+    *sum_b = _mm_extract_epi32(q, 1);
+}
+
+// One super-block's float step for one row and token, the Swift reference's order: two FMAs on the exact integer sums.
+K_INLINE float k_step(float acc, float d, float dmin, float dx, int sum, int mins) {
+    acc = __builtin_fmaf(d * dx, (float)sum, acc);
+    return __builtin_fmaf(-(dmin * dx), (float)mins, acc);
+}
 
 // Tokens t < nt (a constant where inlined) of one row: out[t·out_stride] = Σ over super-blocks as the file comment says.
 // Token t's codes at codes + t·code_stride, its scales at d_x + t·blocks, its sums at sums + t·16·blocks.
 K_INLINE void k_row(int five, const unsigned char *row, int blocks, const int8_t *codes, size_t code_stride, const float *d_x,
                     const int16_t *sums, float *out, int out_stride, int nt) {
     const size_t block_bytes = five ? 176 : 144;
-    __m256 acc[K_TILE_TOKENS];
-    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    float acc[K_TILE_TOKENS];
+    for (int t = 0; t < nt; t++) acc[t] = 0;
     for (int b = 0; b < blocks; b++) {
         const unsigned char *block = row + (size_t)b * block_bytes;
         __m256i scale_pairs, min_pairs;
@@ -108,13 +152,8 @@ K_INLINE void k_row(int five, const unsigned char *row, int blocks, const int8_t
         const __m256i high = five ? _mm256_loadu_si256((const __m256i *)(block + 16)) : _mm256_setzero_si256();
 #pragma clang loop unroll(full)
         for (int c = 0; c < 4; c++) {
-            const __m256i packed = _mm256_loadu_si256((const __m256i *)(block + (five ? 48 : 16) + 32 * c));
-            __m256i lo = _mm256_and_si256(packed, low4), hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
-            if (five) {   // bit 2c / 2c + 1 of qh[i] is the fifth bit of value i of run 2c / 2c + 1
-                const __m256i one = _mm256_set1_epi8(1);
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * c), one), 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * c + 1), one), 4));
-            }
+            __m256i lo, hi;
+            k_runs(five, block, high, c, low4, &lo, &hi);
             const __m256i s_lo = _mm256_permutevar8x32_epi32(scale_pairs, _mm256_set1_epi32(2 * c));
             const __m256i s_hi = _mm256_permutevar8x32_epi32(scale_pairs, _mm256_set1_epi32(2 * c + 1));
             for (int t = 0; t < nt; t++) {
@@ -126,22 +165,22 @@ K_INLINE void k_row(int five, const unsigned char *row, int blocks, const int8_t
         }
         const float d = half_at(block), dmin = half_at(block + 2);
         for (int t = 0; t < nt; t++) {
-            const float dx = d_x[(size_t)t * blocks + b];
             const __m256i mins = _mm256_madd_epi16(min_pairs, _mm256_loadu_si256((const __m256i *)(sums + ((size_t)t * blocks + b) * 16)));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-(dmin * dx)), _mm256_cvtepi32_ps(mins), acc[t]);
+            int sum, min_sum;
+            lane_sums2(sumi[t], mins, &sum, &min_sum);
+            acc[t] = k_step(acc[t], d, dmin, d_x[(size_t)t * blocks + b], sum, min_sum);
         }
     }
-    for (int t = 0; t < nt; t++) out[(size_t)t * out_stride] = tree_sum8(acc[t]);
+    for (int t = 0; t < nt; t++) out[(size_t)t * out_stride] = acc[t];
 }
 
-// Q6_K (210-byte super-blocks: ql[128], qh[64], int8 scales[16], d): per run r of 32 values the 6-bit u (low 4 bits from
-// ql, high 2 from qh, as `q6_run` in quant_dots_body.h), `vpmaddubsw` with the codes, `vpmaddwd` with the run's two
-// 16-value scales (int16 lanes 0..7 and 8..15); the offset −32 is applied once per super-block as 32·Σ scale_s·Σcodes_s.
+// Q6_K (210-byte super-blocks: ql[128], qh[64], int8 scales[16], d): per run r of 32 values the 6-bit u (`q6_run`),
+// `vpmaddubsw` with the codes, `vpmaddwd` with the run's two 16-value scales (int16 lanes 0..7 and 8..15); the offset −32
+// is applied once per super-block as 32·Σ scale_s·Σcodes_s; then one scalar FMA on the exact sum, acc = fma(d·d_x, sum, acc).
 K_INLINE void q6k_row(const unsigned char *row, int blocks, const int8_t *codes, size_t code_stride, const float *d_x, const int16_t *sums,
                       float *out, int out_stride, int nt) {
-    __m256 acc[K_TILE_TOKENS];
-    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    float acc[K_TILE_TOKENS];
+    for (int t = 0; t < nt; t++) acc[t] = 0;
     for (int b = 0; b < blocks; b++) {
         const unsigned char *block = row + (size_t)b * 210;
         const signed char *scale = (const signed char *)(block + 192);
@@ -149,11 +188,7 @@ K_INLINE void q6k_row(const unsigned char *row, int blocks, const int8_t *codes,
         for (int t = 0; t < nt; t++) sumi[t] = _mm256_setzero_si256();
 #pragma clang loop unroll(full)
         for (int r = 0; r < 8; r++) {
-            const int h = r >> 2, j = r & 3;
-            const __m256i ql = _mm256_loadu_si256((const __m256i *)(block + 64 * h + 32 * (j & 1)));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * h));
-            const __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4 * (j >> 1)), _mm256_set1_epi8(0x0F)),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), _mm256_set1_epi8(0x03)), 4));
+            const __m256i u = q6_run(block, r);
             const __m256i s = _mm256_set_m128i(_mm_set1_epi16(scale[2 * r + 1]), _mm_set1_epi16(scale[2 * r]));
             for (int t = 0; t < nt; t++) {
                 const __m256i x = _mm256_loadu_si256((const __m256i *)(codes + (size_t)t * code_stride + (size_t)b * 256 + 32 * r));
@@ -164,11 +199,12 @@ K_INLINE void q6k_row(const unsigned char *row, int blocks, const int8_t *codes,
         const float d = half_at(block + 208);
         for (int t = 0; t < nt; t++) {
             const __m256i offset = _mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)(sums + ((size_t)t * blocks + b) * 16)));
-            const __m256i lanes = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(offset, 5));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * d_x[(size_t)t * blocks + b]), _mm256_cvtepi32_ps(lanes), acc[t]);
+            int sum, unused;
+            lane_sums2(_mm256_sub_epi32(sumi[t], _mm256_slli_epi32(offset, 5)), _mm256_setzero_si256(), &sum, &unused);
+            acc[t] = __builtin_fmaf(d * d_x[(size_t)t * blocks + b], (float)sum, acc[t]);   // q6_step
         }
     }
-    for (int t = 0; t < nt; t++) out[(size_t)t * out_stride] = tree_sum8(acc[t]);
+    for (int t = 0; t < nt; t++) out[(size_t)t * out_stride] = acc[t];
 }
 
 // `format`: 0 Q4_K, 1 Q5_K, 2 Q6_K (a constant where inlined).
@@ -187,6 +223,8 @@ K_INLINE void k_rows(int format, const void *rows, size_t row_bytes, int row_beg
     } while (0)
     // A chunk of 16 rows (in L1) against every tile of K_TILE_TOKENS tokens, then the leftover tokens (4, then 1–3) in
     // one pass over each row.
+    if (ntok >= KG_MIN_TOKENS)
+        row_begin = kg_rows(format, base, row_bytes, row_begin, row_end, blocks, codes, d_x, sums, ntok, out, out_stride);
     const int tiles = ntok / K_TILE_TOKENS;
     for (int first = row_begin; first < row_end; first += 16) {
         const int end = first + 16 < row_end ? first + 16 : row_end;

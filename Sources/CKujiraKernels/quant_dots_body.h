@@ -220,6 +220,7 @@ K_TARGET static inline __attribute__((always_inline)) float row_single(int forma
     return total;
 }
 
+#include "transpose8.h"
 #include "quant_dots_gemm8.h"
 
 K_TARGET static inline __attribute__((always_inline)) void dot_rows(int format, const struct iq_tables *tables, const void *rows, size_t row_bytes, int row_begin, int row_end,

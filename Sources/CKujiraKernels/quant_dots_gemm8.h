@@ -23,23 +23,6 @@
 // formats' w again (the sign source), the eight rows' d and m.
 #define GEMM8_BLOCK_BYTES (256 + 256 + 32 + 32)
 
-// Transposes eight registers of eight int32 each: out[j] lane i = in[i] lane j.
-K_INLINE void transpose8x8_epi32(const __m256i in[8], __m256i out[8]) {
-    const __m256i a0 = _mm256_unpacklo_epi32(in[0], in[1]), a1 = _mm256_unpackhi_epi32(in[0], in[1]);
-    const __m256i a2 = _mm256_unpacklo_epi32(in[2], in[3]), a3 = _mm256_unpackhi_epi32(in[2], in[3]);
-    const __m256i a4 = _mm256_unpacklo_epi32(in[4], in[5]), a5 = _mm256_unpackhi_epi32(in[4], in[5]);
-    const __m256i a6 = _mm256_unpacklo_epi32(in[6], in[7]), a7 = _mm256_unpackhi_epi32(in[6], in[7]);
-    const __m256i b0 = _mm256_unpacklo_epi64(a0, a2), b1 = _mm256_unpackhi_epi64(a0, a2);
-    const __m256i b2 = _mm256_unpacklo_epi64(a1, a3), b3 = _mm256_unpackhi_epi64(a1, a3);
-    const __m256i b4 = _mm256_unpacklo_epi64(a4, a6), b5 = _mm256_unpackhi_epi64(a4, a6);
-    const __m256i b6 = _mm256_unpacklo_epi64(a5, a7), b7 = _mm256_unpackhi_epi64(a5, a7);
-    // b0 = lanes 0 (low half) and 4 (high half) of rows 0..3; b4 the same of rows 4..7.
-    out[0] = _mm256_permute2x128_si256(b0, b4, 0x20); out[4] = _mm256_permute2x128_si256(b0, b4, 0x31);
-    out[1] = _mm256_permute2x128_si256(b1, b5, 0x20); out[5] = _mm256_permute2x128_si256(b1, b5, 0x31);
-    out[2] = _mm256_permute2x128_si256(b2, b6, 0x20); out[6] = _mm256_permute2x128_si256(b2, b6, 0x31);
-    out[3] = _mm256_permute2x128_si256(b3, b7, 0x20); out[7] = _mm256_permute2x128_si256(b3, b7, 0x31);
-}
-
 // Rows r0..r0+7, every block, into `scratch` (GEMM8_BLOCK_BYTES per block): each row's block permuted to the activation
 // order by `load_block`, then transposed so that register j holds lane j of the eight rows.
 K_INLINE void gemm8_repack(int format, const struct iq_tables *tables, const unsigned char *base, size_t row_bytes, int r0, int blocks,

@@ -89,9 +89,11 @@ public final class Q8KActivations: @unchecked Sendable {
 }
 
 /// Q4_K / Q5_K / Q6_K rows dotted with `Q8KActivations` (the C kernels `kujira_k_q8k_dot_rows` and this Swift reference give the
-/// same bits). Per super-block and token: int32 lane j = Σ_k scale_k · (values 4j…4j+3 of run k · their codes) and lane k =
-/// min_k · Σ codes of run k, both exact; then `acc += (d·d_x)·lanes` and `acc += −(dmin·d_x)·minLanes` (FMAs), and the
-/// tree sum of `acc` at the end. The float work is two FMAs per 256 values instead of one per 32 (docs/kernels.md).
+/// same bits). Q4_K / Q5_K, per super-block and token: the exact int32 sum Σ_k scale_k · Σ(values of run k · their codes) and
+/// the exact min sum Σ_k min_k · Σ codes of run k; then two scalar FMAs, `acc = fma(d·d_x, sum, acc)` and
+/// `acc = fma(−(dmin·d_x), minSum, acc)`, so any layout of the integer work (one row, eight rows per register) gives the
+/// same bits. Q6_K likewise with one FMA on the exact sum less its −32 offset. The float work is two FMAs (Q6_K one) per 256
+/// values (docs/kernels.md).
 enum KQuantQ8K {
     /// Formats these dots serve.
     static func handles(_ dtype: DType) -> Bool { dtype == .q4_K || dtype == .q5_K || dtype == .q6_K }
@@ -124,7 +126,7 @@ enum KQuantQ8K {
     /// One row · one token (the reference of the C kernel).
     static func dot(five: Bool, _ row: UnsafeRawPointer, codes: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Int16>,
                     blocks: Int) -> Float {
-        var acc = SIMD8<Float>()
+        var acc: Float = 0
         for b in 0..<blocks {
             let block = row + b * (five ? Q5_K.blockBytes : Q4_K.blockBytes)
             let (scale, minimum) = KQuantScaleMin.unpack(block + 4)
@@ -142,18 +144,18 @@ enum KQuantQ8K {
             var mins = SIMD8<Int32>()
             for k in 0..<8 { mins[k] = minimum[k] &* (Int32(sums[16 * b + 2 * k]) &+ Int32(sums[16 * b + 2 * k + 1])) }
             let dx = scales[b]
-            acc.addProduct(SIMD8(repeating: loadF16(block, 0) * dx), exactFloat(lanes))
-            acc.addProduct(SIMD8(repeating: -(loadF16(block, 2) * dx)), exactFloat(mins))
+            acc = acc.addingProduct(loadF16(block, 0) * dx, Float(lanes.wrappedSum()))   // exact int32 sums, rounded once
+            acc = acc.addingProduct(-(loadF16(block, 2) * dx), Float(mins.wrappedSum()))
         }
-        return treeSum(acc)
+        return acc
     }
 
     /// One Q6_K row · one token (the reference of the C kernel): int32 lane j = Σ_r scale(run r, half j / 4) · (values 4j…4j+3
     /// of run r, 6-bit unsigned, · their codes) − 32 · (lane j of Σ_s scale_s · Σcodes_s paired as `vpmaddwd` pairs them),
-    /// then `acc += (d·d_x)·lanes` per super-block and the tree sum.
+    /// then per super-block one FMA on the exact sum of the lanes: `acc = fma(d·d_x, Σ lanes, acc)`.
     static func q6Dot(_ row: UnsafeRawPointer, codes: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Int16>,
                       blocks: Int) -> Float {
-        var acc = SIMD8<Float>()
+        var acc: Float = 0
         for b in 0..<blocks {
             let block = row + b * Q6_K.blockBytes
             let scale = { (s: Int) in Int32(block.load(fromByteOffset: 192 + s, as: Int8.self)) }
@@ -172,8 +174,8 @@ enum KQuantQ8K {
             var offset = SIMD8<Int32>()
             for k in 0..<8 { offset[k] = scale(2 * k) &* Int32(sums[16 * b + 2 * k]) &+ scale(2 * k + 1) &* Int32(sums[16 * b + 2 * k + 1]) }
             lanes &-= offset &<< 5
-            acc.addProduct(SIMD8(repeating: loadF16(block, 208) * scales[b]), exactFloat(lanes))
+            acc = acc.addingProduct(loadF16(block, 208) * scales[b], Float(lanes.wrappedSum()))   // exact int32 sum, rounded once
         }
-        return treeSum(acc)
+        return acc
     }
 }
