@@ -120,91 +120,93 @@ K_INLINE __m256i q6_run(const unsigned char *block, int r) {
 // Tokens per register tile of the per-row prefill loop (`k_rows`).
 #define K_TILE_TOKENS 8
 
-// The exact sums of the eight int32 lanes of a and of b (integer adds: any order gives the same value).
-K_INLINE void lane_sums2(__m256i a, __m256i b, int *sum_a, int *sum_b) {
-    const __m256i h = _mm256_hadd_epi32(a, b);   // [a0+a1, a2+a3, b0+b1, b2+b3 | a4+a5, a6+a7, b4+b5, b6+b7]
-    __m128i q = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-    q = _mm_hadd_epi32(q, q);                      // [Σa, Σb, Σa, Σb]
-    *sum_a = _mm_cvtsi128_si32(q);
-    *sum_b = _mm_extract_epi32(q, 1);
+// The exact sums of the eight int32 lanes of a and of b (integer adds: any order gives the same value) as floats, rounded
+// once: lanes 0–1 Σa, lanes 2–3 Σb.
+K_INLINE __m128 lane_sums2(__m256i a, __m256i b) {
+    // [a0+a2, a1+a3, b0+b2, b1+b3 | a4+a6, a5+a7, b4+b6, b5+b7]
+    const __m256i h = _mm256_add_epi32(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+    const __m128i q = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    return _mm_cvtepi32_ps(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xB1)));   // [Σa, Σa, Σb, Σb]
 }
 
-// One super-block's float step for one row and token, the Swift reference's order: two FMAs on the exact integer sums.
-K_INLINE float k_step(float acc, float d, float dmin, float dx, int sum, int mins) {
-    acc = __builtin_fmaf(d * dx, (float)sum, acc);
-    return __builtin_fmaf(-(dmin * dx), (float)mins, acc);
+// One super-block's float step for one row and token in lane 0 of `acc` (the Swift reference's order: two FMAs on the exact
+// integer sums, lanes 0 and 2 of `sums`). In registers: a float accumulator array indexed by token stays in memory, and
+// its store and reload then sit on the loop-carried chain.
+K_INLINE __m128 k_step(__m128 acc, float d, float dmin, float dx, __m128 sums) {
+    acc = _mm_fmadd_ss(_mm_set_ss(d * dx), sums, acc);
+    return _mm_fmadd_ss(_mm_set_ss(-(dmin * dx)), _mm_movehl_ps(sums, sums), acc);
+}
+
+// The integer lanes of one Q4_K / Q5_K super-block against tokens t < nt (a constant where inlined), the weights unpacked
+// once: sumi[t] lane j = Σ_k scale_k · (values 4j..4j+3 of run k · their codes), mins[t] lane k = min_k · Σ codes of run k.
+// Token t's codes of this super-block at x + t·code_stride, its 16-code sums at s16 + t·s16_stride.
+K_INLINE void k_block(int five, const unsigned char *block, const int8_t *x, size_t code_stride, const int16_t *s16, size_t s16_stride,
+                      __m256i *sumi, __m256i *mins, int nt) {
+    __m256i scale_pairs, min_pairs;
+    k_scale_pairs(block, &scale_pairs, &min_pairs);
+    for (int t = 0; t < nt; t++) sumi[t] = _mm256_setzero_si256();
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const __m256i high = five ? _mm256_loadu_si256((const __m256i *)(block + 16)) : _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+    for (int c = 0; c < 4; c++) {
+        __m256i lo, hi;
+        k_runs(five, block, high, c, low4, &lo, &hi);
+        const __m256i s_lo = _mm256_permutevar8x32_epi32(scale_pairs, _mm256_set1_epi32(2 * c));
+        const __m256i s_hi = _mm256_permutevar8x32_epi32(scale_pairs, _mm256_set1_epi32(2 * c + 1));
+        for (int t = 0; t < nt; t++) {
+            const int8_t *xc = x + (size_t)t * code_stride + 64 * c;
+            const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)xc)), s_lo);
+            const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xc + 32))), s_hi);
+            sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
+        }
+    }
+    for (int t = 0; t < nt; t++) mins[t] = _mm256_madd_epi16(min_pairs, _mm256_loadu_si256((const __m256i *)(s16 + (size_t)t * s16_stride)));
+}
+
+// Q6_K (210-byte super-blocks: ql[128], qh[64], int8 scales[16], d): the integer lanes of one super-block against tokens
+// t < nt. Per run r of 32 values the 6-bit u (`q6_run`), `vpmaddubsw` with the codes, `vpmaddwd` with the run's two
+// 16-value scales (int16 lanes 0..7 and 8..15); the offset −32 is applied once per super-block as 32·Σ scale_s·Σcodes_s.
+K_INLINE void q6_block(const unsigned char *block, const int8_t *x, size_t code_stride, const int16_t *s16, size_t s16_stride,
+                       __m256i *lanes, int nt) {
+    const signed char *scale = (const signed char *)(block + 192);
+    for (int t = 0; t < nt; t++) lanes[t] = _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+    for (int r = 0; r < 8; r++) {
+        const __m256i u = q6_run(block, r);
+        const __m256i s = _mm256_set_m128i(_mm_set1_epi16(scale[2 * r + 1]), _mm_set1_epi16(scale[2 * r]));
+        for (int t = 0; t < nt; t++) {
+            const __m256i xr = _mm256_loadu_si256((const __m256i *)(x + (size_t)t * code_stride + 32 * r));
+            lanes[t] = _mm256_add_epi32(lanes[t], _mm256_madd_epi16(_mm256_maddubs_epi16(u, xr), s));
+        }
+    }
+    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)scale));
+    for (int t = 0; t < nt; t++) {
+        const __m256i offset = _mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)(s16 + (size_t)t * s16_stride)));
+        lanes[t] = _mm256_sub_epi32(lanes[t], _mm256_slli_epi32(offset, 5));
+    }
 }
 
 // Tokens t < nt (a constant where inlined) of one row: out[t·out_stride] = Σ over super-blocks as the file comment says.
 // Token t's codes at codes + t·code_stride, its scales at d_x + t·blocks, its sums at sums + t·16·blocks.
-K_INLINE void k_row(int five, const unsigned char *row, int blocks, const int8_t *codes, size_t code_stride, const float *d_x,
+K_INLINE void k_row(int format, const unsigned char *row, int blocks, const int8_t *codes, size_t code_stride, const float *d_x,
                     const int16_t *sums, float *out, int out_stride, int nt) {
-    const size_t block_bytes = five ? 176 : 144;
-    float acc[K_TILE_TOKENS];
-    for (int t = 0; t < nt; t++) acc[t] = 0;
+    const size_t block_bytes = format == 2 ? 210 : format == 1 ? 176 : 144;
+    __m128 acc[K_TILE_TOKENS];   // lane 0
+    for (int t = 0; t < nt; t++) acc[t] = _mm_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const unsigned char *block = row + (size_t)b * block_bytes;
-        __m256i scale_pairs, min_pairs;
-        k_scale_pairs(block, &scale_pairs, &min_pairs);
-        __m256i sumi[K_TILE_TOKENS];
-        for (int t = 0; t < nt; t++) sumi[t] = _mm256_setzero_si256();
-        const __m256i low4 = _mm256_set1_epi8(0x0F);
-        const __m256i high = five ? _mm256_loadu_si256((const __m256i *)(block + 16)) : _mm256_setzero_si256();
-#pragma clang loop unroll(full)
-        for (int c = 0; c < 4; c++) {
-            __m256i lo, hi;
-            k_runs(five, block, high, c, low4, &lo, &hi);
-            const __m256i s_lo = _mm256_permutevar8x32_epi32(scale_pairs, _mm256_set1_epi32(2 * c));
-            const __m256i s_hi = _mm256_permutevar8x32_epi32(scale_pairs, _mm256_set1_epi32(2 * c + 1));
-            for (int t = 0; t < nt; t++) {
-                const int8_t *x = codes + (size_t)t * code_stride + (size_t)b * 256 + 64 * c;
-                const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)x)), s_lo);
-                const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 32))), s_hi);
-                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
-            }
-        }
-        const float d = half_at(block), dmin = half_at(block + 2);
+        __m256i sumi[K_TILE_TOKENS], mins[K_TILE_TOKENS];
+        const size_t s16_stride = (size_t)blocks * 16;
+        if (format == 2) q6_block(block, codes + (size_t)b * 256, code_stride, sums + (size_t)b * 16, s16_stride, sumi, nt);
+        else k_block(format, block, codes + (size_t)b * 256, code_stride, sums + (size_t)b * 16, s16_stride, sumi, mins, nt);
         for (int t = 0; t < nt; t++) {
-            const __m256i mins = _mm256_madd_epi16(min_pairs, _mm256_loadu_si256((const __m256i *)(sums + ((size_t)t * blocks + b) * 16)));
-            int sum, min_sum;
-            lane_sums2(sumi[t], mins, &sum, &min_sum);
-            acc[t] = k_step(acc[t], d, dmin, d_x[(size_t)t * blocks + b], sum, min_sum);
+            const float dx = d_x[(size_t)t * blocks + b];
+            const __m128 sums2 = lane_sums2(sumi[t], format == 2 ? _mm256_setzero_si256() : mins[t]);
+            acc[t] = format == 2 ? _mm_fmadd_ss(_mm_set_ss(half_at(block + 208) * dx), sums2, acc[t])   // q6_step
+                                 : k_step(acc[t], half_at(block), half_at(block + 2), dx, sums2);
         }
     }
-    for (int t = 0; t < nt; t++) out[(size_t)t * out_stride] = acc[t];
-}
-
-// Q6_K (210-byte super-blocks: ql[128], qh[64], int8 scales[16], d): per run r of 32 values the 6-bit u (`q6_run`),
-// `vpmaddubsw` with the codes, `vpmaddwd` with the run's two 16-value scales (int16 lanes 0..7 and 8..15); the offset −32
-// is applied once per super-block as 32·Σ scale_s·Σcodes_s; then one scalar FMA on the exact sum, acc = fma(d·d_x, sum, acc).
-K_INLINE void q6k_row(const unsigned char *row, int blocks, const int8_t *codes, size_t code_stride, const float *d_x, const int16_t *sums,
-                      float *out, int out_stride, int nt) {
-    float acc[K_TILE_TOKENS];
-    for (int t = 0; t < nt; t++) acc[t] = 0;
-    for (int b = 0; b < blocks; b++) {
-        const unsigned char *block = row + (size_t)b * 210;
-        const signed char *scale = (const signed char *)(block + 192);
-        __m256i sumi[K_TILE_TOKENS];
-        for (int t = 0; t < nt; t++) sumi[t] = _mm256_setzero_si256();
-#pragma clang loop unroll(full)
-        for (int r = 0; r < 8; r++) {
-            const __m256i u = q6_run(block, r);
-            const __m256i s = _mm256_set_m128i(_mm_set1_epi16(scale[2 * r + 1]), _mm_set1_epi16(scale[2 * r]));
-            for (int t = 0; t < nt; t++) {
-                const __m256i x = _mm256_loadu_si256((const __m256i *)(codes + (size_t)t * code_stride + (size_t)b * 256 + 32 * r));
-                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), s));
-            }
-        }
-        const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)scale));
-        const float d = half_at(block + 208);
-        for (int t = 0; t < nt; t++) {
-            const __m256i offset = _mm256_madd_epi16(scales16, _mm256_loadu_si256((const __m256i *)(sums + ((size_t)t * blocks + b) * 16)));
-            int sum, unused;
-            lane_sums2(_mm256_sub_epi32(sumi[t], _mm256_slli_epi32(offset, 5)), _mm256_setzero_si256(), &sum, &unused);
-            acc[t] = __builtin_fmaf(d * d_x[(size_t)t * blocks + b], (float)sum, acc[t]);   // q6_step
-        }
-    }
-    for (int t = 0; t < nt; t++) out[(size_t)t * out_stride] = acc[t];
+    for (int t = 0; t < nt; t++) out[(size_t)t * out_stride] = _mm_cvtss_f32(acc[t]);
 }
 
 // `format`: 0 Q4_K, 1 Q5_K, 2 Q6_K (a constant where inlined).
@@ -218,8 +220,7 @@ K_INLINE void k_rows(int format, const void *rows, size_t row_bytes, int row_beg
         const float *d_x_ = d_x + (size_t)(t) * blocks; \
         const int16_t *sums_ = sums + (size_t)(t) * blocks * 16; \
         float *out_ = out + (size_t)(t) * out_stride + (r); \
-        if (format == 2) q6k_row(row_, blocks, codes_, code_stride, d_x_, sums_, out_, out_stride, nt); \
-        else k_row(format, row_, blocks, codes_, code_stride, d_x_, sums_, out_, out_stride, nt); \
+        k_row(format, row_, blocks, codes_, code_stride, d_x_, sums_, out_, out_stride, nt); \
     } while (0)
     // A chunk of 16 rows (in L1) against every tile of K_TILE_TOKENS tokens, then the leftover tokens (4, then 1–3) in
     // one pass over each row.
