@@ -1,6 +1,6 @@
 // Prompt-sized batches of Q4_K / Q5_K / Q6_K rows on Q8_K activations (kquant_q8k.c's `k_rows`, for `KG_MIN_TOKENS`
 // tokens or more): eight rows at a time, their super-blocks repacked once per call so that int32 lane i of a register
-// belongs to row r0 + i. Included only by kquant_q8k.c, after `k_scale_pairs`, `k_runs` and `q6_runs`.
+// belongs to row r0 + i. Included only by kquant_q8k.c, after `k_scale_pairs`, `k_runs` and `q6_run`.
 //
 // A register of the repacked group holds four values of each of the eight rows (values 4g..4g+3 of run k), as bytes.
 // Against a token's four codes of that place (one broadcast) `vpmaddubsw` gives each row's two pair sums; the pair sums
