@@ -33,6 +33,9 @@
 #define KG_DMIN (KG_D + 32)
 #define KG_BLOCK_BYTES (KG_DMIN + 32)
 
+// An int32 lane holding `low` in its low int16 and `high` in its high int16 (the operand layout of `vpmaddwd`).
+K_INLINE int32_t int16_pair(int32_t low, int32_t high) { return (low & 0xFFFF) | (int32_t)((uint32_t)high << 16); }
+
 // Rows r0..r0+7, every super-block, into `scratch` (KG_BLOCK_BYTES per super-block).
 K_INLINE void kg_repack(int format, const unsigned char *base, size_t row_bytes, int r0, int blocks, unsigned char *scratch) {
     const size_t block_bytes = format == 2 ? 210 : format == 1 ? 176 : 144;
@@ -48,9 +51,9 @@ K_INLINE void kg_repack(int format, const unsigned char *base, size_t row_bytes,
                 for (int r = 0; r < 8; r++) runs[r][i] = q6_run(block, r);
                 for (int q = 0; q < 16; q++) {
                     const int v = ((const signed char *)block)[192 + q];
-                    scales[i][q] = (v & 0xFFFF) | (int32_t)((uint32_t)v << 16);
+                    scales[i][q] = int16_pair(v, v);
                 }
-                for (int p = 0; p < 8; p++) pairs[i][p] = (scales[i][2 * p] & 0xFFFF) | (int32_t)((uint32_t)scales[i][2 * p + 1] << 16);
+                for (int p = 0; p < 8; p++) pairs[i][p] = int16_pair(scales[i][2 * p], scales[i][2 * p + 1]);
                 d[i] = half_at(block + 208);
                 dmin[i] = 0;
                 continue;
@@ -61,7 +64,7 @@ K_INLINE void kg_repack(int format, const unsigned char *base, size_t row_bytes,
             _mm256_storeu_si256((__m256i *)s, scale_pairs);
             _mm256_storeu_si256((__m256i *)m, min_pairs);
             for (int k = 0; k < 8; k++) scales[i][2 * k] = scales[i][2 * k + 1] = s[k];
-            for (int p = 0; p < 8; p++) pairs[i][p] = p < 4 ? (m[2 * p] & 0xFFFF) | (int32_t)((uint32_t)m[2 * p + 1] << 16) : 0;
+            for (int p = 0; p < 8; p++) pairs[i][p] = p < 4 ? int16_pair(m[2 * p], m[2 * p + 1]) : 0;
             d[i] = half_at(block);
             dmin[i] = half_at(block + 2);
             const __m256i high = format == 1 ? _mm256_loadu_si256((const __m256i *)(block + 16)) : _mm256_setzero_si256();
@@ -160,18 +163,16 @@ K_INLINE int kg_rows(int format, const unsigned char *base, size_t row_bytes, in
         for (int t = 0; t < ntok; t++) states[t] = _mm256_setzero_ps();
         for (int b0 = 0; b0 < blocks; b0 += KG_CHUNK) {
             const int b1 = b0 + KG_CHUNK < blocks ? b0 + KG_CHUNK : blocks;
+            // Tokens t.. in a tile of n (a constant, so each size gets its own registers).
+#define KG_TOKENS(n) kg_tile(format, scratch, b0, b1, blocks, codes + (size_t)t * code_stride, code_stride, d_x + (size_t)t * blocks, \
+                             sums + (size_t)t * blocks * 16, run_sums + (size_t)t * blocks * 8, states + t, n)
             int t = 0;
-            for (; t + KG_TILE <= ntok; t += KG_TILE) {
-                kg_tile(format, scratch, b0, b1, blocks, codes + (size_t)t * code_stride, code_stride, d_x + (size_t)t * blocks,
-                        sums + (size_t)t * blocks * 16, run_sums + (size_t)t * blocks * 8, states + t, KG_TILE);
-            }
+            for (; t + KG_TILE <= ntok; t += KG_TILE) KG_TOKENS(KG_TILE);
             const int rest = ntok - t;
-#define KG_REST(n) kg_tile(format, scratch, b0, b1, blocks, codes + (size_t)t * code_stride, code_stride, d_x + (size_t)t * blocks, \
-                           sums + (size_t)t * blocks * 16, run_sums + (size_t)t * blocks * 8, states + t, n)
-            if (rest == 3) KG_REST(3);
-            else if (rest == 2) KG_REST(2);
-            else if (rest == 1) KG_REST(1);
-#undef KG_REST
+            if (rest == 3) KG_TOKENS(3);
+            else if (rest == 2) KG_TOKENS(2);
+            else if (rest == 1) KG_TOKENS(1);
+#undef KG_TOKENS
         }
         for (int t = 0; t < ntok; t++) _mm256_storeu_ps(out + (size_t)t * out_stride + r0, states[t]);
     }

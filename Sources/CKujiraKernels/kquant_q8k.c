@@ -199,11 +199,12 @@ K_INLINE void k_row(int format, const unsigned char *row, int blocks, const int8
         const size_t s16_stride = (size_t)blocks * 16;
         if (format == 2) q6_block(block, codes + (size_t)b * 256, code_stride, sums + (size_t)b * 16, s16_stride, sumi, nt);
         else k_block(format, block, codes + (size_t)b * 256, code_stride, sums + (size_t)b * 16, s16_stride, sumi, mins, nt);
+        const float d = half_at(block + (format == 2 ? 208 : 0)), dmin = format == 2 ? 0 : half_at(block + 2);
         for (int t = 0; t < nt; t++) {
             const float dx = d_x[(size_t)t * blocks + b];
             const __m128 sums2 = lane_sums2(sumi[t], format == 2 ? _mm256_setzero_si256() : mins[t]);
-            acc[t] = format == 2 ? _mm_fmadd_ss(_mm_set_ss(half_at(block + 208) * dx), sums2, acc[t])   // q6_step
-                                 : k_step(acc[t], half_at(block), half_at(block + 2), dx, sums2);
+            acc[t] = format == 2 ? _mm_fmadd_ss(_mm_set_ss(d * dx), sums2, acc[t])   // q6_step
+                                 : k_step(acc[t], d, dmin, dx, sums2);
         }
     }
     for (int t = 0; t < nt; t++) out[(size_t)t * out_stride] = _mm_cvtss_f32(acc[t]);
