@@ -27,7 +27,7 @@ struct Kujira: AsyncParsableCommand {
             ServeCommand.self,
             BenchKernelsCommand.self,
             TrainStepCommand.self,
-            TrainCommand.self, SFTCommand.self, EvalChatCommand.self, MergeCommand.self,
+            TrainCommand.self, SFTCommand.self, TrainMTPCommand.self, EvalChatCommand.self, MergeCommand.self,
             EvalCommand.self,
             ExportCommand.self,
             ConvertCommand.self,
