@@ -117,9 +117,38 @@ final class CommandLineTests: XCTestCase {
         XCTAssertFalse(failure.stderr.contains("Backtrace") || failure.stderr.contains("Fatal error"), failure.stderr)
     }
 
+    /// `kujira train-mtp` on the embedded model with a fresh head: the report shows the head learned the model's
+    /// continuations, the output drafts with it, and an existing --out is a usage error that leaves it alone.
+    func testTrainMTPFitsAFreshHeadAndWritesAModelThatDrafts() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("kujira-train-mtp-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let prompts = (work as NSString).appendingPathComponent("prompts.txt"), out = (work as NSString).appendingPathComponent("fitted")
+        try ["12+34", "987-654", "5+5", "40-17", "301+299", "8-9", "77+1", "650-60", "3+333"].joined(separator: "\n")
+            .write(toFile: prompts, atomically: true, encoding: .utf8)
+        let model = Self.repository.appendingPathComponent("Models/kujira-arith").path
+        let fit = try run(["train-mtp", "--model", model, "--data", prompts, "--out", out, "--fresh", "--epochs", "40", "--batch", "4",
+                           "--lr", "3e-3", "--held-out-every", "0", "--threads", "1"])
+        XCTAssertEqual(fit.status, 0, fit.stderr)
+        XCTAssertTrue(fit.stdout.contains("fitting a fresh MTP module"), fit.stdout)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/mtp_fit.json"))) as? [String: Any])
+        let before = try XCTUnwrap((report["trainBefore"] as? [String: Any])?["accuracy"] as? Double)
+        let after = try XCTUnwrap((report["trainAfter"] as? [String: Any])?["accuracy"] as? Double)
+        XCTAssertGreaterThan(after, before + 0.4, "accuracy \(before) → \(after)")
+        let drafted = try run(["run", "--model", out, "--speculative", "mtp", "--verbose", "12+34"])
+        XCTAssertEqual(drafted.status, 0, drafted.stderr)
+        let plain = try run(["run", "--model", model, "--speculative", "off", "12+34"])
+        XCTAssertEqual(drafted.stdout, plain.stdout)
+        XCTAssertTrue(drafted.stderr.contains("drafts accepted"), drafted.stderr)
+        let again = try run(["train-mtp", "--model", model, "--data", prompts, "--out", out])
+        XCTAssertEqual(again.status, 64)
+        XCTAssertTrue(again.stderr.contains("exists"), again.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/mtp_fit.json"))
+    }
+
     func testEveryCommandsHelpHasAnExample() throws {
         let commands = ["pull", "list", "rm", "run", "chat", "serve", "generate", "logits", "inspect", "bench", "bench-kernels", "tokenize",
-                        "template", "init", "convert", "train", "train-step", "eval", "grpo", "distill", "export"]
+                        "template", "init", "convert", "train", "train-step", "train-mtp", "eval", "grpo", "distill", "export"]
         for command in commands {
             let help = try run([command, "--help"])
             XCTAssertEqual(help.status, 0, command)

@@ -40,8 +40,8 @@ extension MTPFitter {
     /// across file systems), the module in `model-mtp.safetensors`, a `model.safetensors.index.json` mapping every
     /// tensor to its file (a weight file that held a stored module is rewritten without it), the model's other files (tokenizer, chat template) copied, and `mtp_fit.json`.
     /// Refuses an `out` that exists.
-    public func write(to out: String, report: MTPFitReport) throws {
-        let fm = FileManager.default
+    public func write(to target: String, report: MTPFitReport) throws {
+        let fm = FileManager.default, out = URL(fileURLWithPath: target).standardizedFileURL.path
         guard !fm.fileExists(atPath: out) else { throw TrainingError.invalidInput("\(out) exists; train-mtp writes a new directory (choose another --out)") }
         let weightMap = try originalWeightMap()
         let temporary = try AtomicFile.prepareDirectory(for: out) { dir in
