@@ -7,7 +7,10 @@
 
 #pragma clang fp contract(off)
 
+// A file may define K_AVX2 first to build the same code for a wider target (kquant_gemm8_vnni.c).
+#ifndef K_AVX2
 #define K_AVX2 __attribute__((target("avx2,fma,f16c")))
+#endif
 #define K_INLINE K_AVX2 static inline __attribute__((always_inline))
 
 // The IEEE half at p as a Float (exact), by a full-width conversion (`_cvtsh_ss` merges into a live register: a false

@@ -1,6 +1,6 @@
 // Prompt-sized batches of Q4_K / Q5_K / Q6_K rows on Q8_K activations (kquant_q8k.c's `k_rows`, for `KG_MIN_TOKENS`
 // tokens or more): eight rows at a time, their super-blocks repacked once per call so that int32 lane i of a register
-// belongs to row r0 + i. Included only by kquant_q8k.c, after `k_scale_pairs`, `k_runs` and `q6_run`.
+// belongs to row r0 + i. Included after kquant_unpack.h.
 //
 // A register of the repacked group holds four values of each of the eight rows (values 4g..4g+3 of run k), as bytes.
 // Against a token's four codes of that place (one broadcast) `vpmaddubsw` gives each row's two pair sums; the pair sums
@@ -11,6 +11,7 @@
 // (pairs of scales against pairs of 16-code sums) is four or eight `vpmaddwd` for eight rows. Each row's super-block sums
 // are exact integers, and lane i then does the per-row kernels' float operations (`k_step`, or Q6_K's one FMA): the same
 // bits as they and the Swift reference give (CBlockDotTests, KQuantQ8KTests). docs/kernels.md, "K-quants on Q8_K".
+// Built twice: in kquant_q8k.c (AVX2) and in kquant_gemm8_vnni.c (KG_VNNI: the run loop on `vpdpbusd`, `kg_runs_vnni`).
 
 // The smallest token count that takes this path (bench-kernels 2048x2048: at 4 tokens the repack costs what it saves, at 6
 // it is 7–20% faster than the per-row tiles).
@@ -85,18 +86,55 @@ K_INLINE void kg_repack(int format, const unsigned char *base, size_t row_bytes,
     }
 }
 
+#if defined(KG_VNNI)
+// The eight runs of super-block b of the repacked group against tokens t < nt, into the rows' exact int32 sums `sum` (AVX-512
+// VNNI, kquant_gemm8_vnni.c). `vpdpbusd` adds a place's four byte products straight into int32 lanes, so there is no int16
+// bound: each 16-value half of a run (Q4_K / Q5_K: two halves with one scale, summed first) is one int32 per row, times
+// its scale with one `vpmulld` (|half| ≤ 16·63·127, times |scale| ≤ 127: far inside int32). Per run and token: eight
+// `vpdpbusd` and one or two `vpmulld`, where the AVX2 tile pays eight `vpmaddubsw`, seven `vpaddw` and one to four
+// `vpmaddwd`. The same integers as the AVX2 tile, hence the same bits.
+K_INLINE void kg_runs_vnni(int format, const unsigned char *block, const int8_t *codes, size_t code_stride, int b, __m256i *sum, int nt) {
+#pragma clang loop unroll(disable)
+    for (int k = 0; k < 8; k++) {
+        __m256i half[KG_TILE][2];
+        for (int t = 0; t < nt; t++) half[t][0] = half[t][1] = _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+        for (int g = 0; g < 8; g++) {
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(block + KG_VALUES + 32 * (8 * k + g)));
+            for (int t = 0; t < nt; t++) {
+                int four;
+                __builtin_memcpy(&four, codes + (size_t)t * code_stride + (size_t)b * 256 + 32 * k + 4 * g, 4);
+                half[t][g / 4] = _mm256_dpbusd_epi32(half[t][g / 4], w, _mm256_set1_epi32(four));
+            }
+        }
+        // Each scale register holds s in both int16 halves of a lane; the arithmetic shift leaves s as int32.
+        const __m256i s0 = _mm256_srai_epi32(_mm256_loadu_si256((const __m256i *)(block + KG_SCALES + 32 * (2 * k))), 16);
+        if (format == 2) {
+            const __m256i s1 = _mm256_srai_epi32(_mm256_loadu_si256((const __m256i *)(block + KG_SCALES + 32 * (2 * k + 1))), 16);
+            for (int t = 0; t < nt; t++)
+                sum[t] = _mm256_add_epi32(sum[t], _mm256_add_epi32(_mm256_mullo_epi32(half[t][0], s0), _mm256_mullo_epi32(half[t][1], s1)));
+        } else {
+            for (int t = 0; t < nt; t++) sum[t] = _mm256_add_epi32(sum[t], _mm256_mullo_epi32(_mm256_add_epi32(half[t][0], half[t][1]), s0));
+        }
+    }
+}
+#endif
+
 // Super-blocks [b0, b1) of the repacked group against tokens t < nt (a constant where inlined), continuing their
 // accumulators (eight rows' floats per token) in `state`. Token t's codes at codes + t·code_stride, its scales at
 // d_x + t·blocks, its 16-code sums at sums + t·16·blocks, its run sums (eight per super-block) at run_sums + t·8·blocks.
 K_INLINE void kg_tile(int format, const unsigned char *scratch, int b0, int b1, int blocks, const int8_t *codes, size_t code_stride,
                       const float *d_x, const int16_t *sums, const int16_t *run_sums, __m256 *state, int nt) {
-    const int part = KG_PART(format);
     __m256 acc[KG_TILE];
     for (int t = 0; t < nt; t++) acc[t] = state[t];
     for (int b = b0; b < b1; b++) {
         const unsigned char *block = scratch + (size_t)b * KG_BLOCK_BYTES;
         __m256i sum[KG_TILE];
         for (int t = 0; t < nt; t++) sum[t] = _mm256_setzero_si256();
+#if defined(KG_VNNI)
+        kg_runs_vnni(format, block, codes, code_stride, b, sum, nt);
+#else
+        const int part = KG_PART(format);
         // Not unrolled: with all 256 multiplies in one block clang reorders them token-major, spilling every weight
         // register to the stack for the first token and reloading it for the others (no faster than the per-row kernel).
 #pragma clang loop unroll(disable)
@@ -117,6 +155,7 @@ K_INLINE void kg_tile(int format, const unsigned char *scratch, int b0, int b1, 
                 }
             }
         }
+#endif
         const __m256 d = _mm256_loadu_ps((const float *)(block + KG_D));
         for (int t = 0; t < nt; t++) {
             const __m256 dx = _mm256_set1_ps(d_x[(size_t)t * blocks + b]);

@@ -74,47 +74,7 @@ K_AVX2 void kujira_q8k_quantize(const float *x, long blocks, int8_t *codes, floa
     }
 }
 
-// The 8 six-bit scales and mins of a Q4_K / Q5_K super-block (12 packed bytes at block + 4), each in the low int16 of its
-// int32 lane k and copied into the high int16 (so `vpmaddwd` multiplies both halves of a pair by it).
-K_INLINE void k_scale_pairs(const unsigned char *block, __m256i *scales, __m256i *mins) {
-    unsigned int w0, w1, w2;
-    __builtin_memcpy(&w0, block + 4, 4);
-    __builtin_memcpy(&w1, block + 8, 4);
-    __builtin_memcpy(&w2, block + 12, 4);
-    const unsigned int scales_low = w0 & 0x3F3F3F3Fu, mins_low = w1 & 0x3F3F3F3Fu;
-    const unsigned int scales_high = (w2 & 0x0F0F0F0Fu) | (((w0 >> 6) & 0x03030303u) << 4);
-    const unsigned int mins_high = ((w2 >> 4) & 0x0F0F0F0Fu) | (((w1 >> 6) & 0x03030303u) << 4);
-    const __m256i shifts = _mm256_set_epi32(24, 16, 8, 0, 24, 16, 8, 0), byte = _mm256_set1_epi32(0xFF);
-    const __m256i s = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set_epi32((int)scales_high, (int)scales_high, (int)scales_high, (int)scales_high,
-                                                                          (int)scales_low, (int)scales_low, (int)scales_low, (int)scales_low), shifts), byte);
-    const __m256i m = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set_epi32((int)mins_high, (int)mins_high, (int)mins_high, (int)mins_high,
-                                                                          (int)mins_low, (int)mins_low, (int)mins_low, (int)mins_low), shifts), byte);
-    *scales = _mm256_or_si256(s, _mm256_slli_epi32(s, 16));
-    *mins = _mm256_or_si256(m, _mm256_slli_epi32(m, 16));
-}
-
-// Runs 2c and 2c + 1 of a Q4_K / Q5_K super-block as bytes in value order (0..15, or 0..31 with Q5_K's fifth bit: bit 2c /
-// 2c + 1 of qh[i] is the fifth bit of value i of run 2c / 2c + 1).
-K_INLINE void k_runs(int five, const unsigned char *block, __m256i high, int c, __m256i low4, __m256i *lo, __m256i *hi) {
-    const __m256i packed = _mm256_loadu_si256((const __m256i *)(block + (five ? 48 : 16) + 32 * c));
-    *lo = _mm256_and_si256(packed, low4);
-    *hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
-    if (five) {
-        const __m256i one = _mm256_set1_epi8(1);
-        *lo = _mm256_or_si256(*lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * c), one), 4));
-        *hi = _mm256_or_si256(*hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * c + 1), one), 4));
-    }
-}
-
-// Run r (values 32r..32r+31) of a Q6_K super-block as bytes 0..63 in value order: low 4 bits from ql, high 2 from qh.
-K_INLINE __m256i q6_run(const unsigned char *block, int r) {
-    const int h = r >> 2, j = r & 3;
-    const __m256i ql = _mm256_loadu_si256((const __m256i *)(block + 64 * h + 32 * (j & 1)));
-    const __m256i qh = _mm256_loadu_si256((const __m256i *)(block + 128 + 32 * h));
-    return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4 * (j >> 1)), _mm256_set1_epi8(0x0F)),
-                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), _mm256_set1_epi8(0x03)), 4));
-}
-
+#include "kquant_unpack.h"
 #include "kquant_gemm8.h"
 
 // Tokens per register tile of the per-row prefill loop (`k_rows`).
@@ -211,7 +171,7 @@ K_INLINE void k_row(int format, const unsigned char *row, int blocks, const int8
 }
 
 // `format`: 0 Q4_K, 1 Q5_K, 2 Q6_K (a constant where inlined).
-K_INLINE void k_rows(int format, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
+K_INLINE void k_rows(int isa, int format, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
                      const float *d_x, const int16_t *sums, int ntok, float *out, int out_stride) {
     const unsigned char *base = (const unsigned char *)rows;
     const size_t code_stride = (size_t)blocks * 256;
@@ -226,7 +186,9 @@ K_INLINE void k_rows(int format, const void *rows, size_t row_bytes, int row_beg
     // A chunk of 16 rows (in L1) against every tile of K_TILE_TOKENS tokens, then the leftover tokens (4, then 1–3) in
     // one pass over each row.
     if (ntok >= KG_MIN_TOKENS)
-        row_begin = kg_rows(format, base, row_bytes, row_begin, row_end, blocks, codes, d_x, sums, ntok, out, out_stride);
+        row_begin = isa == KUJIRA_ISA_VNNI
+            ? kujira_kg_rows_vnni(format, base, row_bytes, row_begin, row_end, blocks, codes, d_x, sums, ntok, out, out_stride)
+            : kg_rows(format, base, row_bytes, row_begin, row_end, blocks, codes, d_x, sums, ntok, out, out_stride);
     const int tiles = ntok / K_TILE_TOKENS;
     for (int first = row_begin; first < row_end; first += 16) {
         const int end = first + 16 < row_end ? first + 16 : row_end;
@@ -245,11 +207,11 @@ K_INLINE void k_rows(int format, const void *rows, size_t row_bytes, int row_beg
 #undef K_TILE
 }
 
-K_AVX2 void kujira_k_q8k_dot_rows(int format, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
-                                  const float *scales, const int16_t *sums, int ntok, float *out, int out_stride) {
-    if (format == 2) k_rows(2, rows, row_bytes, row_begin, row_end, blocks, codes, scales, sums, ntok, out, out_stride);
-    else if (format == 1) k_rows(1, rows, row_bytes, row_begin, row_end, blocks, codes, scales, sums, ntok, out, out_stride);
-    else k_rows(0, rows, row_bytes, row_begin, row_end, blocks, codes, scales, sums, ntok, out, out_stride);
+K_AVX2 void kujira_k_q8k_dot_rows(int isa, int format, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                                  const int8_t *codes, const float *scales, const int16_t *sums, int ntok, float *out, int out_stride) {
+    if (format == 2) k_rows(isa, 2, rows, row_bytes, row_begin, row_end, blocks, codes, scales, sums, ntok, out, out_stride);
+    else if (format == 1) k_rows(isa, 1, rows, row_bytes, row_begin, row_end, blocks, codes, scales, sums, ntok, out, out_stride);
+    else k_rows(isa, 0, rows, row_bytes, row_begin, row_end, blocks, codes, scales, sums, ntok, out, out_stride);
 }
 
 #else
@@ -258,9 +220,9 @@ void kujira_q8k_quantize(const float *x, long blocks, int8_t *codes, float *scal
     (void)x; (void)blocks; (void)codes; (void)scales; (void)sums;
 }
 
-void kujira_k_q8k_dot_rows(int format, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
-                           const float *scales, const int16_t *sums, int ntok, float *out, int out_stride) {
-    (void)format; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)codes; (void)scales; (void)sums; (void)ntok;
+void kujira_k_q8k_dot_rows(int isa, int format, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                           const int8_t *codes, const float *scales, const int16_t *sums, int ntok, float *out, int out_stride) {
+    (void)isa; (void)format; (void)rows; (void)row_bytes; (void)row_begin; (void)row_end; (void)blocks; (void)codes; (void)scales; (void)sums; (void)ntok;
     (void)out; (void)out_stride;
 }
 

@@ -26,6 +26,9 @@
 unsigned char *kujira_thread_scratch(size_t bytes);
 
 #if defined(__x86_64__)
+// The K-quants' eight-rows prompt path built for AVX-512 VNNI (kquant_gemm8_vnni.c; `kg_rows` in kquant_gemm8.h).
+int kujira_kg_rows_vnni(int format, const unsigned char *base, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
+                        const float *d_x, const int16_t *sums, int ntok, float *out, int out_stride);
 KUJIRA_DECLARE_QUANT_DOTS(_vnni)
 KUJIRA_DECLARE_QUANT_DOTS(_avx2)
 #endif

@@ -72,10 +72,11 @@ void kujira_q5_dot_rows(int isa, int has_min, const void *rows, size_t row_bytes
 void kujira_q8k_quantize(const float *x, long blocks, int8_t *codes, float *scales, int16_t *sums);
 /// Q4_K (`format` 0, 144-byte super-blocks), Q5_K (1, 176-byte) or Q6_K (2, 210-byte) rows [row_begin, row_end) dotted with
 /// `ntok` tokens of Q8_K activations (`kujira_q8k_quantize`: per token `blocks * 256` codes, `blocks` scales, `blocks * 16`
-/// sums), AVX2: token t of row r goes to `out[t * out_stride + r]`. Bit for bit `KQuantQ8K.dot` / `q6Dot`; a token's result
-/// does not depend on ntok.
-void kujira_k_q8k_dot_rows(int format, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
-                           const float *scales, const int16_t *sums, int ntok, float *out, int out_stride);
+/// sums): token t of row r goes to `out[t * out_stride + r]`. AVX2, with the prompt batches' eight-rows path in AVX-512 VNNI
+/// when `isa` is KUJIRA_ISA_VNNI (2). Bit for bit `KQuantQ8K.dot` / `q6Dot` at either level; a token's result does not
+/// depend on ntok.
+void kujira_k_q8k_dot_rows(int isa, int format, const void *rows, size_t row_bytes, int row_begin, int row_end, int blocks,
+                           const int8_t *codes, const float *scales, const int16_t *sums, int ntok, float *out, int out_stride);
 
 /// 1 when this build has the float GEMM block and the CPU runs AVX-512F, else 0.
 int kujira_sgemm_available(void);

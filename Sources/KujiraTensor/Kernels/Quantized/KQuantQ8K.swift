@@ -111,7 +111,7 @@ enum KQuantQ8K {
     static func rows(_ isa: KernelISA, _ w: LinearWeight, _ range: Range<Int>, _ x: Q8KActivations, n: Int, out: UnsafeMutableBufferPointer<Float>) {
         let base = w.data.bytes.baseAddress!, rowBytes = w.rowBytes, blocks = w.cols / 256, dtype = w.data.dtype, five = dtype == .q5_K
         if isa != .swift {
-            return kujira_k_q8k_dot_rows(dtype == .q6_K ? 2 : five ? 1 : 0, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks), x.codes, x.scales, x.sums,
+            return kujira_k_q8k_dot_rows(isa.rawValue, dtype == .q6_K ? 2 : five ? 1 : 0, base, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(blocks), x.codes, x.scales, x.sums,
                                          Int32(n), out.baseAddress!, Int32(w.rows))
         }
         for r in range {
