@@ -56,9 +56,9 @@ struct TrainMTPCommand: ParsableCommand {
         let fitter = try MTPFitter(settings: s)
         say("fitting \(fitter.startedFromStoredModule ? "the stored" : "a fresh") MTP module of \(fitter.trainedParameters) parameters to \(model)'s greedy output on \(prompts.count) prompts, threads \(threads.effectiveThreads)")
         let generationStart = Date()
-        try fitter.prepare(prompts: prompts) { done, total in
+        try fitter.prepare(prompts: prompts, progress: { done, total in
             if done == total || done % 8 == 0 { say(String(format: "generated %d/%d (%.0f s)", done, total, Date().timeIntervalSince(generationStart))) }
-        }
+        }, stage: { say($0) })
         let generationSeconds = Date().timeIntervalSince(generationStart)
         let trainBefore = try fitter.score(heldOut: false), heldOutBefore = try fitter.score(heldOut: true)
         say("\(fitter.trainSequences.count) training sequences, \(fitter.heldOutSequences.count) held out; \(Self.describe(trainBefore, heldOutBefore)) before fitting")

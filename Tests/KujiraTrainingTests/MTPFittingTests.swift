@@ -133,6 +133,12 @@ final class MTPFittingTests: XCTestCase {
         XCTAssertThrowsError(try MTPFitter(settings: settings(model: gguf, prompts: promptsFile, steps: 1))) {
             XCTAssertTrue("\($0)".contains("needs a Hugging Face model directory"), "\($0)")
         }
+        let model = try modelDirectory("deepseek-v3-tiny")
+        var tight = settings(model: model, prompts: promptsFile, steps: 1)
+        tight.hiddenStateBudget = 1024
+        XCTAssertThrowsError(try MTPFitter(settings: tight).prepare(prompts: ["Hello", "Count to ten."])) {
+            XCTAssertTrue("\($0)".contains("hidden states of 2 sequences") && "\($0)".contains("use fewer prompts"), "\($0)")
+        }
         let empty = temporary("empty.txt")
         try "\n  \n".write(toFile: empty, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try MTPFitter.readPrompts(empty)) { XCTAssertTrue("\($0)".contains("\(empty): no prompts"), "\($0)") }

@@ -25,6 +25,8 @@ public struct MTPFitSettings: Sendable, Codable, Equatable {
     /// Every `heldOutEvery`-th prompt is held out to measure the fit (0: none; only when there are at least that many).
     public var heldOutEvery: Int = 8
     public var seed: UInt64 = 1
+    /// Bytes the main model's hidden states may take (nil: half of the machine's memory); more is refused before computing.
+    public var hiddenStateBudget: UInt64?
     public var optimizer = OptimizerSettings(learningRate: 1e-3, minLearningRate: 1e-4, warmupSteps: 10, weightDecay: 0)
     public init() {}
 }
@@ -147,8 +149,8 @@ public final class MTPFitter: @unchecked Sendable {
 
     /// Generates the model's greedy continuation of every prompt (the model as stored, no speculation), holds out
     /// every `heldOutEvery`-th, and computes the main model's hidden states of all of them. `progress` sees
-    /// (prompts done, prompts).
-    public func prepare(prompts: [String], progress: (Int, Int) -> Void = { _, _ in }) throws {
+    /// (prompts done, prompts), `stage` a line before the hidden states are computed.
+    public func prepare(prompts: [String], progress: (Int, Int) -> Void = { _, _ in }, stage: (String) -> Void = { _ in }) throws {
         let pipeline = try TextPipeline.load(path: directory, speculation: .off)
         let generator = Generator(model: pipeline.model)
         let limit = min(pipeline.contextLength, model.maxPositions)
@@ -168,6 +170,7 @@ public final class MTPFitter: @unchecked Sendable {
         train = sequences.enumerated().filter { !holdOut || ($0.offset + 1) % every != 0 }.map(\.element)
         heldOut = holdOut ? sequences.enumerated().filter { ($0.offset + 1) % every == 0 }.map(\.element) : []
         length = sequences.map(\.tokens.count).max() ?? 0
+        stage("computing the model's hidden states of \(sequences.count) sequences × \(length) tokens (\(hiddenStateBytes >> 20) MiB)")
         try computeHiddenStates()
     }
 
@@ -183,12 +186,23 @@ public final class MTPFitter: @unchecked Sendable {
     func computeHiddenStates() throws {
         guard !train.isEmpty else { throw TrainingError.invalidInput("\(settings.prompts): no training sequences") }
         guard length >= 3 else { throw TrainingError.invalidInput("sequences need at least 3 tokens (the module predicts the token after next)") }
+        let budget = settings.hiddenStateBudget ?? ProcessInfo.processInfo.physicalMemory / 2
+        guard hiddenStateBytes <= budget else {
+            throw TrainingError.invalidInput("the main model's hidden states of \(train.count + heldOut.count) sequences × \(length) tokens need "
+                + "\(hiddenStateBytes >> 20) MiB, over the \(budget >> 20) MiB allowed\(settings.hiddenStateBudget == nil ? " (half of this machine's memory)" : ""): "
+                + "use fewer prompts or --new-tokens")
+        }
         trainHidden = try hiddenStates(train)
         heldOutHidden = try hiddenStates(heldOut)
         var schedule = settings.optimizer
         schedule.totalSteps = totalSteps
         optimizer = AdamW(settings: schedule, parameterCount: parameters.count)
         order = []
+    }
+
+    /// Bytes of the main model's hidden states of every sequence (float32, padded to `length`).
+    public var hiddenStateBytes: UInt64 {
+        UInt64(train.count + heldOut.count) * UInt64(length) * UInt64((try? config.int("hidden_size")) ?? 0) * 4
     }
 
     /// Steps of the whole run: `settings.steps`, else `epochs` passes over the training sequences.
