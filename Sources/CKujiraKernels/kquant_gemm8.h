@@ -86,6 +86,18 @@ K_INLINE void kg_repack(int format, const unsigned char *base, size_t row_bytes,
     }
 }
 
+// Place g of run k of a repacked super-block: four values of each of the eight rows, as bytes.
+K_INLINE __m256i kg_place(const unsigned char *block, int k, int g) {
+    return _mm256_loadu_si256((const __m256i *)(block + KG_VALUES + 32 * (8 * k + g)));
+}
+
+// Token t's four codes of that place in super-block b, broadcast to every lane.
+K_INLINE __m256i kg_codes(const int8_t *codes, size_t code_stride, int t, int b, int k, int g) {
+    int four;
+    __builtin_memcpy(&four, codes + (size_t)t * code_stride + (size_t)b * 256 + 32 * k + 4 * g, 4);
+    return _mm256_set1_epi32(four);
+}
+
 #if defined(KG_VNNI)
 // The eight runs of super-block b of the repacked group against tokens t < nt, into the rows' exact int32 sums `sum` (AVX-512
 // VNNI, kquant_gemm8_vnni.c). `vpdpbusd` adds a place's four byte products straight into int32 lanes, so there is no int16
@@ -100,12 +112,8 @@ K_INLINE void kg_runs_vnni(int format, const unsigned char *block, const int8_t 
         for (int t = 0; t < nt; t++) half[t][0] = half[t][1] = _mm256_setzero_si256();
 #pragma clang loop unroll(full)
         for (int g = 0; g < 8; g++) {
-            const __m256i w = _mm256_loadu_si256((const __m256i *)(block + KG_VALUES + 32 * (8 * k + g)));
-            for (int t = 0; t < nt; t++) {
-                int four;
-                __builtin_memcpy(&four, codes + (size_t)t * code_stride + (size_t)b * 256 + 32 * k + 4 * g, 4);
-                half[t][g / 4] = _mm256_dpbusd_epi32(half[t][g / 4], w, _mm256_set1_epi32(four));
-            }
+            const __m256i w = kg_place(block, k, g);
+            for (int t = 0; t < nt; t++) half[t][g / 4] = _mm256_dpbusd_epi32(half[t][g / 4], w, kg_codes(codes, code_stride, t, b, k, g));
         }
         // Each scale register holds s in both int16 halves of a lane; the arithmetic shift leaves s as int32.
         const __m256i s0 = _mm256_srai_epi32(_mm256_loadu_si256((const __m256i *)(block + KG_SCALES + 32 * (2 * k))), 16);
@@ -142,11 +150,9 @@ K_INLINE void kg_tile(int format, const unsigned char *scratch, int b0, int b1, 
             __m256i partial[KG_TILE];
 #pragma clang loop unroll(full)
             for (int g = 0; g < 8; g++) {
-                const __m256i w = _mm256_loadu_si256((const __m256i *)(block + KG_VALUES + 32 * (8 * k + g)));
+                const __m256i w = kg_place(block, k, g);
                 for (int t = 0; t < nt; t++) {
-                    int four;
-                    __builtin_memcpy(&four, codes + (size_t)t * code_stride + (size_t)b * 256 + 32 * k + 4 * g, 4);
-                    const __m256i pair_sums = _mm256_maddubs_epi16(w, _mm256_set1_epi32(four));
+                    const __m256i pair_sums = _mm256_maddubs_epi16(w, kg_codes(codes, code_stride, t, b, k, g));
                     partial[t] = g % part == 0 ? pair_sums : _mm256_add_epi16(partial[t], pair_sums);
                 }
                 if (g % part == part - 1) {   // a finished part: scale it into the int32 sums (scale of values 16·(g / 4) of run k)
