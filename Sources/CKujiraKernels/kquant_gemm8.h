@@ -37,12 +37,16 @@
 // An int32 lane holding `low` in its low int16 and `high` in its high int16 (the operand layout of `vpmaddwd`).
 K_INLINE int32_t int16_pair(int32_t low, int32_t high) { return (low & 0xFFFF) | (int32_t)((uint32_t)high << 16); }
 
-// Rows r0..r0+7, every super-block, into `scratch` (KG_BLOCK_BYTES per super-block).
-K_INLINE void kg_repack(int format, const unsigned char *base, size_t row_bytes, int r0, int blocks, unsigned char *scratch) {
+// Rows r0..r0+7, every super-block, into `scratch` (KG_BLOCK_BYTES per super-block). With `width` 2 the layout is that of
+// two groups side by side (the VNNI build's sixteen rows per zmm register): each 32-byte unit of the layout above is
+// followed by the other group's, and this group's units go first (`half` 0) or second (`half` 1).
+K_INLINE void kg_repack_into(int format, const unsigned char *base, size_t row_bytes, int r0, int blocks, unsigned char *scratch,
+                             int width, int half) {
+#define KG_UNIT(out, offset) ((out) + (size_t)width * (offset) + 32 * half)
     const size_t block_bytes = format == 2 ? 210 : format == 1 ? 176 : 144;
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     for (int b = 0; b < blocks; b++) {
-        unsigned char *out = scratch + (size_t)b * KG_BLOCK_BYTES;
+        unsigned char *out = scratch + (size_t)b * width * KG_BLOCK_BYTES;
         __m256i runs[8][8];   // [run][row]
         int32_t scales[8][16], pairs[8][8];
         float d[8], dmin[8];
@@ -74,16 +78,24 @@ K_INLINE void kg_repack(int format, const unsigned char *base, size_t row_bytes,
         for (int k = 0; k < 8; k++) {
             __m256i places[8];
             transpose8x8_epi32(runs[k], places);
-            for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(out + KG_VALUES + 32 * (8 * k + g)), places[g]);
+            for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)KG_UNIT(out, KG_VALUES + 32 * (8 * k + g)), places[g]);
         }
-        int32_t *scale_out = (int32_t *)(out + KG_SCALES), *pair_out = (int32_t *)(out + KG_PAIRS);
-        for (int q = 0; q < 16; q++)
-            for (int i = 0; i < 8; i++) scale_out[8 * q + i] = scales[i][q];
-        for (int p = 0; p < 8; p++)
-            for (int i = 0; i < 8; i++) pair_out[8 * p + i] = pairs[i][p];
-        _mm256_storeu_ps((float *)(out + KG_D), _mm256_loadu_ps(d));
-        _mm256_storeu_ps((float *)(out + KG_DMIN), _mm256_loadu_ps(dmin));
+        for (int q = 0; q < 16; q++) {
+            int32_t *scale_out = (int32_t *)KG_UNIT(out, KG_SCALES + 32 * q);
+            for (int i = 0; i < 8; i++) scale_out[i] = scales[i][q];
+        }
+        for (int p = 0; p < 8; p++) {
+            int32_t *pair_out = (int32_t *)KG_UNIT(out, KG_PAIRS + 32 * p);
+            for (int i = 0; i < 8; i++) pair_out[i] = pairs[i][p];
+        }
+        _mm256_storeu_ps((float *)KG_UNIT(out, KG_D), _mm256_loadu_ps(d));
+        _mm256_storeu_ps((float *)KG_UNIT(out, KG_DMIN), _mm256_loadu_ps(dmin));
     }
+#undef KG_UNIT
+}
+
+K_INLINE void kg_repack(int format, const unsigned char *base, size_t row_bytes, int r0, int blocks, unsigned char *scratch) {
+    kg_repack_into(format, base, row_bytes, r0, blocks, scratch, 1, 0);
 }
 
 // Place g of run k of a repacked super-block: four values of each of the eight rows, as bytes.
@@ -223,3 +235,99 @@ K_INLINE int kg_rows(int format, const unsigned char *base, size_t row_bytes, in
     }
     return row_begin + 8 * groups;
 }
+
+#if defined(KG_VNNI)
+// Sixteen rows per zmm register (the VNNI build): two groups of eight repacked side by side (`kg_repack_into` width 2), so
+// int32 lane i < 8 of a 64-byte unit belongs to row r0 + i and lane 8 + i to row r0 + 8 + i. The same steps as
+// `kg_runs_vnni` and `kg_tile`, lane by lane, on twice the rows per instruction: the same integers and float operations
+// per row, hence the same bits.
+K_INLINE __m512 kg_negate16(__m512 v) { return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000))); }
+
+K_INLINE void kg_tile16(int format, const unsigned char *scratch, int b0, int b1, int blocks, const int8_t *codes, size_t code_stride,
+                        const float *d_x, const int16_t *sums, const int16_t *run_sums, float *state, int nt) {
+    __m512 acc[KG_TILE];
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_loadu_ps(state + 16 * t);   // the scratch is only 32-byte aligned
+    for (int b = b0; b < b1; b++) {
+        const unsigned char *block = scratch + (size_t)b * 2 * KG_BLOCK_BYTES;
+        __m512i sum[KG_TILE];
+        for (int t = 0; t < nt; t++) sum[t] = _mm512_setzero_si512();
+#pragma clang loop unroll(disable)
+        for (int k = 0; k < 8; k++) {
+            __m512i half[KG_TILE][2];
+            for (int t = 0; t < nt; t++) half[t][0] = half[t][1] = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+            for (int g = 0; g < 8; g++) {
+                const __m512i w = _mm512_loadu_si512((const void *)(block + 2 * (KG_VALUES + 32 * (8 * k + g))));
+                for (int t = 0; t < nt; t++) {
+                    int four;
+                    __builtin_memcpy(&four, codes + (size_t)t * code_stride + (size_t)b * 256 + 32 * k + 4 * g, 4);
+                    half[t][g / 4] = _mm512_dpbusd_epi32(half[t][g / 4], w, _mm512_set1_epi32(four));
+                }
+            }
+            const __m512i s0 = _mm512_srai_epi32(_mm512_loadu_si512((const void *)(block + 2 * (KG_SCALES + 32 * (2 * k)))), 16);
+            if (format == 2) {
+                const __m512i s1 = _mm512_srai_epi32(_mm512_loadu_si512((const void *)(block + 2 * (KG_SCALES + 32 * (2 * k + 1)))), 16);
+                for (int t = 0; t < nt; t++)
+                    sum[t] = _mm512_add_epi32(sum[t], _mm512_add_epi32(_mm512_mullo_epi32(half[t][0], s0), _mm512_mullo_epi32(half[t][1], s1)));
+            } else {
+                for (int t = 0; t < nt; t++) sum[t] = _mm512_add_epi32(sum[t], _mm512_mullo_epi32(_mm512_add_epi32(half[t][0], half[t][1]), s0));
+            }
+        }
+        const __m512 d = _mm512_loadu_ps((const float *)(block + 2 * KG_D));
+        for (int t = 0; t < nt; t++) {
+            const __m512 dx = _mm512_set1_ps(d_x[(size_t)t * blocks + b]);
+            __m512i extra = _mm512_setzero_si512();
+            const int16_t *pair_source = format == 2 ? sums + ((size_t)t * blocks + b) * 16 : run_sums + ((size_t)t * blocks + b) * 8;
+            for (int p = 0; p < (format == 2 ? 8 : 4); p++) {
+                int pair;
+                __builtin_memcpy(&pair, pair_source + 2 * p, 4);
+                const __m512i weights = _mm512_loadu_si512((const void *)(block + 2 * (KG_PAIRS + 32 * p)));
+                extra = _mm512_add_epi32(extra, _mm512_madd_epi16(weights, _mm512_set1_epi32(pair)));
+            }
+            if (format == 2) {   // q6_step
+                const __m512i lanes = _mm512_sub_epi32(sum[t], _mm512_slli_epi32(extra, 5));
+                acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(lanes), acc[t]);
+            } else {             // k_step
+                const __m512 dmin = _mm512_loadu_ps((const float *)(block + 2 * KG_DMIN));
+                acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(sum[t]), acc[t]);
+                acc[t] = _mm512_fmadd_ps(kg_negate16(_mm512_mul_ps(dmin, dx)), _mm512_cvtepi32_ps(extra), acc[t]);
+            }
+        }
+    }
+    for (int t = 0; t < nt; t++) _mm512_storeu_ps(state + 16 * t, acc[t]);
+}
+
+// Rows [row_begin, row_end) rounded down to groups of sixteen (as `kg_rows`); returns the first row not done.
+K_INLINE int kg_rows16(int format, const unsigned char *base, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
+                       const float *d_x, const int16_t *sums, int ntok, float *out, int out_stride) {
+    const int groups = (row_end - row_begin) / 16;
+    if (groups == 0) return row_begin;
+    const size_t packed = (size_t)blocks * 2 * KG_BLOCK_BYTES, states_bytes = (size_t)ntok * 16 * sizeof(float);
+    unsigned char *scratch = kujira_thread_scratch(packed + states_bytes + (size_t)ntok * blocks * 8 * sizeof(int16_t));
+    if (!scratch) return row_begin;
+    float *states = (float *)(scratch + packed);
+    int16_t *run_sums = (int16_t *)(scratch + packed + states_bytes);
+    for (size_t i = 0; i < (size_t)ntok * blocks * 8; i++) run_sums[i] = (int16_t)(sums[2 * i] + sums[2 * i + 1]);
+    const size_t code_stride = (size_t)blocks * 256;
+    for (int g = 0; g < groups; g++) {
+        const int r0 = row_begin + 16 * g;
+        kg_repack_into(format, base, row_bytes, r0, blocks, scratch, 2, 0);
+        kg_repack_into(format, base, row_bytes, r0 + 8, blocks, scratch, 2, 1);
+        for (int t = 0; t < ntok; t++) _mm512_storeu_ps(states + 16 * t, _mm512_setzero_ps());
+        for (int b0 = 0; b0 < blocks; b0 += KG_CHUNK) {
+            const int b1 = b0 + KG_CHUNK < blocks ? b0 + KG_CHUNK : blocks;
+#define KG_TOKENS16(n) kg_tile16(format, scratch, b0, b1, blocks, codes + (size_t)t * code_stride, code_stride, d_x + (size_t)t * blocks, \
+                                 sums + (size_t)t * blocks * 16, run_sums + (size_t)t * blocks * 8, states + 16 * t, n)
+            int t = 0;
+            for (; t + KG_TILE <= ntok; t += KG_TILE) KG_TOKENS16(KG_TILE);
+            const int rest = ntok - t;
+            if (rest == 3) KG_TOKENS16(3);
+            else if (rest == 2) KG_TOKENS16(2);
+            else if (rest == 1) KG_TOKENS16(1);
+#undef KG_TOKENS16
+        }
+        for (int t = 0; t < ntok; t++) _mm512_storeu_ps(out + (size_t)t * out_stride + r0, _mm512_loadu_ps(states + 16 * t));
+    }
+    return row_begin + 16 * groups;
+}
+#endif
