@@ -60,7 +60,7 @@ public struct MTPFitScore: Sendable, Codable, Equatable {
 /// the main model frozen, so a checkpoint without a trained MTP head gets one for `--speculative mtp`.
 ///
 /// The main model is read as stored (BF16 or FP8, memory-mapped); only the module's own tensors (norms, `eh_proj`,
-/// its decoder block) are float32 parameters, started from N(0, initializer_range) as `kujira init` would. The main
+/// its decoder block) are float32 parameters, started from the stored module or from N(0, initializer_range). The main
 /// model's final hidden states of every sequence are computed once, so each step runs only the module's forward and
 /// backward; the embedding and output head it shares with the main model stay frozen.
 public final class MTPFitter: @unchecked Sendable {
