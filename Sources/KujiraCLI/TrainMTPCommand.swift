@@ -54,31 +54,31 @@ struct TrainMTPCommand: ParsableCommand {
         s.optimizer = OptimizerSettings(learningRate: lr, minLearningRate: minLr, warmupSteps: warmup, weightDecay: 0)
         let prompts = try MTPFitter.readPrompts(s.prompts)
         let fitter = try MTPFitter(settings: s)
-        say("fitting \(fitter.startedFromStoredModule ? "the stored" : "a fresh") MTP module of \(fitter.trainedParameters) parameters to \(model)'s greedy output on \(prompts.count) prompts, threads \(threads.effectiveThreads)")
+        SFTCommand.say("fitting \(fitter.startedFromStoredModule ? "the stored" : "a fresh") MTP module of \(fitter.trainedParameters) parameters to \(model)'s greedy output on \(prompts.count) prompts, threads \(threads.effectiveThreads)")
         let generationStart = Date()
         try fitter.prepare(prompts: prompts, progress: { done, total in
-            if done == total || done % 8 == 0 { say(String(format: "generated %d/%d (%.0f s)", done, total, Date().timeIntervalSince(generationStart))) }
-        }, stage: { say($0) })
+            if done == total || done % 8 == 0 { SFTCommand.say(String(format: "generated %d/%d (%.0f s)", done, total, Date().timeIntervalSince(generationStart))) }
+        }, stage: { SFTCommand.say($0) })
         let generationSeconds = Date().timeIntervalSince(generationStart)
         let trainBefore = try fitter.score(heldOut: false), heldOutBefore = try fitter.score(heldOut: true)
-        say("\(fitter.trainSequences.count) training sequences, \(fitter.heldOutSequences.count) held out; \(Self.describe(trainBefore, heldOutBefore)) before fitting")
+        SFTCommand.say("\(fitter.trainSequences.count) training sequences, \(fitter.heldOutSequences.count) held out; \(Self.describe(trainBefore, heldOutBefore)) before fitting")
         let trainingStart = Date()
         let total = fitter.totalSteps
         while fitter.step < total {
             let loss = try fitter.trainStep()
             if fitter.step == total || fitter.step % 10 == 0 || fitter.step == 1 {
-                say(String(format: "step %d/%d loss %.4f (%.1f s)", fitter.step, total, loss, Date().timeIntervalSince(trainingStart)))
+                SFTCommand.say(String(format: "step %d/%d loss %.4f (%.1f s)", fitter.step, total, loss, Date().timeIntervalSince(trainingStart)))
             }
         }
         let trainingSeconds = Date().timeIntervalSince(trainingStart)
         let trainAfter = try fitter.score(heldOut: false), heldOutAfter = try fitter.score(heldOut: true)
-        say("\(Self.describe(trainAfter, heldOutAfter)) after fitting")
+        SFTCommand.say("\(Self.describe(trainAfter, heldOutAfter)) after fitting")
         let report = MTPFitReport(settings: s, trainSequences: fitter.trainSequences.count, heldOutSequences: fitter.heldOutSequences.count,
                                   trainTokens: trainAfter?.tokens ?? 0, heldOutTokens: heldOutAfter?.tokens ?? 0, steps: total,
                                   trainBefore: trainBefore, trainAfter: trainAfter, heldOutBefore: heldOutBefore, heldOutAfter: heldOutAfter,
                                   losses: fitter.losses, generationSeconds: generationSeconds, trainingSeconds: trainingSeconds)
         try fitter.write(to: out, report: report)
-        say("wrote \(out) (the module in \(MTPFitter.moduleFile), the report in \(MTPFitter.reportFile)); try: kujira run --model \(out) --speculative mtp \"...\"")
+        SFTCommand.say("wrote \(out) (the module in \(MTPFitter.moduleFile), the report in \(MTPFitter.reportFile)); try: kujira run --model \(out) --speculative mtp \"...\"")
     }
 
     static func describe(_ train: MTPFitScore?, _ heldOut: MTPFitScore?) -> String {
@@ -87,6 +87,4 @@ struct TrainMTPCommand: ParsableCommand {
         }
         return [one(train, "training"), one(heldOut, "held-out")].compactMap { $0 }.joined(separator: ", ")
     }
-
-    func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 }

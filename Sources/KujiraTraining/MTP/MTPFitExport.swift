@@ -47,12 +47,13 @@ extension MTPFitter {
         let temporary = try AtomicFile.prepareDirectory(for: out) { dir in
             func path(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
             try AtomicFile.write(JSONValue.object(config.values).serialized(), to: path("config.json"))
-            var map = weightMap.filter { !Self.isReplaced($0.key, prefix: prefix) }.mapValues { JSONValue.string($0) }
+            let replaced = Set(weightMap.keys.filter { Self.isReplaced($0, prefix: prefix) })
+            var map = weightMap.filter { !replaced.contains($0.key) }.mapValues { JSONValue.string($0) }
             for file in Set(weightMap.values).sorted() {
                 let from = (directory as NSString).appendingPathComponent(file)
-                let replaced = weightMap.filter { $0.value == file && Self.isReplaced($0.key, prefix: prefix) }
-                if !replaced.isEmpty {
-                    try copyWeights(from, to: path(file), dropping: Set(replaced.keys))
+                let dropped = replaced.filter { weightMap[$0] == file }
+                if !dropped.isEmpty {
+                    try copyWeights(from, to: path(file), dropping: dropped)
                 } else {
                     do { try fm.linkItem(atPath: from, toPath: path(file)) } catch { try fm.copyItem(atPath: from, toPath: path(file)) }
                 }
@@ -95,26 +96,12 @@ extension MTPFitter {
         try writer.finish()
     }
 
-    /// Tensor → weight file of the model directory: its index, or every tensor of `model.safetensors` (or of each
-    /// `*.safetensors` file).
+    /// Tensor → weight file (name in the model directory), as `SafeTensorsStore` resolves the directory (its index,
+    /// `model.safetensors`, or every `*.safetensors`).
     func originalWeightMap() throws -> [String: String] {
-        let fm = FileManager.default
-        let index = (directory as NSString).appendingPathComponent("model.safetensors.index.json")
-        if fm.fileExists(atPath: index) {
-            guard let data = fm.contents(atPath: index), let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let map = json["weight_map"] as? [String: String] else {
-                throw SafeTensorsError.badIndex(path: index, detail: "expected a JSON object with a \"weight_map\" object of file names")
-            }
-            return map
-        }
-        let single = (directory as NSString).appendingPathComponent("model.safetensors")
-        let files = fm.fileExists(atPath: single) ? ["model.safetensors"]
-            : try fm.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".safetensors") }.sorted()
+        let store = try SafeTensorsStore(directory: directory)
         var map: [String: String] = [:]
-        for file in files {
-            for name in try SafeTensorsFile(path: (directory as NSString).appendingPathComponent(file)).tensorNames { map[name] = file }
-        }
-        guard !map.isEmpty else { throw SafeTensorsError.noWeights(directory: directory) }
+        for name in store.tensorNames { map[name] = store.file(of: name).map { ($0 as NSString).lastPathComponent } }
         return map
     }
 }

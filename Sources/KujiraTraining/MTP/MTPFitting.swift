@@ -174,14 +174,6 @@ public final class MTPFitter: @unchecked Sendable {
         try computeHiddenStates()
     }
 
-    /// Uses `sequences` as the training data, without generating (tests, data made elsewhere).
-    public func prepare(train: [MTPFitSequence], heldOut: [MTPFitSequence]) throws {
-        self.train = train
-        self.heldOut = heldOut
-        length = (train + heldOut).map(\.tokens.count).max() ?? 0
-        try computeHiddenStates()
-    }
-
     /// The main model's hidden states of the data, and an optimizer whose schedule spans the run.
     func computeHiddenStates() throws {
         guard !train.isEmpty else { throw TrainingError.invalidInput("\(settings.prompts): no training sequences") }
@@ -192,8 +184,8 @@ public final class MTPFitter: @unchecked Sendable {
                 + "\(hiddenStateBytes >> 20) MiB, over the \(budget >> 20) MiB allowed\(settings.hiddenStateBudget == nil ? " (half of this machine's memory)" : ""): "
                 + "use fewer prompts or --new-tokens")
         }
-        trainHidden = try hiddenStates(train)
-        heldOutHidden = try hiddenStates(heldOut)
+        trainHidden = hiddenStates(train)
+        heldOutHidden = hiddenStates(heldOut)
         var schedule = settings.optimizer
         schedule.totalSteps = totalSteps
         optimizer = AdamW(settings: schedule, parameterCount: parameters.count)
@@ -213,18 +205,14 @@ public final class MTPFitter: @unchecked Sendable {
     /// Tokens padded to `length` (the pad never reaches a counted row: attention is causal and pads come last).
     func padded(_ sequence: MTPFitSequence) -> [Int] { sequence.tokens + [Int](repeating: sequence.tokens[0], count: length - sequence.tokens.count) }
 
-    /// The main model's final hidden states (after the final norm) of each sequence, padded to `length`.
-    func hiddenStates(_ sequences: [MTPFitSequence]) throws -> [[Float]] {
-        let h = try config.int("hidden_size")
-        var states: [[Float]] = []
-        for start in stride(from: 0, to: sequences.count, by: max(1, settings.batch)) {
-            let part = sequences[start..<min(sequences.count, start + max(1, settings.batch))]
-            let shape = TrainingShape(batch: part.count, length: length)
-            let (_, pullback) = try model.stack.trainingForward(tokens: part.flatMap(padded), shape: shape)
-            let hidden = pullback.finalHidden
-            for b in 0..<part.count { states.append(Array(UnsafeBufferPointer(start: hidden.pointer + b * length * h, count: length * h))) }
+    /// The main model's final hidden states (after the final norm) of each sequence — what the drafter records at
+    /// inference (`DecoderStack.hiddenStates`) — padded to `length` with zero rows (after the sequence, so no counted row
+    /// attends to them, and their targets are −1).
+    func hiddenStates(_ sequences: [MTPFitSequence]) -> [[Float]] {
+        let stack = model.stack
+        return sequences.map { s in
+            stack.hiddenStates(s.tokens, cache: model.inference.makeCache()) + [Float](repeating: 0, count: (length - s.tokens.count) * stack.hidden)
         }
-        return states
     }
 
     /// Targets of the module's rows for `sequences` (row i pairs hidden state i with token i + 1 and predicts token
