@@ -94,20 +94,21 @@ K_INLINE void kg_repack_into(int format, const unsigned char *base, size_t row_b
 #undef KG_UNIT
 }
 
-K_INLINE void kg_repack(int format, const unsigned char *base, size_t row_bytes, int r0, int blocks, unsigned char *scratch) {
-    kg_repack_into(format, base, row_bytes, r0, blocks, scratch, 1, 0);
-}
-
 // Place g of run k of a repacked super-block: four values of each of the eight rows, as bytes.
 K_INLINE __m256i kg_place(const unsigned char *block, int k, int g) {
     return _mm256_loadu_si256((const __m256i *)(block + KG_VALUES + 32 * (8 * k + g)));
 }
 
-// Token t's four codes of that place in super-block b, broadcast to every lane.
-K_INLINE __m256i kg_codes(const int8_t *codes, size_t code_stride, int t, int b, int k, int g) {
+// Token t's four codes of that place in super-block b, as one int32.
+K_INLINE int kg_code_word(const int8_t *codes, size_t code_stride, int t, int b, int k, int g) {
     int four;
     __builtin_memcpy(&four, codes + (size_t)t * code_stride + (size_t)b * 256 + 32 * k + 4 * g, 4);
-    return _mm256_set1_epi32(four);
+    return four;
+}
+
+// The same, broadcast to every lane.
+K_INLINE __m256i kg_codes(const int8_t *codes, size_t code_stride, int t, int b, int k, int g) {
+    return _mm256_set1_epi32(kg_code_word(codes, code_stride, t, b, k, g));
 }
 
 #if defined(KG_VNNI)
@@ -141,12 +142,12 @@ K_INLINE void kg_runs_vnni(int format, const unsigned char *block, const int8_t 
 #endif
 
 // Super-blocks [b0, b1) of the repacked group against tokens t < nt (a constant where inlined), continuing their
-// accumulators (eight rows' floats per token) in `state`. Token t's codes at codes + t·code_stride, its scales at
+// accumulators (eight rows' floats per token, at state + 8·t) in `state`. Token t's codes at codes + t·code_stride, its scales at
 // d_x + t·blocks, its 16-code sums at sums + t·16·blocks, its run sums (eight per super-block) at run_sums + t·8·blocks.
 K_INLINE void kg_tile(int format, const unsigned char *scratch, int b0, int b1, int blocks, const int8_t *codes, size_t code_stride,
-                      const float *d_x, const int16_t *sums, const int16_t *run_sums, __m256 *state, int nt) {
+                      const float *d_x, const int16_t *sums, const int16_t *run_sums, float *state, int nt) {
     __m256 acc[KG_TILE];
-    for (int t = 0; t < nt; t++) acc[t] = state[t];
+    for (int t = 0; t < nt; t++) acc[t] = _mm256_loadu_ps(state + 8 * t);
     for (int b = b0; b < b1; b++) {
         const unsigned char *block = scratch + (size_t)b * KG_BLOCK_BYTES;
         __m256i sum[KG_TILE];
@@ -196,44 +197,7 @@ K_INLINE void kg_tile(int format, const unsigned char *scratch, int b0, int b1, 
             }
         }
     }
-    for (int t = 0; t < nt; t++) state[t] = acc[t];
-}
-
-// Rows [row_begin, row_end) rounded down to groups of eight, against all `ntok` tokens; returns the first row not done
-// (the per-row kernel takes the rest), or row_begin when the scratch cannot be allocated. The scratch is the thread's
-// (`kujira_thread_scratch`).
-K_INLINE int kg_rows(int format, const unsigned char *base, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
-                     const float *d_x, const int16_t *sums, int ntok, float *out, int out_stride) {
-    const int groups = (row_end - row_begin) / 8;
-    if (groups == 0) return row_begin;
-    // The repacked group, one accumulator register per token, then every token's run sums (Σ of its two 16-code sums).
-    const size_t packed = (size_t)blocks * KG_BLOCK_BYTES, states_bytes = (size_t)ntok * sizeof(__m256);
-    unsigned char *scratch = kujira_thread_scratch(packed + states_bytes + (size_t)ntok * blocks * 8 * sizeof(int16_t));
-    if (!scratch) return row_begin;
-    __m256 *states = (__m256 *)(scratch + packed);
-    int16_t *run_sums = (int16_t *)(scratch + packed + states_bytes);
-    for (size_t i = 0; i < (size_t)ntok * blocks * 8; i++) run_sums[i] = (int16_t)(sums[2 * i] + sums[2 * i + 1]);   // |·| ≤ 32·127
-    const size_t code_stride = (size_t)blocks * 256;
-    for (int g = 0; g < groups; g++) {
-        const int r0 = row_begin + 8 * g;
-        kg_repack(format, base, row_bytes, r0, blocks, scratch);
-        for (int t = 0; t < ntok; t++) states[t] = _mm256_setzero_ps();
-        for (int b0 = 0; b0 < blocks; b0 += KG_CHUNK) {
-            const int b1 = b0 + KG_CHUNK < blocks ? b0 + KG_CHUNK : blocks;
-            // Tokens t.. in a tile of n (a constant, so each size gets its own registers).
-#define KG_TOKENS(n) kg_tile(format, scratch, b0, b1, blocks, codes + (size_t)t * code_stride, code_stride, d_x + (size_t)t * blocks, \
-                             sums + (size_t)t * blocks * 16, run_sums + (size_t)t * blocks * 8, states + t, n)
-            int t = 0;
-            for (; t + KG_TILE <= ntok; t += KG_TILE) KG_TOKENS(KG_TILE);
-            const int rest = ntok - t;
-            if (rest == 3) KG_TOKENS(3);
-            else if (rest == 2) KG_TOKENS(2);
-            else if (rest == 1) KG_TOKENS(1);
-#undef KG_TOKENS
-        }
-        for (int t = 0; t < ntok; t++) _mm256_storeu_ps(out + (size_t)t * out_stride + r0, states[t]);
-    }
-    return row_begin + 8 * groups;
+    for (int t = 0; t < nt; t++) _mm256_storeu_ps(state + 8 * t, acc[t]);
 }
 
 #if defined(KG_VNNI)
@@ -258,11 +222,8 @@ K_INLINE void kg_tile16(int format, const unsigned char *scratch, int b0, int b1
 #pragma clang loop unroll(full)
             for (int g = 0; g < 8; g++) {
                 const __m512i w = _mm512_loadu_si512((const void *)(block + 2 * (KG_VALUES + 32 * (8 * k + g))));
-                for (int t = 0; t < nt; t++) {
-                    int four;
-                    __builtin_memcpy(&four, codes + (size_t)t * code_stride + (size_t)b * 256 + 32 * k + 4 * g, 4);
-                    half[t][g / 4] = _mm512_dpbusd_epi32(half[t][g / 4], w, _mm512_set1_epi32(four));
-                }
+                for (int t = 0; t < nt; t++)
+                    half[t][g / 4] = _mm512_dpbusd_epi32(half[t][g / 4], w, _mm512_set1_epi32(kg_code_word(codes, code_stride, t, b, k, g)));
             }
             const __m512i s0 = _mm512_srai_epi32(_mm512_loadu_si512((const void *)(block + 2 * (KG_SCALES + 32 * (2 * k)))), 16);
             if (format == 2) {
@@ -296,38 +257,51 @@ K_INLINE void kg_tile16(int format, const unsigned char *scratch, int b0, int b1
     }
     for (int t = 0; t < nt; t++) _mm512_storeu_ps(state + 16 * t, acc[t]);
 }
+#endif
 
-// Rows [row_begin, row_end) rounded down to groups of sixteen (as `kg_rows`); returns the first row not done.
-K_INLINE int kg_rows16(int format, const unsigned char *base, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
-                       const float *d_x, const int16_t *sums, int ntok, float *out, int out_stride) {
-    const int groups = (row_end - row_begin) / 16;
-    if (groups == 0) return row_begin;
-    const size_t packed = (size_t)blocks * 2 * KG_BLOCK_BYTES, states_bytes = (size_t)ntok * 16 * sizeof(float);
+// Rows [row_begin, row_end) in groups of eight against all `ntok` tokens — with `wide` (the VNNI build) sixteen per zmm
+// register while sixteen rows are left — and returns the first row not done (the per-row kernel takes the rest), or
+// row_begin when the scratch cannot be allocated. The scratch is the thread's (`kujira_thread_scratch`): the repacked
+// group, each token's accumulators (8 or 16 floats), then every token's run sums (Σ of its two 16-code sums).
+K_INLINE int kg_rows(int format, const unsigned char *base, size_t row_bytes, int row_begin, int row_end, int blocks, const int8_t *codes,
+                     const float *d_x, const int16_t *sums, int ntok, float *out, int out_stride, int wide) {
+    if (row_end - row_begin < 8) return row_begin;
+    const int widest = wide ? 2 : 1;
+    const size_t packed = (size_t)blocks * widest * KG_BLOCK_BYTES, states_bytes = (size_t)ntok * 8 * widest * sizeof(float);
     unsigned char *scratch = kujira_thread_scratch(packed + states_bytes + (size_t)ntok * blocks * 8 * sizeof(int16_t));
     if (!scratch) return row_begin;
     float *states = (float *)(scratch + packed);
     int16_t *run_sums = (int16_t *)(scratch + packed + states_bytes);
-    for (size_t i = 0; i < (size_t)ntok * blocks * 8; i++) run_sums[i] = (int16_t)(sums[2 * i] + sums[2 * i + 1]);
+    for (size_t i = 0; i < (size_t)ntok * blocks * 8; i++) run_sums[i] = (int16_t)(sums[2 * i] + sums[2 * i + 1]);   // |·| ≤ 32·127
     const size_t code_stride = (size_t)blocks * 256;
-    for (int g = 0; g < groups; g++) {
-        const int r0 = row_begin + 16 * g;
-        kg_repack_into(format, base, row_bytes, r0, blocks, scratch, 2, 0);
-        kg_repack_into(format, base, row_bytes, r0 + 8, blocks, scratch, 2, 1);
-        for (int t = 0; t < ntok; t++) _mm512_storeu_ps(states + 16 * t, _mm512_setzero_ps());
+    int r0 = row_begin;
+    while (row_end - r0 >= 8) {
+        const int width = wide && row_end - r0 >= 16 ? 2 : 1;   // groups of eight side by side
+        for (int h = 0; h < width; h++) kg_repack_into(format, base, row_bytes, r0 + 8 * h, blocks, scratch, width, h);
+        for (size_t i = 0; i < (size_t)ntok * 8 * width; i++) states[i] = 0;
         for (int b0 = 0; b0 < blocks; b0 += KG_CHUNK) {
             const int b1 = b0 + KG_CHUNK < blocks ? b0 + KG_CHUNK : blocks;
-#define KG_TOKENS16(n) kg_tile16(format, scratch, b0, b1, blocks, codes + (size_t)t * code_stride, code_stride, d_x + (size_t)t * blocks, \
-                                 sums + (size_t)t * blocks * 16, run_sums + (size_t)t * blocks * 8, states + 16 * t, n)
-            int t = 0;
-            for (; t + KG_TILE <= ntok; t += KG_TILE) KG_TOKENS16(KG_TILE);
-            const int rest = ntok - t;
-            if (rest == 3) KG_TOKENS16(3);
-            else if (rest == 2) KG_TOKENS16(2);
-            else if (rest == 1) KG_TOKENS16(1);
-#undef KG_TOKENS16
-        }
-        for (int t = 0; t < ntok; t++) _mm512_storeu_ps(out + (size_t)t * out_stride + r0, _mm512_loadu_ps(states + 16 * t));
-    }
-    return row_begin + 16 * groups;
-}
+            // Tokens t.. in a tile of n (a constant, so each size gets its own registers).
+#define KG_TILE_ARGS scratch, b0, b1, blocks, codes + (size_t)t * code_stride, code_stride, d_x + (size_t)t * blocks, \
+                     sums + (size_t)t * blocks * 16, run_sums + (size_t)t * blocks * 8, states + (size_t)8 * width * t
+#if defined(KG_VNNI)
+#define KG_TOKENS(n) (width == 2 ? kg_tile16(format, KG_TILE_ARGS, n) : kg_tile(format, KG_TILE_ARGS, n))
+#else
+#define KG_TOKENS(n) kg_tile(format, KG_TILE_ARGS, n)
 #endif
+            int t = 0;
+            for (; t + KG_TILE <= ntok; t += KG_TILE) KG_TOKENS(KG_TILE);
+            const int rest = ntok - t;
+            if (rest == 3) KG_TOKENS(3);
+            else if (rest == 2) KG_TOKENS(2);
+            else if (rest == 1) KG_TOKENS(1);
+#undef KG_TOKENS
+#undef KG_TILE_ARGS
+        }
+        for (int t = 0; t < ntok; t++)
+            for (int h = 0; h < width; h++)
+                _mm256_storeu_ps(out + (size_t)t * out_stride + r0 + 8 * h, _mm256_loadu_ps(states + (size_t)8 * width * t + 8 * h));
+        r0 += 8 * width;
+    }
+    return r0;
+}

@@ -15,13 +15,8 @@
 K_AVX2 int kujira_kg_rows_vnni(int format, const unsigned char *base, size_t row_bytes, int row_begin, int row_end, int blocks,
                                const int8_t *codes, const float *d_x, const int16_t *sums, int ntok, float *out, int out_stride) {
     // Sixteen rows per zmm register, then a group of eight for what is left.
-#define KG_BOTH(f) do { \
-        row_begin = kg_rows16(f, base, row_bytes, row_begin, row_end, blocks, codes, d_x, sums, ntok, out, out_stride); \
-        return kg_rows(f, base, row_bytes, row_begin, row_end, blocks, codes, d_x, sums, ntok, out, out_stride); \
-    } while (0)
-    if (format == 2) KG_BOTH(2);
-    if (format == 1) KG_BOTH(1);
-    KG_BOTH(0);
-#undef KG_BOTH
+    if (format == 2) return kg_rows(2, base, row_bytes, row_begin, row_end, blocks, codes, d_x, sums, ntok, out, out_stride, 1);
+    if (format == 1) return kg_rows(1, base, row_bytes, row_begin, row_end, blocks, codes, d_x, sums, ntok, out, out_stride, 1);
+    return kg_rows(0, base, row_bytes, row_begin, row_end, blocks, codes, d_x, sums, ntok, out, out_stride, 1);
 }
 #endif

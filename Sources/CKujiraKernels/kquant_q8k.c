@@ -188,7 +188,7 @@ K_INLINE void k_rows(int isa, int format, const void *rows, size_t row_bytes, in
     if (ntok >= KG_MIN_TOKENS)
         row_begin = isa == KUJIRA_ISA_VNNI
             ? kujira_kg_rows_vnni(format, base, row_bytes, row_begin, row_end, blocks, codes, d_x, sums, ntok, out, out_stride)
-            : kg_rows(format, base, row_bytes, row_begin, row_end, blocks, codes, d_x, sums, ntok, out, out_stride);
+            : kg_rows(format, base, row_bytes, row_begin, row_end, blocks, codes, d_x, sums, ntok, out, out_stride, 0);
     const int tiles = ntok / K_TILE_TOKENS;
     for (int first = row_begin; first < row_end; first += 16) {
         const int end = first + 16 < row_end ? first + 16 : row_end;
