@@ -92,7 +92,7 @@ public final class MTPFitter: @unchecked Sendable {
     public var step: Int { optimizer.step }
 
     /// Opens the model at `settings.model` and lays out its module: the stored one when the checkpoint has one (an
-    /// untrained or a trained head, fitted further) unless `settings.fresh`, else a fresh one. Throws for architectures without a module.
+    /// untrained or a trained head, fitted further) unless `settings.fresh`, else a fresh one. Throws for architectures that build no module (the architecture file decides, not a list here).
     public init(settings: MTPFitSettings) throws {
         self.settings = settings
         directory = CheckpointDirectory.modelDirectory(settings.model)
@@ -102,9 +102,6 @@ public final class MTPFitter: @unchecked Sendable {
         }
         let (original, base) = try ModelRegistry.open(directory)
         let type = try original.modelType
-        guard type == "deepseek_v3" else {
-            throw TrainingError.unsupported("train-mtp on model_type '\(type)': the multi-token-prediction module is DeepSeek-V3's (model_type deepseek_v3)")
-        }
         let layers = try original.int("num_hidden_layers")
         guard try original.int("num_nextn_predict_layers", default: 0) <= 1 else {
             throw TrainingError.unsupported("train-mtp on \(settings.model): num_nextn_predict_layers > 1 (one module of depth 1 is fitted)")
@@ -125,7 +122,9 @@ public final class MTPFitter: @unchecked Sendable {
         }
         model = try DecoderTrainingModel(config: config, parameters: parameters, weights: OverlayWeightStore(base: base, overlay: parameters),
                                          lora: nil, adapters: [:])
-        guard let module = model.multiTokenPrediction else { throw TrainingError.unsupported("\(directory): the architecture built no MTP module") }
+        guard let module = model.multiTokenPrediction else {
+            throw TrainingError.unsupported("train-mtp on model_type '\(type)': its architecture has no multi-token-prediction module (DeepSeek-V3's has)")
+        }
         try module.checkTrainable()
         optimizer = AdamW(settings: settings.optimizer, parameterCount: parameters.count)
     }
